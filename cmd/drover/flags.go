@@ -1,0 +1,182 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// flagSet is a flag.FlagSet in which every flag can also be set by a
+// DROVER_* environment variable; the command line wins over the
+// environment, which wins over the default.
+type flagSet struct {
+	fs     *flag.FlagSet
+	groups []*flagGroup
+}
+
+type flagGroup struct {
+	title string
+	specs []*flagSpec
+}
+
+type flagSpec struct {
+	name, env, def, usage string
+}
+
+func newFlagSet(name string) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &flagSet{fs: fs}
+}
+
+func (f *flagSet) group(title string) *flagGroup {
+	g := &flagGroup{title: title}
+	f.groups = append(f.groups, g)
+	return g
+}
+
+func envName(flagName string) string {
+	return "DROVER_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (f *flagSet) add(g *flagGroup, v flag.Value, name, def, usage string) {
+	f.fs.Var(v, name, usage)
+	g.specs = append(g.specs, &flagSpec{name: name, env: envName(name), def: def, usage: usage})
+}
+
+func (f *flagSet) String(g *flagGroup, p *string, name, def, usage string) {
+	*p = def
+	f.add(g, (*stringValue)(p), name, def, usage)
+}
+
+func (f *flagSet) Bool(g *flagGroup, p *bool, name string, def bool, usage string) {
+	*p = def
+	f.add(g, (*boolValue)(p), name, strconv.FormatBool(def), usage)
+}
+
+func (f *flagSet) Int(g *flagGroup, p *int, name string, def int, usage string) {
+	*p = def
+	f.add(g, (*intValue)(p), name, strconv.Itoa(def), usage)
+}
+
+func (f *flagSet) Duration(g *flagGroup, p *time.Duration, name string, def time.Duration, usage string) {
+	*p = def
+	f.add(g, (*durationValue)(p), name, def.String(), usage)
+}
+
+// List is a repeatable flag; its environment variable is comma-separated.
+func (f *flagSet) List(g *flagGroup, p *[]string, name, def, usage string) {
+	f.add(g, &listValue{p: p}, name, def, usage)
+}
+
+// parse applies the environment, then args. Errors name the variable or
+// flag at fault.
+func (f *flagSet) parse(args []string, getenv func(string) string) error {
+	for _, g := range f.groups {
+		for _, s := range g.specs {
+			v := getenv(s.env)
+			if v == "" {
+				continue
+			}
+			if l, ok := f.fs.Lookup(s.name).Value.(*listValue); ok {
+				for _, item := range strings.Split(v, ",") {
+					if item = strings.TrimSpace(item); item != "" {
+						if err := l.Set(item); err != nil {
+							return fmt.Errorf("environment variable %s: %w", s.env, err)
+						}
+					}
+				}
+				l.fromEnv = true
+				continue
+			}
+			if err := f.fs.Set(s.name, v); err != nil {
+				return fmt.Errorf("environment variable %s: invalid value for --%s: %w", s.env, s.name, err)
+			}
+		}
+	}
+	return f.fs.Parse(args)
+}
+
+// usage writes every flag with its environment variable and default.
+func (f *flagSet) usage(w io.Writer) {
+	for _, g := range f.groups {
+		fmt.Fprintf(w, "\n%s:\n", g.title)
+		for _, s := range g.specs {
+			fmt.Fprintf(w, "  --%s\n", s.name)
+			for _, line := range strings.Split(s.usage, "\n") {
+				fmt.Fprintf(w, "        %s\n", line)
+			}
+			meta := "env " + s.env
+			if s.def != "" {
+				meta += ", default " + s.def
+			}
+			fmt.Fprintf(w, "        (%s)\n", meta)
+		}
+	}
+}
+
+type stringValue string
+
+func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
+func (s *stringValue) String() string     { return string(*s) }
+
+type boolValue bool
+
+func (b *boolValue) Set(v string) error {
+	x, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a boolean", v)
+	}
+	*b = boolValue(x)
+	return nil
+}
+func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
+func (b *boolValue) IsBoolFlag() bool { return true }
+
+type intValue int
+
+func (i *intValue) Set(v string) error {
+	x, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", v)
+	}
+	*i = intValue(x)
+	return nil
+}
+func (i *intValue) String() string { return strconv.Itoa(int(*i)) }
+
+type durationValue time.Duration
+
+func (d *durationValue) Set(v string) error {
+	x, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 30s or 5m", v)
+	}
+	*d = durationValue(x)
+	return nil
+}
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+
+// listValue collects repeated flags. Values from the environment are
+// replaced, not extended, by the command line.
+type listValue struct {
+	p       *[]string
+	fromEnv bool
+}
+
+func (l *listValue) Set(v string) error {
+	if l.fromEnv {
+		*l.p, l.fromEnv = nil, false
+	}
+	*l.p = append(*l.p, v)
+	return nil
+}
+func (l *listValue) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}

@@ -1,0 +1,63 @@
+// Package jobs turns the job files of one commit into Nomad jobs: it selects
+// the files, parses them with the cluster's own HCL2 parser (so the semantics
+// match `nomad job run` exactly), and stamps them with drover's ownership meta.
+package jobs
+
+import (
+	"context"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// Tree is a read-only view of the repository at one revision.
+type Tree interface {
+	// Revision is the full commit SHA, or "" for a plain directory.
+	Revision() string
+	// Files lists every regular file, slash-separated and repo-relative.
+	Files() ([]string, error)
+	ReadFile(path string) ([]byte, error)
+}
+
+// Parser converts HCL2 job source to a job. It is satisfied by the Nomad
+// adapter in package nomadapi, which calls /v1/jobs/parse.
+type Parser interface {
+	ParseJob(ctx context.Context, req *api.JobsParseRequest) (*api.Job, error)
+}
+
+// File is one job file of a tree and what became of it.
+type File struct {
+	// Path is repo-relative and slash-separated.
+	Path string
+	// Source is the file's HCL, registered as the job's submission.
+	Source []byte
+	// Job is the parsed job, without ownership meta. Nil when Err is set.
+	Job *api.Job
+	// Fingerprint identifies the job's spec: equal fingerprints mean git did
+	// not change what the cluster should run.
+	Fingerprint string
+	// Submission records the source and variables the job was parsed with.
+	Submission *api.JobSubmission
+	// Err explains why the file could not become a job. It names the file
+	// and, for HCL errors, the line.
+	Err error
+}
+
+// Key identifies a job in a cluster.
+type Key struct {
+	Namespace string
+	ID        string
+}
+
+func (k Key) String() string { return k.Namespace + "/" + k.ID }
+
+// Key returns the job's key; only valid when f.Err is nil.
+func (f *File) Key() Key {
+	return Key{Namespace: deref(f.Job.Namespace), ID: deref(f.Job.ID)}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,89 @@
+package jobs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// Ownership meta keys drover sets on every job it registers.
+const (
+	MetaManaged     = "drover.managed"
+	MetaCommit      = "drover.commit"
+	MetaPath        = "drover.path"
+	MetaFingerprint = "drover.fingerprint"
+	MetaInstance    = "drover.instance"
+	metaPrefix      = "drover."
+)
+
+// Ownership is what drover records on a job it registers.
+type Ownership struct {
+	// Commit is the commit whose spec this is: it only moves when git
+	// changes the job's spec.
+	Commit      string
+	Path        string
+	Fingerprint string
+	// Instance names the drover that owns the job, so two drovers sharing
+	// a cluster never prune each other's jobs.
+	Instance string
+}
+
+// Stamp returns a copy of job carrying o as meta. The input is not modified:
+// parsed jobs are shared between cycles.
+func Stamp(job *api.Job, o Ownership) *api.Job {
+	c := *job
+	c.Meta = make(map[string]string, len(job.Meta)+5)
+	for k, v := range job.Meta {
+		c.Meta[k] = v
+	}
+	c.Meta[MetaManaged] = "true"
+	c.Meta[MetaPath] = o.Path
+	c.Meta[MetaFingerprint] = o.Fingerprint
+	c.Meta[MetaInstance] = o.Instance
+	if o.Commit != "" {
+		c.Meta[MetaCommit] = o.Commit
+	}
+	return &c
+}
+
+// OwnershipOf reads drover's meta from a cluster job's meta; ok is false when
+// the job is not managed by the named instance.
+func OwnershipOf(meta map[string]string, instance string) (o Ownership, ok bool) {
+	if meta[MetaManaged] != "true" || meta[MetaInstance] != instance {
+		return Ownership{}, false
+	}
+	return Ownership{
+		Commit:      meta[MetaCommit],
+		Path:        meta[MetaPath],
+		Fingerprint: meta[MetaFingerprint],
+		Instance:    meta[MetaInstance],
+	}, true
+}
+
+// IsOwnMeta reports whether a meta key is one drover writes; a plan whose
+// only differences are these keys is in sync.
+func IsOwnMeta(key string) bool { return strings.HasPrefix(key, metaPrefix) }
+
+// Fingerprint hashes the job's spec as parsed, ignoring drover's own meta.
+// Nomad's parse output is deterministic for the same source and variables,
+// and encoding/json sorts map keys, so the hash is stable.
+func Fingerprint(job *api.Job) (string, error) {
+	c := *job
+	if len(job.Meta) > 0 {
+		c.Meta = map[string]string{}
+		for k, v := range job.Meta {
+			if !IsOwnMeta(k) {
+				c.Meta[k] = v
+			}
+		}
+	}
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16]), nil
+}

@@ -1,0 +1,83 @@
+package jobs
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// DefaultInclude are the globs that select job files when none are given.
+var DefaultInclude = []string{"**/*.nomad", "**/*.nomad.hcl"}
+
+// Selector picks job files out of a tree. Globs support `**` and are matched
+// against the path relative to each of Dirs.
+type Selector struct {
+	// Dirs are repo-relative directories to search; empty means the root.
+	Dirs []string
+	// Include defaults to DefaultInclude.
+	Include []string
+	Exclude []string
+}
+
+// Validate reports a malformed glob before any file is read.
+func (s Selector) Validate() error {
+	for _, g := range append(append([]string{}, s.include()...), s.Exclude...) {
+		if !doublestar.ValidatePattern(g) {
+			return fmt.Errorf("invalid glob %q", g)
+		}
+	}
+	return nil
+}
+
+func (s Selector) include() []string {
+	if len(s.Include) == 0 {
+		return DefaultInclude
+	}
+	return s.Include
+}
+
+// Select returns the sorted job file paths among files.
+func (s Selector) Select(files []string) []string {
+	dirs := s.Dirs
+	if len(dirs) == 0 {
+		dirs = []string{""}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range files {
+		for _, d := range dirs {
+			rel, ok := within(d, f)
+			if !ok || !matchAny(s.include(), rel) || matchAny(s.Exclude, rel) {
+				continue
+			}
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// within returns file relative to dir when file lies under dir.
+func within(dir, file string) (string, bool) {
+	dir = strings.Trim(path.Clean("/"+dir), "/")
+	if dir == "" {
+		return file, true
+	}
+	rel, ok := strings.CutPrefix(file, dir+"/")
+	return rel, ok
+}
+
+func matchAny(globs []string, p string) bool {
+	for _, g := range globs {
+		if ok, _ := doublestar.Match(g, p); ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,104 @@
+// Package nomad adapts *api.Client to the narrow interfaces drover's engine
+// and job loader declare, adding a context to every call.
+package nomad
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// Client is the Nomad API as drover uses it.
+type Client struct {
+	api *api.Client
+}
+
+// New returns a client configured the standard way: NOMAD_ADDR,
+// NOMAD_TOKEN, NOMAD_REGION, NOMAD_NAMESPACE, NOMAD_CACERT, NOMAD_CLIENT_CERT…
+func New() (*Client, error) {
+	c, err := api.NewClient(api.DefaultConfig())
+	if err != nil {
+		return nil, fmt.Errorf("nomad client: %w", err)
+	}
+	return &Client{api: c}, nil
+}
+
+// Wrap adapts an existing API client.
+func Wrap(c *api.Client) *Client { return &Client{api: c} }
+
+// Address is the configured HTTP address, for logs.
+func (c *Client) Address() string { return c.api.Address() }
+
+// ParseJob calls /v1/jobs/parse.
+func (c *Client) ParseJob(ctx context.Context, req *api.JobsParseRequest) (*api.Job, error) {
+	var job api.Job
+	if _, err := c.api.Raw().Write("/v1/jobs/parse", req, &job, write(ctx, "")); err != nil {
+		return nil, err
+	}
+	return &job, nil
+}
+
+// Jobs lists every namespace's jobs with their meta.
+func (c *Client) Jobs(ctx context.Context) ([]*api.JobListStub, error) {
+	stubs, _, err := c.api.Jobs().ListOptions(
+		&api.JobListOptions{Fields: &api.JobListFields{Meta: true}},
+		(&api.QueryOptions{Namespace: api.AllNamespacesNamespace}).WithContext(ctx))
+	return stubs, err
+}
+
+// Plan dry-runs job with a diff against the registered version.
+func (c *Client) Plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {
+	resp, _, err := c.api.Jobs().PlanOpts(job, &api.PlanOptions{Diff: true}, write(ctx, deref(job.Namespace)))
+	return resp, err
+}
+
+// Register submits job.
+func (c *Client) Register(ctx context.Context, job *api.Job, opts *api.RegisterOptions) (*api.JobRegisterResponse, error) {
+	resp, _, err := c.api.Jobs().RegisterOpts(job, opts, write(ctx, deref(job.Namespace)))
+	return resp, err
+}
+
+// Job reads one job.
+func (c *Client) Job(ctx context.Context, namespace, id string) (*api.Job, error) {
+	job, _, err := c.api.Jobs().Info(id, (&api.QueryOptions{Namespace: namespace}).WithContext(ctx))
+	return job, err
+}
+
+// Deregister stops a job, keeping it for `nomad job status` and a revert.
+func (c *Client) Deregister(ctx context.Context, namespace, id string) (string, error) {
+	evalID, _, err := c.api.Jobs().DeregisterOpts(id, &api.DeregisterOptions{Purge: false}, write(ctx, namespace))
+	return evalID, err
+}
+
+// Leader checks that the cluster answers and has a leader.
+func (c *Client) Leader(ctx context.Context) error {
+	var leader string
+	_, err := c.api.Raw().Query("/v1/status/leader", &leader, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("nomad at %s: %w", c.api.Address(), err)
+	}
+	if leader == "" {
+		return fmt.Errorf("nomad at %s has no leader", c.api.Address())
+	}
+	return nil
+}
+
+// IsNotFound reports whether err is Nomad's 404.
+func IsNotFound(err error) bool {
+	var ue api.UnexpectedResponseError
+	return errors.As(err, &ue) && ue.StatusCode() == http.StatusNotFound
+}
+
+func write(ctx context.Context, namespace string) *api.WriteOptions {
+	return (&api.WriteOptions{Namespace: namespace}).WithContext(ctx)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

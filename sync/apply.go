@@ -1,0 +1,55 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// ErrConflict is a register Nomad refused because the job changed after it
+// was planned: someone else wrote it in between. The job is planned again
+// next cycle; it is never retried blindly.
+var ErrConflict = errors.New("job changed since it was planned (check-index refused)")
+
+// enforceIndexPrefix starts the error Nomad returns when EnforceIndex fails.
+const enforceIndexPrefix = "Enforcing job modify index"
+
+// IsConflict reports whether err is a check-index refusal.
+func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }
+
+// register writes job with check-index against the modify index its plan
+// saw (0 for a job that must not exist yet). It runs on a context detached
+// from shutdown: a register in flight is finished, not abandoned halfway.
+func (e *Engine) register(ctx context.Context, r *JobResult, job *api.Job, sub *api.JobSubmission, index uint64) (*Applied, error) {
+	ctx, cancel := e.call(context.WithoutCancel(ctx))
+	defer cancel()
+	resp, err := e.cluster.Register(ctx, job, &api.RegisterOptions{
+		EnforceIndex: true,
+		ModifyIndex:  index,
+		Submission:   sub,
+	})
+	if err != nil {
+		if isEnforceIndexError(err) {
+			return nil, fmt.Errorf("register %s at index %d: %w", r.Key, index, ErrConflict)
+		}
+		return nil, fmt.Errorf("register %s: %w", r.Key, err)
+	}
+	applied := &Applied{EvalID: resp.EvalID, ModifyIndex: resp.JobModifyIndex}
+	// The register response carries no version; a failed read here does
+	// not undo the register, so it only leaves the version unknown.
+	if got, err := e.cluster.Job(ctx, r.Namespace, r.ID); err == nil && got.Version != nil {
+		applied.Version = *got.Version
+	}
+	return applied, nil
+}
+
+func isEnforceIndexError(err error) bool {
+	var ue api.UnexpectedResponseError
+	if errors.As(err, &ue) {
+		return strings.Contains(ue.Body(), enforceIndexPrefix)
+	}
+	return strings.Contains(err.Error(), enforceIndexPrefix)
+}

@@ -1,0 +1,207 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	gosync "sync"
+	"time"
+
+	"github.com/drover-dev/drover/jobs"
+	"github.com/hashicorp/nomad/api"
+	"github.com/rs/zerolog"
+)
+
+// Sync reconciles the cluster with set: plan → classify → report → apply →
+// prune. Per-job outcomes are logged as they happen and collected in the
+// report; the returned error is for a cycle that could not run at all, and
+// then no job has been touched.
+func (e *Engine) Sync(ctx context.Context, set *jobs.Set) (*Report, error) {
+	start := time.Now()
+	cluster, err := e.listJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	report := &Report{Revision: set.Revision}
+	report.Jobs = e.syncJobs(ctx, set, cluster)
+	report.Orphans, report.PruneBlocked = e.orphans(ctx, set, cluster)
+	report.Duration = time.Since(start)
+	return report, ctx.Err()
+}
+
+func (e *Engine) listJobs(ctx context.Context) (map[jobs.Key]*api.JobListStub, error) {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	stubs, err := e.cluster.Jobs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	out := make(map[jobs.Key]*api.JobListStub, len(stubs))
+	for _, s := range stubs {
+		out[jobs.Key{Namespace: s.Namespace, ID: s.ID}] = s
+	}
+	return out, nil
+}
+
+// syncJobs plans and, when applying, registers every file of set, a bounded
+// number at a time. Once ctx is cancelled no new job is started.
+func (e *Engine) syncJobs(ctx context.Context, set *jobs.Set, cluster map[jobs.Key]*api.JobListStub) []*JobResult {
+	results := make([]*JobResult, len(set.Files))
+	sem := make(chan struct{}, e.opts.Parallel)
+	var wg gosync.WaitGroup
+	for i, f := range set.Files {
+		if f.Err != nil {
+			results[i] = e.fileError(f, set.Revision)
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			results = results[:i]
+			wg.Wait()
+			return compact(results)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = e.syncJob(ctx, f, set.Revision, cluster[f.Key()])
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+func compact(rs []*JobResult) []*JobResult {
+	out := rs[:0]
+	for _, r := range rs {
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (e *Engine) fileError(f *jobs.File, revision string) *JobResult {
+	r := &JobResult{Path: f.Path, Commit: revision, Class: Failed, Err: f.Err}
+	ev := e.opts.Logger.Error().Str("event", "job.error").Str("path", f.Path).Str("commit", revision)
+	var pe *jobs.ParseError
+	if errors.As(f.Err, &pe) && pe.Line > 0 {
+		ev = ev.Int("line", pe.Line)
+	}
+	ev.Err(f.Err).Msg("job file could not be loaded")
+	return r
+}
+
+// syncJob plans one job, reports its class and applies it when asked.
+func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stub *api.JobListStub) *JobResult {
+	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: revision}
+	var owner jobs.Ownership
+	var owned bool
+	if stub != nil {
+		if o, ok := jobs.OwnershipOf(stub.Meta, e.opts.Instance); ok {
+			owner, owned = o, true
+			r.AppliedCommit = o.Commit
+		} else if other := stub.Meta[jobs.MetaInstance]; other != "" && stub.Meta[jobs.MetaManaged] == "true" {
+			r.Class, r.Err = Failed, fmt.Errorf("job %s is managed by drover instance %q, not %q", r.Key, other, e.opts.Instance)
+			log := e.jobLogger(r)
+			log.Error().Str("event", "job.error").Err(r.Err).Msg("job belongs to another drover")
+			return r
+		}
+	}
+	// The commit only moves when git changed the spec: a commit that
+	// leaves the job alone must not show up as a difference.
+	if owned && owner.Fingerprint == f.Fingerprint && owner.Commit != "" {
+		r.Commit = owner.Commit
+	}
+	job := jobs.Stamp(f.Job, jobs.Ownership{
+		Commit:      r.Commit,
+		Path:        f.Path,
+		Fingerprint: f.Fingerprint,
+		Instance:    e.opts.Instance,
+	})
+	log := e.jobLogger(r)
+
+	plan, err := e.plan(ctx, job)
+	if err != nil {
+		r.Class, r.Err = Failed, err
+		log.Error().Str("event", "job.error").Err(err).Msg("plan failed")
+		return r
+	}
+	r.Diff = plan.Diff
+	r.Changes = Changes(plan.Diff)
+	r.Groups = groupCounts(plan.Annotations)
+	r.PlacementFailures = plan.FailedTGAllocs
+	r.Warnings = plan.Warnings
+	r.Class = classify(stub, f.Fingerprint, owner, owned, r.Changes)
+	e.logClass(log, r)
+	if r.Class == InSync || !e.opts.Apply {
+		return r
+	}
+	if ctx.Err() != nil {
+		// Shutting down: a plan is cheap to redo, a half-started
+		// register is not, so stop before starting one.
+		return r
+	}
+	applied, err := e.register(ctx, r, job, f.Submission, plan.JobModifyIndex)
+	if err != nil {
+		r.Err = err
+		if IsConflict(err) {
+			log.Warn().Str("event", "job.conflict").Uint64("planned_index", plan.JobModifyIndex).Err(err).
+				Msg("job was changed by someone else after it was planned; not overwritten, will plan again")
+		} else {
+			log.Error().Str("event", "job.error").Err(err).Msg("register failed")
+		}
+		return r
+	}
+	r.Applied = applied
+	log.Info().Str("event", "job.applied").Str("class", string(r.Class)).Str("eval_id", applied.EvalID).
+		Uint64("version", applied.Version).Uint64("modify_index", applied.ModifyIndex).Msg("job registered")
+	return r
+}
+
+func (e *Engine) plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	plan, err := e.cluster.Plan(ctx, job)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s/%s: %w", *job.Namespace, *job.ID, err)
+	}
+	return plan, nil
+}
+
+func (e *Engine) jobLogger(r *JobResult) zerolog.Logger {
+	return e.opts.Logger.With().Str("job", r.ID).Str("namespace", r.Namespace).
+		Str("path", r.Path).Str("commit", r.Commit).Logger()
+}
+
+func (e *Engine) logClass(log zerolog.Logger, r *JobResult) {
+	for _, group := range sortedKeys(r.PlacementFailures) {
+		m := r.PlacementFailures[group]
+		log.Warn().Str("event", "job.placement_failed").Str("group", group).
+			Int("nodes_evaluated", m.NodesEvaluated).Int("nodes_filtered", m.NodesFiltered).
+			Interface("dimension_exhausted", m.DimensionExhausted).Interface("constraint_filtered", m.ConstraintFiltered).
+			Msg("the scheduler could not place every allocation of this group")
+	}
+	if r.Class == InSync {
+		log.Debug().Str("event", "job.in_sync").Msg("job matches git")
+		return
+	}
+	ev := log.Info().Str("event", "job."+string(r.Class)).Str("applied_commit", r.AppliedCommit).
+		Strs("changes", r.Changes)
+	if len(r.Groups) > 0 {
+		ev = ev.Interface("groups", r.Groups)
+	}
+	ev.Msg(classMessage(r.Class))
+}
+
+func classMessage(c Class) string {
+	switch c {
+	case Create:
+		return "job is not running in the cluster"
+	case Update:
+		return "git changed the job"
+	default:
+		return "cluster differs from git"
+	}
+}

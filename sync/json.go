@@ -1,0 +1,103 @@
+package sync
+
+import (
+	"encoding/json"
+)
+
+// State is a job's outcome in one word, for status pages and scripts.
+func (r *JobResult) State() string {
+	switch {
+	case IsConflict(r.Err):
+		return "conflict"
+	case r.Err != nil:
+		return "error"
+	case r.Applied != nil:
+		return "applied"
+	case r.Class == InSync:
+		return "synced"
+	default:
+		return "out_of_sync"
+	}
+}
+
+type jobJSON struct {
+	Job               string                 `json:"job,omitempty"`
+	Namespace         string                 `json:"namespace,omitempty"`
+	Path              string                 `json:"path"`
+	Class             Class                  `json:"class"`
+	State             string                 `json:"state"`
+	Commit            string                 `json:"commit,omitempty"`
+	AppliedCommit     string                 `json:"applied_commit,omitempty"`
+	Changes           []string               `json:"changes,omitempty"`
+	Groups            map[string]GroupCounts `json:"groups,omitempty"`
+	PlacementFailures []string               `json:"placement_failures,omitempty"`
+	Applied           *appliedJSON           `json:"applied,omitempty"`
+	Error             string                 `json:"error,omitempty"`
+}
+
+type appliedJSON struct {
+	EvalID      string `json:"eval_id"`
+	Version     uint64 `json:"version"`
+	ModifyIndex uint64 `json:"modify_index"`
+}
+
+// MarshalJSON gives the stable shape of `drover plan --json` and /v1/status.
+func (r *JobResult) MarshalJSON() ([]byte, error) {
+	v := jobJSON{
+		Job:           r.ID,
+		Namespace:     r.Namespace,
+		Path:          r.Path,
+		Class:         r.Class,
+		State:         r.State(),
+		Commit:        r.Commit,
+		AppliedCommit: r.AppliedCommit,
+		Changes:       r.Changes,
+		Groups:        r.Groups,
+		Error:         errString(r.Err),
+	}
+	v.PlacementFailures = sortedKeys(r.PlacementFailures)
+	if a := r.Applied; a != nil {
+		v.Applied = &appliedJSON{EvalID: a.EvalID, Version: a.Version, ModifyIndex: a.ModifyIndex}
+	}
+	return json.Marshal(v)
+}
+
+// MarshalJSON gives an orphan's stable JSON shape.
+func (o *Orphan) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Job       string `json:"job"`
+		Namespace string `json:"namespace"`
+		Path      string `json:"path,omitempty"`
+		Commit    string `json:"commit,omitempty"`
+		Pruned    bool   `json:"pruned"`
+		EvalID    string `json:"eval_id,omitempty"`
+		Error     string `json:"error,omitempty"`
+	}{o.ID, o.Namespace, o.Path, o.Commit, o.Pruned, o.EvalID, errString(o.Err)})
+}
+
+// MarshalJSON gives a report's stable JSON shape.
+func (r *Report) MarshalJSON() ([]byte, error) {
+	jobs := r.Jobs
+	if jobs == nil {
+		jobs = []*JobResult{}
+	}
+	orphans := r.Orphans
+	if orphans == nil {
+		orphans = []*Orphan{}
+	}
+	return json.Marshal(struct {
+		Revision     string       `json:"revision,omitempty"`
+		Counts       Counts       `json:"counts"`
+		Jobs         []*JobResult `json:"jobs"`
+		Orphans      []*Orphan    `json:"orphans"`
+		PruneBlocked string       `json:"prune_blocked,omitempty"`
+		DurationMS   int64        `json:"duration_ms"`
+	}{r.Revision, r.Counts(), jobs, orphans, r.PruneBlocked, r.Duration.Milliseconds()})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

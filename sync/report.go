@@ -1,0 +1,132 @@
+package sync
+
+import (
+	"time"
+
+	"github.com/drover-dev/drover/jobs"
+	"github.com/hashicorp/nomad/api"
+)
+
+// JobResult is what one cycle found and did for one job file.
+type JobResult struct {
+	jobs.Key
+	Path string
+	// Commit is the commit the job carries once in sync.
+	Commit string
+	// AppliedCommit is the drover.commit the cluster's copy had before this
+	// cycle, "" when absent or not drover's.
+	AppliedCommit string
+	Class         Class
+	// Changes are the plan's differences, one field per line.
+	Changes []string
+	// Diff is the plan's structured diff, for rendering.
+	Diff   *api.JobDiff
+	Groups map[string]GroupCounts
+	// PlacementFailures are the task groups the scheduler could not place.
+	PlacementFailures map[string]*api.AllocationMetric
+	Warnings          string
+	// Applied is set when this cycle registered the job.
+	Applied *Applied
+	// Err is why the job could not be loaded, planned or applied. A
+	// check-index refusal is an ErrConflict.
+	Err error
+}
+
+// Applied records a successful register.
+type Applied struct {
+	EvalID      string
+	Version     uint64
+	ModifyIndex uint64
+}
+
+// Orphan is a job drover registered whose file is gone from git.
+type Orphan struct {
+	jobs.Key
+	Path   string
+	Commit string
+	// Pruned is set when this cycle deregistered the job.
+	Pruned bool
+	EvalID string
+	Err    error
+}
+
+// Report is the outcome of one cycle.
+type Report struct {
+	Revision string
+	Jobs     []*JobResult
+	Orphans  []*Orphan
+	// PruneBlocked says why orphans were kept even though pruning is on.
+	PruneBlocked string
+	Duration     time.Duration
+}
+
+// Counts summarises a report.
+type Counts struct {
+	InSync    int `json:"in_sync"`
+	Create    int `json:"create"`
+	Update    int `json:"update"`
+	Drift     int `json:"drift"`
+	Orphans   int `json:"orphans"`
+	Pruned    int `json:"pruned"`
+	Applied   int `json:"applied"`
+	Conflicts int `json:"conflicts"`
+	Errors    int `json:"errors"`
+}
+
+// Counts tallies the report by class and outcome.
+func (r *Report) Counts() Counts {
+	var c Counts
+	for _, j := range r.Jobs {
+		switch j.Class {
+		case InSync:
+			c.InSync++
+		case Create:
+			c.Create++
+		case Update:
+			c.Update++
+		case Drift:
+			c.Drift++
+		}
+		switch {
+		case IsConflict(j.Err):
+			c.Conflicts++
+		case j.Err != nil:
+			c.Errors++
+		case j.Applied != nil:
+			c.Applied++
+		}
+	}
+	for _, o := range r.Orphans {
+		c.Orphans++
+		if o.Pruned {
+			c.Pruned++
+		}
+		if o.Err != nil {
+			c.Errors++
+		}
+	}
+	return c
+}
+
+// Pending reports whether the cluster differs from git in any way a sync
+// would change.
+func (r *Report) Pending() bool {
+	for _, j := range r.Jobs {
+		if j.Class != InSync && j.Class != Failed && j.Applied == nil {
+			return true
+		}
+	}
+	for _, o := range r.Orphans {
+		if !o.Pruned {
+			return true
+		}
+	}
+	return false
+}
+
+// Failed reports whether any job or orphan ended in an error, conflicts
+// included.
+func (r *Report) Failed() bool {
+	c := r.Counts()
+	return c.Errors > 0 || c.Conflicts > 0
+}

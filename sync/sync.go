@@ -1,0 +1,76 @@
+// Package sync is drover's reconcile engine. Given the jobs git wants and a
+// Nomad cluster, it plans every job, classifies the difference, reports it,
+// applies it with check-index, and reports or prunes the jobs git dropped.
+// It knows nothing about git, HTTP or flags.
+//
+// The package name shadows the standard library's; importers use the alias
+// dsync.
+package sync
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+	"github.com/rs/zerolog"
+)
+
+// Cluster is the part of the Nomad API the engine needs.
+type Cluster interface {
+	// Jobs lists the jobs of every namespace, with their meta.
+	Jobs(ctx context.Context) ([]*api.JobListStub, error)
+	Plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error)
+	Register(ctx context.Context, job *api.Job, opts *api.RegisterOptions) (*api.JobRegisterResponse, error)
+	// Job reads a registered job; used for the version a register produced.
+	Job(ctx context.Context, namespace, id string) (*api.Job, error)
+	// Deregister stops a job without purging it and returns the eval ID.
+	Deregister(ctx context.Context, namespace, id string) (string, error)
+}
+
+// Options configure an Engine. The zero value plans and reports only.
+type Options struct {
+	// Instance names this drover in the ownership meta; default "drover".
+	Instance string
+	// Apply registers every job that is not in sync. Without it the
+	// engine is a dry run.
+	Apply bool
+	// Prune deregisters managed jobs that git no longer has.
+	Prune bool
+	// Parallel bounds the jobs planned and applied at once; default 4.
+	Parallel int
+	// CallTimeout bounds each Nomad call; default 1m.
+	CallTimeout time.Duration
+	Logger      zerolog.Logger
+}
+
+// DefaultInstance is the instance name used when Options.Instance is empty.
+const DefaultInstance = "drover"
+
+func (o Options) withDefaults() Options {
+	if o.Instance == "" {
+		o.Instance = DefaultInstance
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = time.Minute
+	}
+	return o
+}
+
+// Engine reconciles one cluster with the jobs of a revision.
+type Engine struct {
+	cluster Cluster
+	opts    Options
+}
+
+// New returns an engine over cluster.
+func New(cluster Cluster, opts Options) *Engine {
+	return &Engine{cluster: cluster, opts: opts.withDefaults()}
+}
+
+// call runs one Nomad call with its own deadline.
+func (e *Engine) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.opts.CallTimeout)
+}
