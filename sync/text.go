@@ -40,7 +40,7 @@ type printer struct {
 func (p *printer) job(j *JobResult) {
 	switch {
 	case j.Err != nil && j.Class == Failed:
-		p.line(0, "!", fmt.Sprintf("%s: %v", j.Path, j.Err))
+		p.line(0, "!", j.Err.Error())
 		return
 	case j.Class == InSync:
 		return

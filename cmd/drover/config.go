@@ -109,7 +109,7 @@ func (c *config) validate() error {
 		return fmt.Errorf("--ref needs --repo; --dir reads the directory as it is")
 	case c.parallel < 1:
 		return fmt.Errorf("--parallel must be at least 1, got %d", c.parallel)
-	case c.color != "auto" && c.color != "always" && c.color != "never":
+	case c.color != "" && c.color != "auto" && c.color != "always" && c.color != "never":
 		return fmt.Errorf("--color must be auto, always or never, got %q", c.color)
 	}
 	if _, err := c.variables(); err != nil {

@@ -1,0 +1,64 @@
+# drover's developer entry points. `make demo` and `make test` work on a
+# fresh machine with Go, git and make: the Nomad and Consul agents the tests
+# and the demo run against are built from the Go module proxy into .bin/.
+
+GO       ?= go
+BIN      := $(CURDIR)/.bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+export DROVER_NOMAD_BIN  := $(BIN)/nomad
+export DROVER_CONSUL_BIN := $(BIN)/consul
+
+.PHONY: all build tools test unit e2e vet fmt-check bench demo clean
+
+all: build
+
+build: $(BIN)/drover
+
+$(BIN)/drover: FORCE
+	$(GO) build -ldflags "$(LDFLAGS)" -o $@ ./cmd/drover
+
+$(BIN)/hello: FORCE
+	$(GO) build -o $@ ./examples/hello
+
+$(BIN)/devcluster: FORCE
+	$(GO) build -o $@ ./internal/testcluster/cmd/devcluster
+
+FORCE:
+
+## tools: the Nomad and Consul agents, built once (about 10 minutes cold on
+## 2 cores) and rebuilt only when their pinned versions change.
+tools: $(BIN)/nomad $(BIN)/consul
+
+$(BIN)/nomad: tools/nomad/go.mod tools/nomad/go.sum
+	cd tools/nomad && CGO_ENABLED=0 $(GO) build -mod=mod -o $@ github.com/hashicorp/nomad
+	@touch $@
+
+$(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
+	cd tools/consul && CGO_ENABLED=0 $(GO) build -mod=mod -o $@ github.com/hashicorp/consul
+	@touch $@
+
+## test: formatting, vet, unit tests and the end-to-end tests against real
+## Nomad and Consul dev agents, all with the race detector.
+test: tools fmt-check vet
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+unit:
+	$(GO) test -race -count=1 -short ./...
+
+e2e: tools
+	$(GO) test -race -count=1 -timeout 40m -v ./e2e/...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## demo: a local Nomad + Consul, a git repo made from examples/, and a
+## drover agent following it. Ctrl-C stops everything it started.
+demo: tools $(BIN)/drover $(BIN)/hello $(BIN)/devcluster
+	./scripts/demo.sh
+
+clean:
+	rm -rf $(BIN)/drover $(BIN)/hello .demo

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# make demo: start local Nomad + Consul dev agents, make a git repo from
+# examples/jobs, and run a drover agent that follows it. Ctrl-C stops the
+# agent and the dev agents this script started (and nothing else).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$root/.bin
+demo=$root/.demo
+rm -rf "$demo"
+mkdir -p "$demo"
+
+echo "==> starting Nomad and Consul dev agents (logs in $demo/cluster)"
+"$bin/devcluster" -dir "$demo/cluster" >"$demo/devcluster.log" 2>&1 &
+cluster_pid=$!
+cleanup() {
+	kill "$cluster_pid" 2>/dev/null || true
+	wait "$cluster_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 1 120); do
+	[ -s "$demo/cluster/env" ] && break
+	kill -0 "$cluster_pid" 2>/dev/null || { cat "$demo/devcluster.log"; exit 1; }
+	sleep 1
+done
+[ -s "$demo/cluster/env" ] || { echo "dev agents did not start; see $demo/devcluster.log"; exit 1; }
+# shellcheck disable=SC1091
+. "$demo/cluster/env"
+
+echo "==> making a git repo of job files in $demo/repo"
+git init -q -b main "$demo/repo"
+cp "$root"/examples/jobs/*.nomad.hcl "$demo/repo/"
+git -C "$demo/repo" add -A
+git -C "$demo/repo" -c user.name=demo -c user.email=demo@example.com commit -qm "hello 1.0.0"
+
+cat <<MSG
+
+drover is about to follow $demo/repo (branch main), syncing every 15s.
+In another terminal:
+
+  . $demo/cluster/env
+  curl -s localhost:8680/v1/status | head -40        # what drover knows
+  cd $demo/repo
+  sed -i 's/default = "1.0.0"/default = "1.0.1"/' hello.nomad.hcl
+  git commit -qam "hello 1.0.1"
+  curl -s -XPOST localhost:8680/v1/sync              # or wait for the interval
+                                                     # -> job.update, job.applied
+  $bin/nomad job scale hello web 2                   # a hand edit
+                                                     # -> job.drift, then restored
+  git rm -q hello.nomad.hcl && git commit -qm gone   # -> job.orphan (add --prune to stop it)
+
+Nomad UI: \$NOMAD_ADDR/ui   Consul UI: http://\$CONSUL_HTTP_ADDR/ui
+Ctrl-C stops drover and the dev agents.
+
+MSG
+
+"$bin/drover" agent \
+	--repo "$demo/repo" \
+	--data-dir "$demo/data" \
+	--var "hello_bin=$bin/hello" \
+	--interval 15s \
+	--log-format console
