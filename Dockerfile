@@ -1,0 +1,21 @@
+# Static, non-root image of drover.
+#   docker build --build-arg VERSION=$(git describe --tags --always) -t drover .
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/drover ./cmd/drover \
+ && mkdir -p /out/data
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/drover /usr/local/bin/drover
+COPY --from=build --chown=65532:65532 /out/data /var/lib/drover
+ENV DROVER_DATA_DIR=/var/lib/drover \
+    DROVER_LISTEN=0.0.0.0:8680
+USER 65532:65532
+EXPOSE 8680
+VOLUME ["/var/lib/drover"]
+ENTRYPOINT ["/usr/local/bin/drover"]
+CMD ["agent"]
