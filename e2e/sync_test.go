@@ -263,7 +263,7 @@ func TestApply_ConflictIsRefusedNotOverwritten(t *testing.T) {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	var once gosync.Once
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path == "/v1/job/race" && (req.Method == http.MethodPut || req.Method == http.MethodPost) {
+		if req.URL.Path == "/v1/jobs" && (req.Method == http.MethodPut || req.Method == http.MethodPost) {
 			once.Do(func() {
 				job := nomadJob(t, "race")
 				job.Meta["hand"] = "edit"

@@ -40,7 +40,7 @@ In another terminal:
   . $demo/cluster/env
   curl -s localhost:8680/v1/status | head -40        # what drover knows
   cd $demo/repo
-  sed -i 's/default = "1.0.0"/default = "1.0.1"/' hello.nomad.hcl
+  sed -i 's/"1.0.0"/"1.0.1"/' hello.nomad.hcl
   git commit -qam "hello 1.0.1"
   curl -s -XPOST localhost:8680/v1/sync              # or wait for the interval
                                                      # -> job.update, job.applied
