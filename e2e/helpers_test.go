@@ -195,9 +195,15 @@ func (b *syncBuffer) String() string {
 
 func startAgent(t *testing.T, args ...string) *agentProc {
 	t.Helper()
+	return startAgentWith(t, nil, args...)
+}
+
+// startAgentWith starts an agent with extra environment variables.
+func startAgentWith(t *testing.T, extraEnv []string, args ...string) *agentProc {
+	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(env.drover, append([]string{"agent", "--listen", addr}, args...)...)
-	cmd.Env = droverEnv(t)
+	cmd.Env = append(droverEnv(t), extraEnv...)
 	a := &agentProc{t: t, cmd: cmd, addr: addr, log: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = a.log, a.log
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestAgent_UnreachableNomadAndGitKeepRunning: with Nomad down the cycle
+// fails in one line, /healthz is 503 with the reason, and the agent keeps
+// retrying; once git goes away the same holds for the fetch, and nothing is
+// touched.
+func TestAgent_UnreachableNomadAndGitKeepRunning(t *testing.T) {
+	r := newRepo(t)
+	r.commit("job", map[string]string{"down.nomad.hcl": helloJob("down", "1.0.0")})
+	closed := "http://" + freeAddr(t) // nothing listens there
+	a := startAgentWith(t, []string{"NOMAD_ADDR=" + closed}, append(syncArgs(r, "down"), "--interval", "1h")...)
+
+	failed := a.waitEvent("sync.done", 30*time.Second, func(e map[string]any) bool { return e["result"] == "failed" })
+	if !strings.Contains(failed["error"].(string), "connection refused") || failed["retry_in"] == nil {
+		t.Errorf("failed cycle line = %v", failed)
+	}
+	eventually(t, 10*time.Second, "healthz 503", func() (bool, string) {
+		code, body := get(t, "http://"+a.addr+"/healthz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "connection refused"), body
+	})
+	// It retries with backoff instead of exiting.
+	eventually(t, 30*time.Second, "a retry", func() (bool, string) {
+		n := 0
+		for _, e := range eventsIn(a.log.String(), "sync.start") {
+			if e["reason"] == "retry" {
+				n++
+			}
+		}
+		return n > 0, a.log.String()
+	})
+	if _, _, err := env.cluster.Nomad().Jobs().Info("down", nil); err == nil {
+		t.Error("job registered although Nomad was unreachable")
+	}
+	if code := a.stop(); code != 0 {
+		t.Errorf("agent exit %d, want 0", code)
+	}
+}
+
+// TestAgent_GitGoneFailsFetchAndHealthz: a remote that disappears fails the
+// fetch step; the agent keeps running and says why.
+func TestAgent_GitGoneFailsFetchAndHealthz(t *testing.T) {
+	r := newRepo(t)
+	r.commit("job", map[string]string{"gone.nomad.hcl": helloJob("gone", "1.0.0")})
+	a := startAgent(t, append(syncArgs(r, "gone"), "--interval", "1h", "--dry-run")...)
+	a.waitEvent("sync.done", time.Minute, func(e map[string]any) bool { return e["result"] == nil })
+	if code, _ := get(t, "http://"+a.addr+"/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz after a good cycle: %d", code)
+	}
+	if _, _, err := env.cluster.Nomad().Jobs().Info("gone", nil); err == nil {
+		t.Error("--dry-run registered a job")
+	}
+	if err := os.RemoveAll(r.dir); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://"+a.addr+"/v1/sync", "", nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/sync: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	failed := a.waitEvent("sync.done", time.Minute, func(e map[string]any) bool { return e["step"] == "fetch" })
+	if failed["result"] != "failed" {
+		t.Errorf("fetch failure line = %v", failed)
+	}
+	code, body := get(t, "http://"+a.addr+"/healthz")
+	if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "fetch: ") {
+		t.Errorf("healthz = %d %q, want 503 naming the fetch", code, body)
+	}
+	_, status := get(t, "http://"+a.addr+"/v1/status")
+	var st struct {
+		LastSync struct {
+			OK         bool   `json:"ok"`
+			FailedStep string `json:"failed_step"`
+		} `json:"last_sync"`
+	}
+	if err := json.Unmarshal([]byte(status), &st); err != nil || st.LastSync.OK || st.LastSync.FailedStep != "fetch" {
+		t.Errorf("status last_sync = %+v (%v)", st.LastSync, err)
+	}
+}
+
+// TestSecrets_NeverInLogsErrorsOrStatus: a git token, a Nomad token and a
+// URL password given to drover appear nowhere in what it prints or serves.
+func TestSecrets_NeverInLogsErrorsOrStatus(t *testing.T) {
+	const gitToken, nomadToken, urlPassword = "tok-3f9a1c-git", "tok-77e2d0-nomad", "pw-5b1e44"
+	closedGit := "http://drover:" + urlPassword + "@" + freeAddr(t) + "/jobs.git"
+
+	res := droverWith(t, []string{"NOMAD_TOKEN=" + nomadToken, "DROVER_GIT_TOKEN=" + gitToken},
+		"plan", "--repo", "http://"+freeAddr(t)+"/jobs.git", "--instance", "secrets")
+	if res.code != 1 {
+		t.Fatalf("plan against a closed remote: exit %d, want 1", res.code)
+	}
+	res2 := drover(t, "plan", "--repo", closedGit, "--instance", "secrets")
+	if res2.code != 1 {
+		t.Fatalf("plan against a closed remote: exit %d, want 1", res2.code)
+	}
+
+	a := startAgentWith(t, []string{"NOMAD_TOKEN=" + nomadToken}, "--repo", closedGit, "--instance", "secrets")
+	a.waitEvent("sync.done", time.Minute, func(e map[string]any) bool { return e["step"] == "fetch" })
+	_, health := get(t, "http://"+a.addr+"/healthz")
+	_, status := get(t, "http://"+a.addr+"/v1/status")
+	if !strings.Contains(status, "drover@") && !strings.Contains(status, "jobs.git") {
+		t.Errorf("status does not describe the repo: %s", status)
+	}
+	for _, out := range []string{res.stdout, res.stderr, res2.stdout, res2.stderr, a.log.String(), health, status} {
+		for _, secret := range []string{gitToken, nomadToken, urlPassword} {
+			if strings.Contains(out, secret) {
+				t.Errorf("secret %q printed:\n%s", secret, out)
+			}
+		}
+	}
+}
