@@ -1,0 +1,363 @@
+// Package testcluster runs a real Consul dev agent and a real Nomad dev agent
+// on free loopback ports, for drover's end-to-end tests and `make demo`.
+//
+// drover is tested against the real servers rather than mocks (see
+// STYLE.md): plan responses, deployment states and check results are what
+// they would be in production. Every port is picked free at start-up, so
+// several clusters (parallel test packages, a running demo) share a machine
+// without colliding, and nothing listens beyond 127.0.0.1.
+//
+// Tests call StartT; programs call Start and Stop.
+package testcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
+)
+
+// Options configures Start. The zero value is ready to use.
+type Options struct {
+	// NomadBin and ConsulBin are the agent binaries. Empty means the
+	// DROVER_NOMAD_BIN / DROVER_CONSUL_BIN environment variables, else
+	// .bin/nomad and .bin/consul in the repository root.
+	NomadBin, ConsulBin string
+
+	// Dir holds agent configs, Nomad's data directory and the agents' logs.
+	// Empty means a new temporary directory, removed by Stop.
+	Dir string
+
+	// LogOutput receives both agents' logs, each line prefixed "consul: " or
+	// "nomad: ". Nil means consul.log and nomad.log in Dir.
+	LogOutput io.Writer
+
+	// NomadHTTPPort and ConsulHTTPPort fix the HTTP ports, e.g. the demo's
+	// familiar 4646 and 8500. Zero picks free ports.
+	NomadHTTPPort, ConsulHTTPPort int
+
+	// ReadyTimeout bounds the wait for both agents to be usable. Zero means
+	// 90 seconds.
+	ReadyTimeout time.Duration
+}
+
+// Cluster is a running pair of agents. Its methods are safe for concurrent
+// use.
+type Cluster struct {
+	nomadBin, consulBin string
+	dir                 string
+	removeDir           bool // Dir was ours to create, so Stop removes it
+	logOutput           io.Writer
+	readyTimeout        time.Duration
+
+	consulPorts  consulPorts
+	nomadPorts   nomadPorts
+	consulConfig string // path of the config file, reused by StartConsul
+
+	nomadClient  *nomadapi.Client
+	consulClient *consulapi.Client
+
+	mu      sync.Mutex // guards the fields below
+	consul  *process   // nil while stopped
+	nomad   *process
+	stopped bool
+	// lastConsul and lastNomad outlive Stop, so a failed test can still
+	// quote the agents' logs after the cluster is down.
+	lastConsul, lastNomad *process
+}
+
+// stopGrace is how long an agent gets between SIGTERM and SIGKILL. Nomad in
+// dev mode stops every allocation on shutdown, each with its task's
+// kill_timeout (5s by default), so it needs more than a moment.
+const stopGrace = 20 * time.Second
+
+// startAttempts bounds retries when another process took one of the picked
+// ports between our check and the agent's bind.
+const startAttempts = 3
+
+// Start launches Consul, waits for it to elect itself leader, then launches
+// Nomad pointed at it and waits until Nomad has a leader and a ready client
+// node with raw_exec and Consul fingerprinted. On failure it stops whatever
+// it started and the error quotes the failing agent's log. ctx bounds only
+// the start-up; the agents run until Stop.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	c, err := newCluster(opts)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		err = c.start(ctx)
+		if err == nil {
+			return c, nil
+		}
+		c.stopAgents()
+		retry := attempt < startAttempts && errors.Is(err, errPortTaken) &&
+			opts.NomadHTTPPort == 0 && opts.ConsulHTTPPort == 0 && ctx.Err() == nil
+		if !retry {
+			break
+		}
+	}
+	if c.removeDir {
+		os.RemoveAll(c.dir)
+	}
+	return nil, fmt.Errorf("testcluster: %w", err)
+}
+
+func newCluster(opts Options) (*Cluster, error) {
+	nomadBin, err := resolveBinary(opts.NomadBin, "DROVER_NOMAD_BIN", "nomad")
+	if err != nil {
+		return nil, fmt.Errorf("testcluster: %w", err)
+	}
+	consulBin, err := resolveBinary(opts.ConsulBin, "DROVER_CONSUL_BIN", "consul")
+	if err != nil {
+		return nil, fmt.Errorf("testcluster: %w", err)
+	}
+	c := &Cluster{
+		nomadBin:     nomadBin,
+		consulBin:    consulBin,
+		dir:          opts.Dir,
+		readyTimeout: opts.ReadyTimeout,
+	}
+	if c.readyTimeout <= 0 {
+		c.readyTimeout = 90 * time.Second
+	}
+	if opts.LogOutput != nil {
+		c.logOutput = &syncWriter{w: opts.LogOutput}
+	}
+	if c.dir == "" {
+		if c.dir, err = os.MkdirTemp("", "drover-testcluster-"); err != nil {
+			return nil, fmt.Errorf("testcluster: %w", err)
+		}
+		c.removeDir = true
+	} else if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("testcluster: %w", err)
+	}
+	// Nomad resolves data_dir relative to its own working directory; an
+	// absolute path keeps the config valid wherever it is read from.
+	if c.dir, err = filepath.Abs(c.dir); err != nil {
+		return nil, fmt.Errorf("testcluster: %w", err)
+	}
+	for _, p := range []int{opts.NomadHTTPPort, opts.ConsulHTTPPort} {
+		if p != 0 {
+			if err := checkPortFree(p); err != nil {
+				return nil, fmt.Errorf("testcluster: fixed %w", err)
+			}
+		}
+	}
+	c.consulPorts.HTTP, c.nomadPorts.HTTP = opts.ConsulHTTPPort, opts.NomadHTTPPort
+	return c, nil
+}
+
+// errPortTaken marks a start-up that failed because a picked port was
+// taken, which a retry with new ports fixes.
+var errPortTaken = errors.New("port taken")
+
+// start picks ports, writes configs, creates clients and brings both agents
+// up. It runs again with new ports when an agent lost a port race.
+func (c *Cluster) start(ctx context.Context) error {
+	if err := c.pickPorts(); err != nil {
+		return err
+	}
+	var err error
+	if c.consulConfig, err = writeFile(c.dir, "consul.hcl", consulConfig(c.consulPorts)); err != nil {
+		return err
+	}
+	nomadData := filepath.Join(c.dir, "nomad-data")
+	nomadConfigPath, err := writeFile(c.dir, "nomad.hcl", nomadConfig(c.nomadPorts, nomadData, c.consulPorts.HTTP))
+	if err != nil {
+		return err
+	}
+	if err := c.newClients(); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, c.readyTimeout)
+	defer cancel()
+	if err := c.StartConsul(ctx); err != nil {
+		return err
+	}
+	nomad, err := startProcess("nomad", c.nomadBin, []string{"agent", "-dev", "-config", nomadConfigPath}, c.dir, c.logOutput)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.nomad, c.lastNomad = nomad, nomad
+	c.mu.Unlock()
+	if err := waitReady(ctx, nomad, c.nomadReady); err != nil {
+		return fmt.Errorf("nomad at %s not ready: %w", c.NomadAddr(), err)
+	}
+	return nil
+}
+
+// pickPorts chooses every port not fixed by Options. Fixed HTTP ports stay
+// across retries; the others are picked anew.
+func (c *Cluster) pickPorts() error {
+	ports, err := freePorts(7)
+	if err != nil {
+		return err
+	}
+	fixedOr := func(fixed, picked int) int {
+		if fixed != 0 {
+			return fixed
+		}
+		return picked
+	}
+	c.consulPorts = consulPorts{
+		HTTP:    fixedOr(c.consulPorts.HTTP, ports[0]),
+		SerfLAN: ports[1], SerfWAN: ports[2], Server: ports[3],
+	}
+	c.nomadPorts = nomadPorts{
+		HTTP: fixedOr(c.nomadPorts.HTTP, ports[4]),
+		RPC:  ports[5], Serf: ports[6],
+	}
+	return nil
+}
+
+// newClients builds API clients that talk to this cluster only. The
+// addresses are set explicitly so NOMAD_ADDR or CONSUL_HTTP_ADDR in the
+// environment (a developer's real cluster) can never redirect a test.
+func (c *Cluster) newClients() error {
+	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: c.NomadAddr()})
+	if err != nil {
+		return fmt.Errorf("nomad client: %w", err)
+	}
+	cc, err := consulapi.NewClient(&consulapi.Config{Address: c.ConsulAddr(), Scheme: "http"})
+	if err != nil {
+		return fmt.Errorf("consul client: %w", err)
+	}
+	c.nomadClient, c.consulClient = nc, cc
+	return nil
+}
+
+// StartConsul starts the Consul agent again after StopConsul, on the same
+// ports, and waits until it has a leader. Consul's dev mode keeps its state
+// in memory, so the restarted agent starts empty: Nomad re-registers its
+// services on its next sync (within about 30 seconds), and KV data is gone.
+func (c *Cluster) StartConsul(ctx context.Context) error {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return errors.New("consul: cluster is stopped")
+	}
+	if c.consul != nil {
+		c.mu.Unlock()
+		return errors.New("consul: already running")
+	}
+	args := []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-config-file", c.consulConfig}
+	p, err := startProcess("consul", c.consulBin, args, c.dir, c.logOutput)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	c.consul, c.lastConsul = p, p
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, c.readyTimeout)
+	defer cancel()
+	if err := waitReady(ctx, p, c.consulReady); err != nil {
+		return fmt.Errorf("consul at %s not ready: %w", c.ConsulAddr(), err)
+	}
+	return nil
+}
+
+// StopConsul stops the Consul agent, leaving Nomad running, to test how
+// drover copes when Consul goes away. StartConsul brings it back.
+func (c *Cluster) StopConsul() error {
+	c.mu.Lock()
+	p := c.consul
+	c.consul = nil
+	c.mu.Unlock()
+	if p == nil {
+		return errors.New("consul: not running")
+	}
+	return p.stop(stopGrace)
+}
+
+// Stop stops Nomad, then Consul (so Nomad can deregister its services on
+// the way out), waiting for both to exit. It signals only the processes it
+// started. It removes Dir if Start created it. Calling Stop again is a no-op.
+func (c *Cluster) Stop() error {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return nil
+	}
+	c.stopped = true
+	c.mu.Unlock()
+	err := c.stopAgents()
+	if c.removeDir && err == nil {
+		if rmErr := os.RemoveAll(c.dir); rmErr != nil {
+			err = fmt.Errorf("remove %s: %w", c.dir, rmErr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("testcluster: stop: %w", err)
+	}
+	return nil
+}
+
+// stopAgents stops whichever agents are running, Nomad first.
+func (c *Cluster) stopAgents() error {
+	c.mu.Lock()
+	nomad, consul := c.nomad, c.consul
+	c.nomad, c.consul = nil, nil
+	c.mu.Unlock()
+	var errs []error
+	if nomad != nil {
+		errs = append(errs, nomad.stop(stopGrace))
+	}
+	if consul != nil {
+		errs = append(errs, consul.stop(stopGrace))
+	}
+	return errors.Join(errs...)
+}
+
+// NomadAddr is Nomad's HTTP address, in the form NOMAD_ADDR takes.
+func (c *Cluster) NomadAddr() string {
+	return "http://127.0.0.1:" + strconv.Itoa(c.nomadPorts.HTTP)
+}
+
+// ConsulAddr is Consul's HTTP address, in the form CONSUL_HTTP_ADDR takes
+// (host:port, no scheme).
+func (c *Cluster) ConsulAddr() string {
+	return "127.0.0.1:" + strconv.Itoa(c.consulPorts.HTTP)
+}
+
+// Nomad is an API client for this cluster's Nomad.
+func (c *Cluster) Nomad() *nomadapi.Client { return c.nomadClient }
+
+// Consul is an API client for this cluster's Consul.
+func (c *Cluster) Consul() *consulapi.Client { return c.consulClient }
+
+// Env is the environment that points Nomad and Consul clients (drover, the
+// nomad and consul CLIs) at this cluster; append it to os.Environ() for a
+// child process.
+func (c *Cluster) Env() []string {
+	return []string{"NOMAD_ADDR=" + c.NomadAddr(), "CONSUL_HTTP_ADDR=" + c.ConsulAddr()}
+}
+
+// Dir is the cluster's work directory: configs, Nomad's data and, unless
+// Options.LogOutput was set, consul.log and nomad.log.
+func (c *Cluster) Dir() string { return c.dir }
+
+// logTails returns the end of each agent's log, for a failed test's output.
+func (c *Cluster) logTails() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	for _, p := range []*process{c.lastConsul, c.lastNomad} {
+		if p != nil {
+			fmt.Fprintf(&b, "--- %s log (tail) ---\n%s\n", p.name, p.tail())
+		}
+	}
+	return b.String()
+}

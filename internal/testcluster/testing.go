@@ -1,0 +1,25 @@
+package testcluster
+
+import "testing"
+
+// StartT starts a cluster for one test, in a directory under t.TempDir(),
+// and stops it when the test ends. It fails the test, never skips it, when
+// the binaries are missing or the agents do not come up: an end-to-end test
+// that silently skips is a test that never runs. When the test has failed,
+// the end of both agents' logs is added to its output.
+func StartT(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := Start(t.Context(), Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start Nomad+Consul dev cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("cluster in %s, Nomad %s, Consul %s\n%s", c.Dir(), c.NomadAddr(), c.ConsulAddr(), c.logTails())
+		}
+		if err := c.Stop(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	return c
+}
