@@ -44,7 +44,7 @@ In another terminal:
   git commit -qam "hello 1.0.1"
   curl -s -XPOST localhost:8680/v1/sync              # or wait for the interval
                                                      # -> job.update, job.applied
-  $bin/nomad job scale hello web 2                   # a hand edit
+  $bin/nomad job scale -detach hello web 2           # a hand edit
                                                      # -> job.drift, then restored
   git rm -q hello.nomad.hcl && git commit -qm gone   # -> job.orphan (add --prune to stop it)
 
