@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr, func(k string) string { return env[k] })
+	return code, stdout.String(), stderr.String()
+}
+
+func TestHelp_ListsEveryFlagWithEnvAndDefault(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{
+		"--repo", "(env DROVER_REPO)", "--interval", "(env DROVER_INTERVAL, default 1m0s)",
+		"--parallel", "default 4", "--listen", "default 127.0.0.1:8680", "NOMAD_ADDR", "CONSUL_HTTP_ADDR",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
+// TestREADME_DocumentsEveryFlag keeps the configuration table true.
+func TestREADME_DocumentsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range commands() {
+		f := newFlagSet(cmd.name)
+		cmd.flags(&config{}, f)
+		for _, g := range f.groups {
+			for _, s := range g.specs {
+				row := regexp.MustCompile("(?m)^\\| `--" + regexp.QuoteMeta(s.name) + "` \\| `" + s.env + "` \\|")
+				if !row.Match(readme) {
+					t.Errorf("README configuration table has no row for --%s / %s", s.name, s.env)
+				}
+			}
+		}
+	}
+}
+
+func TestFlags_CommandLineBeatsEnvBeatsDefault(t *testing.T) {
+	var c config
+	f := newFlagSet("agent")
+	c.agentFlags(f)
+	c.jobFlags(f)
+	env := map[string]string{"DROVER_INTERVAL": "30s", "DROVER_LISTEN": "127.0.0.1:9", "DROVER_VAR_FILE": "a.hcl, b.hcl"}
+	if err := f.parse([]string{"--listen", "127.0.0.1:10", "--var", "x=1"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.interval != 30*time.Second || c.listen != "127.0.0.1:10" || c.schedule != "" {
+		t.Errorf("interval %s listen %s schedule %q", c.interval, c.listen, c.schedule)
+	}
+	if strings.Join(c.varFiles, "|") != "a.hcl|b.hcl" || strings.Join(c.vars, "|") != "x=1" {
+		t.Errorf("var files %q vars %q", c.varFiles, c.vars)
+	}
+
+	// A list flag on the command line replaces the environment's list.
+	var c2 config
+	f2 := newFlagSet("plan")
+	c2.jobFlags(f2)
+	if err := f2.parse([]string{"--var-file", "c.hcl"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c2.varFiles, "|") != "c.hcl" {
+		t.Errorf("var files %q, want only the command line's", c2.varFiles)
+	}
+}
+
+func TestRun_ClearErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"no source", nil, []string{"plan"}, "--repo (or DROVER_REPO) is required"},
+		{"both sources", nil, []string{"plan", "--repo", "x", "--dir", "y"}, "exclusive"},
+		{"bad env duration", map[string]string{"DROVER_INTERVAL": "soon"}, []string{"agent", "--repo", "x"}, "DROVER_INTERVAL"},
+		{"bad var", nil, []string{"plan", "--dir", ".", "--var", "novalue"}, "want key=value"},
+		{"bad glob", nil, []string{"plan", "--dir", ".", "--include", "[x"}, "invalid glob"},
+		{"bad parallel", nil, []string{"apply", "--dir", ".", "--parallel", "0"}, "--parallel"},
+		{"unknown command", nil, []string{"deploy"}, "unknown command"},
+		{"unknown flag", nil, []string{"plan", "--bogus"}, "bogus"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, tc.env, tc.args...)
+			if code != exitError || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "drover ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
