@@ -70,10 +70,13 @@ func (l *Loader) Load(ctx context.Context, tree Tree) (*Set, error) {
 			files[i] = &File{Path: p, Err: fmt.Errorf("%s: read: %w", p, err)}
 			continue
 		}
-		key := cacheKey(p, src, vars.text, l.Namespace)
+		key := cacheKey(p, src, vars.text+"\x00"+vars.files, l.Namespace)
 		if f, ok := l.cache[key]; ok {
 			files[i] = f
+			// Parses started by earlier iterations write next too.
+			mu.Lock()
 			next[key] = f
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
@@ -145,22 +148,26 @@ func (l *Loader) parse(ctx context.Context, p string, src []byte, vars resolved)
 // markDuplicates fails every file that declares a job another file declares
 // too: applying either would flap between them.
 func markDuplicates(files []*File) {
-	byKey := map[Key][]*File{}
-	for _, f := range files {
+	byKey := map[Key][]int{}
+	for i, f := range files {
 		if f.Err == nil {
-			byKey[f.Key()] = append(byKey[f.Key()], f)
+			byKey[f.Key()] = append(byKey[f.Key()], i)
 		}
 	}
-	for k, fs := range byKey {
-		if len(fs) < 2 {
+	for k, idx := range byKey {
+		if len(idx) < 2 {
 			continue
 		}
 		var paths []string
-		for _, f := range fs {
-			paths = append(paths, f.Path)
+		for _, i := range idx {
+			paths = append(paths, files[i].Path)
 		}
-		for _, f := range fs {
+		for _, i := range idx {
+			// Files are cached across cycles: fail a copy, so an unchanged
+			// file loads cleanly once the other declaration is gone.
+			f := *files[i]
 			f.Err = fmt.Errorf("%s: job %s is declared in more than one file: %s", f.Path, k, strings.Join(paths, ", "))
+			files[i] = &f
 		}
 	}
 }

@@ -79,6 +79,11 @@ func Fingerprint(job *api.Job) (string, error) {
 				c.Meta[k] = v
 			}
 		}
+		if len(c.Meta) == 0 {
+			// Encode as the job without meta does: a stamped job and
+			// its source must hash the same.
+			c.Meta = nil
+		}
 	}
 	b, err := json.Marshal(&c)
 	if err != nil {

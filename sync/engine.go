@@ -54,12 +54,19 @@ func (e *Engine) syncJobs(ctx context.Context, set *jobs.Set, cluster map[jobs.K
 			results[i] = e.fileError(f, set.Revision)
 			continue
 		}
+		// Checked before the select too: when a slot is free as well,
+		// select would pick at random and could start the job anyway.
+		if ctx.Err() != nil {
+			wg.Wait()
+			return compact(results[:i])
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			results = results[:i]
+			// Running jobs write results: truncate only a copy of the
+			// slice header, and only once they are done.
 			wg.Wait()
-			return compact(results)
+			return compact(results[:i])
 		}
 		wg.Add(1)
 		go func() {
