@@ -40,6 +40,10 @@ func TestOpen_SSH(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			r, err := Open(ctx, opts)
+			if err == nil && tt.wantErr != "" {
+				// Open only validates; the first Fetch connects.
+				_, err = r.Fetch(ctx)
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Open = %v, want an error containing %q", err, tt.wantErr)

@@ -17,7 +17,13 @@ import (
 func (r *Repo) Fetch(ctx context.Context) (*Snapshot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := fetch(ctx, r.git, r.auth); err != nil {
+	if r.git == nil {
+		repo, err := r.clone(ctx)
+		if err != nil {
+			return nil, r.redact.wrap(fmt.Errorf("clone %s: %w", r.url, err))
+		}
+		r.git = repo
+	} else if err := fetch(ctx, r.git, r.auth); err != nil {
 		return nil, r.redact.wrap(fmt.Errorf("fetch %s: %w", r.url, err))
 	}
 	hash, err := r.resolve(ctx)

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,6 +182,7 @@ func TestFetch_HonoursContext(t *testing.T) {
 	o := newOrigin(t, "main")
 	o.commit(map[string]string{"a": "1"})
 	r := mustOpen(t, Options{URL: o.dir})
+	mustFetch(t, r)
 	o.commit(map[string]string{"a": "2"})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -249,6 +251,7 @@ func TestOpen_RejectsCloneOfAnotherRemote(t *testing.T) {
 	b.commit(map[string]string{"b": "1"})
 	dataDir := t.TempDir()
 	ra := mustOpen(t, Options{URL: a.dir, DataDir: dataDir})
+	mustFetch(t, ra)
 
 	// Put a's clone where b's belongs.
 	bDir := filepath.Join(dataDir, "git", cloneName(b.dir))
@@ -299,5 +302,28 @@ func TestFetch_DefaultBranchWhenRemoteHEADIsUnborn(t *testing.T) {
 	_, err := mustOpen(t, Options{URL: o.dir}).Fetch(context.Background())
 	if !errors.Is(err, ErrRefNotFound) || !strings.Contains(err.Error(), "set a ref") {
 		t.Fatalf("Fetch = %v, want ErrRefNotFound asking for a ref", err)
+	}
+}
+
+// TestOpen_DoesNotConnect: a remote that is down at start-up fails the
+// first Fetch, clearly, instead of Open; reads before any fetch are errors,
+// not panics.
+func TestOpen_DoesNotConnect(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String() + "/jobs.git"
+	l.Close()
+	r, err := Open(context.Background(), Options{URL: url, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("Open of an unreachable remote: %v", err)
+	}
+	if _, err := r.Snapshot(strings.Repeat("a", 40)); !errors.Is(err, ErrRefNotFound) {
+		t.Errorf("Snapshot before any fetch = %v, want ErrRefNotFound", err)
+	}
+	_, err = r.Fetch(context.Background())
+	if err == nil || !strings.HasPrefix(err.Error(), "clone "+url+": ") || strings.Count(err.Error(), "clone") != 1 {
+		t.Errorf("first Fetch = %v, want one clear clone error naming %s", err, url)
 	}
 }

@@ -67,6 +67,10 @@ func TestOpen_HTTPBasicAuth(t *testing.T) {
 				url = strings.Replace(base, "://", "://"+userinfo+"@", 1) + path
 			}
 			r, err := Open(context.Background(), Options{URL: url, Auth: tt.auth, DataDir: t.TempDir()})
+			if err == nil && tt.wantErr != nil {
+				// Open only validates; the first Fetch connects.
+				_, err = r.Fetch(context.Background())
+			}
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Open = %v, want %v", err, tt.wantErr)

@@ -95,9 +95,13 @@ func TestOpen_ErrorsDoNotLeakSecrets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Open(context.Background(), Options{URL: tt.url, Auth: tt.auth, DataDir: t.TempDir()})
+			r, err := Open(context.Background(), Options{URL: tt.url, Auth: tt.auth, DataDir: t.TempDir()})
+			if err != nil {
+				t.Fatalf("Open must not connect, and so cannot fail here: %v", err)
+			}
+			_, err = r.Fetch(context.Background())
 			if err == nil {
-				t.Fatal("Open succeeded")
+				t.Fatal("Fetch succeeded")
 			}
 			msg := err.Error()
 			for _, leak := range []string{tt.secret, strings.ReplaceAll(tt.secret, "@", "%40")} {

@@ -43,6 +43,9 @@ func (r *Repo) snapshot(h plumbing.Hash) (*Snapshot, error) {
 
 // tree returns the root tree of commit h; it needs r.mu held.
 func (r *Repo) tree(h plumbing.Hash) (*object.Tree, error) {
+	if r.git == nil {
+		return nil, fmt.Errorf("commit %s: nothing fetched yet: %w", h, ErrRefNotFound)
+	}
 	c, err := r.git.CommitObject(h)
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return nil, fmt.Errorf("commit %s is not in the clone: %w", h, ErrRefNotFound)

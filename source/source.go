@@ -81,8 +81,8 @@ var fetchSpecs = []config.RefSpec{
 	"+refs/tags/*:refs/tags/*",
 }
 
-// Open validates opts, builds the credentials, and opens the clone,
-// cloning it first (bare, full history) when it does not exist yet.
+// Open validates opts, builds the credentials, and opens the clone if it
+// exists. A missing clone is made (bare, full history) by the first Fetch.
 func Open(ctx context.Context, opts Options) (*Repo, error) {
 	ep, err := parseEndpoint(opts.URL)
 	if err != nil {
@@ -124,7 +124,8 @@ func open(ctx context.Context, ep endpoint, opts Options, red redactor) (*Repo, 
 	case statErr == nil:
 		r.git, err = r.openClone()
 	case errors.Is(statErr, os.ErrNotExist):
-		r.git, err = r.clone(ctx)
+		// Cloned by the first Fetch: a remote that is down at start-up is
+		// a failed cycle to retry, not a reason to exit.
 	default:
 		err = statErr
 	}
@@ -187,7 +188,7 @@ func (r *Repo) clone(ctx context.Context) (_ *git.Repository, err error) {
 		return nil, fmt.Errorf("init clone: %w", err)
 	}
 	if err := fetch(ctx, repo, r.auth); err != nil {
-		return nil, fmt.Errorf("clone: %w", err)
+		return nil, err
 	}
 	if err := os.Rename(tmp, r.dir); err != nil {
 		if _, statErr := os.Stat(r.dir); statErr == nil {
