@@ -37,6 +37,13 @@ type File struct {
 	Fingerprint string
 	// Submission records the source and variables the job was parsed with.
 	Submission *api.JobSubmission
+	// Commit is the commit the file was read at when that is not the set's
+	// revision: the last good commit a rollback puts back.
+	Commit string
+	// Hold, when set, says why the job must not be registered now (a
+	// rollout in flight, a quarantined spec): it is planned and reported
+	// only.
+	Hold string
 	// Err explains why the file could not become a job. It names the file
 	// and, for HCL errors, the line.
 	Err error

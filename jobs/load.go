@@ -243,3 +243,21 @@ func revisionName(t Tree) string {
 	}
 	return "directory"
 }
+
+// LoadFile loads one file of tree, with the var files of that same tree:
+// the spec as it was at that commit, which a rollback puts back.
+func (l *Loader) LoadFile(ctx context.Context, tree Tree, path string) (*File, error) {
+	vars, err := l.Vars.resolve(tree)
+	if err != nil {
+		return nil, err
+	}
+	src, err := tree.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s at %s: read: %w", path, revisionName(tree), err)
+	}
+	f := l.parse(ctx, path, src, vars)
+	if f.Err != nil {
+		return nil, f.Err
+	}
+	return f, nil
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/nomad/api"
 )
@@ -67,6 +68,29 @@ func (c *Client) Job(ctx context.Context, namespace, id string) (*api.Job, error
 	return job, err
 }
 
+// Allocations lists the allocations of every namespace. With a non-zero
+// index it blocks until they change past it or wait passes, and returns the
+// index to wait on next. One cluster-wide query serves every rollout being
+// watched: a query per job would soon hit Nomad's per-client connection
+// limit (http_max_conns_per_client, 100 by default).
+func (c *Client) Allocations(ctx context.Context, index uint64, wait time.Duration) ([]*api.AllocationListStub, uint64, error) {
+	allocs, meta, err := c.api.Allocations().List(blocking(ctx, index, wait))
+	if err != nil {
+		return nil, 0, err
+	}
+	return allocs, meta.LastIndex, nil
+}
+
+// Deployments lists the deployments of every namespace, blocking like
+// Allocations.
+func (c *Client) Deployments(ctx context.Context, index uint64, wait time.Duration) ([]*api.Deployment, uint64, error) {
+	deps, meta, err := c.api.Deployments().List(blocking(ctx, index, wait))
+	if err != nil {
+		return nil, 0, err
+	}
+	return deps, meta.LastIndex, nil
+}
+
 // Deregister stops a job, keeping it for `nomad job status` and a revert.
 func (c *Client) Deregister(ctx context.Context, namespace, id string) (string, error) {
 	evalID, _, err := c.api.Jobs().DeregisterOpts(id, &api.DeregisterOptions{Purge: false}, write(ctx, namespace))
@@ -90,6 +114,10 @@ func (c *Client) Leader(ctx context.Context) error {
 func IsNotFound(err error) bool {
 	var ue api.UnexpectedResponseError
 	return errors.As(err, &ue) && ue.StatusCode() == http.StatusNotFound
+}
+
+func blocking(ctx context.Context, index uint64, wait time.Duration) *api.QueryOptions {
+	return (&api.QueryOptions{Namespace: api.AllNamespacesNamespace, WaitIndex: index, WaitTime: wait}).WithContext(ctx)
 }
 
 func write(ctx context.Context, namespace string) *api.WriteOptions {

@@ -41,7 +41,7 @@ func (e *Engine) register(ctx context.Context, r *JobResult, job *api.Job, sub *
 	// The register response carries no version; a failed read here does
 	// not undo the register, so it only leaves the version unknown.
 	if got, err := e.cluster.Job(ctx, r.Namespace, r.ID); err == nil && got.Version != nil {
-		applied.Version = *got.Version
+		applied.Version, applied.Job = *got.Version, got
 	}
 	return applied, nil
 }

@@ -102,7 +102,10 @@ func (e *Engine) fileError(f *jobs.File, revision string) *JobResult {
 
 // syncJob plans one job, reports its class and applies it when asked.
 func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stub *api.JobListStub) *JobResult {
-	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: revision}
+	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: revision, Fingerprint: f.Fingerprint, Hold: f.Hold}
+	if f.Commit != "" {
+		r.Commit = f.Commit
+	}
 	var owner jobs.Ownership
 	var owned bool
 	if stub != nil {
@@ -143,6 +146,10 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	r.Class = classify(stub, f.Fingerprint, owner, owned, r.Changes)
 	e.logClass(log, r)
 	if r.Class == InSync || !e.opts.Apply {
+		return r
+	}
+	if r.Hold != "" {
+		log.Info().Str("event", "job.held").Str("reason", r.Hold).Msg("job differs but is held back, not registered")
 		return r
 	}
 	if ctx.Err() != nil {

@@ -15,6 +15,8 @@ func (r *JobResult) State() string {
 		return "applied"
 	case r.Class == InSync:
 		return "synced"
+	case r.Hold != "":
+		return "held"
 	default:
 		return "out_of_sync"
 	}
@@ -31,6 +33,7 @@ type jobJSON struct {
 	Changes           []string               `json:"changes,omitempty"`
 	Groups            map[string]GroupCounts `json:"groups,omitempty"`
 	PlacementFailures []string               `json:"placement_failures,omitempty"`
+	Held              string                 `json:"held,omitempty"`
 	Applied           *appliedJSON           `json:"applied,omitempty"`
 	Error             string                 `json:"error,omitempty"`
 }
@@ -53,6 +56,7 @@ func (r *JobResult) MarshalJSON() ([]byte, error) {
 		AppliedCommit: r.AppliedCommit,
 		Changes:       r.Changes,
 		Groups:        r.Groups,
+		Held:          r.Hold,
 		Error:         errString(r.Err),
 	}
 	v.PlacementFailures = sortedKeys(r.PlacementFailures)

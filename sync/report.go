@@ -13,6 +13,10 @@ type JobResult struct {
 	Path string
 	// Commit is the commit the job carries once in sync.
 	Commit string
+	// Fingerprint identifies the spec the engine planned.
+	Fingerprint string
+	// Hold is why the job was not registered even though it differs.
+	Hold string
 	// AppliedCommit is the drover.commit the cluster's copy had before this
 	// cycle, "" when absent or not drover's.
 	AppliedCommit string
@@ -37,6 +41,8 @@ type Applied struct {
 	EvalID      string
 	Version     uint64
 	ModifyIndex uint64
+	// Job is the job as registered, read back; nil if that read failed.
+	Job *api.Job
 }
 
 // Orphan is a job drover registered whose file is gone from git.
@@ -109,10 +115,10 @@ func (r *Report) Counts() Counts {
 }
 
 // Pending reports whether the cluster differs from git in any way a sync
-// would change.
+// would change. A held job is not pending: a sync would leave it alone.
 func (r *Report) Pending() bool {
 	for _, j := range r.Jobs {
-		if j.Class != InSync && j.Class != Failed && j.Applied == nil {
+		if j.Class != InSync && j.Class != Failed && j.Applied == nil && j.Hold == "" {
 			return true
 		}
 	}

@@ -1,0 +1,302 @@
+package health
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/nomad/api"
+)
+
+// Observation is what the cluster showed of a job at one moment.
+type Observation struct {
+	Allocs      []*api.AllocationListStub
+	Deployments []*api.Deployment
+	// Checks are the Consul checks of the target's services.
+	Checks []*consulapi.HealthCheck
+	// NomadErr and ConsulErr are why the newest query failed: what the
+	// source shows is then unknown, not bad.
+	NomadErr  error
+	ConsulErr error
+}
+
+// Problem is one thing wrong with a rollout, described the way a person
+// would after running `nomad alloc status` and looking at Consul.
+type Problem struct {
+	// Kind is "deployment", "allocation", "task" or "check".
+	Kind   string `json:"kind"`
+	Alloc  string `json:"alloc,omitempty"`
+	Group  string `json:"group,omitempty"`
+	Task   string `json:"task,omitempty"`
+	Check  string `json:"check,omitempty"`
+	Status string `json:"status,omitempty"`
+	// Output is the check's output or the deployment's description.
+	Output string `json:"output,omitempty"`
+	// Events are the newest task events, oldest first.
+	Events []string `json:"events,omitempty"`
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.Kind)
+	if p.Check != "" {
+		fmt.Fprintf(&b, " %q", p.Check)
+	}
+	if p.Alloc != "" {
+		fmt.Fprintf(&b, " alloc %s", shortID(p.Alloc))
+	}
+	if p.Task != "" {
+		fmt.Fprintf(&b, " task %s", p.Task)
+	}
+	if p.Status != "" {
+		fmt.Fprintf(&b, " %s", p.Status)
+	}
+	if p.Output != "" {
+		fmt.Fprintf(&b, ": %s", p.Output)
+	}
+	if len(p.Events) > 0 {
+		fmt.Fprintf(&b, " [%s]", strings.Join(p.Events, "; "))
+	}
+	return b.String()
+}
+
+// Assessment is how a rollout looks at one moment.
+type Assessment struct {
+	// Failed holds what fails the rollout at once: a failed deployment, a
+	// failed, lost, unhealthy or restarting allocation of the new version.
+	Failed []Problem
+	// Critical holds the new allocations' critical checks: a rollout is
+	// given until the deadline to pass them, a baking one is not.
+	Critical []Problem
+	// Waiting says why the rollout is not healthy yet otherwise.
+	Waiting []string
+	// Ready: the deployment (if any) succeeded, every new allocation runs,
+	// and every one of their checks passes.
+	Ready bool
+	// Unreachable says which source could not be asked; "" when both
+	// answered.
+	Unreachable string
+	// Superseded says why this version is no longer the one to judge:
+	// someone registered a newer version, or the deployment was cancelled.
+	Superseded string
+	// Reverted is the description of a deployment Nomad's own auto_revert
+	// rolled back.
+	Reverted string
+}
+
+// Assess judges a target against one observation.
+func Assess(t Target, o Observation) Assessment {
+	var a Assessment
+	if o.NomadErr != nil {
+		a.Unreachable = "nomad: " + o.NomadErr.Error()
+		a.Waiting = append(a.Waiting, "Nomad unreachable")
+		return a
+	}
+	deployDone := assessDeployment(t, o.Deployments, &a)
+	live := assessAllocs(t, o.Allocs, &a)
+	checksOK := assessChecks(t, o, live, &a)
+	a.Ready = a.Superseded == "" && len(a.Failed) == 0 && deployDone && len(live) > 0 &&
+		checksOK && len(a.Critical) == 0 && len(a.Waiting) == 0
+	return a
+}
+
+// assessDeployment reports whether the version's deployment is done, or
+// absent (system jobs and jobs without an update block have none; the
+// scheduler creates it together with the allocations, so allocations of
+// the version without one mean there will be none).
+func assessDeployment(t Target, deps []*api.Deployment, a *Assessment) bool {
+	var mine *api.Deployment
+	var newer *api.Deployment
+	for _, d := range deps {
+		switch {
+		case d.JobVersion == t.Version:
+			if mine == nil || d.CreateIndex > mine.CreateIndex {
+				mine = d
+			}
+		case d.JobVersion > t.Version:
+			if newer == nil || d.CreateIndex > newer.CreateIndex {
+				newer = d
+			}
+		}
+	}
+	if mine == nil {
+		if newer != nil {
+			a.Superseded = fmt.Sprintf("job version %d was registered after version %d", newer.JobVersion, t.Version)
+		}
+		return true
+	}
+	switch mine.Status {
+	case api.DeploymentStatusFailed:
+		a.Failed = append(a.Failed, Problem{Kind: "deployment", Status: mine.Status, Output: mine.StatusDescription})
+		if strings.Contains(mine.StatusDescription, "rolling back") {
+			a.Reverted = mine.StatusDescription
+		}
+		return false
+	case api.DeploymentStatusCancelled:
+		a.Superseded = "deployment cancelled: " + mine.StatusDescription
+		return false
+	case api.DeploymentStatusSuccessful:
+		if newer != nil {
+			a.Superseded = fmt.Sprintf("job version %d was registered after version %d", newer.JobVersion, t.Version)
+		}
+		return true
+	}
+	a.Waiting = append(a.Waiting, fmt.Sprintf("deployment %s %s: %s", shortID(mine.ID), mine.Status, mine.StatusDescription))
+	return false
+}
+
+// assessAllocs records failed and pending allocations of the version and
+// returns the running ones, whose checks decide the rest.
+func assessAllocs(t Target, allocs []*api.AllocationListStub, a *Assessment) []*api.AllocationListStub {
+	var live []*api.AllocationListStub
+	older := 0
+	for _, al := range allocs {
+		if al.JobVersion != t.Version {
+			if al.JobVersion > t.Version && a.Superseded == "" && a.Reverted == "" {
+				a.Superseded = fmt.Sprintf("allocations of job version %d replaced version %d", al.JobVersion, t.Version)
+			}
+			if al.DesiredStatus == api.AllocDesiredStatusRun && (al.ClientStatus == api.AllocClientStatusRunning || al.ClientStatus == api.AllocClientStatusPending) {
+				older++
+			}
+			continue
+		}
+		if p, bad := allocProblem(al); bad {
+			a.Failed = append(a.Failed, p...)
+			continue
+		}
+		if al.DesiredStatus != api.AllocDesiredStatusRun {
+			continue
+		}
+		if al.ClientStatus != api.AllocClientStatusRunning {
+			a.Waiting = append(a.Waiting, fmt.Sprintf("allocation %s is %s", shortID(al.ID), al.ClientStatus))
+			continue
+		}
+		live = append(live, al)
+	}
+	if len(live) == 0 && len(a.Failed) == 0 {
+		a.Waiting = append(a.Waiting, fmt.Sprintf("no allocation of version %d is running yet", t.Version))
+	}
+	if older > 0 {
+		a.Waiting = append(a.Waiting, fmt.Sprintf("%d allocations of older versions still running", older))
+	}
+	return live
+}
+
+// allocProblem says what is wrong with an allocation of the new version:
+// failed or lost, marked unhealthy by the deployment, or a task that failed
+// or restarted.
+func allocProblem(al *api.AllocationListStub) ([]Problem, bool) {
+	var out []Problem
+	status := ""
+	switch {
+	case al.ClientStatus == api.AllocClientStatusFailed || al.ClientStatus == api.AllocClientStatusLost:
+		status = al.ClientStatus
+	case al.DeploymentStatus != nil && al.DeploymentStatus.Healthy != nil && !*al.DeploymentStatus.Healthy:
+		status = "unhealthy"
+	}
+	for _, task := range sortedTasks(al.TaskStates) {
+		ts := al.TaskStates[task]
+		if !ts.Failed && ts.Restarts == 0 && status == "" {
+			continue
+		}
+		st := ts.State
+		switch {
+		case ts.Failed:
+			st = "failed"
+		case ts.Restarts > 0:
+			st = fmt.Sprintf("restarted %d times", ts.Restarts)
+		}
+		out = append(out, Problem{Kind: "task", Alloc: al.ID, Group: al.TaskGroup, Task: task, Status: st, Events: lastEvents(ts.Events, 3)})
+	}
+	if status != "" && len(out) == 0 {
+		out = append(out, Problem{Kind: "allocation", Alloc: al.ID, Group: al.TaskGroup, Status: status, Output: al.ClientDescription})
+	}
+	return out, len(out) > 0
+}
+
+// assessChecks records the checks of the running allocations and reports
+// whether every allocation has all its checks passing.
+func assessChecks(t Target, o Observation, live []*api.AllocationListStub, a *Assessment) bool {
+	expected := 0
+	for _, al := range live {
+		expected += t.Checks[al.TaskGroup]
+	}
+	if expected == 0 {
+		return true
+	}
+	if o.ConsulErr != nil {
+		a.Unreachable = "consul: " + o.ConsulErr.Error()
+		a.Waiting = append(a.Waiting, "Consul unreachable: check status unknown")
+		return false
+	}
+	ok := true
+	for _, al := range live {
+		passing := 0
+		for _, c := range o.Checks {
+			// Nomad names the services it registers after the allocation:
+			// _nomad-task-<alloc ID>-….
+			if !strings.Contains(c.ServiceID, al.ID) {
+				continue
+			}
+			switch c.Status {
+			case consulapi.HealthPassing:
+				passing++
+			case consulapi.HealthCritical:
+				a.Critical = append(a.Critical, Problem{Kind: "check", Alloc: al.ID, Group: al.TaskGroup,
+					Check: c.Name, Status: c.Status, Output: clip(strings.TrimSpace(c.Output), 300)})
+			}
+		}
+		if want := t.Checks[al.TaskGroup]; passing < want {
+			ok = false
+			a.Waiting = append(a.Waiting, fmt.Sprintf("%d of %d checks passing on allocation %s", passing, want, shortID(al.ID)))
+		}
+	}
+	return ok
+}
+
+func lastEvents(evs []*api.TaskEvent, n int) []string {
+	if len(evs) > n {
+		evs = evs[len(evs)-n:]
+	}
+	out := make([]string, 0, len(evs))
+	for _, e := range evs {
+		msg := e.DisplayMessage
+		if msg == "" {
+			msg = e.Message
+		}
+		line := e.Type
+		if msg != "" {
+			line += ": " + msg
+		}
+		if e.Time > 0 {
+			line = time.Unix(0, e.Time).UTC().Format(time.TimeOnly) + " " + line
+		}
+		out = append(out, clip(line, 300))
+	}
+	return out
+}
+
+func sortedTasks(m map[string]*api.TaskState) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

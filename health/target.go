@@ -1,0 +1,108 @@
+// Package health decides whether a rollout of a Nomad job is healthy: it
+// follows the job's deployment and allocations in Nomad and the Consul
+// checks of the new allocations, and turns them into a verdict. Assess and
+// Tracker are pure functions of what the cluster shows and the time, so
+// they are table-tested; Watcher gathers the observations with blocking
+// queries.
+package health
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// Target is the job version a rollout is judged on.
+type Target struct {
+	Namespace string
+	JobID     string
+	Version   uint64
+	// Services are the Consul services the job registers.
+	Services []string
+	// Checks is how many Consul checks each allocation of a task group
+	// registers; an allocation is healthy when that many pass.
+	Checks map[string]int
+}
+
+// Watched reports whether the job's kind has a rollout to watch: batch jobs
+// run to completion and have no health to hold.
+func Watched(job *api.Job) bool {
+	t := deref(job.Type)
+	return t != "batch" && t != "sysbatch"
+}
+
+// TargetOf describes the registered job at its version: which services to
+// watch in Consul and how many checks each allocation must pass.
+func TargetOf(job *api.Job) Target {
+	t := Target{
+		Namespace: deref(job.Namespace),
+		JobID:     deref(job.ID),
+		Checks:    map[string]int{},
+	}
+	if job.Version != nil {
+		t.Version = *job.Version
+	}
+	seen := map[string]bool{}
+	add := func(s *api.Service, group, task string) {
+		if s.Provider != "" && s.Provider != "consul" {
+			return
+		}
+		name := interpolate(s.Name, job, group, task)
+		if name == "" {
+			return
+		}
+		if !seen[name] {
+			seen[name] = true
+			t.Services = append(t.Services, name)
+		}
+		t.Checks[group] += len(s.Checks)
+	}
+	for _, g := range job.TaskGroups {
+		group := deref(g.Name)
+		for _, s := range g.Services {
+			add(s, group, "")
+		}
+		for _, task := range g.Tasks {
+			for _, s := range task.Services {
+				add(s, group, task.Name)
+			}
+		}
+	}
+	sort.Strings(t.Services)
+	return t
+}
+
+// interpolate resolves the runtime variables Nomad allows in service names
+// that are known before placement. A name still holding "${" after that
+// cannot be watched by name: its checks are not waited for.
+func interpolate(name string, job *api.Job, group, task string) string {
+	if name == "" {
+		// Nomad's default service name.
+		name = "${JOB}-${TASKGROUP}-${TASK}"
+		if task == "" {
+			name = "${JOB}-${TASKGROUP}"
+		}
+	}
+	r := strings.NewReplacer(
+		"${JOB}", deref(job.Name), "${NOMAD_JOB_NAME}", deref(job.Name),
+		"${NOMAD_JOB_ID}", deref(job.ID),
+		"${TASKGROUP}", group, "${NOMAD_GROUP_NAME}", group,
+		"${TASK}", task, "${NOMAD_TASK_NAME}", task,
+		"${NOMAD_NAMESPACE}", deref(job.Namespace),
+		"${NOMAD_REGION}", deref(job.Region),
+	)
+	name = r.Replace(name)
+	if strings.Contains(name, "${") {
+		return ""
+	}
+	return name
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

@@ -1,0 +1,212 @@
+// Package rollout carries a register through to a verdict: it watches every
+// rollout drover starts, records the last good commit of each job once a
+// rollout is healthy through its bake window, quarantines a spec whose
+// rollout failed, and has the next cycle put the last good spec back. Its
+// memory is a state.Ledger, so a restarted agent resumes the watches in
+// flight and keeps its quarantines.
+package rollout
+
+import (
+	"context"
+	gosync "sync"
+	"time"
+
+	"github.com/drover-dev/drover/health"
+	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/state"
+	"github.com/hashicorp/nomad/api"
+	"github.com/rs/zerolog"
+)
+
+// Specs reads a job file as it was at an older commit.
+type Specs interface {
+	JobAt(ctx context.Context, commit, path string) (*jobs.File, error)
+}
+
+// SpecsFunc adapts a function to Specs.
+type SpecsFunc func(ctx context.Context, commit, path string) (*jobs.File, error)
+
+// JobAt calls f.
+func (f SpecsFunc) JobAt(ctx context.Context, commit, path string) (*jobs.File, error) {
+	return f(ctx, commit, path)
+}
+
+// Jobs reads a registered job, for a rollout resumed after a restart.
+type Jobs interface {
+	Job(ctx context.Context, namespace, id string) (*api.Job, error)
+}
+
+// Recorder counts verdicts, for metrics. Its methods must be safe to call
+// from several goroutines.
+type Recorder interface {
+	RolloutFinished(result string)
+	RollbackFinished(result string)
+}
+
+// Options configure a Manager.
+type Options struct {
+	Policy health.Policy
+	// NoRollback reports failed rollouts and quarantines their spec, but
+	// never registers the last good spec in its place.
+	NoRollback bool
+	// Trigger asks for a cycle at once: the one that applies a rollback.
+	Trigger func(reason string)
+	// Recorder, when set, counts verdicts.
+	Recorder Recorder
+	Logger   zerolog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Manager owns the rollout watches: one goroutine each, started by Record
+// and stopped by Close.
+type Manager struct {
+	ledger  *state.Ledger
+	watcher *health.Watcher
+	jobs    Jobs
+	specs   Specs
+	opts    Options
+	log     zerolog.Logger
+
+	// base is the context every watch runs under; cancelled by Close.
+	base   context.Context
+	cancel context.CancelFunc
+
+	mu      gosync.Mutex
+	watches map[jobs.Key]*watch
+	// pins are this cycle's rollbacks and holds, by job, set by Pin and
+	// read by Record and Status.
+	pins    map[jobs.Key]pin
+	resumed bool
+	// outcomes are the verdicts reached since the manager started.
+	outcomes []Outcome
+	wg       gosync.WaitGroup
+}
+
+// watch is one rollout being followed.
+type watch struct {
+	rollout state.Rollout
+	cancel  context.CancelFunc
+	done    chan struct{}
+	// latest is the newest verdict, for status.
+	latest health.Verdict
+}
+
+// pin is what Pin did to a job's file this cycle.
+type pin struct {
+	quarantine state.Quarantine
+	// to is the last good commit put back; "" when the job is held.
+	to   string
+	hold string
+}
+
+// Outcome is the verdict of one rollout.
+type Outcome struct {
+	Key     jobs.Key
+	Rollout state.Rollout
+}
+
+// New returns a manager; specs may be nil when there is no git history to
+// roll back to (a plain directory).
+func New(ledger *state.Ledger, watcher *health.Watcher, jobsAPI Jobs, specs Specs, opts Options) *Manager {
+	if opts.Policy == (health.Policy{}) {
+		opts.Policy = health.DefaultPolicy
+	}
+	if opts.Trigger == nil {
+		opts.Trigger = func(string) {}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	base, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		ledger: ledger, watcher: watcher, jobs: jobsAPI, specs: specs, opts: opts, log: opts.Logger,
+		base: base, cancel: cancel, watches: map[jobs.Key]*watch{}, pins: map[jobs.Key]pin{},
+	}
+}
+
+// Close stops every watch and waits for them. A watch stopped this way
+// leaves its rollout in flight in the ledger, to be resumed by the next
+// agent.
+func (m *Manager) Close() {
+	m.cancel()
+	m.wg.Wait()
+}
+
+// Prepare reads the ledger (once) and writes what earlier writes could not.
+// It fails only while the ledger has never been read: acting without it
+// could re-apply a quarantined spec. On the first success it resumes the
+// rollouts a previous agent left in flight.
+func (m *Manager) Prepare(ctx context.Context) error {
+	if err := m.ledger.Sync(ctx); err != nil {
+		if !m.ledger.Loaded() {
+			return err
+		}
+		m.log.Warn().Str("event", "state.error").Err(err).Msg("state not written; kept in memory and written again next cycle")
+	}
+	m.mu.Lock()
+	resume := !m.resumed
+	m.resumed = true
+	m.mu.Unlock()
+	if resume {
+		m.resume(ctx)
+	}
+	return nil
+}
+
+// resume restarts the watch of every rollout left in flight.
+func (m *Manager) resume(ctx context.Context) {
+	for _, j := range m.ledger.All() {
+		r := j.Rollout
+		if r == nil || !r.Phase.InFlight() {
+			continue
+		}
+		job, err := m.jobs.Job(ctx, j.Namespace, j.ID)
+		if err != nil {
+			// The job may be gone; the next cycle decides what to do.
+			m.log.Warn().Str("event", "rollout.error").Str("job", j.ID).Str("namespace", j.Namespace).
+				Str("commit", r.Commit).Err(err).Msg("cannot resume the watch of a rollout in flight")
+			continue
+		}
+		target := health.TargetOf(job)
+		target.Version = r.Version
+		// Health seen before the restart is not remembered: it must be
+		// proven again, so give the deadline at least that long.
+		deadline := r.Started.Add(m.opts.Policy.Deadline)
+		if floor := m.opts.Now().Add(m.opts.Policy.MinHealthy + 5*time.Second); deadline.Before(floor) {
+			deadline = floor
+		}
+		m.logger(j.Key(), *r).Info().Str("event", "rollout.resumed").Str("kind", string(r.Kind)).
+			Str("phase", string(r.Phase)).Time("deadline", deadline).Msg("watching a rollout a previous agent started")
+		r.Phase = state.Watching
+		m.start(j.Key(), *r, target, deadline)
+	}
+}
+
+func (m *Manager) logger(k jobs.Key, r state.Rollout) *zerolog.Logger {
+	l := m.log.With().Str("job", k.ID).Str("namespace", k.Namespace).Str("commit", r.Commit).
+		Uint64("version", r.Version).Logger()
+	return &l
+}
+
+// Wait blocks until no rollout is being watched, and returns every verdict
+// reached so far.
+func (m *Manager) Wait(ctx context.Context) ([]Outcome, error) {
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return m.Outcomes(), ctx.Err()
+	}
+	return m.Outcomes(), nil
+}
+
+// Outcomes returns every verdict reached since the manager started.
+func (m *Manager) Outcomes() []Outcome {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Outcome(nil), m.outcomes...)
+}
+
+func (m *Manager) now() time.Time { return m.opts.Now().UTC() }

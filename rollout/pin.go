@@ -1,0 +1,84 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/state"
+)
+
+// Pin decides, for each job of set, what the cycle may register: a spec
+// whose rollout failed is replaced by the spec of the job's last good
+// commit (or held when there is none, or rollback is off), and a job whose
+// rollout is being watched is held so a cycle never fights the rollout or
+// Nomad's own auto_revert. The returned set shares the unchanged files.
+func (m *Manager) Pin(ctx context.Context, set *jobs.Set) *jobs.Set {
+	pins := map[jobs.Key]pin{}
+	out := &jobs.Set{Revision: set.Revision, Files: make([]*jobs.File, len(set.Files))}
+	for i, f := range set.Files {
+		out.Files[i] = f
+		if f.Err != nil {
+			continue
+		}
+		k := f.Key()
+		s := m.ledger.Get(k)
+		if s == nil {
+			continue
+		}
+		if q, bad := s.QuarantineOf(f.Fingerprint); bad {
+			p, nf := m.pinQuarantined(ctx, f, s, q)
+			pins[k], out.Files[i] = p, nf
+			continue
+		}
+		if r := s.Rollout; r != nil && r.Phase.InFlight() && r.Fingerprint == f.Fingerprint {
+			held := *f
+			held.Hold = fmt.Sprintf("rollout of commit %s (version %d) is being watched", short(r.Commit), r.Version)
+			out.Files[i] = &held
+		}
+	}
+	m.mu.Lock()
+	m.pins = pins
+	m.mu.Unlock()
+	return out
+}
+
+func (m *Manager) pinQuarantined(ctx context.Context, f *jobs.File, s *state.Job, q state.Quarantine) (pin, *jobs.File) {
+	p := pin{quarantine: q}
+	why := fmt.Sprintf("spec of commit %s is quarantined after its rollout failed", short(q.Commit))
+	hold := func(reason string) (pin, *jobs.File) {
+		held := *f
+		held.Hold = why + "; " + reason
+		p.hold = held.Hold
+		return p, &held
+	}
+	switch {
+	case m.opts.NoRollback:
+		return hold("rollback is off (--no-rollback); push a fix")
+	case s.LastGood == nil:
+		return hold("there is no last good commit to roll back to; push a fix")
+	case m.specs == nil:
+		return hold("no git history to roll back from")
+	}
+	good, err := m.specs.JobAt(ctx, s.LastGood.Commit, s.LastGood.Path)
+	if err == nil && good.Key() != f.Key() {
+		err = fmt.Errorf("%s declares job %s there, not %s", s.LastGood.Path, good.Key(), f.Key())
+	}
+	if err != nil {
+		failed := *f
+		failed.Job = nil
+		failed.Err = fmt.Errorf("%s: %s; roll back to last good commit %s: %w", f.Path, why, short(s.LastGood.Commit), err)
+		return p, &failed
+	}
+	g := *good
+	g.Commit = s.LastGood.Commit
+	p.to = s.LastGood.Commit
+	return p, &g
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

@@ -1,0 +1,163 @@
+package rollout
+
+import (
+	"context"
+	"time"
+
+	"github.com/drover-dev/drover/health"
+	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/state"
+	dsync "github.com/drover-dev/drover/sync"
+)
+
+// Record takes a cycle's report: every job it registered starts a watched
+// rollout, and each rollback Pin asked for is logged as applied or failed.
+func (m *Manager) Record(ctx context.Context, report *dsync.Report) {
+	m.mu.Lock()
+	pins := m.pins
+	m.mu.Unlock()
+	for _, r := range report.Jobs {
+		if r.Err != nil && r.Namespace == "" {
+			continue // a file that never became a job
+		}
+		p, pinned := pins[r.Key]
+		switch {
+		case r.Applied != nil:
+			m.applied(ctx, r, p, pinned)
+		case pinned && p.to != "" && r.Err != nil:
+			m.logger(r.Key, state.Rollout{Revision: state.Revision{Commit: r.Commit}}).Error().
+				Str("event", "rollback.failed").Str("from_commit", p.quarantine.Commit).Str("to_commit", p.to).
+				Err(r.Err).Msg("could not put the last good commit back; will try again next cycle")
+			m.record(nil, "failed")
+		case pinned && p.to != "" && r.Class == dsync.InSync:
+			m.confirmRollback(ctx, r, p)
+		}
+	}
+}
+
+// applied starts watching a register.
+func (m *Manager) applied(ctx context.Context, r *dsync.JobResult, p pin, pinned bool) {
+	now := m.now()
+	rev := state.Revision{Commit: r.Commit, Fingerprint: r.Fingerprint, Path: r.Path, Version: r.Applied.Version, At: now}
+	ro := state.Rollout{Kind: state.Deploy, Revision: rev, Phase: state.Watching, Started: now}
+	if pinned && p.to != "" {
+		ro.Kind, ro.FromCommit = state.Rollback, p.quarantine.Commit
+	}
+	job := r.Applied.Job
+	watched := job != nil && health.Watched(job)
+	if !watched && job != nil {
+		// A batch job runs to completion: there is no health to hold it to.
+		ro.Phase, ro.Finished, ro.Reason = state.Healthy, &now, "batch jobs are not watched"
+	}
+	s, err := m.ledger.Update(ctx, r.Key, func(j *state.Job) {
+		j.Applied = &rev
+		j.Rollout = &ro
+		if ro.Kind == state.Rollback {
+			j.RolledBack = &state.RolledBack{FromCommit: ro.FromCommit, ToCommit: rev.Commit, Reason: p.quarantine.Reason, At: now}
+		}
+		if ro.Phase == state.Healthy {
+			j.LastGood = &rev
+		}
+	})
+	m.stateError(err)
+	log := m.logger(r.Key, ro)
+	if ro.Kind == state.Rollback {
+		log.Warn().Str("event", "rollback.applied").Str("from_commit", ro.FromCommit).Str("to_commit", rev.Commit).
+			Str("reason", p.quarantine.Reason).Msg("rolled back to the last good commit")
+		m.record(nil, "applied")
+	}
+	if job == nil {
+		// The register happened but its result could not be read back:
+		// the next cycle plans the job again, and that is all drover can do.
+		log.Warn().Str("event", "rollout.error").Msg("registered job could not be read back; rollout not watched")
+		return
+	}
+	if !watched {
+		log.Info().Str("event", "rollout.healthy").Str("kind", string(ro.Kind)).Str("reason", ro.Reason).Msg("batch job registered")
+		return
+	}
+	target := health.TargetOf(job)
+	deadline := ro.Started.Add(m.opts.Policy.Deadline)
+	ev := log.Info().Str("event", "rollout.started").Str("kind", string(ro.Kind)).Strs("services", target.Services).
+		Time("deadline", deadline)
+	if s != nil && s.LastGood != nil {
+		ev = ev.Str("last_good_commit", s.LastGood.Commit)
+	}
+	ev.Msg("watching the rollout")
+	m.start(r.Key, ro, target, deadline)
+}
+
+// confirmRollback logs a rollback that needed no register: what runs is
+// already the last good spec (Nomad's auto_revert put it back).
+func (m *Manager) confirmRollback(ctx context.Context, r *dsync.JobResult, p pin) {
+	s := m.ledger.Get(r.Key)
+	if s == nil || (s.RolledBack != nil && s.RolledBack.FromCommit == p.quarantine.Commit) {
+		return
+	}
+	now := m.now()
+	_, err := m.ledger.Update(ctx, r.Key, func(j *state.Job) {
+		j.RolledBack = &state.RolledBack{FromCommit: p.quarantine.Commit, ToCommit: p.to, Reason: p.quarantine.Reason, At: now, ByNomad: true}
+	})
+	m.stateError(err)
+	m.logger(r.Key, state.Rollout{Revision: state.Revision{Commit: p.to}}).Warn().Str("event", "rollback.applied").
+		Str("from_commit", p.quarantine.Commit).Str("to_commit", p.to).Str("reason", p.quarantine.Reason).
+		Str("applied_by", "nomad").Msg("the job already runs the last good spec (Nomad's auto_revert put it back); nothing to register")
+	m.record(nil, "applied")
+}
+
+// start runs a watch, replacing (and stopping) the one the job had.
+func (m *Manager) start(k jobs.Key, ro state.Rollout, target health.Target, deadline time.Time) {
+	ctx, cancel := context.WithCancel(m.base)
+	w := &watch{rollout: ro, cancel: cancel, done: make(chan struct{})}
+	m.mu.Lock()
+	old := m.watches[k]
+	m.watches[k] = w
+	m.mu.Unlock()
+	if old != nil {
+		old.cancel()
+		m.logger(k, old.rollout).Info().Str("event", "rollout.superseded").Str("by_commit", ro.Commit).
+			Msg("a newer register replaced the rollout being watched")
+		m.record(&Outcome{Key: k, Rollout: withPhase(old.rollout, state.Superseded)}, "")
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(w.done)
+		defer cancel()
+		tracker := health.NewTracker(m.opts.Policy, deadline)
+		v, err := m.watcher.Watch(ctx, target, tracker, func(v health.Verdict) { m.progress(k, w, v) })
+		if err != nil {
+			return // stopped: superseded, or shutting down with the rollout in flight
+		}
+		m.finish(k, w, v)
+	}()
+}
+
+func withPhase(r state.Rollout, p state.Phase) state.Rollout {
+	r.Phase = p
+	return r
+}
+
+func (m *Manager) stateError(err error) {
+	if err != nil {
+		m.log.Warn().Str("event", "state.error").Err(err).Msg("state not written; kept in memory and written again next cycle")
+	}
+}
+
+// record counts a verdict: a rollout's outcome, or a rollback result.
+func (m *Manager) record(o *Outcome, rollback string) {
+	if o != nil {
+		m.mu.Lock()
+		m.outcomes = append(m.outcomes, *o)
+		m.mu.Unlock()
+	}
+	if m.opts.Recorder == nil {
+		return
+	}
+	if o != nil {
+		m.opts.Recorder.RolloutFinished(string(o.Rollout.Phase))
+	}
+	if rollback != "" {
+		m.opts.Recorder.RollbackFinished(rollback)
+	}
+}

@@ -1,0 +1,122 @@
+package rollout
+
+import (
+	"github.com/drover-dev/drover/health"
+	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/state"
+)
+
+// progress records a watch's phase changes and tells when a source
+// becomes unreachable or reachable again.
+func (m *Manager) progress(k jobs.Key, w *watch, v health.Verdict) {
+	m.mu.Lock()
+	prev := w.latest
+	w.latest = v
+	m.mu.Unlock()
+	log := m.logger(k, w.rollout)
+	switch {
+	case v.Unreachable != "" && prev.Unreachable == "":
+		log.Warn().Str("event", "rollout.unreachable").Str("reason", v.Unreachable).
+			Msg("cannot see the rollout's health; still watching, and no rollback on unknown alone")
+	case v.Unreachable == "" && prev.Unreachable != "":
+		log.Info().Str("event", "rollout.reachable").Msg("health is visible again")
+	}
+	if v.Final() || v.Phase == prev.Phase {
+		return
+	}
+	if v.Phase == state.Baking {
+		log.Info().Str("event", "rollout.baking").Time("healthy_since", v.HealthySince).
+			Str("bake", m.opts.Policy.Bake.String()).Msg("rollout healthy; watching it through the bake window")
+	}
+	_, err := m.ledger.Update(m.base, k, func(j *state.Job) {
+		if j.Rollout == nil || j.Rollout.Commit != w.rollout.Commit || j.Rollout.Version != w.rollout.Version {
+			return // a newer rollout owns the record
+		}
+		j.Rollout.Phase = v.Phase
+		if !v.HealthySince.IsZero() {
+			t := v.HealthySince.UTC()
+			j.Rollout.HealthySince = &t
+		}
+	})
+	m.stateError(err)
+}
+
+// finish acts on a rollout's verdict.
+func (m *Manager) finish(k jobs.Key, w *watch, v health.Verdict) {
+	ro := w.rollout
+	now := m.now()
+	ro.Phase, ro.Reason, ro.Finished = v.Phase, v.Reason, &now
+	if !v.HealthySince.IsZero() {
+		t := v.HealthySince.UTC()
+		ro.HealthySince = &t
+	}
+	rollback := ""
+	s, err := m.ledger.Update(m.base, k, func(j *state.Job) {
+		if j.Rollout != nil && j.Rollout.Commit == ro.Commit && j.Rollout.Version == ro.Version {
+			j.Rollout = &ro
+		}
+		switch {
+		case v.Phase == state.Healthy:
+			rev := ro.Revision
+			j.LastGood = &rev
+		case v.Phase == state.Failed && ro.Kind == state.Deploy:
+			j.Quarantine(state.Quarantine{Fingerprint: ro.Fingerprint, Commit: ro.Commit, Reason: v.Reason, At: now})
+			if !m.opts.NoRollback && j.LastGood != nil && j.LastGood.Fingerprint != ro.Fingerprint {
+				rollback = j.LastGood.Commit
+			}
+		}
+	})
+	m.stateError(err)
+	m.mu.Lock()
+	if m.watches[k] == w {
+		delete(m.watches, k)
+	}
+	m.mu.Unlock()
+
+	log := m.logger(k, ro)
+	switch v.Phase {
+	case state.Healthy:
+		log.Info().Str("event", "rollout.healthy").Str("kind", string(ro.Kind)).Str("reason", v.Reason).
+			Msg("rollout healthy through the bake window; its commit is the job's last good commit")
+	case state.Unknown:
+		log.Warn().Str("event", "rollout.unknown").Str("kind", string(ro.Kind)).Str("reason", v.Reason).
+			Msg("no verdict by the health deadline; nothing rolled back, the commit is not marked good")
+	case state.Superseded:
+		log.Info().Str("event", "rollout.superseded").Str("reason", v.Reason).Msg("the watched version was replaced before a verdict")
+	case state.Failed:
+		m.failed(k, ro, v, s, rollback)
+	}
+	m.record(&Outcome{Key: k, Rollout: ro}, "")
+}
+
+func (m *Manager) failed(k jobs.Key, ro state.Rollout, v health.Verdict, s *state.Job, rollbackTo string) {
+	log := m.logger(k, ro)
+	ev := log.Error().Str("event", "rollout.failed").Str("kind", string(ro.Kind)).Str("reason", v.Reason).
+		Interface("problems", v.Problems)
+	if v.Reverted != "" {
+		ev = ev.Str("nomad_reverted", v.Reverted)
+	}
+	if ro.Kind == state.Rollback {
+		ev.Msg("the rollback's own rollout failed")
+		log.Error().Str("event", "rollback.failed").Str("from_commit", ro.FromCommit).Str("to_commit", ro.Commit).
+			Str("reason", v.Reason).Msg("the last good commit is not healthy either; nothing more is rolled back")
+		m.record(nil, "failed")
+		return
+	}
+	switch {
+	case rollbackTo != "":
+		ev = ev.Str("rollback_to", rollbackTo)
+	case m.opts.NoRollback:
+		ev = ev.Str("rollback", "off (--no-rollback)")
+	case s == nil || s.LastGood == nil:
+		ev = ev.Str("rollback", "none: no last good commit")
+	default:
+		ev = ev.Str("rollback", "none: the last good commit has the same spec")
+	}
+	ev.Msg("rollout failed")
+	log.Warn().Str("event", "job.quarantined").Str("fingerprint", ro.Fingerprint).
+		Msg("this spec will not be applied again until git changes the job")
+	if rollbackTo != "" {
+		m.opts.Trigger("rollback")
+	}
+}

@@ -1,0 +1,174 @@
+// Package state is what drover remembers about each job between cycles and
+// across restarts: the commit that last rolled out healthy, the commit it
+// applied last, the specs it quarantined after a failed rollout, and the
+// rollout in flight. It is kept in a key/value store (Consul KV in
+// production) under one prefix per drover instance.
+package state
+
+import (
+	"slices"
+	"time"
+
+	"github.com/drover-dev/drover/jobs"
+)
+
+// Revision is one spec of a job as git had it.
+type Revision struct {
+	Commit      string `json:"commit"`
+	Fingerprint string `json:"fingerprint"`
+	Path        string `json:"path"`
+	// Version is the Nomad job version the register produced.
+	Version uint64    `json:"version"`
+	At      time.Time `json:"at"`
+}
+
+// Quarantine is a spec whose rollout failed: drover does not apply it again.
+type Quarantine struct {
+	Fingerprint string    `json:"fingerprint"`
+	Commit      string    `json:"commit"`
+	Reason      string    `json:"reason"`
+	At          time.Time `json:"at"`
+}
+
+// Phase is where a rollout is.
+type Phase string
+
+const (
+	// Watching: registered, not yet healthy for the minimum time.
+	Watching Phase = "watching"
+	// Baking: healthy, being watched for the bake window.
+	Baking Phase = "baking"
+	// Healthy: healthy through the bake window; its commit is last good.
+	Healthy Phase = "healthy"
+	// Failed: the rollout failed; its spec is quarantined.
+	Failed Phase = "failed"
+	// Unknown: the deadline passed without a verdict (Consul unreachable).
+	Unknown Phase = "unknown"
+	// Superseded: another version replaced it before a verdict.
+	Superseded Phase = "superseded"
+)
+
+// InFlight reports whether a rollout in this phase is still being watched.
+func (p Phase) InFlight() bool { return p == Watching || p == Baking }
+
+// Kind says why a rollout was started.
+type Kind string
+
+const (
+	// Deploy rolls out what git has.
+	Deploy Kind = "deploy"
+	// Rollback puts back the last good commit's spec.
+	Rollback Kind = "rollback"
+)
+
+// Rollout is one watched register of a job.
+type Rollout struct {
+	Kind Kind `json:"kind"`
+	Revision
+	// FromCommit is, for a rollback, the commit whose rollout failed.
+	FromCommit string    `json:"from_commit,omitempty"`
+	Phase      Phase     `json:"phase"`
+	Started    time.Time `json:"started"`
+	// HealthySince is when the rollout last became healthy.
+	HealthySince *time.Time `json:"healthy_since,omitempty"`
+	Finished     *time.Time `json:"finished,omitempty"`
+	// Reason explains a failed, unknown or superseded verdict.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Job is everything drover remembers about one job.
+type Job struct {
+	Namespace string `json:"namespace"`
+	ID        string `json:"id"`
+	// LastGood is the newest revision whose rollout was healthy through
+	// the bake window.
+	LastGood *Revision `json:"last_good,omitempty"`
+	// Applied is the newest revision drover registered.
+	Applied     *Revision    `json:"applied,omitempty"`
+	Quarantined []Quarantine `json:"quarantined,omitempty"`
+	Rollout     *Rollout     `json:"rollout,omitempty"`
+	// RolledBack is the newest rollback: what runs is LastGood's spec
+	// because FromCommit's rollout failed.
+	RolledBack *RolledBack `json:"rolled_back,omitempty"`
+}
+
+// RolledBack records a rollback.
+type RolledBack struct {
+	FromCommit string    `json:"from_commit"`
+	ToCommit   string    `json:"to_commit"`
+	Reason     string    `json:"reason"`
+	At         time.Time `json:"at"`
+	// ByNomad is set when Nomad's auto_revert had already put the last
+	// good spec back and drover registered nothing.
+	ByNomad bool `json:"by_nomad,omitempty"`
+}
+
+// maxQuarantined bounds the quarantine list; the oldest entries go first.
+const maxQuarantined = 20
+
+// Key is the job's key.
+func (j *Job) Key() jobs.Key { return jobs.Key{Namespace: j.Namespace, ID: j.ID} }
+
+// QuarantineOf returns the quarantine of the spec with fingerprint fp.
+func (j *Job) QuarantineOf(fp string) (Quarantine, bool) {
+	if j == nil {
+		return Quarantine{}, false
+	}
+	for _, q := range j.Quarantined {
+		if q.Fingerprint == fp {
+			return q, true
+		}
+	}
+	return Quarantine{}, false
+}
+
+// Quarantine records fp as a spec never to apply again, unless a newer
+// quarantine of the same spec replaces it.
+func (j *Job) Quarantine(q Quarantine) {
+	j.Quarantined = slices.DeleteFunc(j.Quarantined, func(o Quarantine) bool { return o.Fingerprint == q.Fingerprint })
+	j.Quarantined = append(j.Quarantined, q)
+	if n := len(j.Quarantined); n > maxQuarantined {
+		j.Quarantined = j.Quarantined[n-maxQuarantined:]
+	}
+}
+
+// Release lifts the quarantine of fp; it reports whether there was one.
+func (j *Job) Release(fp string) bool {
+	n := len(j.Quarantined)
+	j.Quarantined = slices.DeleteFunc(j.Quarantined, func(o Quarantine) bool { return o.Fingerprint == fp })
+	return len(j.Quarantined) != n
+}
+
+// Clone returns a deep copy, so a reader never sees a writer's change.
+func (j *Job) Clone() *Job {
+	if j == nil {
+		return nil
+	}
+	c := *j
+	if j.LastGood != nil {
+		lg := *j.LastGood
+		c.LastGood = &lg
+	}
+	if j.Applied != nil {
+		a := *j.Applied
+		c.Applied = &a
+	}
+	c.Quarantined = slices.Clone(j.Quarantined)
+	if j.Rollout != nil {
+		r := *j.Rollout
+		if r.HealthySince != nil {
+			t := *r.HealthySince
+			r.HealthySince = &t
+		}
+		if r.Finished != nil {
+			t := *r.Finished
+			r.Finished = &t
+		}
+		c.Rollout = &r
+	}
+	if j.RolledBack != nil {
+		rb := *j.RolledBack
+		c.RolledBack = &rb
+	}
+	return &c
+}
