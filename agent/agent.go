@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/rollout"
 	dsync "github.com/drover-dev/drover/sync"
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
@@ -43,6 +44,9 @@ type Options struct {
 	// Backoff is the retry delay after the n-th consecutive failed cycle;
 	// default ExponentialBackoff(5s, 5m).
 	Backoff func(attempt int) time.Duration
+	// Rollouts, when set, watches every register through to a verdict and
+	// puts back the last good spec of a job whose rollout failed.
+	Rollouts *rollout.Manager
 	// Describe is shown in /v1/status (repo, ref, instance…). It must not
 	// hold secrets.
 	Describe map[string]string
@@ -126,6 +130,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	a.loop(ctx)
+	if a.opts.Rollouts != nil {
+		// Watches in flight stay in flight in the state store; the next
+		// agent resumes them.
+		a.opts.Rollouts.Close()
+	}
 
 	if srv != nil {
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -213,7 +222,17 @@ func (a *Agent) run(ctx context.Context) (*dsync.Report, string, error) {
 	if err != nil {
 		return nil, "load", err
 	}
+	ro := a.opts.Rollouts
+	if ro != nil {
+		if err := ro.Prepare(ctx); err != nil {
+			return nil, "state", err
+		}
+		set = ro.Pin(ctx, set)
+	}
 	report, err := a.engine.Sync(ctx, set)
+	if ro != nil && report != nil {
+		ro.Record(ctx, report)
+	}
 	if err != nil {
 		return report, "sync", err
 	}

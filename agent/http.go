@@ -21,7 +21,11 @@ func (a *Agent) Handler() http.Handler {
 		_, _ = w.Write([]byte(why + "\n"))
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, a.status.snapshot())
+		v := a.status.snapshot()
+		if a.opts.Rollouts != nil {
+			v.Rollouts = a.opts.Rollouts.Status()
+		}
+		writeJSON(w, http.StatusOK, v)
 	})
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
 		a.Trigger("api")

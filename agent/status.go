@@ -4,6 +4,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/drover-dev/drover/rollout"
 	dsync "github.com/drover-dev/drover/sync"
 )
 
@@ -79,6 +80,9 @@ type statusJSON struct {
 	LastSync    lastSyncJSON      `json:"last_sync"`
 	LastSuccess *time.Time        `json:"last_success,omitempty"`
 	Report      *dsync.Report     `json:"report,omitempty"`
+	// Rollouts is each job's rollout state: last good commit, quarantine,
+	// the rollout being watched.
+	Rollouts []rollout.JobStatus `json:"rollouts,omitempty"`
 }
 
 func (s *status) snapshot() statusJSON {

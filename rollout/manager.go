@@ -51,6 +51,9 @@ type Options struct {
 	NoRollback bool
 	// Trigger asks for a cycle at once: the one that applies a rollback.
 	Trigger func(reason string)
+	// Resume makes Prepare resume the watches a previous agent left in
+	// flight; for the agent, not for a one-shot apply.
+	Resume bool
 	// Recorder, when set, counts verdicts.
 	Recorder Recorder
 	Logger   zerolog.Logger
@@ -145,7 +148,7 @@ func (m *Manager) Prepare(ctx context.Context) error {
 		m.log.Warn().Str("event", "state.error").Err(err).Msg("state not written; kept in memory and written again next cycle")
 	}
 	m.mu.Lock()
-	resume := !m.resumed
+	resume := m.opts.Resume && !m.resumed
 	m.resumed = true
 	m.mu.Unlock()
 	if resume {

@@ -31,7 +31,7 @@ func (m *Manager) Pin(ctx context.Context, set *jobs.Set) *jobs.Set {
 			pins[k], out.Files[i] = p, nf
 			continue
 		}
-		if r := s.Rollout; r != nil && r.Phase.InFlight() && r.Fingerprint == f.Fingerprint {
+		if r := m.watching(k); r != nil && r.Fingerprint == f.Fingerprint {
 			held := *f
 			held.Hold = fmt.Sprintf("rollout of commit %s (version %d) is being watched", short(r.Commit), r.Version)
 			out.Files[i] = &held
@@ -74,6 +74,19 @@ func (m *Manager) pinQuarantined(ctx context.Context, f *jobs.File, s *state.Job
 	g.Commit = s.LastGood.Commit
 	p.to = s.LastGood.Commit
 	return p, &g
+}
+
+// watching returns the rollout this manager is watching for k, if any. Only
+// a live watch holds a job: a rollout left in flight by an agent that is
+// gone must not hold it forever.
+func (m *Manager) watching(k jobs.Key) *state.Rollout {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if w := m.watches[k]; w != nil {
+		r := w.rollout
+		return &r
+	}
+	return nil
 }
 
 func short(sha string) string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/source"
 	dsync "github.com/drover-dev/drover/sync"
@@ -30,6 +31,11 @@ type config struct {
 
 	json  bool
 	color string
+
+	statePrefix string
+	policy      health.Policy
+	noRollback  bool
+	wait        bool
 
 	interval time.Duration
 	schedule string
@@ -78,6 +84,22 @@ func (c *config) syncFlags(f *flagSet) {
 	f.Duration(g, &c.callTimeout, "nomad-timeout", time.Minute, "Deadline of one Nomad API call.")
 }
 
+func (c *config) stateFlags(f *flagSet) {
+	g := f.group("Rollouts and rollback")
+	f.String(g, &c.statePrefix, "state-prefix", "drover/<instance>/", "Consul KV prefix of drover's state: per job, last good commit, quarantined specs and\nthe rollout in flight. Consul is configured with CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN….")
+}
+
+func (c *config) rolloutFlags(f *flagSet, withWait bool) {
+	g := f.group("Rollouts and rollback")
+	f.Duration(g, &c.policy.MinHealthy, "health-min-healthy", health.DefaultPolicy.MinHealthy, "How long a rollout must be healthy without a break: deployment successful (or every\nnew allocation running) and every Consul check of the new allocations passing.")
+	f.Duration(g, &c.policy.Deadline, "health-deadline", health.DefaultPolicy.Deadline, "How long a rollout has to become healthy, from its register. A check still critical\nthen fails it; if only Consul or Nomad was unreachable, the verdict is unknown.")
+	f.Duration(g, &c.policy.Bake, "bake", health.DefaultPolicy.Bake, "How long a healthy rollout is still watched before its commit becomes the job's\nlast good commit. A check going critical in it fails the rollout.")
+	f.Bool(g, &c.noRollback, "no-rollback", false, "On a failed rollout, report and quarantine the spec, but do not register the last\ngood commit's spec in its place.")
+	if withWait {
+		f.Bool(g, &c.wait, "wait", false, "Wait for the rollouts this apply started (through --bake), roll back failed ones,\nand exit 1 if any failed: a CI deploy step.")
+	}
+}
+
 func (c *config) logFlags(f *flagSet, level string) {
 	g := f.group("Logging")
 	f.String(g, &c.logFormat, "log-format", "json", "json (one event per line) or console.")
@@ -111,11 +133,27 @@ func (c *config) validate() error {
 		return fmt.Errorf("--parallel must be at least 1, got %d", c.parallel)
 	case c.color != "" && c.color != "auto" && c.color != "always" && c.color != "never":
 		return fmt.Errorf("--color must be auto, always or never, got %q", c.color)
+	case c.policy.MinHealthy < 0 || c.policy.Bake < 0:
+		return fmt.Errorf("--health-min-healthy and --bake must not be negative")
+	case c.policy.Deadline < 0 || (c.policy.Deadline > 0 && c.policy.Deadline <= c.policy.MinHealthy):
+		return fmt.Errorf("--health-deadline (%s) must be longer than --health-min-healthy (%s)", c.policy.Deadline, c.policy.MinHealthy)
 	}
 	if _, err := c.variables(); err != nil {
 		return err
 	}
 	return c.selector().Validate()
+}
+
+// stateKeyPrefix is --state-prefix with the instance filled in, ending in "/".
+func (c *config) stateKeyPrefix() string {
+	p := strings.ReplaceAll(c.statePrefix, "<instance>", c.instance)
+	if p == "" {
+		p = "drover/" + c.instance + "/"
+	}
+	if !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return p
 }
 
 func (c *config) selector() jobs.Selector {

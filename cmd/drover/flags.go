@@ -33,6 +33,11 @@ func newFlagSet(name string) *flagSet {
 }
 
 func (f *flagSet) group(title string) *flagGroup {
+	for _, g := range f.groups {
+		if g.title == title {
+			return g
+		}
+	}
 	g := &flagGroup{title: title}
 	f.groups = append(f.groups, g)
 	return g

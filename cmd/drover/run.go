@@ -8,11 +8,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/drover-dev/drover/agent"
+	"github.com/drover-dev/drover/consul"
+	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/nomad"
+	"github.com/drover-dev/drover/rollout"
 	"github.com/drover-dev/drover/source"
+	"github.com/drover-dev/drover/state"
 	dsync "github.com/drover-dev/drover/sync"
 	"github.com/rs/zerolog"
 )
@@ -53,6 +58,7 @@ func commands() []command {
 				c.sourceFlags(f, true)
 				c.jobFlags(f)
 				c.syncFlags(f)
+				c.stateFlags(f)
 				c.planFlags(f)
 				c.logFlags(f, "warn")
 			}, runPlan},
@@ -61,6 +67,8 @@ func commands() []command {
 				c.sourceFlags(f, true)
 				c.jobFlags(f)
 				c.syncFlags(f)
+				c.stateFlags(f)
+				c.rolloutFlags(f, true)
 				c.logFlags(f, "info")
 			}, runApply},
 		{"agent", "Sync continuously. Serves GET /healthz, GET /v1/status and POST /v1/sync on --listen.",
@@ -68,6 +76,8 @@ func commands() []command {
 				c.sourceFlags(f, false)
 				c.jobFlags(f)
 				c.syncFlags(f)
+				c.stateFlags(f)
+				c.rolloutFlags(f, false)
 				c.agentFlags(f)
 				c.logFlags(f, "info")
 			}, runAgent},
@@ -126,6 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 type wiring struct {
 	log    zerolog.Logger
 	nomad  *nomad.Client
+	consul *consul.Client
 	repo   *source.Repo
 	loader *jobs.Loader
 }
@@ -139,10 +150,15 @@ func wire(ctx context.Context, c *config, stderr io.Writer) (*wiring, error) {
 	if err != nil {
 		return nil, err
 	}
+	cc, err := consul.New()
+	if err != nil {
+		return nil, err
+	}
 	vars, _ := c.variables() // validated already
 	w := &wiring{
-		log:   log,
-		nomad: nc,
+		log:    log,
+		nomad:  nc,
+		consul: cc,
 		loader: &jobs.Loader{
 			Parser:    nc,
 			Selector:  c.selector(),
@@ -194,8 +210,39 @@ func (w *wiring) engine(c *config, apply bool) *dsync.Engine {
 	})
 }
 
-// once runs one cycle for plan and apply.
-func once(ctx context.Context, c *config, stderr io.Writer, apply bool) (*dsync.Report, error) {
+// rollouts builds the rollout manager over Consul's KV and checks; trigger
+// asks for the cycle that applies a rollback.
+func (w *wiring) rollouts(c *config, trigger func(string), resume bool) *rollout.Manager {
+	var specs rollout.Specs
+	if w.repo != nil {
+		specs = rollout.SpecsFunc(func(ctx context.Context, commit, path string) (*jobs.File, error) {
+			snap, err := w.repo.Snapshot(commit)
+			if err != nil {
+				return nil, err
+			}
+			return w.loader.LoadFile(ctx, snap, path)
+		})
+	}
+	return rollout.New(
+		state.NewLedger(w.consul, c.stateKeyPrefix()),
+		health.NewWatcher(w.nomad, w.consul, health.WatcherOptions{}),
+		w.nomad, specs,
+		rollout.Options{Policy: c.policy, NoRollback: c.noRollback, Trigger: trigger, Resume: resume, Logger: w.log})
+}
+
+// oneShot is the state of one plan or apply run.
+type oneShot struct {
+	w        *wiring
+	set      *jobs.Set
+	rollouts *rollout.Manager
+	// rollback is set by a failed rollout that has a last good commit.
+	rollback atomic.Bool
+}
+
+// prepare fetches, loads and pins the jobs of one plan or apply. Without
+// the rollout state an apply could re-apply a quarantined spec, so it
+// fails; a plan goes on with a warning.
+func prepare(ctx context.Context, c *config, stderr io.Writer, apply bool) (*oneShot, error) {
 	w, err := wire(ctx, c, stderr)
 	if err != nil {
 		return nil, err
@@ -208,11 +255,27 @@ func once(ctx context.Context, c *config, stderr io.Writer, apply bool) (*dsync.
 	if err != nil {
 		return nil, err
 	}
-	return w.engine(c, apply).Sync(ctx, set)
+	o := &oneShot{w: w, set: set}
+	o.rollouts = w.rollouts(c, func(string) { o.rollback.Store(true) }, false)
+	if err := o.rollouts.Prepare(ctx); err != nil {
+		if apply {
+			return nil, fmt.Errorf("rollout state: %w", err)
+		}
+		w.log.Warn().Str("event", "state.error").Err(err).Msg("rollout state unreadable; the plan ignores quarantines")
+		return o, nil
+	}
+	o.set = o.rollouts.Pin(ctx, set)
+	return o, nil
 }
 
 func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
-	report, err := once(ctx, c, stderr, false)
+	o, err := prepare(ctx, c, stderr, false)
+	if err != nil {
+		fmt.Fprintf(stderr, "drover plan: %v\n", err)
+		return exitError
+	}
+	defer o.rollouts.Close()
+	report, err := o.w.engine(c, false).Sync(ctx, o.set)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover plan: %v\n", err)
 		return exitError
@@ -234,16 +297,69 @@ func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 }
 
 func runApply(ctx context.Context, c *config, stdout, stderr io.Writer) int {
-	report, err := once(ctx, c, stderr, true)
+	o, err := prepare(ctx, c, stderr, true)
+	if err != nil {
+		fmt.Fprintf(stderr, "drover apply: %v\n", err)
+		return exitError
+	}
+	defer o.rollouts.Close()
+	engine := o.w.engine(c, true)
+	report, err := engine.Sync(ctx, o.set)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover apply: %v\n", err)
 		return exitError
 	}
 	dsync.WriteText(stdout, report, useColor("auto", stdout))
-	if report.Failed() {
+	failed := report.Failed()
+	if c.wait {
+		ok, err := o.wait(ctx, engine, report, stdout)
+		if err != nil {
+			fmt.Fprintf(stderr, "drover apply: %v\n", err)
+			return exitError
+		}
+		failed = failed || !ok
+	}
+	if failed {
 		return exitError
 	}
 	return exitOK
+}
+
+// wait follows the rollouts report started; when one fails and has a last
+// good commit, it applies and follows the rollback. It prints every verdict
+// and reports whether all rollouts were healthy.
+func (o *oneShot) wait(ctx context.Context, engine *dsync.Engine, report *dsync.Report, stdout io.Writer) (bool, error) {
+	o.rollouts.Record(ctx, report)
+	if _, err := o.rollouts.Wait(ctx); err != nil {
+		return false, err
+	}
+	if o.rollback.Load() {
+		again, err := engine.Sync(ctx, o.rollouts.Pin(ctx, o.set))
+		if err != nil {
+			return false, fmt.Errorf("roll back: %w", err)
+		}
+		o.rollouts.Record(ctx, again)
+		if _, err := o.rollouts.Wait(ctx); err != nil {
+			return false, err
+		}
+	}
+	outcomes := o.rollouts.Outcomes()
+	ok := true
+	if len(outcomes) > 0 {
+		fmt.Fprintln(stdout, "\nRollouts:")
+	}
+	for _, oc := range outcomes {
+		r := oc.Rollout
+		line := fmt.Sprintf("  %s %s commit %.12s version %d: %s", oc.Key, r.Kind, r.Commit, r.Version, r.Phase)
+		if r.Reason != "" {
+			line += " (" + r.Reason + ")"
+		}
+		fmt.Fprintln(stdout, line)
+		if r.Phase == state.Failed || r.Phase == state.Unknown {
+			ok = false
+		}
+	}
+	return ok, nil
 }
 
 func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
@@ -252,14 +368,19 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
 		return exitError
 	}
-	describe := map[string]string{"instance": c.instance, "repo": w.repo.URL(), "ref": c.ref, "version": version}
+	describe := map[string]string{"instance": c.instance, "repo": w.repo.URL(), "ref": c.ref, "version": version,
+		"state_prefix": c.stateKeyPrefix()}
+	// The agent is built after the manager that triggers it.
+	var a *agent.Agent
+	rollouts := w.rollouts(c, func(reason string) { a.Trigger(reason) }, true)
 	if c.dryRun {
 		describe["mode"] = "dry-run"
 	}
-	a, err := agent.New(
+	a, err = agent.New(
 		agent.SourceFunc(func(ctx context.Context) (jobs.Tree, error) { return w.fetch(ctx, c) }),
 		w.loader, w.engine(c, !c.dryRun),
 		agent.Options{
+			Rollouts:     rollouts,
 			Interval:     c.interval,
 			Schedule:     c.schedule,
 			Listen:       c.listen,
