@@ -59,3 +59,17 @@ func (c *Client) Checks(ctx context.Context, index uint64, wait time.Duration) (
 	}
 	return checks, meta.LastIndex, nil
 }
+
+// CheckOutputs returns the live output of every check registered with the
+// agent drover talks to, by check ID.
+func (c *Client) CheckOutputs(ctx context.Context) (map[string]string, error) {
+	checks, err := c.api.Agent().ChecksWithFilterOpts("", (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(checks))
+	for id, ch := range checks {
+		out[id] = ch.Output
+	}
+	return out, nil
+}

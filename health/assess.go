@@ -26,11 +26,15 @@ type Observation struct {
 // would after running `nomad alloc status` and looking at Consul.
 type Problem struct {
 	// Kind is "deployment", "allocation", "task" or "check".
-	Kind   string `json:"kind"`
-	Alloc  string `json:"alloc,omitempty"`
-	Group  string `json:"group,omitempty"`
-	Task   string `json:"task,omitempty"`
-	Check  string `json:"check,omitempty"`
+	Kind  string `json:"kind"`
+	Alloc string `json:"alloc,omitempty"`
+	Group string `json:"group,omitempty"`
+	Task  string `json:"task,omitempty"`
+	Check string `json:"check,omitempty"`
+	// CheckID is Consul's ID of the check, to read its live output.
+	CheckID string `json:"-"`
+	// Probe is what an HTTP or TCP check asks.
+	Probe  string `json:"probe,omitempty"`
 	Status string `json:"status,omitempty"`
 	// Output is the check's output or the deployment's description.
 	Output string `json:"output,omitempty"`
@@ -52,6 +56,9 @@ func (p Problem) String() string {
 	}
 	if p.Status != "" {
 		fmt.Fprintf(&b, " %s", p.Status)
+	}
+	if p.Probe != "" {
+		fmt.Fprintf(&b, " (%s)", p.Probe)
 	}
 	if p.Output != "" {
 		fmt.Fprintf(&b, ": %s", p.Output)
@@ -94,8 +101,17 @@ func Assess(t Target, o Observation) Assessment {
 		a.Waiting = append(a.Waiting, "Nomad unreachable")
 		return a
 	}
-	deployDone := assessDeployment(t, o.Deployments, &a)
+	deployDone, deployRunning := assessDeployment(t, o.Deployments, &a)
 	live := assessAllocs(t, o.Allocs, &a)
+	if t.AutoRevert && deployRunning && len(a.Failed) > 0 {
+		// Nomad is about to fail the deployment and revert the job; acting
+		// first would race its revert. Its verdict comes within moments;
+		// drover's deadline still bounds the wait.
+		for _, p := range a.Failed {
+			a.Waiting = append(a.Waiting, "auto_revert: Nomad decides on "+p.String())
+		}
+		a.Failed = nil
+	}
 	checksOK := assessChecks(t, o, live, &a)
 	a.Ready = a.Superseded == "" && len(a.Failed) == 0 && deployDone && len(live) > 0 &&
 		checksOK && len(a.Critical) == 0 && len(a.Waiting) == 0
@@ -105,8 +121,9 @@ func Assess(t Target, o Observation) Assessment {
 // assessDeployment reports whether the version's deployment is done, or
 // absent (system jobs and jobs without an update block have none; the
 // scheduler creates it together with the allocations, so allocations of
-// the version without one mean there will be none).
-func assessDeployment(t Target, deps []*api.Deployment, a *Assessment) bool {
+// the version without one mean there will be none), and whether it is
+// still in progress.
+func assessDeployment(t Target, deps []*api.Deployment, a *Assessment) (done, running bool) {
 	var mine *api.Deployment
 	var newer *api.Deployment
 	for _, d := range deps {
@@ -125,7 +142,7 @@ func assessDeployment(t Target, deps []*api.Deployment, a *Assessment) bool {
 		if newer != nil {
 			a.Superseded = fmt.Sprintf("job version %d was registered after version %d", newer.JobVersion, t.Version)
 		}
-		return true
+		return true, false
 	}
 	switch mine.Status {
 	case api.DeploymentStatusFailed:
@@ -133,18 +150,18 @@ func assessDeployment(t Target, deps []*api.Deployment, a *Assessment) bool {
 		if strings.Contains(mine.StatusDescription, "rolling back") {
 			a.Reverted = mine.StatusDescription
 		}
-		return false
+		return false, false
 	case api.DeploymentStatusCancelled:
 		a.Superseded = "deployment cancelled: " + mine.StatusDescription
-		return false
+		return false, false
 	case api.DeploymentStatusSuccessful:
 		if newer != nil {
 			a.Superseded = fmt.Sprintf("job version %d was registered after version %d", newer.JobVersion, t.Version)
 		}
-		return true
+		return true, false
 	}
 	a.Waiting = append(a.Waiting, fmt.Sprintf("deployment %s %s: %s", shortID(mine.ID), mine.Status, mine.StatusDescription))
-	return false
+	return false, true
 }
 
 // assessAllocs records failed and pending allocations of the version and
@@ -245,7 +262,7 @@ func assessChecks(t Target, o Observation, live []*api.AllocationListStub, a *As
 				passing++
 			case consulapi.HealthCritical:
 				a.Critical = append(a.Critical, Problem{Kind: "check", Alloc: al.ID, Group: al.TaskGroup,
-					Check: c.Name, Status: c.Status, Output: clip(strings.TrimSpace(c.Output), 300)})
+					Check: c.Name, CheckID: c.CheckID, Probe: probe(c), Status: c.Status, Output: clip(strings.TrimSpace(c.Output), 300)})
 			}
 		}
 		if want := t.Checks[al.TaskGroup]; passing < want {
@@ -254,6 +271,18 @@ func assessChecks(t Target, o Observation, live []*api.AllocationListStub, a *As
 		}
 	}
 	return ok
+}
+
+func probe(c *consulapi.HealthCheck) string {
+	switch {
+	case c.Definition.HTTP != "":
+		return c.Definition.HTTP
+	case c.Definition.TCP != "":
+		return "tcp " + c.Definition.TCP
+	case c.Definition.GRPC != "":
+		return "grpc " + c.Definition.GRPC
+	}
+	return ""
 }
 
 func lastEvents(evs []*api.TaskEvent, n int) []string {

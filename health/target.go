@@ -23,6 +23,10 @@ type Target struct {
 	// Checks is how many Consul checks each allocation of a task group
 	// registers; an allocation is healthy when that many pass.
 	Checks map[string]int
+	// AutoRevert is set when a task group has Nomad's update.auto_revert:
+	// Nomad then judges its deployment itself and reverts a failed one, and
+	// drover waits for that verdict instead of racing it.
+	AutoRevert bool
 }
 
 // Watched reports whether the job's kind has a rollout to watch: batch jobs
@@ -60,6 +64,9 @@ func TargetOf(job *api.Job) Target {
 	}
 	for _, g := range job.TaskGroups {
 		group := deref(g.Name)
+		if g.Update != nil && deref(g.Update.AutoRevert) {
+			t.AutoRevert = true
+		}
 		for _, s := range g.Services {
 			add(s, group, "")
 		}

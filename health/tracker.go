@@ -39,6 +39,24 @@ type Verdict struct {
 	Unreachable string
 	// Reverted is set when Nomad's auto_revert rolled the job back.
 	Reverted string
+	// cause is Reason without the problems, to rebuild it once they are
+	// explained better.
+	cause string
+}
+
+// explain fills in the output of critical checks from live outputs (by
+// check ID), and rebuilds the reason.
+func (v *Verdict) explain(outputs map[string]string) {
+	changed := false
+	for i, p := range v.Problems {
+		if out := strings.TrimSpace(outputs[p.CheckID]); p.Kind == "check" && p.Output == "" && out != "" {
+			v.Problems[i].Output = clip(out, 300)
+			changed = true
+		}
+	}
+	if changed && v.cause != "" {
+		v.Reason = v.cause + summary(v.Problems)
+	}
 }
 
 // Final reports whether the verdict ends the watch.
@@ -67,13 +85,14 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 	}
 	switch {
 	case a.Superseded != "":
-		return t.end(v, state.Superseded, a.Superseded, nil)
+		v.Reason = a.Superseded
+		return t.end(v, state.Superseded, "", nil)
 	case len(a.Failed) > 0:
-		reason := "rollout failed: " + summary(a.Failed)
+		cause := "rollout failed: "
 		if a.Reverted != "" {
-			reason = "Nomad's auto_revert rolled the job back: " + summary(a.Failed)
+			cause = "Nomad's auto_revert rolled the job back: "
 		}
-		return t.end(v, state.Failed, reason, append(a.Failed, a.Critical...))
+		return t.end(v, state.Failed, cause, append(a.Failed, a.Critical...))
 	}
 
 	if t.phase == state.Watching {
@@ -95,28 +114,35 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 		}
 		if a.Unreachable != "" && len(a.Critical) == 0 {
 			// Unknown is not failed: never roll back on silence alone.
-			return t.end(v, state.Unknown, "no verdict by the health deadline: "+a.Unreachable, nil)
+			v.Reason = "no verdict by the health deadline: " + a.Unreachable
+			return t.end(v, state.Unknown, "", nil)
 		}
 		problems := a.Critical
 		for _, w := range a.Waiting {
 			problems = append(problems, Problem{Kind: "waiting", Output: w})
 		}
-		return t.end(v, state.Failed, "not healthy by the health deadline: "+summary(problems), problems)
+		return t.end(v, state.Failed, "not healthy by the health deadline: ", problems)
 	case state.Baking:
 		if len(a.Critical) > 0 {
-			return t.end(v, state.Failed, "a check went critical while baking: "+summary(a.Critical), a.Critical)
+			return t.end(v, state.Failed, "a check went critical while baking: ", a.Critical)
 		}
 		if now.Sub(t.bakeStart) >= t.policy.Bake {
-			return t.end(v, state.Healthy, fmt.Sprintf("healthy for %s and through the %s bake", t.policy.MinHealthy, t.policy.Bake), nil)
+			v.Reason = fmt.Sprintf("healthy for %s and through the %s bake", t.policy.MinHealthy, t.policy.Bake)
+			return t.end(v, state.Healthy, "", nil)
 		}
 	}
 	v.Phase, v.HealthySince = t.phase, t.readySince
 	return v
 }
 
-func (t *Tracker) end(v Verdict, p state.Phase, reason string, problems []Problem) Verdict {
+// end makes v final. A failure's reason is its cause followed by its
+// problems; other verdicts bring their own reason.
+func (t *Tracker) end(v Verdict, p state.Phase, cause string, problems []Problem) Verdict {
 	t.phase = p
-	v.Phase, v.Reason, v.Problems, v.HealthySince = p, reason, problems, t.readySince
+	v.Phase, v.Problems, v.HealthySince = p, problems, t.readySince
+	if cause != "" {
+		v.cause, v.Reason = cause, cause+summary(problems)
+	}
 	return v
 }
 

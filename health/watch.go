@@ -8,6 +8,7 @@ import (
 	gosync "sync"
 
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/state"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/nomad/api"
 )
@@ -22,6 +23,15 @@ type Nomad interface {
 // Consul is the part of the Consul API the watcher needs.
 type Consul interface {
 	Checks(ctx context.Context, index uint64, wait time.Duration) ([]*consulapi.HealthCheck, uint64, error)
+}
+
+// CheckOutputs reads the live output of checks from the local Consul agent,
+// by check ID. The catalog, which the blocking query reads, updates a
+// check's output only when its status changes (or every
+// check_update_interval, 5m by default), so a check that was critical from
+// the start shows no output there.
+type CheckOutputs interface {
+	CheckOutputs(ctx context.Context) (map[string]string, error)
 }
 
 // WatcherOptions tune a Watcher; the zero value is sensible.
@@ -113,6 +123,7 @@ func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progres
 			}
 			first, last = false, v
 			if v.Final() {
+				w.explain(ctx, &v)
 				return v, nil
 			}
 		}
@@ -122,6 +133,19 @@ func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progres
 		case <-changed:
 		case <-tick.C:
 		}
+	}
+}
+
+// explain adds the live output of failed checks when Consul can give it.
+func (w *Watcher) explain(ctx context.Context, v *Verdict) {
+	co, ok := w.consul.(CheckOutputs)
+	if !ok || v.Phase != state.Failed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if outputs, err := co.CheckOutputs(ctx); err == nil {
+		v.explain(outputs)
 	}
 }
 
