@@ -38,6 +38,12 @@ func rolloutJob(id string, v helloVariant) string {
 		deadline = "1m"
 	}
 	progress := "2m"
+	if v.autoRevert {
+		// Without a progress deadline Nomad fails the deployment on the
+		// first unhealthy allocation, and reverts, instead of
+		// rescheduling it for minutes.
+		progress = "0s"
+	}
 	return fmt.Sprintf(`job %q {
   update {
     min_healthy_time  = "1s"
