@@ -1,0 +1,259 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover/health"
+	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/state"
+	dsync "github.com/drover-dev/drover/sync"
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/nomad/api"
+	"github.com/rs/zerolog"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func file(id, path, fp string) *jobs.File {
+	return &jobs.File{Path: path, Fingerprint: fp, Job: &api.Job{ID: ptr(id), Namespace: ptr("default"), Type: ptr("service")}}
+}
+
+var key = jobs.Key{Namespace: "default", ID: "web"}
+
+// specsAt serves fixed files by commit.
+type specsAt map[string]*jobs.File
+
+func (s specsAt) JobAt(_ context.Context, commit, path string) (*jobs.File, error) {
+	if f, ok := s[commit]; ok && f.Path == path {
+		return f, nil
+	}
+	return nil, errors.New("object not found")
+}
+
+func newManager(t *testing.T, ledger *state.Ledger, specs Specs, opts Options) *Manager {
+	t.Helper()
+	m := New(ledger, health.NewWatcher(&fakeNomad{}, nil, health.WatcherOptions{}), nil, specs, opts)
+	t.Cleanup(m.Close)
+	return m
+}
+
+func quarantined(t *testing.T, lastGood *state.Revision) *state.Ledger {
+	t.Helper()
+	l := state.NewLedger(&state.MemoryKV{}, "drover/test/")
+	if _, err := l.Update(context.Background(), key, func(j *state.Job) {
+		j.LastGood = lastGood
+		j.Quarantine(state.Quarantine{Fingerprint: "bad", Commit: "c2", Reason: "check critical"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestPin(t *testing.T) {
+	good := state.Revision{Commit: "c1", Fingerprint: "good", Path: "web.nomad.hcl"}
+	goodFile := file("web", "web.nomad.hcl", "good")
+	tests := []struct {
+		name     string
+		lastGood *state.Revision
+		specs    Specs
+		opts     Options
+		// want: "replaced", a hold containing text, or an error containing text
+		replaced  bool
+		hold, err string
+	}{
+		{name: "quarantined spec is replaced by the last good commit's", lastGood: &good, specs: specsAt{"c1": goodFile}, replaced: true},
+		{name: "no last good commit holds the job", specs: specsAt{}, hold: "no last good commit"},
+		{name: "no-rollback holds the job", lastGood: &good, specs: specsAt{"c1": goodFile}, opts: Options{NoRollback: true}, hold: "--no-rollback"},
+		{name: "no git history holds the job", lastGood: &good, hold: "no git history"},
+		{name: "unreadable last good spec is an error naming file and commit", lastGood: &good, specs: specsAt{}, err: "roll back to last good commit c1"},
+		{name: "last good file declaring another job is an error", lastGood: &good, specs: specsAt{"c1": file("other", "web.nomad.hcl", "good")}, err: "declares job default/other"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newManager(t, quarantined(t, tc.lastGood), tc.specs, tc.opts)
+			bad := file("web", "web.nomad.hcl", "bad")
+			other := file("api", "api.nomad.hcl", "x")
+			set := m.Pin(context.Background(), &jobs.Set{Revision: "c3", Files: []*jobs.File{bad, other}})
+			got := set.Files[0]
+			if set.Files[1] != other {
+				t.Error("a job without state was changed")
+			}
+			if bad.Hold != "" || bad.Err != nil || bad.Commit != "" {
+				t.Error("Pin changed the caller's file")
+			}
+			switch {
+			case tc.replaced:
+				if got.Fingerprint != "good" || got.Commit != "c1" || got.Hold != "" || got.Err != nil {
+					t.Errorf("file = %+v; want the last good spec at c1", got)
+				}
+			case tc.hold != "":
+				if !strings.Contains(got.Hold, tc.hold) || !strings.Contains(got.Hold, "c2") || got.Fingerprint != "bad" {
+					t.Errorf("hold = %q; want it to mention %q and the bad commit", got.Hold, tc.hold)
+				}
+			default:
+				if got.Err == nil || !strings.Contains(got.Err.Error(), tc.err) || !strings.Contains(got.Err.Error(), "web.nomad.hcl") {
+					t.Errorf("err = %v; want %q naming the file", got.Err, tc.err)
+				}
+			}
+		})
+	}
+}
+
+// fakeNomad answers the watcher's cluster-wide queries from fixed lists:
+// the first query at once, later ones only when the lists change.
+type fakeNomad struct {
+	mu      gosync.Mutex
+	index   uint64
+	allocs  []*api.AllocationListStub
+	deps    []*api.Deployment
+	changed chan struct{}
+}
+
+func (f *fakeNomad) set(allocs []*api.AllocationListStub, deps []*api.Deployment) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.index++
+	f.allocs, f.deps = allocs, deps
+	if f.changed != nil {
+		close(f.changed)
+	}
+	f.changed = make(chan struct{})
+}
+
+func (f *fakeNomad) wait(ctx context.Context, index uint64) (uint64, error) {
+	f.mu.Lock()
+	if f.changed == nil {
+		f.changed = make(chan struct{})
+	}
+	ch, cur := f.changed, f.index
+	f.mu.Unlock()
+	if index < cur {
+		return cur, nil
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.index, nil
+}
+
+func (f *fakeNomad) Allocations(ctx context.Context, index uint64, _ time.Duration) ([]*api.AllocationListStub, uint64, error) {
+	i, err := f.wait(ctx, index)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.allocs, i, err
+}
+
+func (f *fakeNomad) Deployments(ctx context.Context, index uint64, _ time.Duration) ([]*api.Deployment, uint64, error) {
+	i, err := f.wait(ctx, index)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.deps, i, err
+}
+
+type noChecks struct{}
+
+func (noChecks) Checks(context.Context, uint64, time.Duration) ([]*consulapi.HealthCheck, uint64, error) {
+	return nil, 1, nil
+}
+
+func applied(commit, fp string, version uint64) *dsync.Report {
+	job := &api.Job{ID: ptr("web"), Namespace: ptr("default"), Type: ptr("service"), Version: ptr(version),
+		TaskGroups: []*api.TaskGroup{{Name: ptr("app")}}}
+	return &dsync.Report{Revision: commit, Jobs: []*dsync.JobResult{{
+		Key: key, Path: "web.nomad.hcl", Commit: commit, Fingerprint: fp, Class: dsync.Update,
+		Applied: &dsync.Applied{Version: version, Job: job},
+	}}}
+}
+
+func alloc(version uint64, client string) *api.AllocationListStub {
+	return &api.AllocationListStub{ID: "a1", Namespace: "default", JobID: "web", JobVersion: version, TaskGroup: "app",
+		DesiredStatus: "run", ClientStatus: client}
+}
+
+// TestRecord_VerdictsMoveTheState follows two rollouts through the manager:
+// a healthy one becomes last good; a failing one is quarantined and asks
+// for the rollback cycle.
+func TestRecord_VerdictsMoveTheState(t *testing.T) {
+	ctx := context.Background()
+	nomad := &fakeNomad{}
+	ledger := state.NewLedger(&state.MemoryKV{}, "drover/test/")
+	var triggers []string
+	var mu gosync.Mutex
+	m := New(ledger, health.NewWatcher(nomad, noChecks{}, health.WatcherOptions{Tick: 5 * time.Millisecond, Pause: time.Millisecond}), nil, nil,
+		Options{
+			Policy:  health.Policy{MinHealthy: 20 * time.Millisecond, Deadline: time.Minute, Bake: 20 * time.Millisecond},
+			Trigger: func(r string) { mu.Lock(); triggers = append(triggers, r); mu.Unlock() },
+			Logger:  zerolog.Nop(),
+		})
+	defer m.Close()
+	if err := m.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	nomad.set([]*api.AllocationListStub{alloc(1, "running")}, nil)
+	m.Record(ctx, applied("c1", "good", 1))
+	if st := m.Status(); len(st) != 1 || st[0].State != "rolling_out" {
+		t.Fatalf("status while watching = %+v", st)
+	}
+	if _, err := m.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	j := ledger.Get(key)
+	if j.LastGood == nil || j.LastGood.Commit != "c1" || j.Rollout.Phase != state.Healthy {
+		t.Fatalf("after a healthy rollout: %+v", j)
+	}
+
+	nomad.set([]*api.AllocationListStub{alloc(2, "failed")}, nil)
+	m.Record(ctx, applied("c2", "bad", 2))
+	outcomes, err := m.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = ledger.Get(key)
+	if _, ok := j.QuarantineOf("bad"); !ok || j.LastGood.Commit != "c1" || j.Rollout.Phase != state.Failed {
+		t.Fatalf("after a failed rollout: %+v", j)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(triggers) != 1 || triggers[0] != "rollback" {
+		t.Errorf("triggers = %v; want one rollback", triggers)
+	}
+	if len(outcomes) != 2 || outcomes[0].Rollout.Phase != state.Healthy || outcomes[1].Rollout.Phase != state.Failed {
+		t.Errorf("outcomes = %+v", outcomes)
+	}
+	if st := m.Status(); st[0].State != "failed" || st[0].LastGoodCommit != "c1" {
+		t.Errorf("status after the failure = %+v", st[0])
+	}
+}
+
+// TestPin_HoldsAJobWhoseRolloutIsWatched: a cycle during a rollout must not
+// re-register the spec being watched (it would fight Nomad's auto_revert).
+func TestPin_HoldsAJobWhoseRolloutIsWatched(t *testing.T) {
+	ctx := context.Background()
+	nomad := &fakeNomad{}
+	nomad.set(nil, nil) // nothing runs yet: the watch stays in flight
+	m := New(state.NewLedger(&state.MemoryKV{}, "p/"), health.NewWatcher(nomad, noChecks{}, health.WatcherOptions{}), nil, nil,
+		Options{Logger: zerolog.Nop()})
+	defer m.Close()
+	m.Record(ctx, applied("c1", "fp", 1))
+	set := m.Pin(ctx, &jobs.Set{Files: []*jobs.File{file("web", "web.nomad.hcl", "fp"), file("web2", "b.nomad.hcl", "x")}})
+	if !strings.Contains(set.Files[0].Hold, "being watched") {
+		t.Errorf("hold = %q; want the job held while its rollout is watched", set.Files[0].Hold)
+	}
+	if set.Files[1].Hold != "" {
+		t.Error("another job was held")
+	}
+	newer := m.Pin(ctx, &jobs.Set{Files: []*jobs.File{file("web", "web.nomad.hcl", "changed")}})
+	if newer.Files[0].Hold != "" {
+		t.Error("a new spec from git was held behind the rollout of the old one")
+	}
+}
