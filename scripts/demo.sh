@@ -34,7 +34,8 @@ git -C "$demo/repo" -c user.name=demo -c user.email=demo@example.com commit -qm 
 
 cat <<MSG
 
-drover is about to follow $demo/repo (branch main), syncing every 15s.
+drover is about to follow $demo/repo (branch main), syncing every 15s, and
+watching every rollout (healthy for 5s, then a 10s bake; 30s deadline).
 In another terminal:
 
   . $demo/cluster/env
@@ -44,8 +45,18 @@ In another terminal:
   git commit -qam "hello 1.0.1"
   curl -s -XPOST localhost:8680/v1/sync              # or wait for the interval
                                                      # -> job.update, job.applied
+                                                     # -> rollout.started, rollout.baking,
+                                                     #    rollout.healthy: 1.0.1 is last good
   $bin/nomad job scale -detach hello web 2           # a hand edit
                                                      # -> job.drift, then restored
+  sed -i 's/var.version]/var.version, "-unhealthy"]/' hello.nomad.hcl
+  git commit -qam "hello: broken /health"            # a bad deploy: /health answers 500
+  curl -s -XPOST localhost:8680/v1/sync              # -> rollout.started; 30s later rollout.failed
+                                                     #    (the failing check and its output),
+                                                     #    job.quarantined, rollback.applied:
+                                                     #    the job runs 1.0.1 again
+  curl -s localhost:8680/v1/status | grep -A12 '"rollouts"'   # "state": "rolled_back"
+  git revert --no-edit HEAD                          # the fix: back to a healthy spec
   git rm -q hello.nomad.hcl && git commit -qm gone   # -> job.orphan (add --prune to stop it)
 
 Nomad UI: \$NOMAD_ADDR/ui   Consul UI: http://\$CONSUL_HTTP_ADDR/ui
@@ -58,4 +69,7 @@ MSG
 	--data-dir "$demo/data" \
 	--var "hello_bin=$bin/hello" \
 	--interval 15s \
+	--health-min-healthy 5s \
+	--bake 10s \
+	--health-deadline 30s \
 	--log-format console
