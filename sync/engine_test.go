@@ -104,8 +104,13 @@ func TestSync_AppliesOutOfSyncJobsWithCheckIndex(t *testing.T) {
 		}
 		r := resultsByID(report)[id]
 		want := Applied{EvalID: "eval-" + id, Version: 7, ModifyIndex: index + 100}
-		if r.Applied == nil || *r.Applied != want || r.State() != "applied" {
-			t.Errorf("%s: Applied %+v state %s, want %+v applied", id, r.Applied, r.State(), want)
+		if r.Applied == nil || r.Applied.Job == nil || *r.Applied.Job.ID != id {
+			t.Fatalf("%s: Applied %+v lacks the job read back after the register", id, r.Applied)
+		}
+		got := *r.Applied
+		got.Job = nil
+		if got != want || r.State() != "applied" {
+			t.Errorf("%s: Applied %+v state %s, want %+v applied", id, got, r.State(), want)
 		}
 	}
 	if got := report.Counts(); got.Applied != 3 || got.Errors != 0 {
@@ -335,5 +340,42 @@ func TestSync_CancelledBeforeStartPlansNothing(t *testing.T) {
 	}
 	if got := c.plannedIDs(); len(got) != 0 {
 		t.Errorf("planned %q with a cancelled context", got)
+	}
+}
+
+// TestSync_HeldJobsArePlannedNotRegistered: the rollout layer holds a job
+// (its rollout is watched, or its spec is quarantined) and pins another to
+// an older commit; the engine plans both, registers only the pinned one,
+// and stamps it with the older commit.
+func TestSync_HeldJobsArePlannedNotRegistered(t *testing.T) {
+	c, set := mixedCluster(t)
+	for _, f := range set.Files {
+		switch *f.Job.ID {
+		case "drift":
+			f.Hold = "spec quarantined"
+		case "update":
+			f.Commit = "c0"
+		}
+	}
+	report, err := newEngine(c, Options{Apply: true}).Sync(context.Background(), set)
+	if err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	regs := c.registrations()
+	if len(regs["drift"]) != 0 {
+		t.Error("a held job was registered")
+	}
+	if got := regs["update"]; len(got) != 1 || got[0].job.Meta[jobs.MetaCommit] != "c0" {
+		t.Errorf("pinned job registrations = %+v; want one stamped with its own commit c0", got)
+	}
+	r := resultsByID(report)
+	if r["drift"].Class != Drift || r["drift"].State() != "held" || r["drift"].Hold != "spec quarantined" {
+		t.Errorf("held job: class %s state %s hold %q", r["drift"].Class, r["drift"].State(), r["drift"].Hold)
+	}
+	if r["update"].Commit != "c0" || r["update"].Fingerprint == "" {
+		t.Errorf("pinned job result: commit %s fingerprint %q", r["update"].Commit, r["update"].Fingerprint)
+	}
+	if report.Pending() {
+		t.Error("Pending() with only a held job left: a sync would change nothing")
 	}
 }
