@@ -11,6 +11,7 @@ import (
 
 	"github.com/drover-dev/drover/agent"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/source"
 	dsync "github.com/drover-dev/drover/sync"
@@ -30,7 +31,9 @@ Usage:
   drover plan    [flags]   Show what differs between git and the cluster.
                            Exit 0 when in sync, 2 when changes are pending, 1 on any error.
   drover apply   [flags]   Register every job that differs (with check-index); exit 0 only if all applied.
-  drover agent   [flags]   Sync continuously: every --interval or --schedule, and on POST /v1/sync.
+  drover agent   [flags]   Sync continuously: every --interval or --schedule, on POST /v1/sync, and on
+                           push webhooks (POST /webhook/github, /webhook/gitlab). Serves GET /healthz,
+                           GET /v1/status and Prometheus metrics on GET /metrics.
   drover version           Print the version.
 
 Run "drover COMMAND --help" for the flags of one command.
@@ -63,7 +66,7 @@ func commands() []command {
 				c.syncFlags(f)
 				c.logFlags(f, "info")
 			}, runApply},
-		{"agent", "Sync continuously. Serves GET /healthz, GET /v1/status and POST /v1/sync on --listen.",
+		{"agent", "Sync continuously. Serves on --listen: GET /healthz, GET /v1/status, GET /metrics (Prometheus),\nPOST /v1/sync (bearer --api-token when set), and push webhooks POST /webhook/github and\nPOST /webhook/gitlab (authenticated with --webhook-secret; refused without it).",
 			func(c *config, f *flagSet) {
 				c.sourceFlags(f, false)
 				c.jobFlags(f)
@@ -130,12 +133,17 @@ type wiring struct {
 	loader *jobs.Loader
 }
 
-func wire(ctx context.Context, c *config, stderr io.Writer) (*wiring, error) {
+// wire builds the clients; m, when not nil, counts every Nomad request.
+func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics) (*wiring, error) {
 	log, err := newLogger(c, stderr)
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nomad.New()
+	var nomadOpts []nomad.Option
+	if m != nil {
+		nomadOpts = append(nomadOpts, nomad.WithTransport(m.NomadTransport))
+	}
+	nc, err := nomad.New(nomadOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +204,7 @@ func (w *wiring) engine(c *config, apply bool) *dsync.Engine {
 
 // once runs one cycle for plan and apply.
 func once(ctx context.Context, c *config, stderr io.Writer, apply bool) (*dsync.Report, error) {
-	w, err := wire(ctx, c, stderr)
+	w, err := wire(ctx, c, stderr, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -247,12 +255,17 @@ func runApply(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 }
 
 func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
-	w, err := wire(ctx, c, stderr)
+	m := metrics.New(version)
+	w, err := wire(ctx, c, stderr, m)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
 		return exitError
 	}
-	describe := map[string]string{"instance": c.instance, "repo": w.repo.URL(), "ref": c.ref, "version": version}
+	// Whether the secrets are set, never what they are.
+	describe := map[string]string{
+		"instance": c.instance, "repo": w.repo.URL(), "ref": c.ref, "version": version,
+		"webhooks": enabled(c.webhookSecret != ""), "sync_token": enabled(c.apiToken != ""),
+	}
 	if c.dryRun {
 		describe["mode"] = "dry-run"
 	}
@@ -260,12 +273,16 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		agent.SourceFunc(func(ctx context.Context) (jobs.Tree, error) { return w.fetch(ctx, c) }),
 		w.loader, w.engine(c, !c.dryRun),
 		agent.Options{
-			Interval:     c.interval,
-			Schedule:     c.schedule,
-			Listen:       c.listen,
-			FetchTimeout: c.gitTimeout,
-			Describe:     describe,
-			Logger:       w.log,
+			Interval:      c.interval,
+			Schedule:      c.schedule,
+			Listen:        c.listen,
+			FetchTimeout:  c.gitTimeout,
+			Describe:      describe,
+			Logger:        w.log,
+			RefName:       w.repo.RefName,
+			WebhookSecret: c.webhookSecret,
+			APIToken:      c.apiToken,
+			Metrics:       m,
 		})
 	if err != nil {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
@@ -276,6 +293,13 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+func enabled(on bool) string {
+	if on {
+		return "enabled"
+	}
+	return "disabled"
 }
 
 func newLogger(c *config, stderr io.Writer) (zerolog.Logger, error) {
