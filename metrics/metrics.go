@@ -163,6 +163,11 @@ func New(version string) *Metrics {
 	for _, r := range []string{RollbackApplied, RollbackFailed} {
 		m.rollbacks.WithLabelValues(r)
 	}
+	for _, p := range []string{"github", "gitlab"} {
+		for _, r := range []string{WebhookTriggered, WebhookIgnored, WebhookRejected} {
+			m.webhooks.WithLabelValues(p, r)
+		}
+	}
 	return m
 }
 

@@ -60,6 +60,8 @@ func TestNew_ExposesEveryMetricFromTheStart(t *testing.T) {
 		`drover_rollouts_total{result="healthy"}`, `drover_rollouts_total{result="failed"}`,
 		`drover_rollouts_total{result="unknown"}`, `drover_rollouts_total{result="superseded"}`,
 		`drover_rollbacks_total{result="applied"}`, `drover_rollbacks_total{result="failed"}`,
+		`drover_webhook_deliveries_total{provider="github",result="triggered"}`,
+		`drover_webhook_deliveries_total{provider="gitlab",result="rejected"}`,
 	} {
 		if v := value(t, body, series); v != 0 {
 			t.Errorf("%s = %v before anything happened, want 0", series, v)
