@@ -142,9 +142,9 @@ func (a *Agent) push(w http.ResponseWriter, req webhookRequest, p pushEvent) {
 	}
 	if ok, why := matchRef(watched, p.Ref); !ok {
 		level := zerolog.DebugLevel
-		if watched != "" && !strings.HasPrefix(watched, "refs/") {
-			// Pinned to a commit: every push is ignored, which is worth
-			// saying where people look.
+		if pinned(watched) {
+			// Every push is ignored, which is worth saying where people
+			// look.
 			level = zerolog.InfoLevel
 		}
 		a.ignore(w, req, level, p.Ref, why)
@@ -165,12 +165,17 @@ func matchRef(watched, pushed string) (bool, string) {
 	switch {
 	case watched == "":
 		return true, ""
-	case !strings.HasPrefix(watched, "refs/"):
+	case pinned(watched):
 		return false, "drover follows a fixed commit (" + watched + "); no push moves it"
 	case pushed == watched:
 		return true, ""
 	}
 	return false, "drover follows " + watched
+}
+
+// pinned reports whether watched is a commit rather than a ref name.
+func pinned(watched string) bool {
+	return watched != "" && !strings.HasPrefix(watched, "refs/")
 }
 
 func (a *Agent) readWebhookBody(w http.ResponseWriter, r *http.Request, req webhookRequest) ([]byte, bool) {
