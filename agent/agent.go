@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/rollout"
 	dsync "github.com/drover-dev/drover/sync"
 	"github.com/robfig/cron/v3"
@@ -51,6 +52,19 @@ type Options struct {
 	// hold secrets.
 	Describe map[string]string
 	Logger   zerolog.Logger
+
+	// RefName names the remote ref the source follows (see
+	// source.Repo.RefName), so that pushes to other refs are ignored. nil,
+	// like "", lets every authentic push trigger a cycle.
+	RefName func() string
+	// WebhookSecret authenticates POST /webhook/github (HMAC of the body)
+	// and POST /webhook/gitlab (X-Gitlab-Token). Empty refuses both.
+	WebhookSecret string
+	// APIToken, when set, must be sent as a bearer token to POST /v1/sync.
+	APIToken string
+	// Metrics records every cycle and serves GET /metrics; nil records
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // Agent is the long-running sync loop.
@@ -189,6 +203,7 @@ func (a *Agent) cycle(ctx context.Context, reason string, retryIn time.Duration)
 	report, step, err := a.run(ctx)
 	took := time.Since(start)
 	a.status.finish(report, step, err, took)
+	a.recordCycle(report, err, took, start.Add(took))
 
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -213,7 +228,9 @@ func (a *Agent) cycle(ctx context.Context, reason string, retryIn time.Duration)
 
 func (a *Agent) run(ctx context.Context) (*dsync.Report, string, error) {
 	fetchCtx, cancel := context.WithTimeout(ctx, a.opts.FetchTimeout)
+	fetchStart := time.Now()
 	tree, err := a.source.Fetch(fetchCtx)
+	a.opts.Metrics.FetchFinished(err != nil, time.Since(fetchStart))
 	cancel()
 	if err != nil {
 		return nil, "fetch", err

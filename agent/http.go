@@ -2,14 +2,23 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
 )
 
 // Handler serves the agent's HTTP API:
 //
-//	GET  /healthz    200 "ok" when the last cycle reached git and Nomad, else 503 with the reason
-//	GET  /v1/status  the last cycle's outcome per job, as JSON
-//	POST /v1/sync    start a cycle now (202)
+//	GET  /healthz         200 "ok" when the last cycle reached git and Nomad, else 503 with the reason
+//	GET  /v1/status       the last cycle's outcome per job, as JSON
+//	GET  /metrics         Prometheus metrics (404 without Options.Metrics)
+//	POST /v1/sync         start a cycle now (202); needs the bearer token when Options.APIToken is set
+//	POST /webhook/github  GitHub push events, signed with Options.WebhookSecret
+//	POST /webhook/gitlab  GitLab push hooks, carrying Options.WebhookSecret as token
+//
+// The GET endpoints are open: they reveal no secret and change nothing.
+// Put the listener behind a proxy or a firewall if what they show (repo,
+// job names, commits) is not for everyone.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -27,11 +36,37 @@ func (a *Agent) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, v)
 	})
+	mux.Handle("GET /metrics", a.opts.Metrics.Handler())
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.checkBearer(r); err != nil {
+			a.log.Warn().Str("event", "api.rejected").Str("path", r.URL.Path).Str("remote_addr", r.RemoteAddr).
+				Str("reason", err.Error()).Msg("API request refused")
+			w.Header().Set("WWW-Authenticate", `Bearer realm="drover"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
+			return
+		}
 		a.Trigger("api")
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "sync triggered"})
 	})
+	mux.HandleFunc("POST /webhook/github", a.githubWebhook)
+	mux.HandleFunc("POST /webhook/gitlab", a.gitlabWebhook)
 	return mux
+}
+
+// checkBearer enforces Options.APIToken, when set, as the request's
+// bearer token.
+func (a *Agent) checkBearer(r *http.Request) error {
+	if a.opts.APIToken == "" {
+		return nil
+	}
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	switch {
+	case !ok || !strings.EqualFold(scheme, "Bearer") || token == "":
+		return errors.New("missing bearer token: send Authorization: Bearer <--api-token>")
+	case !equalSecret(token, a.opts.APIToken):
+		return errors.New("bearer token does not match --api-token")
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

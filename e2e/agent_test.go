@@ -98,10 +98,12 @@ func TestAgent_GitGoneFailsFetchAndHealthz(t *testing.T) {
 	}
 }
 
-// TestSecrets_NeverInLogsErrorsOrStatus: a git token, a Nomad token and a
-// URL password given to drover appear nowhere in what it prints or serves.
+// TestSecrets_NeverInLogsErrorsOrStatus: a git token, a Nomad token, a
+// URL password, the webhook secret, the API token and webhook signatures
+// given to drover appear nowhere in what it prints or serves.
 func TestSecrets_NeverInLogsErrorsOrStatus(t *testing.T) {
 	const gitToken, nomadToken, urlPassword = "tok-3f9a1c-git", "tok-77e2d0-nomad", "pw-5b1e44"
+	const hookSecret, apiToken = "whsec-0c9e5a-hook", "apitok-2d8f61-api"
 	closedGit := "http://drover:" + urlPassword + "@" + freeAddr(t) + "/jobs.git"
 
 	res := droverWith(t, []string{"NOMAD_TOKEN=" + nomadToken, "DROVER_GIT_TOKEN=" + gitToken},
@@ -114,15 +116,46 @@ func TestSecrets_NeverInLogsErrorsOrStatus(t *testing.T) {
 		t.Fatalf("plan against a closed remote: exit %d, want 1", res2.code)
 	}
 
-	a := startAgentWith(t, []string{"NOMAD_TOKEN=" + nomadToken}, "--repo", closedGit, "--instance", "secrets")
+	a := startAgentWith(t, []string{"NOMAD_TOKEN=" + nomadToken, "DROVER_WEBHOOK_SECRET=" + hookSecret},
+		"--repo", closedGit, "--instance", "secrets", "--api-token", apiToken)
 	a.waitEvent("sync.done", time.Minute, func(e map[string]any) bool { return e["step"] == "fetch" })
+
+	// Deliveries and API calls, refused and accepted, with the secrets in
+	// their headers: none may echo them.
+	body := []byte(`{"ref":"refs/heads/main","after":"0123456789abcdef0123456789abcdef01234567"}`)
+	goodSig, badSig := hubSignature(hookSecret, body), hubSignature(hookSecret+"x", body)
+	var replies []string
+	for _, d := range []struct {
+		path   string
+		header map[string]string
+		want   int
+	}{
+		{"/webhook/github", map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": goodSig}, http.StatusAccepted},
+		{"/webhook/github", map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": badSig}, http.StatusUnauthorized},
+		{"/webhook/gitlab", map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": hookSecret + "x"}, http.StatusUnauthorized},
+		{"/v1/sync", map[string]string{"Authorization": "Bearer " + apiToken + "x"}, http.StatusUnauthorized},
+		{"/v1/sync", map[string]string{"Authorization": "Bearer " + apiToken}, http.StatusAccepted},
+	} {
+		code, reply := post(t, "http://"+a.addr+d.path, d.header, body)
+		if code != d.want {
+			t.Errorf("POST %s: %d %s, want %d", d.path, code, reply, d.want)
+		}
+		replies = append(replies, reply)
+	}
+	a.waitEvent("api.rejected", 10*time.Second, nil)
 	_, health := get(t, "http://"+a.addr+"/healthz")
 	_, status := get(t, "http://"+a.addr+"/v1/status")
+	_, metrics := get(t, "http://"+a.addr+"/metrics")
 	if !strings.Contains(status, "drover@") && !strings.Contains(status, "jobs.git") {
 		t.Errorf("status does not describe the repo: %s", status)
 	}
-	for _, out := range []string{res.stdout, res.stderr, res2.stdout, res2.stderr, a.log.String(), health, status} {
-		for _, secret := range []string{gitToken, nomadToken, urlPassword} {
+	if !strings.Contains(status, `"webhooks": "enabled"`) || !strings.Contains(status, `"sync_token": "enabled"`) {
+		t.Errorf("status does not say webhooks and the sync token are on: %s", status)
+	}
+	outs := append([]string{res.stdout, res.stderr, res2.stdout, res2.stderr, a.log.String(), health, status, metrics}, replies...)
+	for _, out := range outs {
+		for _, secret := range []string{gitToken, nomadToken, urlPassword, hookSecret, apiToken,
+			strings.TrimPrefix(goodSig, "sha256="), strings.TrimPrefix(badSig, "sha256=")} {
 			if strings.Contains(out, secret) {
 				t.Errorf("secret %q printed:\n%s", secret, out)
 			}

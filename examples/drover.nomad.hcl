@@ -1,7 +1,11 @@
 # drover running as a Nomad job, following a repository of job files.
 #
 # Its secrets live in a Nomad variable, never in this file:
-#   nomad var put nomad/jobs/drover nomad_token=<token> git_token=<token>
+#   nomad var put nomad/jobs/drover nomad_token=<token> git_token=<token> \
+#     webhook_secret=$(openssl rand -hex 32) api_token=$(openssl rand -hex 32)
+# webhook_secret authenticates push webhooks (POST /webhook/github or
+# /webhook/gitlab); api_token guards POST /v1/sync, since this job listens on
+# all interfaces.
 # The Nomad token needs submit-job, read-job and parse-job in the namespaces
 # drover manages, and list-jobs across them.
 
@@ -79,6 +83,8 @@ job "drover" {
           {{ with nomadVar "nomad/jobs/drover" }}
           NOMAD_TOKEN={{ .nomad_token }}
           DROVER_GIT_TOKEN={{ .git_token }}
+          DROVER_WEBHOOK_SECRET={{ .webhook_secret }}
+          DROVER_API_TOKEN={{ .api_token }}
           {{ end }}
         EOT
       }

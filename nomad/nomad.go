@@ -19,8 +19,20 @@ type Client struct {
 
 // New returns a client configured the standard way: NOMAD_ADDR,
 // NOMAD_TOKEN, NOMAD_REGION, NOMAD_NAMESPACE, NOMAD_CACERT, NOMAD_CLIENT_CERT…
-func New() (*Client, error) {
-	c, err := api.NewClient(api.DefaultConfig())
+func New(opts ...Option) (*Client, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg := api.DefaultConfig()
+	if o.wrapTransport != nil {
+		hc, err := httpClient(cfg, o.wrapTransport)
+		if err != nil {
+			return nil, fmt.Errorf("nomad client: %w", err)
+		}
+		cfg.HttpClient = hc
+	}
+	c, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("nomad client: %w", err)
 	}

@@ -26,10 +26,11 @@ func (r *Repo) Fetch(ctx context.Context) (*Snapshot, error) {
 	} else if err := fetch(ctx, r.git, r.auth); err != nil {
 		return nil, r.redact.wrap(fmt.Errorf("fetch %s: %w", r.url, err))
 	}
-	hash, err := r.resolve(ctx)
+	hash, name, err := r.resolve(ctx)
 	if err != nil {
 		return nil, r.redact.wrap(fmt.Errorf("resolve %s in %s: %w", r.refLabel(), r.url, err))
 	}
+	r.setRefName(name)
 	return r.snapshot(hash)
 }
 
@@ -55,49 +56,52 @@ func (r *Repo) refLabel() string {
 	return fmt.Sprintf("ref %q", r.ref)
 }
 
-// resolve turns the configured ref into a commit hash. A name is tried as
-// a branch, then as a tag.
-func (r *Repo) resolve(ctx context.Context) (plumbing.Hash, error) {
+// resolve turns the configured ref into a commit hash, and names the ref
+// on the remote that it came from (the SHA itself for a commit). A name is
+// tried as a branch, then as a tag.
+func (r *Repo) resolve(ctx context.Context) (plumbing.Hash, string, error) {
 	if isFullSHA(r.ref) {
 		h := plumbing.NewHash(r.ref)
 		_, err := r.git.CommitObject(h)
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return plumbing.ZeroHash, fmt.Errorf("commit is not in the fetched history: %w", ErrRefNotFound)
+			return plumbing.ZeroHash, "", fmt.Errorf("commit is not in the fetched history: %w", ErrRefNotFound)
 		}
 		if err != nil {
-			return plumbing.ZeroHash, err
+			return plumbing.ZeroHash, "", err
 		}
-		return h, nil
+		return h, r.ref, nil
 	}
 	branch := r.ref
 	if branch == "" {
 		var err error
 		if branch, err = r.defaultBranch(ctx); err != nil {
-			return plumbing.ZeroHash, err
+			return plumbing.ZeroHash, "", err
 		}
 	}
 	ref, err := r.git.Reference(plumbing.NewRemoteReferenceName("origin", branch), true)
 	if err == nil {
-		return ref.Hash(), nil
+		return ref.Hash(), plumbing.NewBranchReferenceName(branch).String(), nil
 	}
 	if !errors.Is(err, plumbing.ErrReferenceNotFound) {
-		return plumbing.ZeroHash, err
+		return plumbing.ZeroHash, "", err
 	}
 	if r.ref == "" {
-		return plumbing.ZeroHash, fmt.Errorf("default branch %q: %w", branch, ErrRefNotFound)
+		return plumbing.ZeroHash, "", fmt.Errorf("default branch %q: %w", branch, ErrRefNotFound)
 	}
-	ref, err = r.git.Reference(plumbing.NewTagReferenceName(r.ref), true)
+	tag := plumbing.NewTagReferenceName(r.ref)
+	ref, err = r.git.Reference(tag, true)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		hint := ""
 		if isHex(r.ref) {
 			hint = " (commit SHAs must be given in full, 40 hex digits)"
 		}
-		return plumbing.ZeroHash, fmt.Errorf("no such branch or tag%s: %w", hint, ErrRefNotFound)
+		return plumbing.ZeroHash, "", fmt.Errorf("no such branch or tag%s: %w", hint, ErrRefNotFound)
 	}
 	if err != nil {
-		return plumbing.ZeroHash, err
+		return plumbing.ZeroHash, "", err
 	}
-	return peel(r.git, ref.Hash())
+	h, err := peel(r.git, ref.Hash())
+	return h, tag.String(), err
 }
 
 // defaultBranch asks the remote where its HEAD points and records the

@@ -72,6 +72,11 @@ type Repo struct {
 
 	mu  sync.Mutex // guards git: go-git storage is not safe for concurrent use
 	git *git.Repository
+
+	// refName is what RefName returns. It has its own lock so that a
+	// webhook asking for it never waits for a fetch in progress.
+	refMu   sync.Mutex
+	refName string
 }
 
 // fetchSpecs mirrors the remote's branches and tags; "+" follows
@@ -120,6 +125,9 @@ func open(ctx context.Context, ep endpoint, opts Options, red redactor) (*Repo, 
 		auth:   auth,
 		redact: red,
 	}
+	if isFullSHA(ref) {
+		r.refName = ref // a commit is known without asking the remote
+	}
 	switch _, statErr := os.Stat(r.dir); {
 	case statErr == nil:
 		r.git, err = r.openClone()
@@ -137,6 +145,25 @@ func open(ctx context.Context, ep endpoint, opts Options, red redactor) (*Repo, 
 
 // URL returns the remote URL without any password; safe to log.
 func (r *Repo) URL() string { return r.url }
+
+// RefName is the full name of the remote ref the repo follows, for
+// matching push events: refs/heads/<branch> or refs/tags/<tag>, as the
+// last successful Fetch resolved it (a name is a branch when the remote
+// has that branch, else a tag; no ref is the remote's default branch,
+// which may move). A ref given as a commit SHA is returned as that SHA,
+// which no push names. Before the first successful Fetch of a branch or
+// tag name it is "": not known yet.
+func (r *Repo) RefName() string {
+	r.refMu.Lock()
+	defer r.refMu.Unlock()
+	return r.refName
+}
+
+func (r *Repo) setRefName(name string) {
+	r.refMu.Lock()
+	defer r.refMu.Unlock()
+	r.refName = name
+}
 
 // cloneName is the clone's directory name: a short hash of the
 // password-free URL, so a rotated token keeps the same clone.

@@ -41,6 +41,8 @@ type config struct {
 	schedule string
 	dryRun   bool
 	listen   string
+
+	webhookSecret, apiToken string
 }
 
 func defaultDataDir() string {
@@ -117,7 +119,9 @@ func (c *config) agentFlags(f *flagSet) {
 	f.Duration(g, &c.interval, "interval", time.Minute, "Time between syncs. Ignored when --schedule is set.")
 	f.String(g, &c.schedule, "schedule", "", "Cron expression for syncs instead of --interval, e.g. \"*/5 * * * *\" or \"@every 30s\".")
 	f.Bool(g, &c.dryRun, "dry-run", false, "Detect and report only; never register or stop a job.")
-	f.String(g, &c.listen, "listen", "127.0.0.1:8680", "HTTP address for /healthz, /v1/status and POST /v1/sync.")
+	f.String(g, &c.listen, "listen", "127.0.0.1:8680", "HTTP address for /healthz, /v1/status, /metrics, POST /v1/sync and the webhooks.")
+	f.String(g, &c.webhookSecret, "webhook-secret", "", "Secret of the push webhooks: the HMAC key of POST /webhook/github and the token of\nPOST /webhook/gitlab. Empty: webhooks are refused (403). Never logged.")
+	f.String(g, &c.apiToken, "api-token", "", "Bearer token POST /v1/sync requires. Empty: no token needed. GET endpoints stay open.\nNever logged.")
 }
 
 // validate checks what flags alone can tell.

@@ -14,6 +14,7 @@ import (
 	"github.com/drover-dev/drover/consul"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/rollout"
 	"github.com/drover-dev/drover/source"
@@ -35,7 +36,9 @@ Usage:
   drover plan    [flags]   Show what differs between git and the cluster.
                            Exit 0 when in sync, 2 when changes are pending, 1 on any error.
   drover apply   [flags]   Register every job that differs (with check-index); exit 0 only if all applied.
-  drover agent   [flags]   Sync continuously: every --interval or --schedule, and on POST /v1/sync.
+  drover agent   [flags]   Sync continuously: every --interval or --schedule, on POST /v1/sync, and on
+                           push webhooks (POST /webhook/github, /webhook/gitlab). Serves GET /healthz,
+                           GET /v1/status and Prometheus metrics on GET /metrics.
   drover version           Print the version.
 
 Run "drover COMMAND --help" for the flags of one command.
@@ -71,7 +74,7 @@ func commands() []command {
 				c.rolloutFlags(f, true)
 				c.logFlags(f, "info")
 			}, runApply},
-		{"agent", "Sync continuously. Serves GET /healthz, GET /v1/status and POST /v1/sync on --listen.",
+		{"agent", "Sync continuously. Serves on --listen: GET /healthz, GET /v1/status, GET /metrics (Prometheus),\nPOST /v1/sync (bearer --api-token when set), and push webhooks POST /webhook/github and\nPOST /webhook/gitlab (authenticated with --webhook-secret; refused without it).",
 			func(c *config, f *flagSet) {
 				c.sourceFlags(f, false)
 				c.jobFlags(f)
@@ -141,12 +144,17 @@ type wiring struct {
 	loader *jobs.Loader
 }
 
-func wire(ctx context.Context, c *config, stderr io.Writer) (*wiring, error) {
+// wire builds the clients; m, when not nil, counts every Nomad request.
+func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics) (*wiring, error) {
 	log, err := newLogger(c, stderr)
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nomad.New()
+	var nomadOpts []nomad.Option
+	if m != nil {
+		nomadOpts = append(nomadOpts, nomad.WithTransport(m.NomadTransport))
+	}
+	nc, err := nomad.New(nomadOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +220,7 @@ func (w *wiring) engine(c *config, apply bool) *dsync.Engine {
 
 // rollouts builds the rollout manager over Consul's KV and checks; trigger
 // asks for the cycle that applies a rollback.
-func (w *wiring) rollouts(c *config, trigger func(string), resume bool) *rollout.Manager {
+func (w *wiring) rollouts(c *config, trigger func(string), resume bool, rec rollout.Recorder) *rollout.Manager {
 	var specs rollout.Specs
 	if w.repo != nil {
 		specs = rollout.SpecsFunc(func(ctx context.Context, commit, path string) (*jobs.File, error) {
@@ -227,7 +235,7 @@ func (w *wiring) rollouts(c *config, trigger func(string), resume bool) *rollout
 		state.NewLedger(w.consul, c.stateKeyPrefix()),
 		health.NewWatcher(w.nomad, w.consul, health.WatcherOptions{}),
 		w.nomad, specs,
-		rollout.Options{Policy: c.policy, NoRollback: c.noRollback, Trigger: trigger, Resume: resume, Logger: w.log})
+		rollout.Options{Policy: c.policy, NoRollback: c.noRollback, Trigger: trigger, Resume: resume, Recorder: rec, Logger: w.log})
 }
 
 // oneShot is the state of one plan or apply run.
@@ -243,7 +251,7 @@ type oneShot struct {
 // the rollout state an apply could re-apply a quarantined spec, so it
 // fails; a plan goes on with a warning.
 func prepare(ctx context.Context, c *config, stderr io.Writer, apply bool) (*oneShot, error) {
-	w, err := wire(ctx, c, stderr)
+	w, err := wire(ctx, c, stderr, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +264,7 @@ func prepare(ctx context.Context, c *config, stderr io.Writer, apply bool) (*one
 		return nil, err
 	}
 	o := &oneShot{w: w, set: set}
-	o.rollouts = w.rollouts(c, func(string) { o.rollback.Store(true) }, false)
+	o.rollouts = w.rollouts(c, func(string) { o.rollback.Store(true) }, false, nil)
 	if err := o.rollouts.Prepare(ctx); err != nil {
 		if apply {
 			return nil, fmt.Errorf("rollout state: %w", err)
@@ -363,16 +371,21 @@ func (o *oneShot) wait(ctx context.Context, engine *dsync.Engine, report *dsync.
 }
 
 func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
-	w, err := wire(ctx, c, stderr)
+	m := metrics.New(version)
+	w, err := wire(ctx, c, stderr, m)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
 		return exitError
 	}
-	describe := map[string]string{"instance": c.instance, "repo": w.repo.URL(), "ref": c.ref, "version": version,
-		"state_prefix": c.stateKeyPrefix()}
+	// Whether the secrets are set, never what they are.
+	describe := map[string]string{
+		"instance": c.instance, "repo": w.repo.URL(), "ref": c.ref, "version": version,
+		"webhooks": enabled(c.webhookSecret != ""), "sync_token": enabled(c.apiToken != ""),
+		"state_prefix": c.stateKeyPrefix(),
+	}
 	// The agent is built after the manager that triggers it.
 	var a *agent.Agent
-	rollouts := w.rollouts(c, func(reason string) { a.Trigger(reason) }, true)
+	rollouts := w.rollouts(c, func(reason string) { a.Trigger(reason) }, true, m)
 	if c.dryRun {
 		describe["mode"] = "dry-run"
 	}
@@ -380,13 +393,17 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		agent.SourceFunc(func(ctx context.Context) (jobs.Tree, error) { return w.fetch(ctx, c) }),
 		w.loader, w.engine(c, !c.dryRun),
 		agent.Options{
-			Rollouts:     rollouts,
-			Interval:     c.interval,
-			Schedule:     c.schedule,
-			Listen:       c.listen,
-			FetchTimeout: c.gitTimeout,
-			Describe:     describe,
-			Logger:       w.log,
+			Rollouts:      rollouts,
+			Interval:      c.interval,
+			Schedule:      c.schedule,
+			Listen:        c.listen,
+			FetchTimeout:  c.gitTimeout,
+			Describe:      describe,
+			Logger:        w.log,
+			RefName:       w.repo.RefName,
+			WebhookSecret: c.webhookSecret,
+			APIToken:      c.apiToken,
+			Metrics:       m,
 		})
 	if err != nil {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
@@ -397,6 +414,13 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+func enabled(on bool) string {
+	if on {
+		return "enabled"
+	}
+	return "disabled"
 }
 
 func newLogger(c *config, stderr io.Writer) (zerolog.Logger, error) {

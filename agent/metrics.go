@@ -1,0 +1,52 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/drover-dev/drover/metrics"
+	dsync "github.com/drover-dev/drover/sync"
+)
+
+// recordCycle feeds one cycle's outcome to the metrics. A cycle that
+// failed before syncing has no report; one interrupted by shutdown has a
+// partial one, whose registers still count but whose classes do not
+// describe the whole repository.
+func (a *Agent) recordCycle(report *dsync.Report, err error, took time.Duration, end time.Time) {
+	m := a.opts.Metrics
+	if m == nil {
+		return
+	}
+	m.SyncFinished(err != nil, took, end)
+	if report == nil {
+		return
+	}
+	states, drift := map[string]int{}, 0
+	for _, j := range report.Jobs {
+		states[string(j.Class)]++
+		if j.Class == dsync.Drift {
+			drift++
+		}
+		if result, ok := applyResult(j); ok {
+			m.Applied(result)
+		}
+	}
+	m.DriftDetected(drift)
+	if err == nil {
+		m.JobStates(states)
+	}
+}
+
+// applyResult says how a job's register went, and false when none was
+// tried: the job was in sync, failed to plan, or this is a dry run.
+func applyResult(j *dsync.JobResult) (string, bool) {
+	switch {
+	case j.Applied != nil:
+		return metrics.ApplyOK, true
+	case dsync.IsConflict(j.Err):
+		return metrics.ApplyConflict, true
+	case j.Err != nil && j.Class != dsync.Failed && j.Class != dsync.InSync:
+		// Planned fine (it has a class), so the error is the register's.
+		return metrics.ApplyError, true
+	}
+	return "", false
+}

@@ -1,0 +1,332 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/drover-dev/drover/jobs"
+	dsync "github.com/drover-dev/drover/sync"
+	"github.com/rs/zerolog"
+)
+
+const (
+	testSecret = "s3cr3t-7c1f0e"
+	testToken  = "api-tok-9d2b41"
+)
+
+func sign(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// newWebhookAgent is an agent following refName with the test secrets,
+// logging into log.
+func newWebhookAgent(t *testing.T, refName string, log *bytes.Buffer) *Agent {
+	t.Helper()
+	a, err := New(SourceFunc(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") }),
+		&jobs.Loader{}, dsync.New(nil, dsync.Options{}),
+		Options{
+			WebhookSecret: testSecret,
+			APIToken:      testToken,
+			RefName:       func() string { return refName },
+			Logger:        zerolog.New(log).Level(zerolog.DebugLevel),
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// triggered reports whether the agent has a cycle pending, and consumes it.
+func triggered(a *Agent) (string, bool) {
+	select {
+	case r := <-a.trigger:
+		return r, true
+	default:
+		return "", false
+	}
+}
+
+func post(a *Agent, path string, header map[string]string, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	a.Handler().ServeHTTP(w, req)
+	return w
+}
+
+func TestVerifyGitHubSignature(t *testing.T) {
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	good := sign(testSecret, body)
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		header string
+		want   error
+	}{
+		{"valid", body, good, nil},
+		{"wrong secret", body, sign("other-secret", body), errSignatureMismatch},
+		{"missing header", body, "", errMissingSignature},
+		{"sha1 header", body, "sha1=" + strings.Repeat("0", 40), errMalformedSig},
+		{"no prefix", body, strings.TrimPrefix(good, "sha256="), errMalformedSig},
+		{"not hex", body, "sha256=" + strings.Repeat("zz", 32), errMalformedSig},
+		{"truncated", body, good[:len(good)-2], errMalformedSig},
+		{"upper-case prefix", body, "SHA256=" + strings.TrimPrefix(good, "sha256="), errMalformedSig},
+		{"body tampered", []byte(`{"ref":"refs/heads/evil"}`), good, errSignatureMismatch},
+		{"empty body", nil, good, errSignatureMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := verifyGitHubSignature(testSecret, tc.body, tc.header); !errors.Is(err, tc.want) {
+				t.Errorf("verify = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMatchRef(t *testing.T) {
+	const sha = "0123456789abcdef0123456789abcdef01234567"
+	for _, tc := range []struct {
+		name, watched, pushed string
+		want                  bool
+	}{
+		{"branch", "refs/heads/main", "refs/heads/main", true},
+		{"tag", "refs/tags/v1.2.0", "refs/tags/v1.2.0", true},
+		{"default branch as resolved", "refs/heads/trunk", "refs/heads/trunk", true},
+		{"other branch", "refs/heads/main", "refs/heads/feature", false},
+		{"branch prefix is not a match", "refs/heads/main", "refs/heads/main2", false},
+		{"tag named like the branch", "refs/heads/main", "refs/tags/main", false},
+		{"short name is not a ref", "refs/heads/main", "main", false},
+		{"pinned commit", sha, "refs/heads/main", false},
+		{"pinned commit, push of the same sha", sha, sha, false},
+		{"not resolved yet", "", "refs/heads/anything", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, why := matchRef(tc.watched, tc.pushed)
+			if got != tc.want {
+				t.Errorf("matchRef(%q, %q) = %v (%s), want %v", tc.watched, tc.pushed, got, why, tc.want)
+			}
+			if !got && why == "" {
+				t.Error("an ignored push needs a reason")
+			}
+		})
+	}
+}
+
+func TestGitHubWebhook(t *testing.T) {
+	push := func(ref string) []byte { return []byte(`{"ref":"` + ref + `","after":"abc123","commits":[]}`) }
+	const sha = "0123456789abcdef0123456789abcdef01234567"
+	for _, tc := range []struct {
+		name        string
+		watched     string
+		event       string
+		body        []byte
+		signature   func(body []byte) string
+		contentType string
+		wantCode    int
+		wantTrigger bool
+		wantLog     string
+	}{
+		{"push to the followed branch", "refs/heads/main", "push", push("refs/heads/main"), nil, "", http.StatusAccepted, true, `"event":"webhook.push"`},
+		{"push to the followed tag", "refs/tags/v2", "push", push("refs/tags/v2"), nil, "", http.StatusAccepted, true, `"event":"webhook.push"`},
+		{"push before the ref is resolved", "", "push", push("refs/heads/x"), nil, "", http.StatusAccepted, true, `"event":"webhook.push"`},
+		{"push to another branch", "refs/heads/main", "push", push("refs/heads/feature"), nil, "", http.StatusOK, false, `"level":"debug","provider":"github"`},
+		{"push while pinned to a commit", sha, "push", push("refs/heads/main"), nil, "", http.StatusOK, false, `"level":"info"`},
+		{"ping", "refs/heads/main", "ping", []byte(`{"zen":"Keep it logically awesome."}`), nil, "", http.StatusOK, false, `"event":"webhook.ping"`},
+		{"other event", "refs/heads/main", "issues", []byte(`{"action":"opened"}`), nil, "", http.StatusOK, false, `"event":"webhook.ignored"`},
+		{"form encoded", "refs/heads/main", "push", []byte("payload=" + url.QueryEscape(string(push("refs/heads/main")))), nil, "application/x-www-form-urlencoded", http.StatusAccepted, true, `"event":"webhook.push"`},
+		{"wrong secret", "refs/heads/main", "push", push("refs/heads/main"), func(b []byte) string { return sign("nope", b) }, "", http.StatusUnauthorized, false, `"event":"webhook.rejected"`},
+		{"missing signature", "refs/heads/main", "push", push("refs/heads/main"), func([]byte) string { return "" }, "", http.StatusUnauthorized, false, `"reason":"missing X-Hub-Signature-256 header"`},
+		{"malformed signature", "refs/heads/main", "push", push("refs/heads/main"), func([]byte) string { return "sha256=xyz" }, "", http.StatusUnauthorized, false, `"reason":"malformed`},
+		{"tampered body", "refs/heads/main", "push", push("refs/heads/main"), func([]byte) string { return sign(testSecret, push("refs/heads/other")) }, "", http.StatusUnauthorized, false, `"event":"webhook.rejected"`},
+		{"signed garbage", "refs/heads/main", "push", []byte("not json"), nil, "", http.StatusBadRequest, false, `"event":"webhook.rejected"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log bytes.Buffer
+			a := newWebhookAgent(t, tc.watched, &log)
+			sig := sign(testSecret, tc.body)
+			if tc.signature != nil {
+				sig = tc.signature(tc.body)
+			}
+			h := map[string]string{"X-GitHub-Event": tc.event, "X-GitHub-Delivery": "d-1", "Content-Type": "application/json"}
+			if sig != "" {
+				h["X-Hub-Signature-256"] = sig
+			}
+			if tc.contentType != "" {
+				h["Content-Type"] = tc.contentType
+			}
+			w := post(a, "/webhook/github", h, tc.body)
+			if w.Code != tc.wantCode {
+				t.Errorf("status %d %s, want %d", w.Code, w.Body, tc.wantCode)
+			}
+			reason, got := triggered(a)
+			if got != tc.wantTrigger || (got && reason != "webhook") {
+				t.Errorf("triggered = %v (%q), want %v", got, reason, tc.wantTrigger)
+			}
+			if !strings.Contains(log.String(), tc.wantLog) {
+				t.Errorf("log lacks %s:\n%s", tc.wantLog, log.String())
+			}
+			for _, secret := range []string{testSecret, sig} {
+				if secret != "" && (strings.Contains(log.String(), secret) || strings.Contains(w.Body.String(), secret)) {
+					t.Errorf("secret or signature %q in the log or response", secret)
+				}
+			}
+		})
+	}
+}
+
+func TestGitLabWebhook(t *testing.T) {
+	push := func(kind, ref string) []byte {
+		return []byte(`{"object_kind":"` + kind + `","ref":"` + ref + `","after":"abc123"}`)
+	}
+	for _, tc := range []struct {
+		name        string
+		token       string
+		event       string
+		body        []byte
+		wantCode    int
+		wantTrigger bool
+	}{
+		{"push to the followed branch", testSecret, "Push Hook", push("push", "refs/heads/main"), http.StatusAccepted, true},
+		{"push to another branch", testSecret, "Push Hook", push("push", "refs/heads/dev"), http.StatusOK, false},
+		{"tag push of another ref", testSecret, "Tag Push Hook", push("tag_push", "refs/tags/v1"), http.StatusOK, false},
+		{"merge request", testSecret, "Merge Request Hook", []byte(`{"object_kind":"merge_request"}`), http.StatusOK, false},
+		{"push hook header with another kind", testSecret, "Push Hook", push("note", "refs/heads/main"), http.StatusOK, false},
+		{"wrong token", "guess", "Push Hook", push("push", "refs/heads/main"), http.StatusUnauthorized, false},
+		{"token with a suffix", testSecret + "x", "Push Hook", push("push", "refs/heads/main"), http.StatusUnauthorized, false},
+		{"missing token", "", "Push Hook", push("push", "refs/heads/main"), http.StatusUnauthorized, false},
+		{"no ref", testSecret, "Push Hook", []byte(`{"object_kind":"push"}`), http.StatusBadRequest, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log bytes.Buffer
+			a := newWebhookAgent(t, "refs/heads/main", &log)
+			h := map[string]string{"X-Gitlab-Event": tc.event, "Content-Type": "application/json"}
+			if tc.token != "" {
+				h["X-Gitlab-Token"] = tc.token
+			}
+			w := post(a, "/webhook/gitlab", h, tc.body)
+			if w.Code != tc.wantCode {
+				t.Errorf("status %d %s, want %d", w.Code, w.Body, tc.wantCode)
+			}
+			if _, got := triggered(a); got != tc.wantTrigger {
+				t.Errorf("triggered = %v, want %v", got, tc.wantTrigger)
+			}
+			if strings.Contains(log.String(), testSecret) || strings.Contains(w.Body.String(), testSecret) {
+				t.Errorf("secret in the log or response:\n%s", log.String())
+			}
+			if tc.wantCode == http.StatusUnauthorized && !strings.Contains(log.String(), `"event":"webhook.rejected"`) {
+				t.Errorf("rejection not logged:\n%s", log.String())
+			}
+		})
+	}
+}
+
+func TestWebhook_BodyOverLimitIs413(t *testing.T) {
+	for _, path := range []string{"/webhook/github", "/webhook/gitlab"} {
+		t.Run(path, func(t *testing.T) {
+			var log bytes.Buffer
+			a := newWebhookAgent(t, "refs/heads/main", &log)
+			big := append([]byte(`{"ref":"refs/heads/main","pad":"`), bytes.Repeat([]byte("x"), maxWebhookBody)...)
+			big = append(big, `"}`...)
+			w := post(a, path, map[string]string{
+				"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(testSecret, big),
+				"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": testSecret,
+			}, big)
+			if w.Code != http.StatusRequestEntityTooLarge {
+				t.Errorf("status %d, want 413", w.Code)
+			}
+			if _, got := triggered(a); got {
+				t.Error("an oversized body triggered a sync")
+			}
+			// Just under the limit is read and handled.
+			fits := []byte(`{"object_kind":"push","ref":"refs/heads/main","pad":"` + strings.Repeat("x", maxWebhookBody-100) + `"}`)
+			w = post(a, path, map[string]string{
+				"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(testSecret, fits),
+				"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": testSecret,
+			}, fits)
+			if w.Code != http.StatusAccepted {
+				t.Errorf("body under the limit: %d %s", w.Code, w.Body)
+			}
+		})
+	}
+}
+
+func TestWebhook_RefusedWithoutSecret(t *testing.T) {
+	for _, path := range []string{"/webhook/github", "/webhook/gitlab"} {
+		t.Run(path, func(t *testing.T) {
+			a := newTestAgent(t) // no secret configured
+			body := []byte(`{"object_kind":"push","ref":"refs/heads/main"}`)
+			w := post(a, path, map[string]string{
+				"X-GitHub-Event": "push", "X-Hub-Signature-256": sign("", body),
+				"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "",
+			}, body)
+			if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "--webhook-secret") {
+				t.Errorf("status %d %s, want 403 naming --webhook-secret", w.Code, w.Body)
+			}
+			if _, got := triggered(a); got {
+				t.Error("an unauthenticated webhook triggered a sync")
+			}
+		})
+	}
+}
+
+func TestSync_BearerToken(t *testing.T) {
+	for _, tc := range []struct {
+		name, header string
+		want         int
+	}{
+		{"valid", "Bearer " + testToken, http.StatusAccepted},
+		{"scheme is case-insensitive", "bearer " + testToken, http.StatusAccepted},
+		{"missing", "", http.StatusUnauthorized},
+		{"wrong token", "Bearer nope", http.StatusUnauthorized},
+		{"token prefix", "Bearer " + testToken[:5], http.StatusUnauthorized},
+		{"basic auth", "Basic " + testToken, http.StatusUnauthorized},
+		{"empty bearer", "Bearer ", http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log bytes.Buffer
+			a := newWebhookAgent(t, "refs/heads/main", &log)
+			h := map[string]string{}
+			if tc.header != "" {
+				h["Authorization"] = tc.header
+			}
+			w := post(a, "/v1/sync", h, nil)
+			if w.Code != tc.want {
+				t.Errorf("status %d, want %d", w.Code, tc.want)
+			}
+			_, got := triggered(a)
+			if got != (tc.want == http.StatusAccepted) {
+				t.Errorf("triggered = %v with status %d", got, w.Code)
+			}
+			if tc.want == http.StatusUnauthorized {
+				if w.Header().Get("WWW-Authenticate") == "" || !strings.Contains(log.String(), `"event":"api.rejected"`) {
+					t.Errorf("401 without WWW-Authenticate or log line: %v\n%s", w.Header(), log.String())
+				}
+			}
+			if strings.Contains(log.String(), testToken) || strings.Contains(w.Body.String(), testToken) {
+				t.Error("API token in the log or response")
+			}
+		})
+	}
+}
+
+func TestReadEndpointsStayOpenWithAToken(t *testing.T) {
+	var log bytes.Buffer
+	a := newWebhookAgent(t, "refs/heads/main", &log)
+	for _, path := range []string{"/healthz", "/v1/status"} {
+		if w := serve(a, "GET", path); w.Code == http.StatusUnauthorized || w.Code == http.StatusForbidden {
+			t.Errorf("GET %s: %d; read endpoints must not need the token", path, w.Code)
+		}
+	}
+}

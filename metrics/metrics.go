@@ -1,0 +1,310 @@
+// Package metrics owns drover's Prometheus metrics: one registry per
+// process, never the global one, typed recording methods, and the handler
+// for GET /metrics.
+//
+// Every method is safe on a nil *Metrics and then records nothing, so code
+// that runs without metrics (plan, apply, unit tests) simply holds nil.
+//
+// Label values are a closed set: each method maps a value outside its
+// documented set to a fallback instead of inventing a series, so a caller's
+// typo can never make cardinality grow.
+package metrics
+
+import (
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const namespace = "drover"
+
+// Cycle and fetch results.
+const (
+	ResultOK     = "ok"
+	ResultFailed = "failed"
+)
+
+// Apply results.
+const (
+	ApplyOK       = "ok"
+	ApplyConflict = "conflict"
+	ApplyError    = "error"
+)
+
+// Rollout results, recorded by RolloutFinished.
+const (
+	RolloutHealthy    = "healthy"
+	RolloutFailed     = "failed"
+	RolloutUnknown    = "unknown"
+	RolloutSuperseded = "superseded"
+)
+
+// Rollback results, recorded by RollbackFinished.
+const (
+	RollbackApplied = "applied"
+	RollbackFailed  = "failed"
+	RollbackUnknown = "unknown"
+)
+
+// jobStates are the values of the state label of drover_jobs: the values
+// of sync.Class, in the order the README lists them.
+func jobStates() []string { return []string{"in_sync", "create", "update", "drift", "error"} }
+
+// Metrics is drover's set of metrics on its own registry.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	syncDuration  *prometheus.HistogramVec
+	fetchDuration *prometheus.HistogramVec
+	lastSuccess   prometheus.Gauge
+	jobs          *prometheus.GaugeVec
+	drift         prometheus.Counter
+	applies       *prometheus.CounterVec
+	conflicts     prometheus.Counter
+	rollouts      *prometheus.CounterVec
+	rollbacks     *prometheus.CounterVec
+	nomadRequests *prometheus.CounterVec
+	webhooks      *prometheus.CounterVec
+
+	// routes turns a Nomad API path into its route template.
+	routes *routes
+}
+
+// New registers every metric, the Go runtime and process collectors, and
+// drover_build_info for version on a new registry.
+func New(version string) *Metrics {
+	// Cycles take from well under a second (nothing changed) to minutes
+	// (many jobs, slow registers); fetches from milliseconds to the
+	// git timeout.
+	cycleBuckets := []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		syncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "sync_duration_seconds",
+			Help:    "Duration of a sync cycle (fetch, load, plan, apply, prune). result is failed when git or Nomad could not be reached.",
+			Buckets: cycleBuckets,
+		}, []string{"result"}),
+		fetchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "git_fetch_duration_seconds",
+			Help:    "Duration of a git fetch (the first one clones).",
+			Buckets: cycleBuckets,
+		}, []string{"result"}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "last_successful_sync_timestamp_seconds",
+			Help: "Unix time at which the last sync cycle that reached git and Nomad finished.",
+		}),
+		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "jobs",
+			Help: "Jobs in git by the class the last sync cycle planned them in.",
+		}, []string{"state"}),
+		drift: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "drift_detected_total",
+			Help: "Jobs found drifted from git (changed by hand), once per job per cycle.",
+		}),
+		applies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "applies_total",
+			Help: "Job registers by result: ok, conflict (check-index refused), error.",
+		}, []string{"result"}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "conflicts_total",
+			Help: "Registers Nomad refused because the job changed after it was planned.",
+		}),
+		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "rollouts_total",
+			Help: "Finished rollouts by result: healthy, failed, unknown, superseded.",
+		}, []string{"result"}),
+		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "rollbacks_total",
+			Help: "Rollbacks to the last good commit by result: applied, failed.",
+		}, []string{"result"}),
+		nomadRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "nomad_requests_total",
+			Help: "Nomad API requests by method, route (IDs replaced by :id) and status class (2xx…5xx, or error when no response came).",
+		}, []string{"method", "endpoint", "code"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "webhook_deliveries_total",
+			Help: "Webhook deliveries by provider (github, gitlab) and result: triggered, ignored, rejected.",
+		}, []string{"provider", "result"}),
+		routes: newRoutes(),
+	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "build_info",
+		Help:        "Always 1; labels carry drover's version and the Go version it was built with.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+	})
+	buildInfo.Set(1)
+
+	m.reg.MustRegister(
+		m.syncDuration, m.fetchDuration, m.lastSuccess, m.jobs, m.drift, m.applies, m.conflicts,
+		m.rollouts, m.rollbacks, m.nomadRequests, m.webhooks, buildInfo,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	// Series that exist from the start: rate() and alerts on a counter
+	// need its zero before the first event.
+	for _, r := range []string{ResultOK, ResultFailed} {
+		m.syncDuration.WithLabelValues(r)
+		m.fetchDuration.WithLabelValues(r)
+	}
+	for _, s := range jobStates() {
+		m.jobs.WithLabelValues(s)
+	}
+	for _, r := range []string{ApplyOK, ApplyConflict, ApplyError} {
+		m.applies.WithLabelValues(r)
+	}
+	for _, r := range []string{RolloutHealthy, RolloutFailed, RolloutUnknown, RolloutSuperseded} {
+		m.rollouts.WithLabelValues(r)
+	}
+	for _, r := range []string{RollbackApplied, RollbackFailed} {
+		m.rollbacks.WithLabelValues(r)
+	}
+	for _, p := range []string{"github", "gitlab"} {
+		for _, r := range []string{WebhookTriggered, WebhookIgnored, WebhookRejected} {
+			m.webhooks.WithLabelValues(p, r)
+		}
+	}
+	return m
+}
+
+// Registry is the registry every metric is on, for tests and for callers
+// that add their own collectors.
+func (m *Metrics) Registry() *prometheus.Registry {
+	if m == nil {
+		return nil
+	}
+	return m.reg
+}
+
+// Handler serves the registry in the Prometheus text format. On a nil
+// *Metrics it answers 404.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// SyncFinished records one sync cycle; failed means it stopped before any
+// job was touched (git or Nomad unreachable). A successful cycle also sets
+// the last-success timestamp to end.
+func (m *Metrics) SyncFinished(failed bool, took time.Duration, end time.Time) {
+	if m == nil {
+		return
+	}
+	if failed {
+		m.syncDuration.WithLabelValues(ResultFailed).Observe(took.Seconds())
+		return
+	}
+	m.syncDuration.WithLabelValues(ResultOK).Observe(took.Seconds())
+	m.lastSuccess.Set(float64(end.UnixNano()) / 1e9)
+}
+
+// FetchFinished records one git fetch.
+func (m *Metrics) FetchFinished(failed bool, took time.Duration) {
+	if m == nil {
+		return
+	}
+	result := ResultOK
+	if failed {
+		result = ResultFailed
+	}
+	m.fetchDuration.WithLabelValues(result).Observe(took.Seconds())
+}
+
+// JobStates replaces the jobs-by-state gauge with a cycle's tally. States
+// missing from counts are set to 0; unknown states are dropped, since the
+// label set is fixed.
+func (m *Metrics) JobStates(counts map[string]int) {
+	if m == nil {
+		return
+	}
+	for _, s := range jobStates() {
+		m.jobs.WithLabelValues(s).Set(float64(counts[s]))
+	}
+}
+
+// DriftDetected adds n jobs found drifted in one cycle.
+func (m *Metrics) DriftDetected(n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.drift.Add(float64(n))
+}
+
+// Applied counts one register by result (ApplyOK, ApplyConflict,
+// ApplyError; anything else counts as an error). A conflict is also
+// counted in drover_conflicts_total.
+func (m *Metrics) Applied(result string) {
+	if m == nil {
+		return
+	}
+	switch result {
+	case ApplyOK:
+	case ApplyConflict:
+		m.conflicts.Inc()
+	default:
+		result = ApplyError
+	}
+	m.applies.WithLabelValues(result).Inc()
+}
+
+// RolloutFinished counts a rollout that ended: RolloutHealthy,
+// RolloutFailed, RolloutSuperseded or RolloutUnknown; anything else counts
+// as unknown.
+func (m *Metrics) RolloutFinished(result string) {
+	if m == nil {
+		return
+	}
+	switch result {
+	case RolloutHealthy, RolloutFailed, RolloutSuperseded, RolloutUnknown:
+	default:
+		result = RolloutUnknown
+	}
+	m.rollouts.WithLabelValues(result).Inc()
+}
+
+// RollbackFinished counts a rollback: RollbackApplied or RollbackFailed;
+// anything else counts as unknown rather than as either.
+func (m *Metrics) RollbackFinished(result string) {
+	if m == nil {
+		return
+	}
+	switch result {
+	case RollbackApplied, RollbackFailed:
+	default:
+		result = RollbackUnknown
+	}
+	m.rollbacks.WithLabelValues(result).Inc()
+}
+
+// Webhook results.
+const (
+	WebhookTriggered = "triggered"
+	WebhookIgnored   = "ignored"
+	WebhookRejected  = "rejected"
+)
+
+// WebhookDelivery counts one webhook request. provider is github or
+// gitlab (anything else counts as other); result is WebhookTriggered,
+// WebhookIgnored or WebhookRejected.
+func (m *Metrics) WebhookDelivery(provider, result string) {
+	if m == nil {
+		return
+	}
+	switch provider {
+	case "github", "gitlab":
+	default:
+		provider = "other"
+	}
+	switch result {
+	case WebhookTriggered, WebhookIgnored, WebhookRejected:
+	default:
+		result = WebhookRejected
+	}
+	m.webhooks.WithLabelValues(provider, result).Inc()
+}
