@@ -51,6 +51,9 @@ func (p *printer) job(j *JobResult) {
 		head = fmt.Sprintf("Job: %q in %s (%s, %s)", j.ID, j.Namespace, j.Class, j.Path)
 	}
 	p.line(0, mark, head)
+	if j.Hold != "" {
+		p.line(1, "!", "held, not applied: "+j.Hold)
+	}
 	if j.Diff != nil && j.Diff.Type != "Added" {
 		p.fields(1, j.Diff.Fields)
 		p.objects(1, j.Diff.Objects)
