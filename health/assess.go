@@ -147,7 +147,10 @@ func assessDeployment(t Target, deps []*api.Deployment, a *Assessment) (done, ru
 	switch mine.Status {
 	case api.DeploymentStatusFailed:
 		a.Failed = append(a.Failed, Problem{Kind: "deployment", Status: mine.Status, Output: mine.StatusDescription})
-		if strings.Contains(mine.StatusDescription, "rolling back") {
+		// Nomad says "- rolling back to job version N" when it reverts, but
+		// also "- not rolling back to stable job version N as current job
+		// has same specification" when it does not.
+		if strings.Contains(mine.StatusDescription, "- rolling back to job version") {
 			a.Reverted = mine.StatusDescription
 		}
 		return false, false
@@ -227,8 +230,10 @@ func allocProblem(al *api.AllocationListStub) ([]Problem, bool) {
 		}
 		out = append(out, Problem{Kind: "task", Alloc: al.ID, Group: al.TaskGroup, Task: task, Status: st, Events: lastEvents(ts.Events, 3)})
 	}
-	if status != "" && len(out) == 0 {
-		out = append(out, Problem{Kind: "allocation", Alloc: al.ID, Group: al.TaskGroup, Status: status, Output: al.ClientDescription})
+	if status != "" {
+		// First, and even with task detail: a task's own state ("running")
+		// does not say that the allocation failed, was lost or unhealthy.
+		out = append([]Problem{{Kind: "allocation", Alloc: al.ID, Group: al.TaskGroup, Status: status, Output: al.ClientDescription}}, out...)
 	}
 	return out, len(out) > 0
 }

@@ -118,6 +118,10 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 			return t.end(v, state.Unknown, "", nil)
 		}
 		problems := a.Critical
+		if a.Ready {
+			// Ready, but not for long enough: say so, not "no detail".
+			problems = append(problems, Problem{Kind: "waiting", Output: fmt.Sprintf("healthy for %s of the %s min healthy time", now.Sub(t.readySince), t.policy.MinHealthy)})
+		}
 		for _, w := range a.Waiting {
 			problems = append(problems, Problem{Kind: "waiting", Output: w})
 		}

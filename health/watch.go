@@ -61,7 +61,10 @@ type Watcher struct {
 	mu      gosync.Mutex
 	watches int
 	stop    context.CancelFunc
-	feeds   gosync.WaitGroup
+	// feeds counts the goroutines of the current feeds. Each start of the
+	// feeds gets a new one: the last watch waits for the feeds it stopped,
+	// not for those a new first watch has started since.
+	feeds *gosync.WaitGroup
 	// changed is closed, and replaced, whenever a source answers.
 	changed chan struct{}
 	view    view
@@ -183,9 +186,11 @@ func (w *Watcher) attach() {
 	w.view = view{}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.stop = cancel
-	w.feeds.Add(2)
+	feeds := &gosync.WaitGroup{}
+	w.feeds = feeds
+	feeds.Add(2)
 	go func() {
-		defer w.feeds.Done()
+		defer feeds.Done()
 		feed(ctx, w, w.nomad.Allocations, func(v *view, allocs []*api.AllocationListStub, err error) {
 			if v.allocsErr = err; err != nil {
 				return
@@ -198,7 +203,7 @@ func (w *Watcher) attach() {
 		})
 	}()
 	go func() {
-		defer w.feeds.Done()
+		defer feeds.Done()
 		feed(ctx, w, w.nomad.Deployments, func(v *view, deps []*api.Deployment, err error) {
 			if v.depsErr = err; err != nil {
 				return
@@ -211,9 +216,9 @@ func (w *Watcher) attach() {
 		})
 	}()
 	if w.consul != nil {
-		w.feeds.Add(1)
+		feeds.Add(1)
 		go func() {
-			defer w.feeds.Done()
+			defer feeds.Done()
 			feed(ctx, w, w.consul.Checks, func(v *view, checks []*consulapi.HealthCheck, err error) {
 				if v.consulErr = err; err != nil {
 					return
@@ -231,12 +236,13 @@ func (w *Watcher) detach() {
 	w.mu.Lock()
 	w.watches--
 	last := w.watches == 0
+	feeds := w.feeds
 	if last {
 		w.stop()
 	}
 	w.mu.Unlock()
 	if last {
-		w.feeds.Wait()
+		feeds.Wait()
 	}
 }
 
