@@ -390,3 +390,39 @@ func TestRollout_ConsulDownIsUnknownNotRollback(t *testing.T) {
 		t.Errorf("status = %+v; want unknown with last good %s", st, good)
 	}
 }
+
+// TestApplyWait_ExitsNonZeroOnAFailedRolloutAndRollsBack: apply --wait is a
+// CI deploy step: 0 when the rollout is healthy, 1 when it failed, and then
+// the job is back on the last good commit.
+func TestApplyWait_ExitsNonZeroOnAFailedRolloutAndRollsBack(t *testing.T) {
+	const id = "ro-wait"
+	r := newRepo(t)
+	good := r.commit("good", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "1.0.0"})})
+	args := append(syncArgs(r, "ro-wait"), "--wait", "--health-min-healthy", "2s", "--bake", "2s", "--health-deadline", "20s")
+	ok := drover(t, append([]string{"apply"}, args...)...)
+	if ok.code != 0 || !strings.Contains(ok.stdout, "default/"+id+" deploy commit "+good[:12]) || !strings.Contains(ok.stdout, ": healthy") {
+		t.Fatalf("apply --wait of a good commit: exit %d\n%s\n%s", ok.code, ok.stdout, ok.stderr)
+	}
+
+	bad := r.commit("bad", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "2.0.0", unhealthy: true})})
+	failed := drover(t, append([]string{"apply"}, args...)...)
+	if failed.code != 1 {
+		t.Fatalf("apply --wait of a bad commit exited %d, want 1\n%s\n%s", failed.code, failed.stdout, failed.stderr)
+	}
+	if !strings.Contains(failed.stdout, "deploy commit "+bad[:12]) || !strings.Contains(failed.stdout, ": failed") ||
+		!strings.Contains(failed.stdout, "rollback commit "+good[:12]) {
+		t.Errorf("apply --wait output lacks the failed rollout and the rollback:\n%s", failed.stdout)
+	}
+	if len(failed.events("rollback.applied")) != 1 {
+		t.Errorf("rollback.applied events: %v", failed.events("rollback.applied"))
+	}
+	if got := runningCommit(t, id); got != good {
+		t.Errorf("after apply --wait the job runs %s, want the last good %s", got, good)
+	}
+	// The quarantine outlives the process: a plain apply does not
+	// re-register the bad spec.
+	again := drover(t, append([]string{"apply"}, syncArgs(r, "ro-wait")...)...)
+	if again.code != 0 || len(again.events("job.applied")) != 0 {
+		t.Errorf("a later apply re-registered the quarantined spec: exit %d\n%s", again.code, again.stderr)
+	}
+}
