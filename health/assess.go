@@ -33,9 +33,7 @@ type Problem struct {
 	Check string `json:"check,omitempty"`
 	// CheckID is Consul's ID of the check, to read its live output.
 	CheckID string `json:"-"`
-	// Probe is what an HTTP or TCP check asks.
-	Probe  string `json:"probe,omitempty"`
-	Status string `json:"status,omitempty"`
+	Status  string `json:"status,omitempty"`
 	// Output is the check's output or the deployment's description.
 	Output string `json:"output,omitempty"`
 	// Events are the newest task events, oldest first.
@@ -56,9 +54,6 @@ func (p Problem) String() string {
 	}
 	if p.Status != "" {
 		fmt.Fprintf(&b, " %s", p.Status)
-	}
-	if p.Probe != "" {
-		fmt.Fprintf(&b, " (%s)", p.Probe)
 	}
 	if p.Output != "" {
 		fmt.Fprintf(&b, ": %s", p.Output)
@@ -199,7 +194,7 @@ func assessAllocs(t Target, allocs []*api.AllocationListStub, a *Assessment) []*
 		a.Waiting = append(a.Waiting, fmt.Sprintf("no allocation of version %d is running yet", t.Version))
 	}
 	if older > 0 {
-		a.Waiting = append(a.Waiting, fmt.Sprintf("%d allocations of older versions still running", older))
+		a.Waiting = append(a.Waiting, fmt.Sprintf("%d allocations of other versions still running", older))
 	}
 	return live
 }
@@ -267,7 +262,7 @@ func assessChecks(t Target, o Observation, live []*api.AllocationListStub, a *As
 				passing++
 			case consulapi.HealthCritical:
 				a.Critical = append(a.Critical, Problem{Kind: "check", Alloc: al.ID, Group: al.TaskGroup,
-					Check: c.Name, CheckID: c.CheckID, Probe: probe(c), Status: c.Status, Output: clip(strings.TrimSpace(c.Output), 300)})
+					Check: c.Name, CheckID: c.CheckID, Status: c.Status, Output: clip(strings.TrimSpace(c.Output), 300)})
 			}
 		}
 		if want := t.Checks[al.TaskGroup]; passing < want {
@@ -276,18 +271,6 @@ func assessChecks(t Target, o Observation, live []*api.AllocationListStub, a *As
 		}
 	}
 	return ok
-}
-
-func probe(c *consulapi.HealthCheck) string {
-	switch {
-	case c.Definition.HTTP != "":
-		return c.Definition.HTTP
-	case c.Definition.TCP != "":
-		return "tcp " + c.Definition.TCP
-	case c.Definition.GRPC != "":
-		return "grpc " + c.Definition.GRPC
-	}
-	return ""
 }
 
 func lastEvents(evs []*api.TaskEvent, n int) []string {

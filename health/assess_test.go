@@ -176,7 +176,7 @@ func TestAssess(t *testing.T) {
 				{Kind: "task", Task: "hello", Status: "dead"},
 			},
 			// The revert runs as version 2; it does not supersede version 1.
-			Waiting:  []string{"1 allocations of older versions still running"},
+			Waiting:  []string{"1 allocations of other versions still running"},
 			Reverted: "Failed due to progress deadline - rolling back to job version 0",
 		},
 	}, {
@@ -226,7 +226,7 @@ func TestAssess(t *testing.T) {
 				{Kind: "allocation", Status: "unhealthy"},
 				{Kind: "task", Task: "hello", Status: "dead"},
 			},
-			Waiting:  []string{"1 allocations of older versions still running"},
+			Waiting:  []string{"1 allocations of other versions still running"},
 			Reverted: "Failed due to progress deadline - rolling back to job version 0",
 		},
 	}, {
@@ -234,7 +234,7 @@ func TestAssess(t *testing.T) {
 		target: helloTarget("revert", 0),
 		obs:    func(t *testing.T) Observation { return captured(t, "auto-revert") },
 		want: Assessment{
-			Waiting:    []string{"no allocation of version 0 is running yet", "1 allocations of older versions still running"},
+			Waiting:    []string{"no allocation of version 0 is running yet", "1 allocations of other versions still running"},
 			Superseded: "job version 2 was registered after version 0",
 		},
 	}, {
@@ -245,7 +245,7 @@ func TestAssess(t *testing.T) {
 			// Superseded wins over the stopped allocation's health in the
 			// tracker.
 			Failed:     []Problem{{Kind: "allocation", Status: "unhealthy"}, {Kind: "task", Task: "hello", Status: "dead"}},
-			Waiting:    []string{"1 allocations of older versions still running"},
+			Waiting:    []string{"1 allocations of other versions still running"},
 			Superseded: "deployment cancelled: Cancelled due to newer version of job",
 		},
 	}, {
@@ -343,13 +343,13 @@ func TestAssess(t *testing.T) {
 			}
 			return o
 		},
-		want: Assessment{Waiting: []string{"1 allocations of older versions still running"}},
+		want: Assessment{Waiting: []string{"1 allocations of other versions still running"}},
 	}, {
 		name:   "no deployment: allocations of a newer version supersede",
 		target: helloTarget("nodep", 0),
 		obs:    func(t *testing.T) Observation { return captured(t, "no-deployment") },
 		want: Assessment{
-			Waiting:    []string{"no allocation of version 0 is running yet", "1 allocations of older versions still running"},
+			Waiting:    []string{"no allocation of version 0 is running yet", "1 allocations of other versions still running"},
 			Superseded: "allocations of job version 1 replaced version 0",
 		},
 	}, {
@@ -358,7 +358,7 @@ func TestAssess(t *testing.T) {
 		obs:    func(t *testing.T) Observation { return captured(t, "healthy") },
 		want: Assessment{Waiting: []string{
 			"no allocation of version 1 is running yet",
-			"1 allocations of older versions still running",
+			"1 allocations of other versions still running",
 		}},
 	}}
 	for _, tt := range tests {
@@ -431,11 +431,4 @@ func waitingMatch(got, want []string) bool {
 		}
 		return g == w
 	})
-}
-
-func TestProblem_StringWithProbe(t *testing.T) {
-	p := Problem{Kind: "check", Alloc: "06c0761d-4224", Check: "http", Status: "critical", Probe: "http://127.0.0.1:1/health", Output: "500"}
-	if got, want := p.String(), `check "http" alloc 06c0761d critical (http://127.0.0.1:1/health): 500`; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
-	}
 }

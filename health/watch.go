@@ -159,7 +159,7 @@ func (w *Watcher) observe(t Target) (<-chan struct{}, Observation, bool) {
 	defer w.mu.Unlock()
 	v := &w.view
 	k := jobs.Key{Namespace: t.Namespace, ID: t.JobID}
-	o := Observation{Allocs: v.allocs[k], Deployments: v.deployments[k], NomadErr: errors.Join(v.allocsErr, v.depsErr), ConsulErr: v.consulErr}
+	o := Observation{Allocs: v.allocs[k], Deployments: v.deployments[k], NomadErr: firstErr(v.allocsErr, v.depsErr), ConsulErr: v.consulErr}
 	ready := (v.allocsOK && v.depsOK) || o.NomadErr != nil
 	if len(t.Services) > 0 {
 		if w.consul == nil {
@@ -288,4 +288,15 @@ func feed[T any](ctx context.Context, w *Watcher, query func(context.Context, ui
 		case <-time.After(pause):
 		}
 	}
+}
+
+// firstErr is the first non-nil error: both Nomad feeds usually fail for
+// the same reason, which is worth saying once.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
