@@ -97,7 +97,7 @@ func Assess(t Target, o Observation) Assessment {
 		return a
 	}
 	deployDone, deployRunning := assessDeployment(t, o.Deployments, &a)
-	live := assessAllocs(t, o.Allocs, &a)
+	live, failing := assessAllocs(t, o.Allocs, &a)
 	if t.AutoRevert && deployRunning && len(a.Failed) > 0 {
 		// Nomad is about to fail the deployment and revert the job; acting
 		// first would race its revert. Its verdict comes within moments;
@@ -108,6 +108,12 @@ func Assess(t Target, o Observation) Assessment {
 		a.Failed = nil
 	}
 	checksOK := assessChecks(t, o, live, &a)
+	if o.ConsulErr == nil {
+		// A failed allocation's critical checks are often why it failed.
+		for _, al := range failing {
+			a.Critical = append(a.Critical, criticalChecks(o.Checks, al)...)
+		}
+	}
 	a.Ready = a.Superseded == "" && len(a.Failed) == 0 && deployDone && len(live) > 0 &&
 		checksOK && len(a.Critical) == 0 && len(a.Waiting) == 0
 	return a
@@ -164,8 +170,7 @@ func assessDeployment(t Target, deps []*api.Deployment, a *Assessment) (done, ru
 
 // assessAllocs records failed and pending allocations of the version and
 // returns the running ones, whose checks decide the rest.
-func assessAllocs(t Target, allocs []*api.AllocationListStub, a *Assessment) []*api.AllocationListStub {
-	var live []*api.AllocationListStub
+func assessAllocs(t Target, allocs []*api.AllocationListStub, a *Assessment) (live, failing []*api.AllocationListStub) {
 	older := 0
 	for _, al := range allocs {
 		if al.JobVersion != t.Version {
@@ -179,6 +184,9 @@ func assessAllocs(t Target, allocs []*api.AllocationListStub, a *Assessment) []*
 		}
 		if p, bad := allocProblem(al); bad {
 			a.Failed = append(a.Failed, p...)
+			if al.ClientStatus == api.AllocClientStatusRunning {
+				failing = append(failing, al)
+			}
 			continue
 		}
 		if al.DesiredStatus != api.AllocDesiredStatusRun {
@@ -196,7 +204,7 @@ func assessAllocs(t Target, allocs []*api.AllocationListStub, a *Assessment) []*
 	if older > 0 {
 		a.Waiting = append(a.Waiting, fmt.Sprintf("%d allocations of other versions still running", older))
 	}
-	return live
+	return live, failing
 }
 
 // allocProblem says what is wrong with an allocation of the new version:
@@ -252,25 +260,34 @@ func assessChecks(t Target, o Observation, live []*api.AllocationListStub, a *As
 	for _, al := range live {
 		passing := 0
 		for _, c := range o.Checks {
-			// Nomad names the services it registers after the allocation:
-			// _nomad-task-<alloc ID>-….
-			if !strings.Contains(c.ServiceID, al.ID) {
-				continue
-			}
-			switch c.Status {
-			case consulapi.HealthPassing:
+			if isAllocCheck(c, al) && c.Status == consulapi.HealthPassing {
 				passing++
-			case consulapi.HealthCritical:
-				a.Critical = append(a.Critical, Problem{Kind: "check", Alloc: al.ID, Group: al.TaskGroup,
-					Check: c.Name, CheckID: c.CheckID, Status: c.Status, Output: clip(strings.TrimSpace(c.Output), 300)})
 			}
 		}
+		a.Critical = append(a.Critical, criticalChecks(o.Checks, al)...)
 		if want := t.Checks[al.TaskGroup]; passing < want {
 			ok = false
 			a.Waiting = append(a.Waiting, fmt.Sprintf("%d of %d checks passing on allocation %s", passing, want, shortID(al.ID)))
 		}
 	}
 	return ok
+}
+
+// isAllocCheck: Nomad names the services it registers after the
+// allocation, _nomad-task-<alloc ID>-….
+func isAllocCheck(c *consulapi.HealthCheck, al *api.AllocationListStub) bool {
+	return strings.Contains(c.ServiceID, al.ID)
+}
+
+func criticalChecks(checks []*consulapi.HealthCheck, al *api.AllocationListStub) []Problem {
+	var out []Problem
+	for _, c := range checks {
+		if isAllocCheck(c, al) && c.Status == consulapi.HealthCritical {
+			out = append(out, Problem{Kind: "check", Alloc: al.ID, Group: al.TaskGroup,
+				Check: c.Name, CheckID: c.CheckID, Status: c.Status, Output: clip(strings.TrimSpace(c.Output), 300)})
+		}
+	}
+	return out
 }
 
 func lastEvents(evs []*api.TaskEvent, n int) []string {

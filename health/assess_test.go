@@ -118,11 +118,16 @@ func TestAssess(t *testing.T) {
 		name:   "deployment failed, allocation unhealthy",
 		target: helloTarget("crit", 0),
 		obs:    func(t *testing.T) Observation { return captured(t, "progress-deadline") },
-		want: Assessment{Failed: []Problem{
-			{Kind: "deployment", Status: "failed"},
-			{Kind: "allocation", Status: "unhealthy"},
-			{Kind: "task", Task: "hello", Status: "running"},
-		}},
+		want: Assessment{
+			Failed: []Problem{
+				{Kind: "deployment", Status: "failed"},
+				{Kind: "allocation", Status: "unhealthy"},
+				{Kind: "task", Task: "hello", Status: "running"},
+			},
+			// The unhealthy allocation still runs: its critical check is
+			// why, and belongs in the report.
+			Critical: []Problem{{Kind: "check", Status: "critical"}},
+		},
 		check: func(t *testing.T, a Assessment) {
 			if got := a.Failed[0].Output; got != "Failed due to progress deadline" {
 				t.Errorf("deployment output = %q", got)
