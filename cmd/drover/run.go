@@ -36,9 +36,12 @@ Usage:
   drover plan    [flags]   Show what differs between git and the cluster.
                            Exit 0 when in sync, 2 when changes are pending, 1 on any error.
   drover apply   [flags]   Register every job that differs (with check-index); exit 0 only if all applied.
+                           With --wait, follow the rollouts, roll back failed ones, exit 1 if any failed.
   drover agent   [flags]   Sync continuously: every --interval or --schedule, on POST /v1/sync, and on
-                           push webhooks (POST /webhook/github, /webhook/gitlab). Serves GET /healthz,
-                           GET /v1/status and Prometheus metrics on GET /metrics.
+                           push webhooks (POST /webhook/github, /webhook/gitlab). Watches every rollout
+                           (Nomad deployment and Consul checks) and puts a job whose rollout failed back
+                           on its last good commit. Serves GET /healthz, GET /v1/status and Prometheus
+                           metrics on GET /metrics.
   drover version           Print the version.
 
 Run "drover COMMAND --help" for the flags of one command.
@@ -46,6 +49,7 @@ Run "drover COMMAND --help" for the flags of one command.
 Nomad and Consul are configured the standard way: NOMAD_ADDR, NOMAD_TOKEN, NOMAD_REGION,
 NOMAD_NAMESPACE (default namespace of jobs that set none), NOMAD_CACERT, NOMAD_CLIENT_CERT,
 NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME, NOMAD_SKIP_VERIFY; CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN….
+Consul holds drover's rollout state (--state-prefix) and the health checks rollouts are judged by.
 `
 
 type command struct {
@@ -74,7 +78,7 @@ func commands() []command {
 				c.rolloutFlags(f, true)
 				c.logFlags(f, "info")
 			}, runApply},
-		{"agent", "Sync continuously. Serves on --listen: GET /healthz, GET /v1/status, GET /metrics (Prometheus),\nPOST /v1/sync (bearer --api-token when set), and push webhooks POST /webhook/github and\nPOST /webhook/gitlab (authenticated with --webhook-secret; refused without it).",
+		{"agent", "Sync continuously, watch every rollout and roll back failed ones. Serves on --listen: GET /healthz, GET /v1/status, GET /metrics (Prometheus),\nPOST /v1/sync (bearer --api-token when set), and push webhooks POST /webhook/github and\nPOST /webhook/gitlab (authenticated with --webhook-secret; refused without it).",
 			func(c *config, f *flagSet) {
 				c.sourceFlags(f, false)
 				c.jobFlags(f)
