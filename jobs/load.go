@@ -46,6 +46,17 @@ func (s *Set) Failed() bool {
 	return false
 }
 
+// Keys returns the keys of the jobs that loaded.
+func (s *Set) Keys() map[Key]bool {
+	keys := make(map[Key]bool, len(s.Files))
+	for _, f := range s.Files {
+		if f.Err == nil {
+			keys[f.Key()] = true
+		}
+	}
+	return keys
+}
+
 // Load selects, reads and parses every job file of tree. A broken file is
 // recorded on its File and never stops the others; an error is returned only
 // when the tree itself or the var files cannot be read.

@@ -40,7 +40,12 @@ type Options struct {
 	Parallel int
 	// CallTimeout bounds each Nomad call; default 1m.
 	CallTimeout time.Duration
-	Logger      zerolog.Logger
+	// PlanAlways plans every job every cycle, as if no plan had been made
+	// before. By default a job whose git spec and cluster copy are both
+	// unchanged since a plan found it in sync is not planned again.
+	// For benchmarks and for ruling the memo out when debugging.
+	PlanAlways bool
+	Logger     zerolog.Logger
 }
 
 // DefaultInstance is the instance name used when Options.Instance is empty.
@@ -63,6 +68,7 @@ func (o Options) withDefaults() Options {
 type Engine struct {
 	cluster Cluster
 	opts    Options
+	memo    planMemo
 }
 
 // New returns an engine over cluster.
