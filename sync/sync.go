@@ -76,6 +76,9 @@ func New(cluster Cluster, opts Options) *Engine {
 	return &Engine{cluster: cluster, opts: opts.withDefaults()}
 }
 
+// Instance is the drover instance whose jobs this engine owns.
+func (e *Engine) Instance() string { return e.opts.Instance }
+
 // call runs one Nomad call with its own deadline.
 func (e *Engine) call(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, e.opts.CallTimeout)

@@ -35,6 +35,7 @@ type config struct {
 	schedule string
 	dryRun   bool
 	listen   string
+	watch    bool
 }
 
 func defaultDataDir() string {
@@ -96,6 +97,7 @@ func (c *config) agentFlags(f *flagSet) {
 	f.String(g, &c.schedule, "schedule", "", "Cron expression for syncs instead of --interval, e.g. \"*/5 * * * *\" or \"@every 30s\".")
 	f.Bool(g, &c.dryRun, "dry-run", false, "Detect and report only; never register or stop a job.")
 	f.String(g, &c.listen, "listen", "127.0.0.1:8680", "HTTP address for /healthz, /v1/status and POST /v1/sync.")
+	f.Bool(g, &c.watch, "watch-cluster", true, "Watch the cluster's jobs (blocking queries) and sync as soon as one drover\nmanages changes, instead of waiting for --interval / --schedule.")
 }
 
 // validate checks what flags alone can tell.

@@ -256,6 +256,10 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	if c.dryRun {
 		describe["mode"] = "dry-run"
 	}
+	var watch agent.JobWatcher
+	if c.watch {
+		watch = w.nomad
+	}
 	a, err := agent.New(
 		agent.SourceFunc(func(ctx context.Context) (jobs.Tree, error) { return w.fetch(ctx, c) }),
 		w.loader, w.engine(c, !c.dryRun),
@@ -264,6 +268,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 			Schedule:     c.schedule,
 			Listen:       c.listen,
 			FetchTimeout: c.gitTimeout,
+			Watch:        watch,
 			Describe:     describe,
 			Logger:       w.log,
 		})
