@@ -49,6 +49,13 @@ unit:
 e2e: tools
 	$(GO) test -race -count=1 -timeout 40m -v ./e2e/...
 
+## bench: cold sync, quiet cycles, reaction latencies and peak RSS of
+## drover against a real Nomad dev agent with N mock-driver jobs
+## (BENCH_N=100,1000 by default; about 10 minutes on 2 cores). Prints a
+## markdown table. Not part of `make test`: its numbers are the machine's.
+bench: tools $(BIN)/drover
+	$(GO) run ./bench -drover $(BIN)/drover -nomad $(BIN)/nomad
+
 vet:
 	$(GO) vet ./...
 

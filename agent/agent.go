@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	gosync "sync"
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
@@ -48,6 +49,18 @@ type Options struct {
 	// Rollouts, when set, watches every register through to a verdict and
 	// puts back the last good spec of a job whose rollout failed.
 	Rollouts *rollout.Manager
+	// Watch, when set, watches the cluster's jobs and starts a cycle as
+	// soon as a job git has or this instance owns changes (a hand edit, a
+	// scale, a stop), instead of waiting for the interval or schedule,
+	// which stay as the safety net. Nil turns the watch off.
+	Watch JobWatcher
+	// WatchDebounce is how long the cluster must be quiet after a change
+	// before the cycle starts, so a burst of changes is one cycle;
+	// default 300ms.
+	WatchDebounce time.Duration
+	// WatchBackoff is the delay before re-watching after the n-th
+	// consecutive failed query; default ExponentialBackoff(1s, 1m).
+	WatchBackoff func(attempt int) time.Duration
 	// Describe is shown in /v1/status (repo, ref, instance…). It must not
 	// hold secrets.
 	Describe map[string]string
@@ -76,6 +89,8 @@ type Agent struct {
 	log     zerolog.Logger
 	status  *status
 	trigger chan string
+	// watch is nil when Options.Watch is.
+	watch *clusterWatch
 }
 
 // New builds an agent; nothing runs until Run.
@@ -92,12 +107,18 @@ func New(source Source, loader *jobs.Loader, engine *dsync.Engine, opts Options)
 	if opts.Backoff == nil {
 		opts.Backoff = ExponentialBackoff(5*time.Second, 5*time.Minute, nil)
 	}
+	if opts.WatchDebounce <= 0 {
+		opts.WatchDebounce = 300 * time.Millisecond
+	}
+	if opts.WatchBackoff == nil {
+		opts.WatchBackoff = ExponentialBackoff(time.Second, time.Minute, nil)
+	}
 	if opts.Schedule != "" {
 		if _, err := cron.ParseStandard(opts.Schedule); err != nil {
 			return nil, fmt.Errorf("schedule %q: %w", opts.Schedule, err)
 		}
 	}
-	return &Agent{
+	a := &Agent{
 		source:  source,
 		loader:  loader,
 		engine:  engine,
@@ -105,7 +126,11 @@ func New(source Source, loader *jobs.Loader, engine *dsync.Engine, opts Options)
 		log:     opts.Logger,
 		status:  newStatus(opts.Describe),
 		trigger: make(chan string, 1),
-	}, nil
+	}
+	if opts.Watch != nil {
+		a.watch = newClusterWatch(opts.Watch, engine.Instance(), a.Trigger, opts)
+	}
+	return a, nil
 }
 
 // Trigger asks for a cycle as soon as the current one, if any, is done.
@@ -143,6 +168,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer c.Stop()
 	}
 
+	var watching gosync.WaitGroup
+	if a.watch != nil {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watching.Go(func() { a.watch.run(watchCtx) })
+		// Stopped before Run returns: the watch never outlives the agent.
+		defer watching.Wait()
+		defer stopWatch()
+	}
 	a.loop(ctx)
 	if a.opts.Rollouts != nil {
 		// Watches in flight stay in flight in the state store; the next
@@ -166,7 +199,14 @@ func (a *Agent) loop(ctx context.Context) {
 	for {
 		wait := a.opts.Interval
 		retryIn := a.opts.Backoff(failures + 1)
-		if err := a.cycle(ctx, reason, retryIn); err != nil {
+		if a.watch != nil {
+			a.watch.cycleStarted()
+		}
+		report, err := a.cycle(ctx, reason, retryIn)
+		if a.watch != nil {
+			a.watch.cycleDone(report)
+		}
+		if err != nil {
 			failures++
 			wait = retryIn
 		} else {
@@ -195,7 +235,7 @@ func (a *Agent) loop(ctx context.Context) {
 }
 
 // cycle runs fetch → load → sync once and records the outcome.
-func (a *Agent) cycle(ctx context.Context, reason string, retryIn time.Duration) error {
+func (a *Agent) cycle(ctx context.Context, reason string, retryIn time.Duration) (*dsync.Report, error) {
 	start := time.Now()
 	a.status.begin(start)
 	a.log.Info().Str("event", "sync.start").Str("reason", reason).Msg("sync started")
@@ -209,12 +249,12 @@ func (a *Agent) cycle(ctx context.Context, reason string, retryIn time.Duration)
 	case err != nil && ctx.Err() != nil:
 		a.log.Info().Str("event", "sync.done").Str("result", "interrupted").Int64("duration_ms", took.Milliseconds()).
 			Msg("sync interrupted by shutdown; registers in flight were finished")
-		return err
+		return report, err
 	case err != nil:
 		a.log.Error().Str("event", "sync.done").Str("result", "failed").Str("step", step).Err(err).
 			Int64("duration_ms", took.Milliseconds()).Str("retry_in", retryIn.Round(time.Millisecond).String()).
 			Msg("sync failed before any job was touched")
-		return err
+		return report, err
 	}
 	c := report.Counts()
 	ev := a.log.Info()
@@ -223,7 +263,7 @@ func (a *Agent) cycle(ctx context.Context, reason string, retryIn time.Duration)
 	}
 	ev.Str("event", "sync.done").Str("commit", report.Revision).Interface("counts", c).
 		Int("errors", c.Errors+c.Conflicts).Int64("duration_ms", took.Milliseconds()).Msg("sync finished")
-	return nil
+	return report, nil
 }
 
 func (a *Agent) run(ctx context.Context) (*dsync.Report, string, error) {

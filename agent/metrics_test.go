@@ -47,7 +47,7 @@ func newMetricsAgent(t *testing.T, src SourceFunc) *Agent {
 
 func TestMetrics_FailedFetchIsRecorded(t *testing.T) {
 	a := newMetricsAgent(t, func(context.Context) (jobs.Tree, error) { return nil, errors.New("connection refused") })
-	if err := a.cycle(context.Background(), "test", time.Second); err == nil {
+	if _, err := a.cycle(context.Background(), "test", time.Second); err == nil {
 		t.Fatal("cycle with a failing fetch succeeded")
 	}
 	for series, want := range map[string]float64{

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +16,10 @@ import (
 
 // Loader turns the job files of a tree into jobs. It remembers what it
 // parsed, so a file whose content and variables did not change costs no
-// parse call in the next cycle. A Loader is safe for one cycle at a time.
+// parse call in the next cycle. Loading the commit it loaded last returns
+// the same Set without reading anything, and a tree that can name the files
+// changed since that commit (a ChangeLister) has only those read again. A
+// Loader is safe for one cycle at a time.
 type Loader struct {
 	Parser   Parser
 	Selector Selector
@@ -25,7 +29,29 @@ type Loader struct {
 	// Parallel bounds concurrent parse calls; 0 means 4.
 	Parallel int
 
-	cache map[[32]byte]*File
+	// cache is the last verdict per path, with the key of the content and
+	// variables it was made from.
+	cache map[string]cached
+	// last is the previous successful Load of a commit.
+	last *lastLoad
+}
+
+// ChangeLister is a Tree that can list the paths that differ between an
+// earlier revision and its own (added, modified or deleted).
+type ChangeLister interface {
+	ChangedSince(revision string) ([]string, error)
+}
+
+type cached struct {
+	key  [32]byte
+	file *File
+}
+
+type lastLoad struct {
+	set *Set
+	// config is the Loader's settings the set was loaded with.
+	config string
+	vars   resolved
 }
 
 // Set is the jobs of one revision.
@@ -46,36 +72,114 @@ func (s *Set) Failed() bool {
 	return false
 }
 
+// Keys returns the keys of the jobs that loaded.
+func (s *Set) Keys() map[Key]bool {
+	keys := make(map[Key]bool, len(s.Files))
+	for _, f := range s.Files {
+		if f.Err == nil {
+			keys[f.Key()] = true
+		}
+	}
+	return keys
+}
+
 // Load selects, reads and parses every job file of tree. A broken file is
 // recorded on its File and never stops the others; an error is returned only
 // when the tree itself or the var files cannot be read.
 func (l *Loader) Load(ctx context.Context, tree Tree) (*Set, error) {
+	config := l.config()
+	rev := tree.Revision()
+	var unchanged map[string]bool
+	var vars resolved
+	switch last := l.last; {
+	case last == nil || last.config != config || rev == "" || last.set.Revision == "":
+	case rev == last.set.Revision:
+		// Same commit, same settings: the same jobs. A quiet cycle ends here.
+		return last.set, nil
+	default:
+		unchanged, vars = l.unchangedSince(tree, last)
+	}
+	// The cache is about to move past the last commit: until this load
+	// succeeds, a diff against that commit would no longer describe it.
+	l.last = nil
 	all, err := tree.Files()
 	if err != nil {
 		return nil, fmt.Errorf("list files at %s: %w", revisionName(tree), err)
 	}
-	vars, err := l.Vars.resolve(tree)
+	if unchanged == nil {
+		if vars, err = l.Vars.resolve(tree); err != nil {
+			return nil, err
+		}
+	}
+	files, err := l.read(ctx, tree, l.Selector.Select(all), unchanged, vars)
 	if err != nil {
 		return nil, err
 	}
-	paths := l.Selector.Select(all)
+	markDuplicates(files)
+	set := &Set{Revision: rev, Files: files}
+	l.last = &lastLoad{set: set, config: config, vars: vars}
+	return set, nil
+}
+
+// unchangedSince returns the paths the tree did not change since the last
+// load, and the variables that load used, when the tree can tell and no var
+// file changed; nil otherwise. A changed var file changes every job.
+func (l *Loader) unchangedSince(tree Tree, last *lastLoad) (map[string]bool, resolved) {
+	cl, ok := tree.(ChangeLister)
+	if !ok {
+		return nil, resolved{}
+	}
+	changed, err := cl.ChangedSince(last.set.Revision)
+	if err != nil {
+		// The old commit may be gone after a force-push: read everything.
+		return nil, resolved{}
+	}
+	touched := make(map[string]bool, len(changed))
+	for _, p := range changed {
+		touched[p] = true
+	}
+	for _, p := range l.Vars.Files {
+		if touched[p] {
+			return nil, resolved{}
+		}
+	}
+	unchanged := make(map[string]bool, len(l.cache))
+	for p := range l.cache {
+		if !touched[p] {
+			unchanged[p] = true
+		}
+	}
+	return unchanged, last.vars
+}
+
+// read returns the file at each of paths: from the cache without reading
+// it when unchanged says so, from the cache when its content and variables
+// are the ones cached, parsed otherwise.
+func (l *Loader) read(ctx context.Context, tree Tree, paths []string, unchanged map[string]bool, vars resolved) ([]*File, error) {
 	files := make([]*File, len(paths))
-	next := make(map[[32]byte]*File, len(paths))
+	next := make(map[string]cached, len(paths))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, parallel(l.Parallel))
 	for i, p := range paths {
+		if c, ok := l.cache[p]; ok && unchanged[p] {
+			files[i] = c.file
+			mu.Lock()
+			next[p] = c
+			mu.Unlock()
+			continue
+		}
 		src, err := tree.ReadFile(p)
 		if err != nil {
 			files[i] = &File{Path: p, Err: fmt.Errorf("%s: read: %w", p, err)}
 			continue
 		}
 		key := cacheKey(p, src, vars.text+"\x00"+vars.files, l.Namespace)
-		if f, ok := l.cache[key]; ok {
-			files[i] = f
+		if c, ok := l.cache[p]; ok && c.key == key {
+			files[i] = c.file
 			// Parses started by earlier iterations write next too.
 			mu.Lock()
-			next[key] = f
+			next[p] = c
 			mu.Unlock()
 			continue
 		}
@@ -90,7 +194,7 @@ func (l *Loader) Load(ctx context.Context, tree Tree) (*Set, error) {
 			// nothing about the file; only cache real verdicts.
 			if !isTransient(f.Err) {
 				mu.Lock()
-				next[key] = f
+				next[p] = cached{key: key, file: f}
 				mu.Unlock()
 			}
 		}()
@@ -105,8 +209,18 @@ func (l *Loader) Load(ctx context.Context, tree Tree) (*Set, error) {
 			return nil, f.Err
 		}
 	}
-	markDuplicates(files)
-	return &Set{Revision: tree.Revision(), Files: files}, nil
+	return files, nil
+}
+
+// config is every Loader setting a load's result depends on.
+func (l *Loader) config() string {
+	flags := make([]string, 0, len(l.Vars.Flags))
+	for k, v := range l.Vars.Flags {
+		flags = append(flags, k+"="+v)
+	}
+	sort.Strings(flags)
+	return fmt.Sprintf("%q %q %q %q %q %q", l.Selector.Dirs, l.Selector.Include, l.Selector.Exclude,
+		l.Vars.Files, flags, l.Namespace)
 }
 
 func (l *Loader) parse(ctx context.Context, p string, src []byte, vars resolved) *File {

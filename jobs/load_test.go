@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -411,5 +412,163 @@ func TestSet_Failed(t *testing.T) {
 				t.Errorf("Failed() = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// diffTree is a commit of a fakeTree history that can name the paths
+// changed since an earlier commit, and counts what the loader reads.
+type diffTree struct {
+	fakeTree
+	changed   map[string][]string // since revision → paths
+	diffErr   error
+	reads     []string
+	listings  int
+	diffAsked []string
+}
+
+func (t *diffTree) ChangedSince(rev string) ([]string, error) {
+	t.diffAsked = append(t.diffAsked, rev)
+	return t.changed[rev], t.diffErr
+}
+
+func (t *diffTree) Files() ([]string, error) {
+	t.listings++
+	return t.fakeTree.Files()
+}
+
+func (t *diffTree) ReadFile(p string) ([]byte, error) {
+	t.reads = append(t.reads, p)
+	return t.fakeTree.ReadFile(p)
+}
+
+func commitTree(rev string, files map[string]string, changed map[string][]string) *diffTree {
+	return &diffTree{fakeTree: fakeTree{rev: rev, files: files}, changed: changed}
+}
+
+func TestLoader_SameCommitReadsNothing(t *testing.T) {
+	files := map[string]string{"a.nomad": "job = a", "b.nomad": "job = b"}
+	p := &fakeParser{}
+	l := &Loader{Parser: p}
+	first, err := l.Load(context.Background(), commitTree("c1", files, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := commitTree("c1", files, nil)
+	second, err := l.Load(context.Background(), again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second != first || p.count() != 2 || again.listings != 0 || len(again.reads) != 0 || len(again.diffAsked) != 0 {
+		t.Errorf("same commit: same set %v, parses %d, listings %d, reads %q, diffs %q",
+			second == first, p.count(), again.listings, again.reads, again.diffAsked)
+	}
+
+	// Settings are part of the result: a changed flag loads again.
+	l.Vars.Flags = map[string]string{"zone": "eu"}
+	third, err := l.Load(context.Background(), commitTree("c1", files, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third == first || p.count() != 4 {
+		t.Errorf("changed --var: same set %v, parses %d, want a new set and 4 parses", third == first, p.count())
+	}
+}
+
+func TestLoader_NewCommitReadsOnlyChangedFiles(t *testing.T) {
+	p := &fakeParser{}
+	l := &Loader{Parser: p}
+	ctx := context.Background()
+	if _, err := l.Load(ctx, commitTree("c1", map[string]string{
+		"a.nomad": "job = a", "b.nomad": "job = b", "c.nomad": "job = c",
+	}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	c2 := commitTree("c2", map[string]string{
+		"a.nomad": "job = a\nimage = a:2", "c.nomad": "job = c", "d.nomad": "job = d",
+	}, map[string][]string{"c1": {"a.nomad", "b.nomad", "d.nomad", "README.md"}})
+	set, err := l.Load(ctx, c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(c2.reads)
+	if got := strings.Join(c2.reads, ","); got != "a.nomad,d.nomad" {
+		t.Errorf("read %s, want only the changed job files a.nomad,d.nomad", got)
+	}
+	if p.count() != 5 {
+		t.Errorf("parse calls %d, want 3 + the 2 changed files", p.count())
+	}
+	var paths []string
+	for _, f := range set.Files {
+		paths = append(paths, f.Path)
+	}
+	if got := strings.Join(paths, ","); got != "a.nomad,c.nomad,d.nomad" || set.Revision != "c2" {
+		t.Errorf("set %s at %s, want a,c,d at c2", got, set.Revision)
+	}
+	if img := set.Files[0].Job.TaskGroups[0].Tasks[0].Config["image"]; img != "a:2" {
+		t.Errorf("a.nomad image %v, want the new a:2", img)
+	}
+}
+
+func TestLoader_ChangedVarFileReparsesEveryJob(t *testing.T) {
+	p := &fakeParser{}
+	l := &Loader{Parser: p, Vars: Variables{Files: []string{"vars.hcl"}}}
+	ctx := context.Background()
+	if _, err := l.Load(ctx, commitTree("c1", map[string]string{
+		"a.nomad": "job = a", "b.nomad": "job = b", "vars.hcl": `zone = "eu"`,
+	}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	c2 := commitTree("c2", map[string]string{
+		"a.nomad": "job = a", "b.nomad": "job = b", "vars.hcl": `zone = "us"`,
+	}, map[string][]string{"c1": {"vars.hcl"}})
+	if _, err := l.Load(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	if p.count() != 4 {
+		t.Errorf("parse calls %d, want both jobs parsed again with the new variables", p.count())
+	}
+	if last := p.calls[3].Variables; !strings.Contains(last, `"us"`) {
+		t.Errorf("re-parsed with variables %q, want the new var file", last)
+	}
+}
+
+func TestLoader_FailedDiffOrLoadFallsBackToReadingEverything(t *testing.T) {
+	p := &fakeParser{}
+	l := &Loader{Parser: p}
+	ctx := context.Background()
+	files := map[string]string{"a.nomad": "job = a", "b.nomad": "job = b"}
+	if _, err := l.Load(ctx, commitTree("c1", files, nil)); err != nil {
+		t.Fatal(err)
+	}
+	// A force-push took c1 away: the diff fails, every file is read (and,
+	// unchanged in content, still not parsed again).
+	c2 := commitTree("c2", files, nil)
+	c2.diffErr = errors.New("object not found")
+	if _, err := l.Load(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	if len(c2.reads) != 2 || p.count() != 2 {
+		t.Errorf("after a failed diff: reads %q, parses %d; want both read, none parsed", c2.reads, p.count())
+	}
+
+	// A load that fails half-way must not be diffed against: c3 changes
+	// a.nomad, its parse fails transiently; c4 puts a.nomad back to c2's
+	// content, so c2..c4 shows no change, yet the cache saw c3's attempt.
+	c3 := commitTree("c3", map[string]string{"a.nomad": "job = a\nfail = nomad down", "b.nomad": "job = b"},
+		map[string][]string{"c2": {"a.nomad"}})
+	if _, err := l.Load(ctx, c3); err == nil {
+		t.Fatal("c3: transient parse failure did not fail the load")
+	}
+	c4 := commitTree("c4", map[string]string{"a.nomad": "job = a\nimage = a:4", "b.nomad": "job = b"},
+		map[string][]string{"c2": {}, "c3": {"a.nomad"}})
+	set, err := l.Load(ctx, c4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c4.diffAsked) != 0 || len(c4.reads) != 2 {
+		t.Errorf("after a failed load: diffs %q, reads %q; want a full read", c4.diffAsked, c4.reads)
+	}
+	if img := set.Files[0].Job.TaskGroups[0].Tasks[0].Config["image"]; img != "a:4" {
+		t.Errorf("a.nomad image %v, want a:4", img)
 	}
 }

@@ -62,6 +62,19 @@ func (c *Client) Jobs(ctx context.Context) ([]*api.JobListStub, error) {
 	return stubs, err
 }
 
+// WatchJobs is Jobs as a blocking query: Nomad answers once its job index
+// is past index (any job written, or a job's status or allocation summary
+// changed), or after wait. It returns the index to wait on next.
+func (c *Client) WatchJobs(ctx context.Context, index uint64, wait time.Duration) ([]*api.JobListStub, uint64, error) {
+	stubs, meta, err := c.api.Jobs().ListOptions(
+		&api.JobListOptions{Fields: &api.JobListFields{Meta: true}},
+		(&api.QueryOptions{Namespace: api.AllNamespacesNamespace, WaitIndex: index, WaitTime: wait}).WithContext(ctx))
+	if err != nil {
+		return nil, 0, fmt.Errorf("watch jobs at index %d: %w", index, err)
+	}
+	return stubs, meta.LastIndex, nil
+}
+
 // Plan dry-runs job with a diff against the registered version.
 func (c *Client) Plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {
 	resp, _, err := c.api.Jobs().PlanOpts(job, &api.PlanOptions{Diff: true}, write(ctx, deref(job.Namespace)))

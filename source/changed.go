@@ -62,3 +62,9 @@ func (r *Repo) changed(from, to string) ([]string, error) {
 	sort.Strings(paths)
 	return paths, nil
 }
+
+// ChangedSince returns the paths that differ between commit rev and the
+// snapshot's commit, so a loader can read only those (jobs.ChangeLister).
+func (s *Snapshot) ChangedSince(rev string) ([]string, error) {
+	return s.repo.Changed(rev, s.commit.String())
+}

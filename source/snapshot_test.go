@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/drover-dev/drover/jobs"
 )
 
 // nestedOrigin has nested paths, names whose tree order differs from
@@ -150,6 +152,15 @@ func TestRepo_Changed(t *testing.T) {
 				t.Fatalf("Changed = %q, want %q", got, tt.want)
 			}
 		})
+	}
+
+	snap, err := r.Snapshot(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var _ jobs.ChangeLister = snap
+	if got, err := snap.ChangedSince(base); err != nil || !slices.Equal(got, tests[0].want) {
+		t.Errorf("Snapshot(next).ChangedSince(base) = %q, %v; want %q", got, err, tests[0].want)
 	}
 
 	for _, bad := range [][2]string{{base[:7], next}, {base, ""}, {base, "0123456789abcdef0123456789abcdef01234567"}} {

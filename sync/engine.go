@@ -24,6 +24,7 @@ func (e *Engine) Sync(ctx context.Context, set *jobs.Set) (*Report, error) {
 	}
 	report := &Report{Revision: set.Revision}
 	report.Jobs = e.syncJobs(ctx, set, cluster)
+	e.memo.retain(set.Keys())
 	report.Orphans, report.PruneBlocked = e.orphans(ctx, set, cluster)
 	report.Duration = time.Since(start)
 	return report, ctx.Err()
@@ -114,6 +115,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 			r.AppliedCommit = o.Commit
 		} else if other := stub.Meta[jobs.MetaInstance]; other != "" && stub.Meta[jobs.MetaManaged] == "true" {
 			r.Class, r.Err = Failed, fmt.Errorf("job %s is managed by drover instance %q, not %q", r.Key, other, e.opts.Instance)
+			e.memo.forget(r.Key)
 			log := e.jobLogger(r)
 			log.Error().Str("event", "job.error").Err(r.Err).Msg("job belongs to another drover")
 			return r
@@ -124,6 +126,10 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	if owned && owner.Fingerprint == f.Fingerprint && owner.Commit != "" {
 		r.Commit = owner.Commit
 	}
+	in := inputOf(f, r.Commit, stub)
+	if e.skipPlan(r, in) {
+		return r
+	}
 	job := jobs.Stamp(f.Job, jobs.Ownership{
 		Commit:      r.Commit,
 		Path:        f.Path,
@@ -132,8 +138,10 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	})
 	log := e.jobLogger(r)
 
+	r.Planned = true
 	plan, err := e.plan(ctx, job)
 	if err != nil {
+		e.memo.forget(r.Key)
 		r.Class, r.Err = Failed, err
 		log.Error().Str("event", "job.error").Err(err).Msg("plan failed")
 		return r
@@ -144,6 +152,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	r.PlacementFailures = plan.FailedTGAllocs
 	r.Warnings = plan.Warnings
 	r.Class = classify(stub, f.Fingerprint, owner, owned, r.Changes)
+	e.memo.record(r.Key, in, r)
 	e.logClass(log, r)
 	if r.Class == InSync || !e.opts.Apply {
 		return r
@@ -172,6 +181,21 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	log.Info().Str("event", "job.applied").Str("class", string(r.Class)).Str("eval_id", applied.EvalID).
 		Uint64("version", applied.Version).Uint64("modify_index", applied.ModifyIndex).Msg("job registered")
 	return r
+}
+
+// skipPlan reports r in sync without a plan call when the last plan of
+// the same inputs found nothing to do (see planMemo).
+func (e *Engine) skipPlan(r *JobResult, in memoInput) bool {
+	if e.opts.PlanAlways {
+		return false
+	}
+	hit, ok := e.memo.lookup(r.Key, in)
+	if !ok {
+		return false
+	}
+	r.Class, r.Warnings = InSync, hit.warnings
+	e.logClass(e.jobLogger(r), r)
+	return true
 }
 
 func (e *Engine) plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {

@@ -59,7 +59,7 @@ func TestSync_DryRunNeverRegisters(t *testing.T) {
 			t.Errorf("%s: applied %v, err %v in a dry run", id, r.Applied, r.Err)
 		}
 	}
-	if got := (Counts{InSync: 1, Create: 1, Update: 1, Drift: 1}); report.Counts() != got {
+	if got := (Counts{InSync: 1, Create: 1, Update: 1, Drift: 1, Planned: 4}); report.Counts() != got {
 		t.Errorf("Counts = %+v, want %+v", report.Counts(), got)
 	}
 	if !report.Pending() {
@@ -172,7 +172,7 @@ func TestSync_RefusesOnIndexConflict(t *testing.T) {
 			if r.Class != Update {
 				t.Errorf("class %s, want update kept on a failed register", r.Class)
 			}
-			want := Counts{InSync: 1, Create: 1, Update: 1, Drift: 1, Applied: 2, Errors: 1}
+			want := Counts{InSync: 1, Create: 1, Update: 1, Drift: 1, Applied: 2, Errors: 1, Planned: 4}
 			wantState := "error"
 			if tt.conflict {
 				want.Errors, want.Conflicts = 0, 1

@@ -29,6 +29,9 @@ type JobResult struct {
 	// PlacementFailures are the task groups the scheduler could not place.
 	PlacementFailures map[string]*api.AllocationMetric
 	Warnings          string
+	// Planned is set when this cycle called the plan API for the job;
+	// unset for a job the plan memo reported in sync.
+	Planned bool
 	// Applied is set when this cycle registered the job.
 	Applied *Applied
 	// Err is why the job could not be loaded, planned or applied. A
@@ -77,12 +80,18 @@ type Counts struct {
 	Applied   int `json:"applied"`
 	Conflicts int `json:"conflicts"`
 	Errors    int `json:"errors"`
+	// Planned is how many jobs were planned; the others were known to be
+	// in sync from an earlier plan (see Options.PlanAlways).
+	Planned int `json:"planned"`
 }
 
 // Counts tallies the report by class and outcome.
 func (r *Report) Counts() Counts {
 	var c Counts
 	for _, j := range r.Jobs {
+		if j.Planned {
+			c.Planned++
+		}
 		switch j.Class {
 		case InSync:
 			c.InSync++

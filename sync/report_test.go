@@ -149,7 +149,7 @@ func TestReport_JSONShape(t *testing.T) {
 	}
 	wantCounts := map[string]int{
 		"in_sync": 0, "create": 0, "update": 2, "drift": 0, "orphans": 1,
-		"pruned": 0, "applied": 1, "conflicts": 1, "errors": 2,
+		"pruned": 0, "applied": 1, "conflicts": 1, "errors": 2, "planned": 0,
 	}
 	if fmt.Sprint(got.Counts) != fmt.Sprint(wantCounts) {
 		t.Errorf("counts = %v, want %v", got.Counts, wantCounts)

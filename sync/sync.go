@@ -40,7 +40,12 @@ type Options struct {
 	Parallel int
 	// CallTimeout bounds each Nomad call; default 1m.
 	CallTimeout time.Duration
-	Logger      zerolog.Logger
+	// PlanAlways plans every job every cycle, as if no plan had been made
+	// before. By default a job whose git spec and cluster copy are both
+	// unchanged since a plan found it in sync is not planned again.
+	// For benchmarks and for ruling the memo out when debugging.
+	PlanAlways bool
+	Logger     zerolog.Logger
 }
 
 // DefaultInstance is the instance name used when Options.Instance is empty.
@@ -63,12 +68,16 @@ func (o Options) withDefaults() Options {
 type Engine struct {
 	cluster Cluster
 	opts    Options
+	memo    planMemo
 }
 
 // New returns an engine over cluster.
 func New(cluster Cluster, opts Options) *Engine {
 	return &Engine{cluster: cluster, opts: opts.withDefaults()}
 }
+
+// Instance is the drover instance whose jobs this engine owns.
+func (e *Engine) Instance() string { return e.opts.Instance }
 
 // call runs one Nomad call with its own deadline.
 func (e *Engine) call(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -43,6 +43,7 @@ type config struct {
 	listen   string
 
 	webhookSecret, apiToken string
+	watch                   bool
 }
 
 func defaultDataDir() string {
@@ -122,6 +123,7 @@ func (c *config) agentFlags(f *flagSet) {
 	f.String(g, &c.listen, "listen", "127.0.0.1:8680", "HTTP address for /healthz, /v1/status, /metrics, POST /v1/sync and the webhooks.")
 	f.String(g, &c.webhookSecret, "webhook-secret", "", "Secret of the push webhooks: the HMAC key of POST /webhook/github and the token of\nPOST /webhook/gitlab. Empty: webhooks are refused (403). Never logged.")
 	f.String(g, &c.apiToken, "api-token", "", "Bearer token POST /v1/sync requires. Empty: no token needed. GET endpoints stay open.\nNever logged.")
+	f.Bool(g, &c.watch, "watch-cluster", true, "Watch the cluster's jobs (blocking queries) and sync as soon as one drover\nmanages changes, instead of waiting for --interval / --schedule.")
 }
 
 // validate checks what flags alone can tell.

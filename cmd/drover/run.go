@@ -393,6 +393,10 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	if c.dryRun {
 		describe["mode"] = "dry-run"
 	}
+	var watch agent.JobWatcher
+	if c.watch {
+		watch = w.nomad
+	}
 	a, err = agent.New(
 		agent.SourceFunc(func(ctx context.Context) (jobs.Tree, error) { return w.fetch(ctx, c) }),
 		w.loader, w.engine(c, !c.dryRun),
@@ -408,6 +412,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 			WebhookSecret: c.webhookSecret,
 			APIToken:      c.apiToken,
 			Metrics:       m,
+			Watch:         watch,
 		})
 	if err != nil {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)

@@ -1,0 +1,291 @@
+package agent
+
+import (
+	"context"
+	gosync "sync"
+	"time"
+
+	"github.com/drover-dev/drover/jobs"
+	dsync "github.com/drover-dev/drover/sync"
+	"github.com/hashicorp/nomad/api"
+	"github.com/rs/zerolog"
+)
+
+// JobWatcher is the blocking job list the cluster watch runs on.
+type JobWatcher interface {
+	// WatchJobs lists every namespace's jobs with their meta once the
+	// cluster's job index is past index, or when wait has passed without
+	// a change, and returns the index to wait on next.
+	WatchJobs(ctx context.Context, index uint64, wait time.Duration) ([]*api.JobListStub, uint64, error)
+}
+
+// clusterWatch turns changes to the cluster's jobs into sync cycles, so a
+// hand edit is corrected in about a second instead of at the next interval.
+//
+// It runs on blocking queries of the job list rather than the event stream
+// (/v1/event/stream, topic Job). The list is level-triggered: each answer is
+// the whole state, compared with what drover last reconciled, so nothing is
+// lost across a dropped connection, a restarted server or a backoff, and
+// there is no event index to keep or replay. It needs only the list-jobs
+// permission drover already has, and is the same call a cycle makes. Its
+// cost is the whole list per change; the list is small (about 0.5 KB per job
+// with meta), changes collapse into one answer while a query is not
+// waiting, and a minimum gap between queries bounds the rate while an
+// allocation-heavy deploy keeps the index moving.
+//
+// What counts as a change is a different JobModifyIndex, Status or Stop of
+// a job git has or this instance owns; allocation churn and other people's
+// jobs are ignored. Changes are debounced, so a burst of edits is one
+// cycle. A cycle's own registers are not changes: the loop tells the watch
+// the modify index each register produced (cycleDone), and a check that
+// comes due while a cycle runs waits for that. A job that drifts on every
+// register therefore cannot make the agent loop; at worst a status it moves
+// through (pending → running) causes one more cycle, which the plan memo
+// keeps to a plan of that job.
+type clusterWatch struct {
+	lister   JobWatcher
+	instance string
+	trigger  func(reason string)
+	log      zerolog.Logger
+	// debounce is the quiet time after the last change before a cycle;
+	// maxDelay caps the wait from the first change; minGap spaces queries.
+	debounce, maxDelay, minGap time.Duration
+	// wait is how long one blocking query waits for a change.
+	wait    time.Duration
+	backoff func(attempt int) time.Duration
+
+	mu gosync.Mutex
+	// wanted are the jobs git had at the last cycle that got as far as
+	// syncing.
+	wanted map[jobs.Key]bool
+	// seen is the state of the relevant jobs drover has reconciled (or
+	// triggered a cycle for); latest is the last list, relevant or not.
+	seen, latest map[jobs.Key]jobState
+	started      bool // seen holds a first list
+	running      bool // a cycle is running
+	deferred     bool // a check came due while it ran
+	timer        *time.Timer
+	firstChange  time.Time
+}
+
+// jobState is what the watch compares of a job.
+type jobState struct {
+	index  uint64
+	status string
+	stop   bool
+	owned  bool
+}
+
+func newClusterWatch(lister JobWatcher, instance string, trigger func(string), opts Options) *clusterWatch {
+	return &clusterWatch{
+		lister:   lister,
+		instance: instance,
+		trigger:  trigger,
+		log:      opts.Logger,
+		debounce: opts.WatchDebounce,
+		maxDelay: 2 * time.Second,
+		// Shorter than debounce, so lists keep coming while a burst lasts
+		// and each one can push the cycle back.
+		minGap:  opts.WatchDebounce / 2,
+		wait:    5 * time.Minute,
+		backoff: opts.WatchBackoff,
+	}
+}
+
+// run queries until ctx is cancelled, backing off while the cluster fails.
+func (w *clusterWatch) run(ctx context.Context) {
+	defer w.stopTimer()
+	var index uint64
+	failures := 0
+	for {
+		// The query waits on the server; a client deadline past it only
+		// catches a connection that died silently.
+		qctx, cancel := context.WithTimeout(ctx, w.wait+time.Minute)
+		stubs, next, err := w.lister.WatchJobs(qctx, index, w.wait)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			failures++
+			retry := w.backoff(failures)
+			w.log.Warn().Str("event", "watch.error").Err(err).Str("retry_in", retry.Round(time.Millisecond).String()).
+				Msg("watching the cluster's jobs failed; cycles still run on the interval")
+			if !sleep(ctx, retry) {
+				return
+			}
+			continue
+		}
+		if failures > 0 {
+			w.log.Info().Str("event", "watch.recovered").Int("failures", failures).Msg("watching the cluster's jobs again")
+			failures = 0
+		}
+		if next < index {
+			// The index went backwards (a restored snapshot, a new
+			// cluster): start over rather than wait for it to catch up.
+			next = 0
+		}
+		if next != index || index == 0 {
+			w.observe(stubs, time.Now())
+		}
+		index = next
+		if !sleep(ctx, w.minGap) {
+			return
+		}
+	}
+}
+
+// observe takes a new list and schedules a check if a relevant job differs
+// from what was reconciled.
+func (w *clusterWatch) observe(stubs []*api.JobListStub, now time.Time) {
+	latest := make(map[jobs.Key]jobState, len(stubs))
+	for _, s := range stubs {
+		_, owned := jobs.OwnershipOf(s.Meta, w.instance)
+		latest[jobs.Key{Namespace: s.Namespace, ID: s.ID}] = jobState{
+			index: s.JobModifyIndex, status: s.Status, stop: s.Stop, owned: owned,
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	previous := w.latest
+	w.latest = latest
+	if !w.started {
+		// The first list is the baseline: the start cycle reconciles it.
+		w.started = true
+		w.seen = w.relevant(latest)
+		return
+	}
+	if !w.differs(latest, w.seen) {
+		return
+	}
+	switch {
+	case w.timer == nil:
+		w.firstChange = now
+		w.timer = time.AfterFunc(w.debounce, w.due)
+	case w.differs(latest, previous):
+		// Still changing: wait for quiet, but not past maxDelay.
+		delay := min(w.debounce, w.maxDelay-now.Sub(w.firstChange))
+		w.timer.Reset(max(delay, 0))
+	}
+}
+
+// due runs when the debounce timer fires.
+func (w *clusterWatch) due() {
+	w.mu.Lock()
+	w.timer = nil
+	if w.running {
+		// The cycle in flight may be the cause; decide once it reports
+		// what it registered.
+		w.deferred = true
+		w.mu.Unlock()
+		return
+	}
+	fire := w.check()
+	w.mu.Unlock()
+	if fire {
+		w.trigger("cluster")
+	}
+}
+
+// check reports whether a cycle is needed, and if so takes the latest list
+// as reconciled: the cycle lists the jobs after this moment, so it sees at
+// least this state. Needs w.mu held.
+func (w *clusterWatch) check() bool {
+	if !w.differs(w.latest, w.seen) {
+		return false
+	}
+	w.seen = w.relevant(w.latest)
+	return true
+}
+
+// cycleStarted and cycleDone bracket every cycle, from the loop.
+func (w *clusterWatch) cycleStarted() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running = true
+}
+
+// cycleDone records what the cycle reconciled: the jobs git has, and the
+// modify index of every register it made, so those are not taken for
+// changes.
+func (w *clusterWatch) cycleDone(report *dsync.Report) {
+	w.mu.Lock()
+	w.running = false
+	if report != nil {
+		w.wanted = make(map[jobs.Key]bool, len(report.Jobs))
+		for _, r := range report.Jobs {
+			if r.ID == "" {
+				continue // a file that did not load names no job
+			}
+			w.wanted[r.Key] = true
+			if r.Applied == nil {
+				continue
+			}
+			st, ok := w.latest[r.Key]
+			if !ok || st.index != r.Applied.ModifyIndex {
+				st = jobState{index: r.Applied.ModifyIndex, status: w.seen[r.Key].status, owned: true}
+			}
+			if w.seen == nil {
+				w.seen = map[jobs.Key]jobState{}
+			}
+			w.seen[r.Key] = st
+		}
+	}
+	fire := false
+	if w.deferred {
+		w.deferred = false
+		fire = w.check()
+	}
+	w.mu.Unlock()
+	if fire {
+		w.trigger("cluster")
+	}
+}
+
+// relevant keeps the jobs git has or this instance owns. Needs w.mu held.
+func (w *clusterWatch) relevant(all map[jobs.Key]jobState) map[jobs.Key]jobState {
+	out := map[jobs.Key]jobState{}
+	for k, s := range all {
+		if s.owned || w.wanted[k] {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+// differs reports whether a relevant job of now is not in base as it is,
+// or a job of base is gone from now. Needs w.mu held.
+func (w *clusterWatch) differs(now, base map[jobs.Key]jobState) bool {
+	for k, s := range now {
+		if (s.owned || w.wanted[k]) && base[k] != s {
+			return true
+		}
+	}
+	for k := range base {
+		if _, ok := now[k]; !ok && (base[k].owned || w.wanted[k]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *clusterWatch) stopTimer() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+}
+
+// sleep waits d or until ctx is done, and reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,153 @@
+package agent
+
+import (
+	"errors"
+	"slices"
+	gosync "sync"
+	"testing"
+	"time"
+)
+
+// waitQuiet waits until no cycle has finished for a while, and returns the
+// number of cycles so far.
+func (r *runningAgent) waitQuiet(t *testing.T, quiet time.Duration) int {
+	t.Helper()
+	n := r.cycles()
+	waitFor(t, "first cycle", func() bool { return r.cycles() > 0 })
+	for {
+		time.Sleep(quiet)
+		if m := r.cycles(); m == n {
+			return n
+		} else {
+			n = m
+		}
+	}
+}
+
+func lastEvent(r *runningAgent, name string) map[string]any {
+	evs := r.log.events(name)
+	return evs[len(evs)-1]
+}
+
+func planned(ev map[string]any) float64 {
+	counts, _ := ev["counts"].(map[string]any)
+	n, _ := counts["planned"].(float64)
+	return n
+}
+
+func TestWatch_HandEditStartsACycleThatPlansOnlyThatJob(t *testing.T) {
+	n := newFakeNomad()
+	r := startWatchingAgent(t, n, repoOf("a", "b", "c"), Options{})
+	// The start cycle created the jobs; one more finds them in sync.
+	r.waitQuiet(t, 200*time.Millisecond)
+	r.Trigger("api")
+	before := r.waitQuiet(t, 200*time.Millisecond)
+
+	// A job neither in git nor drover's is none of the watch's business.
+	n.handEdit("someone-elses")
+	time.Sleep(200 * time.Millisecond)
+	if got := r.cycles(); got != before {
+		t.Fatalf("a foreign job's change caused %d cycles", got-before)
+	}
+
+	n.handEdit("b")
+	waitFor(t, "a cycle after the hand edit", func() bool { return r.cycles() > before })
+	if reason := lastEvent(r, "sync.start")["reason"]; reason != "cluster" {
+		t.Errorf("cycle reason %v, want cluster", reason)
+	}
+	if got := planned(lastEvent(r, "sync.done")); got != 1 {
+		t.Errorf("the cycle planned %v jobs, want only the edited one", got)
+	}
+}
+
+// TestWatch_OwnRegistersDoNotLoop: a job that plans with a change even
+// right after drover registered it would make every cycle register it
+// again; the watch must not take those registers for hand edits.
+func TestWatch_OwnRegistersDoNotLoop(t *testing.T) {
+	n := newFakeNomad()
+	n.drifting = map[string]bool{"flappy": true}
+	r := startWatchingAgent(t, n, repoOf("flappy", "steady"), Options{})
+	waitFor(t, "first register", func() bool { _, reg := n.counts(); return reg > 0 })
+	// Fifty debounce periods: a loop would register dozens of times.
+	time.Sleep(time.Second)
+	if _, reg := n.counts(); reg > 3 {
+		t.Errorf("drover's own registers kept triggering cycles: %s", r.describe())
+	}
+}
+
+func TestWatch_BurstOfChangesIsOneCycle(t *testing.T) {
+	n := newFakeNomad()
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = "job" + string(rune('a'+i/26)) + string(rune('a'+i%26))
+	}
+	r := startWatchingAgent(t, n, repoOf(ids...), Options{WatchDebounce: 200 * time.Millisecond})
+	before := r.waitQuiet(t, 600*time.Millisecond)
+	plansBefore, _ := n.counts()
+
+	// A script editing job after job: the burst outlasts several
+	// queries, each of which sees more changes.
+	for _, id := range ids {
+		n.handEdit(id)
+		time.Sleep(time.Millisecond)
+	}
+	waitFor(t, "every edited job planned", func() bool { p, _ := n.counts(); return p >= plansBefore+100 })
+	after := r.waitQuiet(t, 600*time.Millisecond)
+	if after != before+1 {
+		t.Errorf("100 hand edits caused %d cycles, want 1 (%s)", after-before, r.describe())
+	}
+	if p, _ := n.counts(); p != plansBefore+100 {
+		t.Errorf("planned %d jobs after the burst, want each edited job once", p-plansBefore)
+	}
+}
+
+func TestWatch_BacksOffOnErrorsAndStopsWithTheAgent(t *testing.T) {
+	n := newFakeNomad()
+	n.watchErrs = []error{errors.New("503 no leader"), errors.New("503 no leader"), errors.New("connection refused")}
+	var mu gosync.Mutex
+	var attempts []int
+	r := startWatchingAgent(t, n, repoOf("a"), Options{WatchBackoff: func(n int) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts = append(attempts, n)
+		return time.Millisecond
+	}})
+	waitFor(t, "the watch recovering", func() bool { return len(r.log.events("watch.recovered")) == 1 })
+	mu.Lock()
+	got := slices.Clone(attempts)
+	mu.Unlock()
+	if !slices.Equal(got, []int{1, 2, 3}) {
+		t.Errorf("backoff attempts %v, want 1, 2, 3", got)
+	}
+	if errs := r.log.events("watch.error"); len(errs) != 3 || errs[0]["retry_in"] != "1ms" {
+		t.Errorf("watch.error events %v", errs)
+	}
+
+	// The watch is blocked in a query; stopping the agent must end it.
+	r.stop()
+	n.mu.Lock()
+	watches := n.watches
+	n.mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.watches != watches {
+		t.Errorf("the watch kept querying after Run returned")
+	}
+}
+
+func TestWatch_OffMeansOnlyTheIntervalSyncs(t *testing.T) {
+	n := newFakeNomad()
+	r := startAgentOver(t, n, repoOf("a"), Options{})
+	before := r.waitQuiet(t, 100*time.Millisecond)
+	n.handEdit("a")
+	time.Sleep(300 * time.Millisecond)
+	if got := r.cycles(); got != before {
+		t.Errorf("without a watch a hand edit caused %d cycles", got-before)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.watches != 0 {
+		t.Errorf("%d watch queries with the watch off", n.watches)
+	}
+}

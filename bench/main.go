@@ -1,0 +1,77 @@
+// Command bench measures drover against a real Nomad dev agent with N jobs
+// on the mock driver, and prints a markdown table with the targets of the
+// performance issue. It is run by `make bench`, never by `go test`: its
+// numbers depend on the machine, so nothing here asserts a timing.
+//
+// For each N it starts two fresh clusters (internal/testcluster, loopback
+// only): one for the baseline a team would otherwise script, a sequential
+// `nomad job run -detach` over the files; one for drover, where it runs
+// `drover apply` cold, then a `drover agent` behind a counting proxy for
+// quiet cycles, commit-to-registered and hand-edit-to-detected latencies and
+// its peak RSS, and finally the engine in-process with and without the plan
+// memo for the plan-every-job comparison.
+//
+// Usage:
+//
+//	bench -drover .bin/drover -nomad .bin/nomad [-n 100,1000]
+//
+// BENCH_N overrides -n.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	droverBin := fs.String("drover", ".bin/drover", "drover binary")
+	nomadBin := fs.String("nomad", ".bin/nomad", "nomad binary, for the `nomad job run` baseline and the dev agent")
+	sizes := fs.String("n", "100,1000", "comma-separated job counts")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if v := os.Getenv("BENCH_N"); v != "" {
+		*sizes = v
+	}
+	var ns []int
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 10 {
+			fmt.Fprintf(stderr, "bench: job count %q: want an integer ≥ 10\n", s)
+			return 2
+		}
+		ns = append(ns, n)
+	}
+	b := &bench{drover: *droverBin, nomad: *nomadBin, log: stderr}
+	machine, err := describeMachine(ctx, b.nomad)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	var results []*result
+	for _, n := range ns {
+		r, err := b.measure(ctx, n)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: N=%d: %v\n", n, err)
+			return 1
+		}
+		results = append(results, r)
+	}
+	writeTable(stdout, machine, results)
+	return 0
+}

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover/internal/testcluster"
+	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/nomad"
+	"github.com/drover-dev/drover/source"
+	dsync "github.com/drover-dev/drover/sync"
+	"github.com/hashicorp/nomad/api"
+	"github.com/rs/zerolog"
+)
+
+// instance is the drover instance every drover run of the bench uses, so
+// the agent finds the jobs `drover apply` registered as its own.
+const instance = "bench"
+
+// quietCycles is how many quiet cycles are averaged; the agent's CPU time
+// comes from /proc in 10ms ticks, so one cycle alone would read 0 or 10ms.
+const quietCycles = 20
+
+// latencyRuns is how many commits and hand edits are timed; the table
+// shows the median.
+const latencyRuns = 3
+
+type bench struct {
+	drover, nomad string
+	log           io.Writer
+}
+
+// result is what one N measured.
+type result struct {
+	n                    int
+	loopCold, droverCold time.Duration
+
+	// The agent process behind the counting proxy, per quiet cycle.
+	agentCalls    float64
+	agentCallKind map[string]int
+	agentCPU      time.Duration
+	agentPlanned  int // the most jobs any quiet cycle planned
+
+	// The engine in-process, per quiet cycle, memo on and off.
+	memo, planAll cycleCost
+
+	commitToRegistered, handEditDetected, handEditCorrected []time.Duration
+	rss                                                     int64
+}
+
+type cycleCost struct {
+	calls float64
+	cpu   time.Duration
+	wall  time.Duration
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
+}
+
+func (b *bench) measure(ctx context.Context, n int) (*result, error) {
+	dir, err := os.MkdirTemp("", "drover-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	repo := filepath.Join(dir, "repo")
+	if err := makeRepo(repo, n); err != nil {
+		return nil, err
+	}
+	r := &result{n: n}
+
+	b.logf("N=%d: cold sync with a `nomad job run -detach` loop", n)
+	err = b.withCluster(ctx, filepath.Join(dir, "loop"), func(c *testcluster.Cluster) error {
+		r.loopCold, err = b.nomadLoop(ctx, c, repo, n)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nomad job run loop: %w", err)
+	}
+	b.logf("N=%d: loop took %s", n, r.loopCold.Round(time.Millisecond))
+
+	err = b.withCluster(ctx, filepath.Join(dir, "drover"), func(c *testcluster.Cluster) error {
+		b.logf("N=%d: cold sync with drover apply", n)
+		if r.droverCold, err = b.droverApply(ctx, c, repo, filepath.Join(dir, "apply-data")); err != nil {
+			return err
+		}
+		b.logf("N=%d: drover apply took %s; waiting for %d jobs to run", n, r.droverCold.Round(time.Millisecond), n)
+		if err := waitRunning(ctx, c.Nomad(), n); err != nil {
+			return err
+		}
+		if err := b.agentPhase(ctx, c, repo, filepath.Join(dir, "agent-data"), r); err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		b.logf("N=%d: in-process quiet cycles, plan memo on and off", n)
+		if r.memo, err = b.inProcess(ctx, c, repo, filepath.Join(dir, "memo-data"), false, quietCycles); err != nil {
+			return fmt.Errorf("in-process, memo on: %w", err)
+		}
+		if r.planAll, err = b.inProcess(ctx, c, repo, filepath.Join(dir, "planall-data"), true, 3); err != nil {
+			return fmt.Errorf("in-process, plan every job: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (b *bench) withCluster(ctx context.Context, dir string, f func(*testcluster.Cluster) error) error {
+	c, err := testcluster.Start(ctx, testcluster.Options{Dir: dir, NomadBin: b.nomad, ReadyTimeout: 3 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	return f(c)
+}
+
+// nomadLoop is what a team without drover scripts: one `nomad job run
+// -detach` per file, in order.
+func (b *bench) nomadLoop(ctx context.Context, c *testcluster.Cluster, repo string, n int) (time.Duration, error) {
+	env := append(os.Environ(), c.Env()...)
+	start := time.Now()
+	for i := range n {
+		cmd := exec.CommandContext(ctx, b.nomad, "job", "run", "-detach", filepath.Join(repo, jobFile(i)))
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("nomad job run %s: %w\n%s", jobFile(i), err, out)
+		}
+	}
+	return time.Since(start), nil
+}
+
+func (b *bench) droverApply(ctx context.Context, c *testcluster.Cluster, repo, data string) (time.Duration, error) {
+	cmd := exec.CommandContext(ctx, b.drover, "apply", "--repo", repo, "--instance", instance, "--data-dir", data, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), c.Env()...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("drover apply: %w\n%s", err, tail(out))
+	}
+	return took, nil
+}
+
+// agentPhase runs `drover agent` behind a counting proxy: quiet cycles,
+// commit-to-registered, hand-edit-to-detected, peak RSS.
+func (b *bench) agentPhase(ctx context.Context, c *testcluster.Cluster, repo, data string, r *result) error {
+	p, err := startProxy(c.NomadAddr())
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	env := append(os.Environ(), c.Env()...)
+	env = append(env, "NOMAD_ADDR="+p.addr)
+	a, err := startAgent(b.drover, []string{"--repo", repo, "--instance", instance, "--data-dir", data, "--interval", "1h"}, env)
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+	pid := a.cmd.Process.Pid
+
+	b.logf("N=%d: agent started (pid %d); first cycle plans every job", r.n, pid)
+	if _, _, err := a.wait(ctx, 0, "sync.done", 15*time.Minute, nil); err != nil {
+		return err
+	}
+	if err := a.waitQuiet(ctx, 3*time.Second, 10*time.Minute); err != nil {
+		return err
+	}
+
+	b.logf("N=%d: %d quiet cycles (POST /v1/sync)", r.n, quietCycles)
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return err
+	}
+	kinds0, calls0 := p.counter.snapshot()
+	for range quietCycles {
+		m := a.mark()
+		if err := postSync(ctx, a.listen, ""); err != nil {
+			return err
+		}
+		done, _, err := a.wait(ctx, m, "sync.done", 5*time.Minute, nil)
+		if err != nil {
+			return err
+		}
+		r.agentPlanned = max(r.agentPlanned, plannedOf(done.event))
+	}
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return err
+	}
+	kinds1, calls1 := p.counter.snapshot()
+	r.agentCalls = float64(calls1-calls0) / quietCycles
+	r.agentCPU = (cpu1 - cpu0) / quietCycles
+	r.agentCallKind = map[string]int{}
+	for k, v := range kinds1 {
+		if d := v - kinds0[k]; d > 0 {
+			r.agentCallKind[k] = d
+		}
+	}
+
+	// Switch to postWebhook(secret) (and start the agent with
+	// --webhook-secret) once the agent has the GitHub webhook.
+	var notify notifier = postSync
+	b.logf("N=%d: commit → registered, %d times", r.n, latencyRuns)
+	for i := range latencyRuns {
+		if err := a.waitQuiet(ctx, time.Second, 5*time.Minute); err != nil {
+			return err
+		}
+		id := jobID(i)
+		sha, err := commitVersion(repo, i, fmt.Sprintf("commit-%d", i))
+		if err != nil {
+			return err
+		}
+		m := a.mark()
+		start := time.Now()
+		if err := notify(ctx, a.listen, sha); err != nil {
+			return err
+		}
+		applied, _, err := a.wait(ctx, m, "job.applied", time.Minute, func(e map[string]any) bool { return e["job"] == id })
+		if err != nil {
+			return fmt.Errorf("commit to registered: %w", err)
+		}
+		r.commitToRegistered = append(r.commitToRegistered, applied.at.Sub(start))
+	}
+
+	b.logf("N=%d: hand edit → detected and corrected, %d times", r.n, latencyRuns)
+	for i := range latencyRuns {
+		if err := a.waitQuiet(ctx, time.Second, 5*time.Minute); err != nil {
+			return err
+		}
+		id := jobID(r.n - 1 - i)
+		job, _, err := c.Nomad().Jobs().Info(id, nil)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", id, err)
+		}
+		job.TaskGroups[0].Tasks[0].Env["HAND"] = fmt.Sprint(i)
+		m := a.mark()
+		start := time.Now()
+		if _, _, err := c.Nomad().Jobs().Register(job, nil); err != nil {
+			return fmt.Errorf("hand edit %s: %w", id, err)
+		}
+		drift, next, err := a.wait(ctx, m, "job.drift", time.Minute, func(e map[string]any) bool { return e["job"] == id })
+		if err != nil {
+			return fmt.Errorf("hand edit to detected: %w", err)
+		}
+		fixed, _, err := a.wait(ctx, next, "job.applied", time.Minute, func(e map[string]any) bool { return e["job"] == id })
+		if err != nil {
+			return fmt.Errorf("hand edit to corrected: %w", err)
+		}
+		r.handEditDetected = append(r.handEditDetected, drift.at.Sub(start))
+		r.handEditCorrected = append(r.handEditCorrected, fixed.at.Sub(start))
+	}
+	if r.rss, err = peakRSS(pid); err != nil {
+		return err
+	}
+	return nil
+}
+
+// inProcess runs drover's cycle (fetch → load → sync, as the agent does)
+// in this process against a counting client: one cycle to warm up, then
+// cycles quiet ones, measured. planAlways turns the plan memo off.
+func (b *bench) inProcess(ctx context.Context, c *testcluster.Cluster, repoDir, data string, planAlways bool, cycles int) (cycleCost, error) {
+	counter := &callCounter{}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = runtime.GOMAXPROCS(0) + 1
+	client, err := api.NewClient(&api.Config{
+		Address:    c.NomadAddr(),
+		HttpClient: &http.Client{Transport: &countingTransport{next: transport, counter: counter}},
+	})
+	if err != nil {
+		return cycleCost{}, err
+	}
+	nc := nomad.Wrap(client)
+	repo, err := source.Open(ctx, source.Options{URL: repoDir, DataDir: data})
+	if err != nil {
+		return cycleCost{}, err
+	}
+	loader := &jobs.Loader{Parser: nc}
+	engine := dsync.New(nc, dsync.Options{Instance: instance, PlanAlways: planAlways, Logger: zerolog.Nop()})
+	cycle := func() error {
+		snap, err := repo.Fetch(ctx)
+		if err != nil {
+			return err
+		}
+		set, err := loader.Load(ctx, snap)
+		if err != nil {
+			return err
+		}
+		report, err := engine.Sync(ctx, set)
+		if err != nil {
+			return err
+		}
+		if report.Failed() || report.Pending() {
+			return fmt.Errorf("cycle found the cluster out of sync: %+v", report.Counts())
+		}
+		return nil
+	}
+	if err := cycle(); err != nil {
+		return cycleCost{}, err
+	}
+	_, calls0 := counter.snapshot()
+	cpu0, start := selfCPU(), time.Now()
+	for range cycles {
+		if err := cycle(); err != nil {
+			return cycleCost{}, err
+		}
+	}
+	wall, cpu := time.Since(start), selfCPU()-cpu0
+	_, calls1 := counter.snapshot()
+	return cycleCost{
+		calls: float64(calls1-calls0) / float64(cycles),
+		cpu:   cpu / time.Duration(cycles),
+		wall:  wall / time.Duration(cycles),
+	}, nil
+}
+
+// waitRunning waits until n jobs have allocations running, so the agent
+// starts against a settled cluster.
+func waitRunning(ctx context.Context, nc *api.Client, n int) error {
+	deadline := time.Now().Add(15 * time.Minute)
+	for time.Now().Before(deadline) {
+		stubs, _, err := nc.Jobs().List((&api.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, s := range stubs {
+			if s.Status == "running" && s.JobSummary != nil && s.JobSummary.Summary["g"].Running == 1 {
+				running++
+			}
+		}
+		if running == n {
+			return nil
+		}
+		if !sleep(ctx, time.Second) {
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("%d jobs not running within 15 minutes", n)
+}
+
+func plannedOf(e map[string]any) int {
+	c, _ := e["counts"].(map[string]any)
+	n, _ := c["planned"].(float64)
+	return int(n)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func tail(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	gosync "sync"
+)
+
+// callCounter counts Nomad API calls. Blocking queries (the agent's cluster
+// watch: they carry a wait parameter) are counted apart, because they are
+// not part of any cycle.
+type callCounter struct {
+	mu       gosync.Mutex
+	calls    map[string]int // "GET /v1/jobs" → count
+	watching int
+}
+
+func (c *callCounter) count(r *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r.URL.Query().Get("wait") != "" {
+		c.watching++
+		return
+	}
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	path := r.URL.Path
+	if len(path) > len("/v1/job/") && path[:len("/v1/job/")] == "/v1/job/" {
+		path = "/v1/job/:id…"
+	}
+	c.calls[r.Method+" "+path]++
+}
+
+// snapshot returns the calls so far, by kind, and their total.
+func (c *callCounter) snapshot() (map[string]int, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.calls))
+	total := 0
+	for k, v := range c.calls {
+		out[k] = v
+		total += v
+	}
+	return out, total
+}
+
+// countingTransport counts the requests of an in-process client.
+type countingTransport struct {
+	next    http.RoundTripper
+	counter *callCounter
+}
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.counter.count(r)
+	return t.next.RoundTrip(r)
+}
+
+// proxy is a counting reverse proxy on 127.0.0.1 in front of Nomad, for the
+// agent process.
+type proxy struct {
+	counter callCounter
+	srv     *http.Server
+	addr    string
+}
+
+func startProxy(target string) (*proxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("proxy target %q: %w", target, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	p := &proxy{addr: "http://" + ln.Addr().String()}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.counter.count(r)
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+func (p *proxy) close() { _ = p.srv.Close() }

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+func jobID(i int) string   { return fmt.Sprintf("bench-%04d", i) }
+func jobFile(i int) string { return jobID(i) + ".nomad.hcl" }
+
+// benchJob is one service on the mock driver. Its resources are the
+// smallest Nomad accepts (cpu 1 MHz, memory 10 MB, ephemeral disk 10 MB
+// instead of the default 300 MB, which needs logs of 1 MB instead of 100),
+// so 1000 allocations fit one dev node:
+// the node offers about 4 GHz and 24 GB on the bench machine, and the
+// mock driver runs no process, so the limits are bookkeeping only.
+func benchJob(i int, version string) string {
+	return fmt.Sprintf(`job %q {
+  group "g" {
+    ephemeral_disk {
+      size = 10
+    }
+    task "t" {
+      driver = "mock_driver"
+      config {
+        run_for = "24h"
+      }
+      env {
+        VERSION = %q
+      }
+      logs {
+        max_files     = 1
+        max_file_size = 1
+      }
+      resources {
+        cpu    = 1
+        memory = 10
+      }
+    }
+  }
+}
+`, jobID(i), version)
+}
+
+// makeRepo writes n job files and commits them.
+func makeRepo(dir string, n int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if _, err := git(dir, "init", "-q", "-b", "main"); err != nil {
+		return err
+	}
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(dir, jobFile(i)), []byte(benchJob(i, "1")), 0o644); err != nil {
+			return err
+		}
+	}
+	if _, err := git(dir, "add", "-A"); err != nil {
+		return err
+	}
+	_, err := git(dir, "commit", "-q", "-m", fmt.Sprintf("%d jobs", n))
+	return err
+}
+
+// commitVersion changes job i's VERSION and commits, returning the SHA.
+func commitVersion(dir string, i int, version string) (string, error) {
+	if err := os.WriteFile(filepath.Join(dir, jobFile(i)), []byte(benchJob(i, version)), 0o644); err != nil {
+		return "", err
+	}
+	if _, err := git(dir, "commit", "-q", "-am", jobID(i)+" "+version); err != nil {
+		return "", err
+	}
+	return git(dir, "rev-parse", "HEAD")
+}
+
+func git(dir string, args ...string) (string, error) {
+	cmd := exec.Command("git", append([]string{"-c", "user.name=bench", "-c", "user.email=bench@example.com"}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
