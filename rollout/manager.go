@@ -79,8 +79,11 @@ type Manager struct {
 	watches map[jobs.Key]*watch
 	// pins are this cycle's rollbacks and holds, by job, set by Pin and
 	// read by Record and Status.
-	pins    map[jobs.Key]pin
-	resumed bool
+	pins map[jobs.Key]pin
+	// specCache holds the last good specs the previous Pin read, by
+	// commit and path.
+	specCache map[string]*jobs.File
+	resumed   bool
 	// outcomes are the verdicts reached since the manager started.
 	outcomes []Outcome
 	wg       gosync.WaitGroup

@@ -257,3 +257,30 @@ func TestPin_HoldsAJobWhoseRolloutIsWatched(t *testing.T) {
 		t.Error("a new spec from git was held behind the rollout of the old one")
 	}
 }
+
+type countingSpecs struct {
+	specsAt
+	calls int
+}
+
+func (c *countingSpecs) JobAt(ctx context.Context, commit, path string) (*jobs.File, error) {
+	c.calls++
+	return c.specsAt.JobAt(ctx, commit, path)
+}
+
+// TestPin_ReadsTheLastGoodSpecOnce: a rolled-back job costs no git read and
+// no parse call in the quiet cycles that follow.
+func TestPin_ReadsTheLastGoodSpecOnce(t *testing.T) {
+	good := state.Revision{Commit: "c1", Fingerprint: "good", Path: "web.nomad.hcl"}
+	specs := &countingSpecs{specsAt: specsAt{"c1": file("web", "web.nomad.hcl", "good")}}
+	m := newManager(t, quarantined(t, &good), specs, Options{})
+	for i := 0; i < 3; i++ {
+		set := m.Pin(context.Background(), &jobs.Set{Files: []*jobs.File{file("web", "web.nomad.hcl", "bad")}})
+		if set.Files[0].Commit != "c1" {
+			t.Fatalf("cycle %d: not pinned to c1: %+v", i, set.Files[0])
+		}
+	}
+	if specs.calls != 1 {
+		t.Errorf("the last good spec was read %d times in 3 cycles, want once", specs.calls)
+	}
+}

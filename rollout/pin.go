@@ -15,6 +15,8 @@ import (
 // Nomad's own auto_revert. The returned set shares the unchanged files.
 func (m *Manager) Pin(ctx context.Context, set *jobs.Set) *jobs.Set {
 	pins := map[jobs.Key]pin{}
+	// Last good specs are read from git and parsed once, not every cycle.
+	used := map[string]*jobs.File{}
 	out := &jobs.Set{Revision: set.Revision, Files: make([]*jobs.File, len(set.Files))}
 	for i, f := range set.Files {
 		out.Files[i] = f
@@ -27,7 +29,7 @@ func (m *Manager) Pin(ctx context.Context, set *jobs.Set) *jobs.Set {
 			continue
 		}
 		if q, bad := s.QuarantineOf(f.Fingerprint); bad {
-			p, nf := m.pinQuarantined(ctx, f, s, q)
+			p, nf := m.pinQuarantined(ctx, f, s, q, used)
 			pins[k], out.Files[i] = p, nf
 			continue
 		}
@@ -38,12 +40,12 @@ func (m *Manager) Pin(ctx context.Context, set *jobs.Set) *jobs.Set {
 		}
 	}
 	m.mu.Lock()
-	m.pins = pins
+	m.pins, m.specCache = pins, used
 	m.mu.Unlock()
 	return out
 }
 
-func (m *Manager) pinQuarantined(ctx context.Context, f *jobs.File, s *state.Job, q state.Quarantine) (pin, *jobs.File) {
+func (m *Manager) pinQuarantined(ctx context.Context, f *jobs.File, s *state.Job, q state.Quarantine, used map[string]*jobs.File) (pin, *jobs.File) {
 	p := pin{quarantine: q}
 	why := fmt.Sprintf("spec of commit %s is quarantined after its rollout failed", short(q.Commit))
 	hold := func(reason string) (pin, *jobs.File) {
@@ -60,7 +62,7 @@ func (m *Manager) pinQuarantined(ctx context.Context, f *jobs.File, s *state.Job
 	case m.specs == nil:
 		return hold("no git history to roll back from")
 	}
-	good, err := m.specs.JobAt(ctx, s.LastGood.Commit, s.LastGood.Path)
+	good, err := m.lastGoodSpec(ctx, s.LastGood, used)
 	if err == nil && good.Key() != f.Key() {
 		err = fmt.Errorf("%s declares job %s there, not %s", s.LastGood.Path, good.Key(), f.Key())
 	}
@@ -74,6 +76,21 @@ func (m *Manager) pinQuarantined(ctx context.Context, f *jobs.File, s *state.Job
 	g.Commit = s.LastGood.Commit
 	p.to = s.LastGood.Commit
 	return p, &g
+}
+
+func (m *Manager) lastGoodSpec(ctx context.Context, rev *state.Revision, used map[string]*jobs.File) (*jobs.File, error) {
+	k := rev.Commit + "\x00" + rev.Path
+	m.mu.Lock()
+	f := m.specCache[k]
+	m.mu.Unlock()
+	if f == nil {
+		var err error
+		if f, err = m.specs.JobAt(ctx, rev.Commit, rev.Path); err != nil {
+			return nil, err
+		}
+	}
+	used[k] = f
+	return f, nil
 }
 
 // watching returns the rollout this manager is watching for k, if any. Only
