@@ -187,7 +187,11 @@ func (e *Engine) skipPlan(r *JobResult, in memoInput) bool {
 		return false
 	}
 	r.Class, r.Warnings = InSync, hit.warnings
-	e.logClass(e.jobLogger(r), r)
+	// job.in_sync is a debug line; a quiet cycle of a thousand jobs
+	// should not build a thousand loggers to drop it.
+	if e.opts.Logger.GetLevel() <= zerolog.DebugLevel {
+		e.logClass(e.jobLogger(r), r)
+	}
 	return true
 }
 
