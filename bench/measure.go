@@ -185,6 +185,11 @@ func (b *bench) agentPhase(ctx context.Context, c *testcluster.Cluster, repo, da
 	if err := a.waitQuiet(ctx, 3*time.Second, 10*time.Minute); err != nil {
 		return err
 	}
+	// Quiet means the cluster too: deployments finished, no allocation
+	// changing state, so the job list's index stands still.
+	if err := waitSettled(ctx, c.Nomad()); err != nil {
+		return err
+	}
 
 	b.logf("N=%d: %d quiet cycles (POST /v1/sync)", r.n, quietCycles)
 	cpu0, err := cpuTime(pid)
@@ -318,6 +323,9 @@ func (b *bench) inProcess(ctx context.Context, c *testcluster.Cluster, repoDir, 
 	if err := cycle(); err != nil {
 		return cycleCost{}, err
 	}
+	if err := waitSettled(ctx, client); err != nil {
+		return cycleCost{}, err
+	}
 	if profile != "" {
 		f, err := os.Create(profile)
 		if err != nil {
@@ -371,6 +379,30 @@ func waitRunning(ctx context.Context, nc *api.Client, n int) error {
 		}
 	}
 	return fmt.Errorf("%d jobs not running within 15 minutes", n)
+}
+
+// waitSettled waits until the job list's index has not moved for 5s: no
+// deployment finishing, no allocation changing state.
+func waitSettled(ctx context.Context, nc *api.Client) error {
+	deadline := time.Now().Add(10 * time.Minute)
+	var last uint64
+	stable := time.Now()
+	for time.Now().Before(deadline) {
+		_, meta, err := nc.Jobs().List((&api.QueryOptions{PerPage: 1, Namespace: api.AllNamespacesNamespace}).WithContext(ctx))
+		if err != nil {
+			return err
+		}
+		if meta.LastIndex != last {
+			last, stable = meta.LastIndex, time.Now()
+		}
+		if time.Since(stable) >= 5*time.Second {
+			return nil
+		}
+		if !sleep(ctx, 500*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("the job list's index kept moving for 10 minutes")
 }
 
 func plannedOf(e map[string]any) int {
