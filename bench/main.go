@@ -42,6 +42,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	droverBin := fs.String("drover", ".bin/drover", "drover binary")
 	nomadBin := fs.String("nomad", ".bin/nomad", "nomad binary, for the `nomad job run` baseline and the dev agent")
 	sizes := fs.String("n", "100,1000", "comma-separated job counts")
+	baseline := fs.Bool("baseline", true, "time the `nomad job run` loop too (false: drover only, for profiling)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the in-process quiet cycles (drover, memo on) to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -57,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		ns = append(ns, n)
 	}
-	b := &bench{drover: *droverBin, nomad: *nomadBin, log: stderr}
+	b := &bench{drover: *droverBin, nomad: *nomadBin, log: stderr, profile: *profile, baseline: *baseline}
 	machine, err := describeMachine(ctx, b.nomad)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -38,6 +39,11 @@ const latencyRuns = 3
 type bench struct {
 	drover, nomad string
 	log           io.Writer
+	// profile is where to write a CPU profile of the in-process quiet
+	// cycles with the memo on; "" for none.
+	profile string
+	// baseline times the `nomad job run` loop.
+	baseline bool
 }
 
 // result is what one N measured.
@@ -80,15 +86,17 @@ func (b *bench) measure(ctx context.Context, n int) (*result, error) {
 	}
 	r := &result{n: n}
 
-	b.logf("N=%d: cold sync with a `nomad job run -detach` loop", n)
-	err = b.withCluster(ctx, filepath.Join(dir, "loop"), func(c *testcluster.Cluster) error {
-		r.loopCold, err = b.nomadLoop(ctx, c, repo, n)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("nomad job run loop: %w", err)
+	if b.baseline {
+		b.logf("N=%d: cold sync with a `nomad job run -detach` loop", n)
+		err = b.withCluster(ctx, filepath.Join(dir, "loop"), func(c *testcluster.Cluster) error {
+			r.loopCold, err = b.nomadLoop(ctx, c, repo, n)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("nomad job run loop: %w", err)
+		}
+		b.logf("N=%d: loop took %s", n, r.loopCold.Round(time.Millisecond))
 	}
-	b.logf("N=%d: loop took %s", n, r.loopCold.Round(time.Millisecond))
 
 	err = b.withCluster(ctx, filepath.Join(dir, "drover"), func(c *testcluster.Cluster) error {
 		b.logf("N=%d: cold sync with drover apply", n)
@@ -103,10 +111,10 @@ func (b *bench) measure(ctx context.Context, n int) (*result, error) {
 			return fmt.Errorf("agent: %w", err)
 		}
 		b.logf("N=%d: in-process quiet cycles, plan memo on and off", n)
-		if r.memo, err = b.inProcess(ctx, c, repo, filepath.Join(dir, "memo-data"), false, quietCycles); err != nil {
+		if r.memo, err = b.inProcess(ctx, c, repo, filepath.Join(dir, "memo-data"), false, quietCycles, b.profile); err != nil {
 			return fmt.Errorf("in-process, memo on: %w", err)
 		}
-		if r.planAll, err = b.inProcess(ctx, c, repo, filepath.Join(dir, "planall-data"), true, 3); err != nil {
+		if r.planAll, err = b.inProcess(ctx, c, repo, filepath.Join(dir, "planall-data"), true, 3, ""); err != nil {
 			return fmt.Errorf("in-process, plan every job: %w", err)
 		}
 		return nil
@@ -175,6 +183,11 @@ func (b *bench) agentPhase(ctx context.Context, c *testcluster.Cluster, repo, da
 		return err
 	}
 	if err := a.waitQuiet(ctx, 3*time.Second, 10*time.Minute); err != nil {
+		return err
+	}
+	// Quiet means the cluster too: deployments finished, no allocation
+	// changing state, so the job list's index stands still.
+	if err := waitSettled(ctx, c.Nomad()); err != nil {
 		return err
 	}
 
@@ -269,8 +282,9 @@ func (b *bench) agentPhase(ctx context.Context, c *testcluster.Cluster, repo, da
 
 // inProcess runs drover's cycle (fetch → load → sync, as the agent does)
 // in this process against a counting client: one cycle to warm up, then
-// cycles quiet ones, measured. planAlways turns the plan memo off.
-func (b *bench) inProcess(ctx context.Context, c *testcluster.Cluster, repoDir, data string, planAlways bool, cycles int) (cycleCost, error) {
+// cycles quiet ones, measured. planAlways turns the plan memo off. With a
+// profile path, the measured cycles are CPU-profiled into it.
+func (b *bench) inProcess(ctx context.Context, c *testcluster.Cluster, repoDir, data string, planAlways bool, cycles int, profile string) (cycleCost, error) {
 	counter := &callCounter{}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = runtime.GOMAXPROCS(0) + 1
@@ -309,14 +323,31 @@ func (b *bench) inProcess(ctx context.Context, c *testcluster.Cluster, repoDir, 
 	if err := cycle(); err != nil {
 		return cycleCost{}, err
 	}
+	if err := waitSettled(ctx, client); err != nil {
+		return cycleCost{}, err
+	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return cycleCost{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return cycleCost{}, err
+		}
+	}
 	_, calls0 := counter.snapshot()
 	cpu0, start := selfCPU(), time.Now()
 	for range cycles {
 		if err := cycle(); err != nil {
+			pprof.StopCPUProfile()
 			return cycleCost{}, err
 		}
 	}
 	wall, cpu := time.Since(start), selfCPU()-cpu0
+	if profile != "" {
+		pprof.StopCPUProfile()
+	}
 	_, calls1 := counter.snapshot()
 	return cycleCost{
 		calls: float64(calls1-calls0) / float64(cycles),
@@ -348,6 +379,30 @@ func waitRunning(ctx context.Context, nc *api.Client, n int) error {
 		}
 	}
 	return fmt.Errorf("%d jobs not running within 15 minutes", n)
+}
+
+// waitSettled waits until the job list's index has not moved for 5s: no
+// deployment finishing, no allocation changing state.
+func waitSettled(ctx context.Context, nc *api.Client) error {
+	deadline := time.Now().Add(10 * time.Minute)
+	var last uint64
+	stable := time.Now()
+	for time.Now().Before(deadline) {
+		_, meta, err := nc.Jobs().List((&api.QueryOptions{PerPage: 1, Namespace: api.AllNamespacesNamespace}).WithContext(ctx))
+		if err != nil {
+			return err
+		}
+		if meta.LastIndex != last {
+			last, stable = meta.LastIndex, time.Now()
+		}
+		if time.Since(stable) >= 5*time.Second {
+			return nil
+		}
+		if !sleep(ctx, 500*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("the job list's index kept moving for 10 minutes")
 }
 
 func plannedOf(e map[string]any) int {

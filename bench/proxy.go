@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -78,6 +80,9 @@ func startProxy(target string) (*proxy, error) {
 	}
 	p := &proxy{addr: "http://" + ln.Addr().String()}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	// The agent's watch query is cut off when the agent stops; that is
+	// not worth a line in the bench's output.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.counter.count(r)
 		rp.ServeHTTP(w, r)

@@ -14,7 +14,9 @@ func jobFile(i int) string { return jobID(i) + ".nomad.hcl" }
 // benchJob is one service on the mock driver. Its resources are the
 // smallest Nomad accepts (cpu 1 MHz, memory 10 MB, ephemeral disk 10 MB
 // instead of the default 300 MB, which needs logs of 1 MB instead of 100),
-// so 1000 allocations fit one dev node:
+// and log collection is off: otherwise every allocation runs a `nomad
+// logmon` process of about 65 MB, and 1000 of them swamp the machine. So
+// 1000 allocations fit one dev node:
 // the node offers about 4 GHz and 24 GB on the bench machine, and the
 // mock driver runs no process, so the limits are bookkeeping only.
 func benchJob(i int, version string) string {
@@ -32,6 +34,7 @@ func benchJob(i int, version string) string {
         VERSION = %q
       }
       logs {
+        disabled      = true
         max_files     = 1
         max_file_size = 1
       }

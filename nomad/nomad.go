@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	gosync "sync"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -14,7 +15,32 @@ import (
 
 // Client is the Nomad API as drover uses it.
 type Client struct {
-	api *api.Client
+	api  *api.Client
+	list jobList
+}
+
+// jobList is the last full job list and the index Nomad gave it. The
+// list's index moves with every write to any job or job summary, so while
+// it stands still the list is the same: a cycle then reads one stub (the
+// probe) instead of decoding every job's, which at a thousand jobs is most
+// of a quiet cycle's CPU. The cluster watch's lists feed it too, so the
+// cycle a change triggers finds the list the watch just read.
+type jobList struct {
+	mu    gosync.Mutex
+	index uint64
+	stubs []*api.JobListStub
+}
+
+func (l *jobList) get() ([]*api.JobListStub, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stubs, l.index
+}
+
+func (l *jobList) set(stubs []*api.JobListStub, index uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stubs, l.index = stubs, index
 }
 
 // New returns a client configured the standard way: NOMAD_ADDR,
@@ -54,25 +80,43 @@ func (c *Client) ParseJob(ctx context.Context, req *api.JobsParseRequest) (*api.
 	return &job, nil
 }
 
-// Jobs lists every namespace's jobs with their meta.
+// Jobs lists every namespace's jobs with their meta. The stubs may be
+// shared with earlier and later calls: callers must not modify them.
 func (c *Client) Jobs(ctx context.Context) ([]*api.JobListStub, error) {
-	stubs, _, err := c.api.Jobs().ListOptions(
-		&api.JobListOptions{Fields: &api.JobListFields{Meta: true}},
-		(&api.QueryOptions{Namespace: api.AllNamespacesNamespace}).WithContext(ctx))
-	return stubs, err
+	if cached, index := c.list.get(); index != 0 {
+		_, probe, err := c.listJobs(ctx, &api.QueryOptions{PerPage: 1})
+		// A failed probe is no verdict; the full list below says why.
+		if err == nil && probe == index {
+			return cached, nil
+		}
+	}
+	stubs, index, err := c.listJobs(ctx, &api.QueryOptions{})
+	if err != nil {
+		return nil, err
+	}
+	c.list.set(stubs, index)
+	return stubs, nil
+}
+
+func (c *Client) listJobs(ctx context.Context, q *api.QueryOptions) ([]*api.JobListStub, uint64, error) {
+	q.Namespace = api.AllNamespacesNamespace
+	stubs, meta, err := c.api.Jobs().ListOptions(&api.JobListOptions{Fields: &api.JobListFields{Meta: true}}, q.WithContext(ctx))
+	if err != nil {
+		return nil, 0, err
+	}
+	return stubs, meta.LastIndex, nil
 }
 
 // WatchJobs is Jobs as a blocking query: Nomad answers once its job index
 // is past index (any job written, or a job's status or allocation summary
 // changed), or after wait. It returns the index to wait on next.
 func (c *Client) WatchJobs(ctx context.Context, index uint64, wait time.Duration) ([]*api.JobListStub, uint64, error) {
-	stubs, meta, err := c.api.Jobs().ListOptions(
-		&api.JobListOptions{Fields: &api.JobListFields{Meta: true}},
-		(&api.QueryOptions{Namespace: api.AllNamespacesNamespace, WaitIndex: index, WaitTime: wait}).WithContext(ctx))
+	stubs, next, err := c.listJobs(ctx, &api.QueryOptions{WaitIndex: index, WaitTime: wait})
 	if err != nil {
 		return nil, 0, fmt.Errorf("watch jobs at index %d: %w", index, err)
 	}
-	return stubs, meta.LastIndex, nil
+	c.list.set(stubs, next)
+	return stubs, next, nil
 }
 
 // Plan dry-runs job with a diff against the registered version.

@@ -118,6 +118,10 @@ func (r *Repo) defaultBranch(ctx context.Context) (string, error) {
 	}
 	for _, ref := range refs {
 		if ref.Name() == plumbing.HEAD && ref.Type() == plumbing.SymbolicReference && ref.Target().IsBranch() {
+			// Recorded already: spare every quiet cycle a file write.
+			if cur, err := r.git.Storer.Reference(plumbing.HEAD); err == nil && cur.Type() == plumbing.SymbolicReference && cur.Target() == ref.Target() {
+				return ref.Target().Short(), nil
+			}
 			head := plumbing.NewSymbolicReference(plumbing.HEAD, ref.Target())
 			if err := r.git.Storer.SetReference(head); err != nil {
 				return "", fmt.Errorf("record default branch: %w", err)

@@ -61,6 +61,11 @@ func (e *Engine) syncJobs(ctx context.Context, set *jobs.Set, cluster map[jobs.K
 			wg.Wait()
 			return compact(results[:i])
 		}
+		if r := e.fromMemo(f, set.Revision, cluster[f.Key()]); r != nil {
+			// Known in sync: no plan, so no slot and no goroutine.
+			results[i] = r
+			continue
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -121,15 +126,8 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 			return r
 		}
 	}
-	// The commit only moves when git changed the spec: a commit that
-	// leaves the job alone must not show up as a difference.
-	if owned && owner.Fingerprint == f.Fingerprint && owner.Commit != "" {
-		r.Commit = owner.Commit
-	}
+	r.Commit = commitFor(f, revision, owner, owned)
 	in := inputOf(f, r.Commit, stub)
-	if e.skipPlan(r, in) {
-		return r
-	}
 	job := jobs.Stamp(f.Job, jobs.Ownership{
 		Commit:      r.Commit,
 		Path:        f.Path,
@@ -183,19 +181,14 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	return r
 }
 
-// skipPlan reports r in sync without a plan call when the last plan of
-// the same inputs found nothing to do (see planMemo).
-func (e *Engine) skipPlan(r *JobResult, in memoInput) bool {
-	if e.opts.PlanAlways {
-		return false
+// commitFor is the commit a job carries. It only moves when git changed
+// the spec: a commit that leaves the job alone must not show up as a
+// difference.
+func commitFor(f *jobs.File, revision string, owner jobs.Ownership, owned bool) string {
+	if owned && owner.Fingerprint == f.Fingerprint && owner.Commit != "" {
+		return owner.Commit
 	}
-	hit, ok := e.memo.lookup(r.Key, in)
-	if !ok {
-		return false
-	}
-	r.Class, r.Warnings = InSync, hit.warnings
-	e.logClass(e.jobLogger(r), r)
-	return true
+	return revision
 }
 
 func (e *Engine) plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
+	"github.com/rs/zerolog"
 )
 
 // planMemo remembers, per job, the inputs of the last plan that found the
@@ -44,6 +45,30 @@ type memoInput struct {
 type memoEntry struct {
 	in       memoInput
 	warnings string
+}
+
+// fromMemo returns the in-sync result of a job whose last plan, made with
+// the same inputs, found nothing to do; nil when the job must be planned.
+func (e *Engine) fromMemo(f *jobs.File, revision string, stub *api.JobListStub) *JobResult {
+	if e.opts.PlanAlways || stub == nil {
+		return nil
+	}
+	owner, owned := jobs.OwnershipOf(stub.Meta, e.opts.Instance)
+	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: commitFor(f, revision, owner, owned), Class: InSync}
+	if owned {
+		r.AppliedCommit = owner.Commit
+	}
+	hit, ok := e.memo.lookup(r.Key, inputOf(f, r.Commit, stub))
+	if !ok {
+		return nil
+	}
+	r.Warnings = hit.warnings
+	// job.in_sync is a debug line; a quiet cycle of a thousand jobs
+	// should not build a thousand loggers to drop it.
+	if e.opts.Logger.GetLevel() <= zerolog.DebugLevel {
+		e.logClass(e.jobLogger(r), r)
+	}
+	return r
 }
 
 func inputOf(f *jobs.File, commit string, stub *api.JobListStub) memoInput {

@@ -1,0 +1,118 @@
+package nomad
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// fakeJobsAPI serves /v1/jobs like Nomad: the whole list, or one stub with
+// per_page=1, with the list's index in X-Nomad-Index.
+type fakeJobsAPI struct {
+	mu       gosync.Mutex
+	index    uint64
+	jobs     []string
+	requests []string // "full", "probe" or "watch"
+}
+
+func (f *fakeJobsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := r.URL.Query()
+	if r.URL.Path != "/v1/jobs" || q.Get("namespace") != "*" || q.Get("meta") != "true" {
+		http.Error(w, "unexpected "+r.URL.String(), http.StatusBadRequest)
+		return
+	}
+	kind, n := "full", len(f.jobs)
+	switch {
+	case q.Get("wait") != "":
+		kind = "watch"
+	case q.Get("per_page") == "1":
+		kind, n = "probe", min(n, 1)
+	}
+	f.requests = append(f.requests, kind)
+	stubs := []*api.JobListStub{}
+	for _, id := range f.jobs[:n] {
+		stubs = append(stubs, &api.JobListStub{ID: id, Namespace: "default"})
+	}
+	w.Header().Set("X-Nomad-Index", strconv.FormatUint(f.index, 10))
+	_ = json.NewEncoder(w).Encode(stubs)
+}
+
+func (f *fakeJobsAPI) change(jobs ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.index++
+	f.jobs = jobs
+}
+
+func (f *fakeJobsAPI) took() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.requests
+	f.requests = nil
+	return out
+}
+
+func ids(stubs []*api.JobListStub) string {
+	var out []string
+	for _, s := range stubs {
+		out = append(out, s.ID)
+	}
+	return fmt.Sprint(out)
+}
+
+func TestJobs_ListThatDidNotMoveIsServedAfterAProbe(t *testing.T) {
+	f := &fakeJobsAPI{index: 7, jobs: []string{"a", "b", "c"}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	c, err := api.NewClient(&api.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := Wrap(c)
+	ctx := context.Background()
+
+	for i, want := range []struct {
+		change   func()
+		requests string
+		jobs     string
+	}{
+		{nil, "[full]", "[a b c]"},
+		{nil, "[probe]", "[a b c]"},
+		{func() { f.change("a", "b", "c", "d") }, "[probe full]", "[a b c d]"},
+		{nil, "[probe]", "[a b c d]"},
+	} {
+		if want.change != nil {
+			want.change()
+		}
+		stubs, err := nc.Jobs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(f.took()); got != want.requests || ids(stubs) != want.jobs {
+			t.Errorf("call %d: requests %s, jobs %s; want %s, %s", i+1, got, ids(stubs), want.requests, want.jobs)
+		}
+	}
+
+	// The watch's lists are the same query: a cycle after the watch saw a
+	// change needs only the probe.
+	f.change("a")
+	stubs, index, err := nc.WatchJobs(ctx, 8, time.Second)
+	if err != nil || index != 9 || ids(stubs) != "[a]" {
+		t.Fatalf("WatchJobs = %s at %d, %v", ids(stubs), index, err)
+	}
+	f.took()
+	stubs, err = nc.Jobs(ctx)
+	if got := fmt.Sprint(f.took()); err != nil || got != "[probe]" || ids(stubs) != "[a]" {
+		t.Errorf("after the watch: requests %s, jobs %s, %v; want [probe], [a]", got, ids(stubs), err)
+	}
+}
