@@ -171,7 +171,10 @@ func (b *bench) agentPhase(ctx context.Context, c *testcluster.Cluster, repo, da
 	defer p.close()
 	env := append(os.Environ(), c.Env()...)
 	env = append(env, "NOMAD_ADDR="+p.addr)
-	a, err := startAgent(b.drover, []string{"--repo", repo, "--instance", instance, "--data-dir", data, "--interval", "1h"}, env)
+	// The secret goes through the environment, as the README advises.
+	const webhookSecret = "bench-webhook-secret"
+	a, err := startAgent(b.drover, []string{"--repo", repo, "--instance", instance, "--data-dir", data, "--interval", "1h"},
+		append(env, "DROVER_WEBHOOK_SECRET="+webhookSecret))
 	if err != nil {
 		return err
 	}
@@ -222,9 +225,7 @@ func (b *bench) agentPhase(ctx context.Context, c *testcluster.Cluster, repo, da
 		}
 	}
 
-	// Switch to postWebhook(secret) (and start the agent with
-	// --webhook-secret) once the agent has the GitHub webhook.
-	var notify notifier = postSync
+	notify := postWebhook(webhookSecret)
 	b.logf("N=%d: commit → registered, %d times", r.n, latencyRuns)
 	for i := range latencyRuns {
 		if err := a.waitQuiet(ctx, time.Second, 5*time.Minute); err != nil {

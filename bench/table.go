@@ -63,7 +63,7 @@ func writeTable(w io.Writer, machine string, results []*result) {
 		{"quiet cycle: wall time, drover / plan-every-job", func(r *result) string {
 			return millis(r.memo.wall) + " / " + millis(r.planAll.wall)
 		}, "", nil},
-		{"commit → registered (`POST /v1/sync`), median of 3", func(r *result) string { return secs(median(r.commitToRegistered)) },
+		{"commit → registered (GitHub push webhook), median of 3", func(r *result) string { return secs(median(r.commitToRegistered)) },
 			"< 2 s", func(r *result) bool { return median(r.commitToRegistered) < 2*time.Second }},
 		{"hand edit → detected (`job.drift`), median of 3", func(r *result) string { return secs(median(r.handEditDetected)) },
 			"< 2 s", func(r *result) bool { return median(r.handEditDetected) < 2*time.Second }},
