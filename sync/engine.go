@@ -109,9 +109,6 @@ func (e *Engine) fileError(f *jobs.File, revision string) *JobResult {
 // syncJob plans one job, reports its class and applies it when asked.
 func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stub *api.JobListStub) *JobResult {
 	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: revision, Fingerprint: f.Fingerprint, Hold: f.Hold}
-	if f.Commit != "" {
-		r.Commit = f.Commit
-	}
 	var owner jobs.Ownership
 	var owned bool
 	if stub != nil {
@@ -187,6 +184,10 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 func commitFor(f *jobs.File, revision string, owner jobs.Ownership, owned bool) string {
 	if owned && owner.Fingerprint == f.Fingerprint && owner.Commit != "" {
 		return owner.Commit
+	}
+	if f.Commit != "" {
+		// A rollback: the spec is the one of an older commit.
+		return f.Commit
 	}
 	return revision
 }
