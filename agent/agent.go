@@ -13,6 +13,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/rollout"
@@ -44,7 +45,7 @@ type Options struct {
 	// FetchTimeout bounds one git fetch; default 2m.
 	FetchTimeout time.Duration
 	// Backoff is the retry delay after the n-th consecutive failed cycle;
-	// default ExponentialBackoff(5s, 5m).
+	// default backoff.Exponential(5s, 5m).
 	Backoff func(attempt int) time.Duration
 	// Rollouts, when set, watches every register through to a verdict and
 	// puts back the last good spec of a job whose rollout failed.
@@ -59,7 +60,7 @@ type Options struct {
 	// default 300ms.
 	WatchDebounce time.Duration
 	// WatchBackoff is the delay before re-watching after the n-th
-	// consecutive failed query; default ExponentialBackoff(1s, 1m).
+	// consecutive failed query; default backoff.Exponential(1s, 1m).
 	WatchBackoff func(attempt int) time.Duration
 	// Describe is shown in /v1/status (repo, ref, instance…). It must not
 	// hold secrets.
@@ -105,13 +106,13 @@ func New(source Source, loader *jobs.Loader, engine *dsync.Engine, opts Options)
 		opts.FetchTimeout = 2 * time.Minute
 	}
 	if opts.Backoff == nil {
-		opts.Backoff = ExponentialBackoff(5*time.Second, 5*time.Minute, nil)
+		opts.Backoff = backoff.Exponential(5*time.Second, 5*time.Minute, nil)
 	}
 	if opts.WatchDebounce <= 0 {
 		opts.WatchDebounce = 300 * time.Millisecond
 	}
 	if opts.WatchBackoff == nil {
-		opts.WatchBackoff = ExponentialBackoff(time.Second, time.Minute, nil)
+		opts.WatchBackoff = backoff.Exponential(time.Second, time.Minute, nil)
 	}
 	if opts.Schedule != "" {
 		if _, err := cron.ParseStandard(opts.Schedule); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	gosync "sync"
 
+	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/state"
 	consulapi "github.com/hashicorp/consul/api"
@@ -94,10 +95,7 @@ func NewWatcher(nomad Nomad, consul Consul, opts WatcherOptions) *Watcher {
 		opts.Tick = time.Second
 	}
 	if opts.Retry == nil {
-		opts.Retry = func(n int) time.Duration {
-			d := time.Second << min(n-1, 5)
-			return min(d, 30*time.Second)
-		}
+		opts.Retry = backoff.Exponential(time.Second, 30*time.Second, backoff.NoJitter)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -1,13 +1,13 @@
-package agent
+package backoff
 
 import (
 	"testing"
 	"time"
 )
 
-func TestExponentialBackoff_DoublesToCapWithJitter(t *testing.T) {
-	noJitter := ExponentialBackoff(5*time.Second, time.Minute, func() float64 { return 0 })
-	fullJitter := ExponentialBackoff(5*time.Second, time.Minute, func() float64 { return 0.999999 })
+func TestExponential_DoublesToCapWithJitter(t *testing.T) {
+	noJitter := Exponential(5*time.Second, time.Minute, func() float64 { return 0 })
+	fullJitter := Exponential(5*time.Second, time.Minute, func() float64 { return 0.999999 })
 	for _, tc := range []struct {
 		attempt int
 		want    time.Duration
