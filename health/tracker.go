@@ -21,7 +21,9 @@ type Policy struct {
 }
 
 // DefaultPolicy is the policy of the flags' defaults.
-var DefaultPolicy = Policy{MinHealthy: 10 * time.Second, Deadline: 5 * time.Minute, Bake: time.Minute}
+func DefaultPolicy() Policy {
+	return Policy{MinHealthy: 10 * time.Second, Deadline: 5 * time.Minute, Bake: time.Minute}
+}
 
 // Verdict is where a rollout stands.
 type Verdict struct {

@@ -252,7 +252,7 @@ func TestTracker_HealthySince(t *testing.T) {
 
 func TestTracker_VerdictCarriesTheAssessment(t *testing.T) {
 	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	tr := NewTracker(DefaultPolicy, t0.Add(DefaultPolicy.Deadline))
+	tr := NewTracker(DefaultPolicy(), t0.Add(DefaultPolicy().Deadline))
 	a := Assessment{Waiting: []string{"Consul unreachable: check status unknown"}, Unreachable: "consul: connection refused"}
 	v := tr.Step(t0, a)
 	if v.Phase != state.Watching || v.Unreachable != a.Unreachable || !slices.Equal(v.Waiting, a.Waiting) {

@@ -193,11 +193,8 @@ func (w *Watcher) attach() {
 			if v.allocsErr = err; err != nil {
 				return
 			}
-			v.allocs, v.allocsOK = map[jobs.Key][]*api.AllocationListStub{}, true
-			for _, a := range allocs {
-				k := jobs.Key{Namespace: a.Namespace, ID: a.JobID}
-				v.allocs[k] = append(v.allocs[k], a)
-			}
+			v.allocs = groupBy(allocs, func(a *api.AllocationListStub) jobs.Key { return jobs.Key{Namespace: a.Namespace, ID: a.JobID} })
+			v.allocsOK = true
 		})
 	}()
 	go func() {
@@ -206,11 +203,8 @@ func (w *Watcher) attach() {
 			if v.depsErr = err; err != nil {
 				return
 			}
-			v.deployments, v.depsOK = map[jobs.Key][]*api.Deployment{}, true
-			for _, d := range deps {
-				k := jobs.Key{Namespace: d.Namespace, ID: d.JobID}
-				v.deployments[k] = append(v.deployments[k], d)
-			}
+			v.deployments = groupBy(deps, func(d *api.Deployment) jobs.Key { return jobs.Key{Namespace: d.Namespace, ID: d.JobID} })
+			v.depsOK = true
 		})
 	}()
 	if w.consul != nil {
@@ -221,10 +215,8 @@ func (w *Watcher) attach() {
 				if v.consulErr = err; err != nil {
 					return
 				}
-				v.checks, v.checksOK = map[string][]*consulapi.HealthCheck{}, true
-				for _, c := range checks {
-					v.checks[c.ServiceName] = append(v.checks[c.ServiceName], c)
-				}
+				v.checks = groupBy(checks, func(c *consulapi.HealthCheck) string { return c.ServiceName })
+				v.checksOK = true
 			})
 		}()
 	}
@@ -286,6 +278,16 @@ func feed[T any](ctx context.Context, w *Watcher, query func(context.Context, ui
 		case <-time.After(pause):
 		}
 	}
+}
+
+// groupBy indexes a source's answer for the watches' lookups.
+func groupBy[K comparable, T any](items []T, key func(T) K) map[K][]T {
+	out := make(map[K][]T)
+	for _, it := range items {
+		k := key(it)
+		out[k] = append(out[k], it)
+	}
+	return out
 }
 
 // firstErr is the first non-nil error: both Nomad feeds usually fail for

@@ -116,7 +116,7 @@ type Outcome struct {
 // roll back to (a plain directory).
 func New(ledger *state.Ledger, watcher *health.Watcher, jobsAPI Jobs, specs Specs, opts Options) *Manager {
 	if opts.Policy == (health.Policy{}) {
-		opts.Policy = health.DefaultPolicy
+		opts.Policy = health.DefaultPolicy()
 	}
 	if opts.Trigger == nil {
 		opts.Trigger = func(string) {}

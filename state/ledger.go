@@ -179,7 +179,7 @@ func (l *Ledger) key(k jobs.Key) string {
 	return l.jobsPrefix() + url.PathEscape(k.Namespace) + "/" + url.PathEscape(k.ID)
 }
 
-// MemoryKV is a KV in memory, for tests and for running without Consul.
+// MemoryKV is a KV in memory, for tests.
 type MemoryKV struct {
 	mu gosync.Mutex
 	m  map[string][]byte

@@ -132,13 +132,6 @@ func (j *Job) Quarantine(q Quarantine) {
 	}
 }
 
-// Release lifts the quarantine of fp; it reports whether there was one.
-func (j *Job) Release(fp string) bool {
-	n := len(j.Quarantined)
-	j.Quarantined = slices.DeleteFunc(j.Quarantined, func(o Quarantine) bool { return o.Fingerprint == fp })
-	return len(j.Quarantined) != n
-}
-
 // Clone returns a deep copy, so a reader never sees a writer's change.
 func (j *Job) Clone() *Job {
 	if j == nil {

@@ -94,9 +94,9 @@ func (c *config) stateFlags(f *flagSet) {
 
 func (c *config) rolloutFlags(f *flagSet, withWait bool) {
 	g := f.group("Rollouts and rollback")
-	f.Duration(g, &c.policy.MinHealthy, "health-min-healthy", health.DefaultPolicy.MinHealthy, "How long a rollout must be healthy without a break: deployment successful (or every\nnew allocation running) and every Consul check of the new allocations passing.")
-	f.Duration(g, &c.policy.Deadline, "health-deadline", health.DefaultPolicy.Deadline, "How long a rollout has to become healthy, from its register. A check still critical\nthen fails it; if only Consul or Nomad was unreachable, the verdict is unknown.")
-	f.Duration(g, &c.policy.Bake, "bake", health.DefaultPolicy.Bake, "How long a healthy rollout is still watched before its commit becomes the job's\nlast good commit. A check going critical in it fails the rollout.")
+	f.Duration(g, &c.policy.MinHealthy, "health-min-healthy", health.DefaultPolicy().MinHealthy, "How long a rollout must be healthy without a break: deployment successful (or every\nnew allocation running) and every Consul check of the new allocations passing.")
+	f.Duration(g, &c.policy.Deadline, "health-deadline", health.DefaultPolicy().Deadline, "How long a rollout has to become healthy, from its register. A check still critical\nthen fails it; if only Consul or Nomad was unreachable, the verdict is unknown.")
+	f.Duration(g, &c.policy.Bake, "bake", health.DefaultPolicy().Bake, "How long a healthy rollout is still watched before its commit becomes the job's\nlast good commit. A check going critical in it fails the rollout.")
 	f.Bool(g, &c.noRollback, "no-rollback", false, "On a failed rollout, report and quarantine the spec, but do not register the last\ngood commit's spec in its place.")
 	if withWait {
 		f.Bool(g, &c.wait, "wait", false, "Wait for the rollouts this apply started (through --bake), roll back failed ones,\nand exit 1 if any failed: a CI deploy step.")
