@@ -69,8 +69,14 @@ func (r *repo) commit(msg string, files map[string]string) string {
 // helloJob is a job file running the example service under raw_exec with a
 // Consul HTTP check, the way the demo does.
 func helloJob(id, version string) string {
+	return helloSpec(id, "", "var.hello_bin", fmt.Sprintf(`["-addr", "127.0.0.1:${NOMAD_PORT_http}", "-version", %q]`, version))
+}
+
+// helloSpec is the hello job with an optional update block (indented, with
+// its newline), the task's command and its args, both HCL expressions.
+func helloSpec(id, update, command, args string) string {
 	return fmt.Sprintf(`job %q {
-  group "web" {
+%s  group "web" {
     network {
       port "http" {}
     }
@@ -88,8 +94,8 @@ func helloJob(id, version string) string {
     task "hello" {
       driver = "raw_exec"
       config {
-        command = var.hello_bin
-        args    = ["-addr", "127.0.0.1:${NOMAD_PORT_http}", "-version", %q]
+        command = %s
+        args    = %s
       }
       resources {
         cpu    = 20
@@ -102,7 +108,7 @@ func helloJob(id, version string) string {
 variable "hello_bin" {
   type = string
 }
-`, id, id, version)
+`, id, update, id, command, args)
 }
 
 // run is one finished drover command.

@@ -44,46 +44,14 @@ func rolloutJob(id string, v helloVariant) string {
 		// rescheduling it for minutes.
 		progress = "0s"
 	}
-	return fmt.Sprintf(`job %q {
-  update {
+	update := fmt.Sprintf(`  update {
     min_healthy_time  = "1s"
     healthy_deadline  = %q
     progress_deadline = %q
     auto_revert       = %t
   }
-  group "web" {
-    network {
-      port "http" {}
-    }
-    service {
-      name     = %q
-      port     = "http"
-      provider = "consul"
-      check {
-        type     = "http"
-        path     = "/health"
-        interval = "1s"
-        timeout  = "1s"
-      }
-    }
-    task "hello" {
-      driver = "raw_exec"
-      config {
-        command = %s
-        args    = %s
-      }
-      resources {
-        cpu    = 20
-        memory = 32
-      }
-    }
-  }
-}
-
-variable "hello_bin" {
-  type = string
-}
-`, id, deadline, progress, v.autoRevert, id, command, args)
+`, deadline, progress, v.autoRevert)
+	return helloSpec(id, update, command, args)
 }
 
 // sync asks the agent for a cycle now.
