@@ -43,8 +43,9 @@ $(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
 test: tools fmt-check vet
 	$(GO) test -race -count=1 -timeout 40m ./...
 
+## unit: the packages that need no Nomad or Consul agent.
 unit:
-	$(GO) test -race -count=1 -short ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /internal/testcluster)
 
 e2e: tools
 	$(GO) test -race -count=1 -timeout 40m -v ./e2e/...
