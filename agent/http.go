@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Handler serves the agent's HTTP API:
@@ -22,7 +23,7 @@ import (
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		ok, why := a.status.healthy()
+		ok, why := a.status.healthy(time.Now())
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -30,7 +31,7 @@ func (a *Agent) Handler() http.Handler {
 		_, _ = w.Write([]byte(why + "\n"))
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		v := a.status.snapshot()
+		v := a.status.snapshot(time.Now())
 		if a.opts.Rollouts != nil {
 			v.Rollouts = a.opts.Rollouts.Status()
 		}

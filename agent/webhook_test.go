@@ -33,8 +33,8 @@ func sign(secret string, body []byte) string {
 // logging into log.
 func newWebhookAgent(t *testing.T, refName string, log *bytes.Buffer) *Agent {
 	t.Helper()
-	a, err := New(SourceFunc(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") }),
-		&jobs.Loader{}, dsync.New(nil, dsync.Options{}),
+	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
+		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil),
 		Options{
 			WebhookSecret: testSecret,
 			APIToken:      testToken,

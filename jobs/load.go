@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/nomad/api"
 )
@@ -28,6 +29,11 @@ type Loader struct {
 	Namespace string
 	// Parallel bounds concurrent parse calls; 0 means 4.
 	Parallel int
+	// CallTimeout bounds each parse call; 0 means 1m.
+	CallTimeout time.Duration
+	// Progress, when set, is called after every parse call completes, so
+	// the cycle runner can tell a long load from a hung one.
+	Progress func()
 
 	// cache is the last verdict per path, with the key of the content and
 	// variables it was made from.
@@ -156,6 +162,10 @@ func (l *Loader) unchangedSince(tree Tree, last *lastLoad) (map[string]bool, res
 // it when unchanged says so, from the cache when its content and variables
 // are the ones cached, parsed otherwise.
 func (l *Loader) read(ctx context.Context, tree Tree, paths []string, unchanged map[string]bool, vars resolved) ([]*File, error) {
+	// A parse Nomad does not answer stops the load: the other parses
+	// would only wait out their own timeouts, one slot at a time.
+	ctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
 	files := make([]*File, len(paths))
 	next := make(map[string]cached, len(paths))
 	var mu sync.Mutex
@@ -188,8 +198,15 @@ func (l *Loader) read(ctx context.Context, tree Tree, paths []string, unchanged 
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				files[i] = &File{Path: p, Err: &transientError{context.Cause(ctx)}}
+				return
+			}
 			f := l.parse(ctx, p, src, vars)
 			files[i] = f
+			if isTransient(f.Err) {
+				abort(f.Err)
+			}
 			// A parse interrupted by shutdown or a Nomad outage says
 			// nothing about the file; only cache real verdicts.
 			if !isTransient(f.Err) {
@@ -201,7 +218,7 @@ func (l *Loader) read(ctx context.Context, tree Tree, paths []string, unchanged 
 	}
 	wg.Wait()
 	l.cache = next
-	if err := ctx.Err(); err != nil {
+	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}
 	for _, f := range files {
@@ -225,10 +242,19 @@ func (l *Loader) config() string {
 
 func (l *Loader) parse(ctx context.Context, p string, src []byte, vars resolved) *File {
 	f := &File{Path: p, Source: src}
-	job, err := l.Parser.ParseJob(ctx, &api.JobsParseRequest{
+	timeout := l.CallTimeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
+	job, err := l.Parser.ParseJob(callCtx, &api.JobsParseRequest{
 		JobHCL:    string(src),
 		Variables: vars.text,
 	})
+	cancel()
+	if l.Progress != nil {
+		l.Progress()
+	}
 	if err != nil {
 		f.Err = parseError(p, err)
 		return f

@@ -46,6 +46,14 @@ import (
 // not help until someone pushes it.
 var ErrRefNotFound = errors.New("ref not found")
 
+// ErrAuthRefused is wrapped by errors for credentials the remote refused
+// (HTTP 401 or 403): retrying will not help until they are fixed.
+var ErrAuthRefused = errors.New("git credentials refused")
+
+// ErrHostKey is wrapped by errors for an SSH server whose host key is not
+// the one --ssh-known-hosts holds for it (or is not listed there at all).
+var ErrHostKey = errors.New("SSH host key not trusted")
+
 // Options configures Open.
 type Options struct {
 	// URL is the remote: https://, http://, ssh://, scp-like git@host:path,
