@@ -145,16 +145,15 @@ func NewWatcher(ctx context.Context, nomad Nomad, consul Consul, opts WatcherOpt
 
 // Watch follows t until tracker reaches a final verdict, calling progress
 // each time the phase, its being unresolved or the reachability of a
-// source changes. It returns
-// the final verdict, or the error of ctx or of the watcher's own context
-// when one ends first.
+// source changes. It returns the final verdict, or the error of ctx or of
+// the watcher's own context when one ends first.
 func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progress func(Verdict)) (Verdict, error) {
 	w.attach()
 	defer w.detach()
 	tick := time.NewTicker(w.opts.Tick)
 	defer tick.Stop()
 	var last, reported Verdict
-	sent := false
+	hasReported := false
 	for {
 		// The tracker steps whether or not the sources have answered:
 		// its clock runs on, and a source that does not answer turns
@@ -164,12 +163,12 @@ func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progres
 		last = v
 		// The first report waits for every source's first answer (or
 		// error), so it says what the sources show.
-		report := !sent && (settled || v.Phase != state.Watching)
-		if sent && (v.Phase != reported.Phase || v.Unresolved != reported.Unresolved || v.Unreachable != reported.Unreachable) {
+		report := !hasReported && (settled || v.Phase != state.Watching)
+		if hasReported && (v.Phase != reported.Phase || v.Unresolved != reported.Unresolved || v.Unreachable != reported.Unreachable) {
 			report = true
 		}
 		if report {
-			sent, reported = true, v
+			hasReported, reported = true, v
 			if progress != nil {
 				progress(v)
 			}
