@@ -93,6 +93,9 @@ type Manager struct {
 	// commit and path.
 	specCache map[string]*jobs.File
 	resumed   bool
+	// unrollable is, by job, why its rollback could not be made, so it is
+	// logged and counted once.
+	unrollable map[jobs.Key]string
 	// outcomes are the verdicts reached since the manager started.
 	outcomes []Outcome
 	wg       gosync.WaitGroup
@@ -113,6 +116,9 @@ type pin struct {
 	// to is the last good commit put back; "" when the job is held.
 	to   string
 	hold string
+	// failed says why the rollback to the last good commit could not be
+	// made.
+	failed string
 }
 
 // Outcome is the verdict of one rollout.
@@ -144,6 +150,7 @@ func New(ctx context.Context, ledger *state.Ledger, watcher *health.Watcher, job
 	return &Manager{
 		ledger: ledger, watcher: watcher, jobs: jobsAPI, specs: specs, opts: opts, log: opts.Logger,
 		base: base, cancel: cancel, watches: map[jobs.Key]*watch{}, pins: map[jobs.Key]pin{},
+		unrollable: map[jobs.Key]string{},
 	}
 }
 
