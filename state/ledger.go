@@ -269,9 +269,10 @@ func (l *Ledger) Refresh(ctx context.Context) error {
 
 	var conflicts []Conflict
 	for _, e := range changed {
-		if err := e.acquire(ctx); err != nil {
-			l.report(conflicts)
-			return fmt.Errorf("read state under %s: %w", l.jobsPrefix(), err)
+		if !e.tryAcquire() {
+			// A write of the key is under way; its compare-and-set
+			// finds what changed, and the next listing tells too.
+			continue
 		}
 		l.mu.Lock()
 		// A write of the key may have landed since the listing: then
@@ -348,6 +349,15 @@ func (e *entry) acquire(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+func (e *entry) tryAcquire() bool {
+	select {
+	case e.slot <- struct{}{}:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -441,6 +441,31 @@ func TestLedger_UpdateAfterOperatorEditReappliesChange(t *testing.T) {
 	}
 }
 
+// An Update made before the store was ever read builds on what the store
+// holds rather than replacing it, and that is no one else's change.
+func TestLedger_UpdateBeforeFirstRefreshBuildsOnTheStore(t *testing.T) {
+	kv := &MemoryKV{}
+	old := &Job{Namespace: web.Namespace, ID: web.ID}
+	old.Quarantine(Quarantine{Fingerprint: "bad", Commit: "c2"})
+	kv.Put(webKey, encode(t, old))
+	seen := &conflicts{}
+	l := NewLedger(kv, prefix, LedgerOptions{OnConflict: seen.add})
+	if _, err := l.Update(t.Context(), web, setPhase(Watching)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for name, j := range map[string]*Job{"memory": l.Get(web), "store": stored(t, kv, webKey)} {
+		if _, ok := j.QuarantineOf("bad"); !ok || phaseOf(j) != Watching {
+			t.Errorf("%s = %+v; want the stored quarantine and the new rollout", name, j)
+		}
+	}
+	if c := seen.all(); len(c) != 0 {
+		t.Errorf("reading the store for the first time reported conflicts: %+v", c)
+	}
+}
+
 func TestLedger_WriteGivesUpOnAKeyThatKeepsChanging(t *testing.T) {
 	kv := &MemoryKV{}
 	l, _ := loaded(t, kv)
@@ -728,5 +753,26 @@ func TestJob_CloneIsDeep(t *testing.T) {
 	c.Quarantined[0].Fingerprint = "g"
 	if j.LastGood.Commit != "x" || !j.Rollout.HealthySince.Equal(now) || j.Quarantined[0].Fingerprint != "f" {
 		t.Error("changing a clone changed the original")
+	}
+}
+
+func TestRollout_InFlight(t *testing.T) {
+	done := time.Now()
+	for _, tc := range []struct {
+		r    *Rollout
+		want bool
+	}{
+		{nil, false},
+		{&Rollout{Phase: Watching}, true},
+		{&Rollout{Phase: Baking}, true},
+		{&Rollout{Phase: Unknown}, true},
+		{&Rollout{Phase: Unknown, Finished: &done}, false},
+		{&Rollout{Phase: Healthy, Finished: &done}, false},
+		{&Rollout{Phase: Failed, Finished: &done}, false},
+		{&Rollout{Phase: Superseded}, false},
+	} {
+		if got := tc.r.InFlight(); got != tc.want {
+			t.Errorf("%+v.InFlight() = %v, want %v", tc.r, got, tc.want)
+		}
 	}
 }
