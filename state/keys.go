@@ -62,13 +62,13 @@ func (l *Ledger) jobOf(key string) (k jobs.Key, folder bool, err error) {
 func decode(key string, k jobs.Key, value []byte) (*Job, error) {
 	var j Job
 	if err := json.Unmarshal(value, &j); err != nil {
-		return nil, fmt.Errorf("%w: state key %s is not valid JSON (job %s is held; fix the key, or delete it to start that job's state afresh): %v", ErrInvalid, key, k, err)
+		return nil, fmt.Errorf("%w %s: not valid JSON (job %s is held; fix the key, or delete it to start that job's state afresh): %v", ErrInvalid, key, k, err)
 	}
 	if j.ID == "" {
-		return nil, fmt.Errorf("%w: state key %s names no job (job %s is held; fix the key, or delete it to start that job's state afresh)", ErrInvalid, key, k)
+		return nil, fmt.Errorf("%w %s: names no job (job %s is held; fix the key, or delete it to start that job's state afresh)", ErrInvalid, key, k)
 	}
 	if j.Key() != k {
-		return nil, fmt.Errorf("%w: state key %s holds job %s, not %s (job %s is held; delete the key or put %s's state in it)", ErrInvalid, key, j.Key(), k, k, k)
+		return nil, fmt.Errorf("%w %s: holds job %s, not %s (job %s is held; delete the key or put %s's state in it)", ErrInvalid, key, j.Key(), k, k, k)
 	}
 	return &j, nil
 }

@@ -269,10 +269,17 @@ func (l *Ledger) Refresh(ctx context.Context) error {
 
 	var conflicts []Conflict
 	for _, e := range changed {
-		if !e.tryAcquire() {
+		if loaded && !e.tryAcquire() {
 			// A write of the key is under way; its compare-and-set
 			// finds what changed, and the next listing tells too.
 			continue
+		}
+		// The first read must be complete before Loaded says so.
+		if !loaded {
+			if err := e.acquire(ctx); err != nil {
+				l.report(conflicts)
+				return fmt.Errorf("read state under %s: %w", l.jobsPrefix(), err)
+			}
 		}
 		l.mu.Lock()
 		// A write of the key may have landed since the listing: then
