@@ -3,11 +3,10 @@ package cycle
 import (
 	"context"
 	"errors"
-	"net/http"
 
+	"github.com/drover-dev/drover/consul"
 	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/source"
-	consulapi "github.com/hashicorp/consul/api"
 )
 
 // Kind says what the caller of a failed cycle should do next (Flux's
@@ -57,7 +56,7 @@ var stalls = []struct {
 	{func(err error) bool { return errors.Is(err, source.ErrAuthRefused) }, "git credentials refused (check --git-token / --git-username)"},
 	{func(err error) bool { return errors.Is(err, source.ErrHostKey) }, "SSH host key not trusted (check --ssh-known-hosts)"},
 	{nomad.IsForbidden, "permission denied by Nomad (check NOMAD_TOKEN's ACL policy)"},
-	{consulForbidden, "permission denied by Consul (check CONSUL_HTTP_TOKEN's ACL policy)"},
+	{consul.IsForbidden, "permission denied by Consul (check CONSUL_HTTP_TOKEN's ACL policy)"},
 }
 
 // classify turns a step's error into a Failure. ctx is the cycle's: a
@@ -72,10 +71,4 @@ func classify(ctx context.Context, step Step, err error) *Failure {
 		}
 	}
 	return &Failure{Step: step, Kind: Transient, Err: err}
-}
-
-// consulForbidden reports Consul's 403.
-func consulForbidden(err error) bool {
-	var se consulapi.StatusError
-	return errors.As(err, &se) && se.Code == http.StatusForbidden
 }

@@ -93,6 +93,8 @@ type Manager struct {
 	// commit and path.
 	specCache map[string]*jobs.File
 	resumed   bool
+	// problems are the unusable state keys last reported, with why.
+	problems map[string]string
 	// unrollable is, by job, why its rollback could not be made, so it is
 	// logged and counted once.
 	unrollable map[jobs.Key]string
@@ -167,12 +169,13 @@ func (m *Manager) Close() {
 // could re-apply a quarantined spec. On the first success it resumes the
 // rollouts a previous agent left in flight.
 func (m *Manager) Prepare(ctx context.Context) error {
-	if err := m.ledger.Sync(ctx); err != nil {
+	if err := m.ledger.Refresh(ctx); err != nil {
 		if !m.ledger.Loaded() {
 			return err
 		}
-		m.log.Warn().Str("event", "state.error").Err(err).Msg("state not written; kept in memory and written again next cycle")
+		m.log.Warn().Str("event", "state.error").Err(err).Msg("state not written or not re-read; kept in memory and tried again next cycle")
 	}
+	m.reportProblems()
 	m.mu.Lock()
 	resume := m.opts.Resume && !m.resumed
 	m.resumed = true
@@ -190,7 +193,7 @@ func (m *Manager) Prepare(ctx context.Context) error {
 func (m *Manager) resume() {
 	for _, j := range m.ledger.All() {
 		r := j.Rollout
-		if r == nil || !r.Phase.InFlight() {
+		if !r.InFlight() {
 			continue
 		}
 		// Health seen before the restart is not remembered: it must be
@@ -238,6 +241,40 @@ func (m *Manager) targetOf(ctx context.Context, k jobs.Key, r state.Rollout) (he
 		case <-t.C:
 		}
 	}
+}
+
+// ConflictLogger logs each change someone else made to a state key while
+// drover had its own change to write: for state.LedgerOptions.OnConflict.
+func ConflictLogger(log zerolog.Logger) func(state.Conflict) {
+	return func(c state.Conflict) {
+		log.Warn().Str("event", "state.conflict").Str("key", c.Key).Str("job", c.Job.ID).Str("namespace", c.Job.Namespace).
+			Bool("deleted", c.Deleted).Int("reapplied", c.Reapplied).
+			Msg("state key changed in Consul by someone else: Consul's copy wins, drover's unwritten changes are applied on top")
+	}
+}
+
+// reportProblems logs each state key that cannot be used, once per
+// problem: the job it names is held until the key is fixed or deleted.
+func (m *Manager) reportProblems() {
+	seen := map[string]string{}
+	for _, p := range m.ledger.Problems() {
+		why := p.Err.Error()
+		seen[p.Key] = why
+		m.mu.Lock()
+		known := m.problems[p.Key] == why
+		m.mu.Unlock()
+		if known {
+			continue
+		}
+		ev := m.log.Error().Str("event", "state.invalid").Str("key", p.Key).Err(p.Err)
+		if p.Job != nil {
+			ev = ev.Str("job", p.Job.ID).Str("namespace", p.Job.Namespace)
+		}
+		ev.Msg("state key unusable: its job is held until the key is fixed or deleted")
+	}
+	m.mu.Lock()
+	m.problems = seen
+	m.mu.Unlock()
 }
 
 func (m *Manager) logger(k jobs.Key, r state.Rollout) *zerolog.Logger {

@@ -24,6 +24,13 @@ func (m *Manager) Pin(ctx context.Context, set *jobs.Set) *jobs.Set {
 			continue
 		}
 		k := f.Key()
+		if err := m.ledger.Invalid(k); err != nil {
+			// Its quarantines cannot be known: do not act on silence.
+			held := *f
+			held.Hold = fmt.Sprintf("its rollout state cannot be read: %v", err)
+			pins[k], out.Files[i] = pin{hold: held.Hold}, &held
+			continue
+		}
 		s := m.ledger.Get(k)
 		if s == nil {
 			continue

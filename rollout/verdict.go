@@ -61,7 +61,6 @@ func (m *Manager) finish(k jobs.Key, w *watch, v health.Verdict) {
 		t := v.HealthySince.UTC()
 		ro.HealthySince = &t
 	}
-	rollback := ""
 	s, err := m.ledger.Update(m.base, k, func(j *state.Job) {
 		if j.Rollout != nil && j.Rollout.Commit == ro.Commit && j.Rollout.Version == ro.Version {
 			j.Rollout = &ro
@@ -72,11 +71,15 @@ func (m *Manager) finish(k jobs.Key, w *watch, v health.Verdict) {
 			j.LastGood = &rev
 		case v.Phase == state.Failed && ro.Kind == state.Deploy:
 			j.Quarantine(state.Quarantine{Fingerprint: ro.Fingerprint, Commit: ro.Commit, Reason: v.Reason, At: now})
-			if !m.opts.NoRollback && j.LastGood != nil && j.LastGood.Fingerprint != ro.Fingerprint {
-				rollback = j.LastGood.Commit
-			}
 		}
 	})
+	// Worked out from the state the change produced, not inside it: the
+	// ledger may apply a change again, later, on another copy.
+	rollback := ""
+	if v.Phase == state.Failed && ro.Kind == state.Deploy && !m.opts.NoRollback &&
+		s != nil && s.LastGood != nil && s.LastGood.Fingerprint != ro.Fingerprint {
+		rollback = s.LastGood.Commit
+	}
 	m.stateError(err)
 	m.mu.Lock()
 	if m.watches[k] == w {

@@ -267,7 +267,7 @@ func (w *wiring) newRollouts(ctx context.Context, c *config, loader *jobs.Loader
 		rec = r.metrics
 	}
 	return rollout.New(ctx,
-		state.NewLedger(w.consul, c.stateKeyPrefix(), state.LedgerOptions{CallTimeout: c.consulTimeout}),
+		state.NewLedger(w.consul, c.stateKeyPrefix(), state.LedgerOptions{CallTimeout: c.consulTimeout, OnConflict: rollout.ConflictLogger(w.log)}),
 		health.NewWatcher(ctx, w.nomad, w.consul, health.WatcherOptions{CallTimeout: c.consulTimeout}),
 		w.nomad, specs,
 		rollout.Options{
