@@ -207,8 +207,17 @@ func New(target string) (*Proxy, error) {
 		// Flush every write at once: blocking queries and event streams
 		// must reach the client as the target sends them.
 		FlushInterval: -1,
-		// A client that gave up, or Close, cancels the forwarded request;
-		// the default handler would log that as an error.
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if base.Err() != nil {
+				// Closed: the client must see the connection end, not a
+				// proxy's 502 it could mistake for the target's answer.
+				panic(http.ErrAbortHandler)
+			}
+			if r.Context().Err() == nil {
+				http.Error(w, "faultproxy: "+err.Error(), http.StatusBadGateway)
+			}
+		},
+		// A stream cut by a client that gave up, or by Close, is not news.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	p.srv = &http.Server{
