@@ -16,6 +16,7 @@ package faultproxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -99,9 +100,13 @@ func Forward() Mode { return Mode{kind: forward} }
 // cleared or changed (it then gets the new mode, so Clear sends it on to
 // the target, as a server that comes back would answer), until the client
 // gives up (it then never reaches the target), or until the proxy closes.
+// A request forwarded before the rule was set (a blocking query waiting on
+// the target) has its answer held the same way, unless the answer had
+// started already.
 func Hang() Mode { return Mode{kind: hang} }
 
-// Refuse closes the connection without a response.
+// Refuse closes the connection without a response; a request forwarded
+// before the rule was set loses its answer the same way.
 func Refuse() Mode { return Mode{kind: refuse} }
 
 // Slow forwards the request after d.
@@ -206,11 +211,12 @@ func New(target string) (*Proxy, error) {
 		Transport: transport,
 		// Flush every write at once: blocking queries and event streams
 		// must reach the client as the target sends them.
-		FlushInterval: -1,
+		FlushInterval:  -1,
+		ModifyResponse: p.atResponse,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if base.Err() != nil {
-				// Closed: the client must see the connection end, not a
-				// proxy's 502 it could mistake for the target's answer.
+			if base.Err() != nil || errors.Is(err, errRefused) {
+				// The client must see the connection end, not a proxy's
+				// 502 it could mistake for the target's answer.
 				panic(http.ErrAbortHandler)
 			}
 			if r.Context().Err() == nil {
@@ -462,6 +468,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch m.kind {
 		case hang:
 			if !p.hold(r, changed) {
+				// The client left or the proxy closed: whatever is left
+				// of the connection must not carry a response.
+				abort(w)
 				return
 			}
 			continue // the rules changed: look again
@@ -479,11 +488,38 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			case <-t.C:
 			case <-r.Context().Done():
 				t.Stop()
+				abort(w)
 				return
 			}
 		}
 		p.rp.ServeHTTP(w, r)
 		return
+	}
+}
+
+// errRefused ends a forwarded request whose answer a Refuse rule drops.
+var errRefused = errors.New("faultproxy: response refused")
+
+// atResponse applies Hang and Refuse to the target's answer too, before any
+// of it reaches the client: a server that stops answering also leaves the
+// blocking queries already waiting on it unanswered. Once a response has
+// started (a stream), the rest of it passes.
+func (p *Proxy) atResponse(resp *http.Response) error {
+	r := resp.Request
+	for {
+		m, changed, ok := p.decide(r)
+		switch {
+		case !ok:
+			return errRefused
+		case m.kind == hang:
+			if !p.hold(r, changed) {
+				return r.Context().Err()
+			}
+			continue
+		case m.kind == refuse:
+			return errRefused
+		}
+		return nil
 	}
 }
 

@@ -21,11 +21,14 @@ type backend struct {
 	srv     *httptest.Server
 	hits    atomic.Int64
 	release chan struct{}
+	// polls receives a reply channel for each GET /poll, which answers
+	// when that channel is closed, as a blocking query answers a change.
+	polls chan chan struct{}
 }
 
 func newBackend(t *testing.T) *backend {
 	t.Helper()
-	b := &backend{release: make(chan struct{})}
+	b := &backend{release: make(chan struct{}), polls: make(chan chan struct{}, 8)}
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.hits.Add(1)
 		if r.URL.Path == "/stream" {
@@ -38,6 +41,15 @@ func newBackend(t *testing.T) *backend {
 			}
 			fmt.Fprintln(w, "second")
 			return
+		}
+		if r.URL.Path == "/poll" {
+			answer := make(chan struct{})
+			b.polls <- answer
+			select {
+			case <-answer:
+			case <-r.Context().Done():
+				return
+			}
 		}
 		body, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s %s ?%s %s", r.Method, r.URL.Path, r.URL.RawQuery, body)
@@ -281,6 +293,48 @@ func TestHang_SelectsBlockingQueriesByQuery(t *testing.T) {
 	p.Clear(blocking)
 	if got := waitResult(t, ch, "released blocking query"); got.code != 200 {
 		t.Errorf("released blocking query: %+v", got)
+	}
+}
+
+// TestHang_HoldsTheAnswerOfAQueryAlreadyForwarded: a blocking query that
+// was waiting on the target when the hang began does not get the target's
+// answer until the hang ends, as with a server that stopped answering.
+func TestHang_HoldsTheAnswerOfAQueryAlreadyForwarded(t *testing.T) {
+	b := newBackend(t)
+	p := newProxy(t, b)
+	ch := start(p, "GET", "/poll?index=3", "", 0)
+	var answer chan struct{}
+	select {
+	case answer = <-b.polls: // the query waits on the target now
+	case <-time.After(10 * time.Second):
+		t.Fatal("the query did not reach the target")
+	}
+	poll := Rule{Path: "/poll"}
+	p.Set(poll, Hang())
+	close(answer)
+	waitHanging(t, p, poll, 1)
+	select {
+	case r := <-ch:
+		t.Fatalf("the answer passed a hang: %+v", r)
+	default:
+	}
+	p.Clear(poll)
+	if got := waitResult(t, ch, "released answer"); got.code != 200 || got.body != "GET /poll ?index=3 " {
+		t.Fatalf("released answer = %+v", got)
+	}
+}
+
+// TestRefuse_DropsTheAnswerOfAQueryAlreadyForwarded: the client of a
+// query in flight when Refuse is set sees its connection cut.
+func TestRefuse_DropsTheAnswerOfAQueryAlreadyForwarded(t *testing.T) {
+	b := newBackend(t)
+	p := newProxy(t, b)
+	ch := start(p, "GET", "/poll", "", 0)
+	answer := <-b.polls
+	p.Set(Rule{Path: "/poll"}, Refuse())
+	close(answer)
+	if got := waitResult(t, ch, "refused answer"); got.err == nil {
+		t.Fatalf("refused answer reached the client: %+v", got)
 	}
 }
 
