@@ -198,6 +198,7 @@ func TestFault_ConsulHangingDuringBakeGivesNoVerdictUntilItAnswers(t *testing.T)
 		t.Fatalf("rollout judged healthy while Consul did not answer (%d events)", n)
 	}
 	clearAll(f.consul, consulHealth)
+	a.waitFor(0, "rollout.reachable", 30*time.Second, "Consul answering again", onCommit(id, c))
 	a.waitFor(0, "rollout.healthy", 60*time.Second, "verdict once Consul answers", onCommit(id, c))
 	if n := a.countAfter(0, "rollback.applied", forJob(id)) + a.countAfter(0, "rollout.failed", forJob(id)); n != 0 {
 		t.Errorf("a healthy rollout was failed or rolled back (%d events)", n)
