@@ -440,7 +440,16 @@ func (p *Proxy) decide(r *http.Request) (Mode, <-chan struct{}, bool) {
 
 // ServeHTTP applies the mode the rules give the request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Counted under the lock Close takes to set closed, so that no handler
+	// starts once Close waits for them.
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		abort(w)
+		return
+	}
 	p.handlers.Add(1)
+	p.mu.Unlock()
 	defer p.handlers.Done()
 	// The whole body is read first: a hung server has read the request,
 	// and only once the body is consumed does net/http notice a client
