@@ -271,7 +271,7 @@ func (a *Agent) cycle(ctx context.Context, reason string, attempt int, stalled *
 			retryIn = a.opts.StalledRetry
 			if why := f.Error(); why != *stalled {
 				*stalled = why
-				a.log.Warn().Str("event", "sync.stalled").Str("step", string(f.Step)).Str("reason", f.Fix).Err(f.Err).
+				a.log.Warn().Str("event", "sync.stalled").Str("step", string(f.Step)).Str("reason", why).
 					Str("retry_in", retryIn.String()).Msg("sync cannot succeed until the configuration or the remote changes")
 			}
 		}
