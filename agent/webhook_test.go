@@ -6,11 +6,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	gosync "sync"
 	"testing"
 
 	"github.com/drover-dev/drover/jobs"
@@ -328,5 +330,168 @@ func TestReadEndpointsStayOpenWithAToken(t *testing.T) {
 		if w := serve(a, "GET", path); w.Code == http.StatusUnauthorized || w.Code == http.StatusForbidden {
 			t.Errorf("GET %s: %d; read endpoints must not need the token", path, w.Code)
 		}
+	}
+}
+
+// replayAgent is an agent following refs/heads/main that logs into a
+// buffer safe for concurrent requests.
+func replayAgent(t *testing.T) (*Agent, *logBuffer) {
+	t.Helper()
+	log := &logBuffer{}
+	a, err := New(SourceFunc(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") }),
+		&jobs.Loader{}, dsync.New(nil, dsync.Options{}),
+		Options{
+			WebhookSecret: testSecret,
+			RefName:       func() string { return "refs/heads/main" },
+			Logger:        zerolog.New(log).Level(zerolog.DebugLevel),
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, log
+}
+
+// deliver sends one delivery to h, as GitHub or GitLab would, with the
+// delivery ID id ("" sends none) and a valid signature or token unless
+// forged.
+func deliver(h http.Handler, provider, id string, forged bool) *httptest.ResponseRecorder {
+	body := []byte(`{"object_kind":"push","ref":"refs/heads/main","after":"abc123"}`)
+	req := httptest.NewRequest(http.MethodPost, "/webhook/"+provider, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	secret := testSecret
+	if forged {
+		secret = "guess"
+	}
+	switch provider {
+	case "github":
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-Hub-Signature-256", sign(secret, body))
+		if id != "" {
+			req.Header.Set("X-GitHub-Delivery", id)
+		}
+	case "gitlab":
+		req.Header.Set("X-Gitlab-Event", "Push Hook")
+		req.Header.Set("X-Gitlab-Token", secret)
+		if id != "" {
+			req.Header.Set("X-Gitlab-Event-UUID", id)
+		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func TestWebhook_ReplayedDeliveryTriggersOnce(t *testing.T) {
+	for _, provider := range []string{"github", "gitlab"} {
+		t.Run(provider, func(t *testing.T) {
+			a, log := replayAgent(t)
+			h := a.Handler()
+			const replays = 50
+			codes := make(chan int, replays)
+			var wg gosync.WaitGroup
+			for range replays {
+				wg.Go(func() { codes <- deliver(h, provider, "72d3162e-cc78-11e3-81ab-4c9367dc0958", false).Code })
+			}
+			wg.Wait()
+			close(codes)
+			byCode := map[int]int{}
+			for c := range codes {
+				byCode[c]++
+			}
+			if byCode[http.StatusAccepted] != 1 || byCode[http.StatusOK] != replays-1 {
+				t.Errorf("answers %v, want one 202 and %d × 200", byCode, replays-1)
+			}
+			if got := len(log.events("webhook.push")); got != 1 {
+				t.Errorf("%d webhook.push events, want 1", got)
+			}
+			ignored := log.events("webhook.ignored")
+			if len(ignored) != replays-1 || ignored[0]["reason"] != "duplicate delivery" {
+				t.Errorf("%d webhook.ignored events (first %v), want %d with reason duplicate delivery", len(ignored), ignored, replays-1)
+			}
+		})
+	}
+}
+
+func TestWebhook_DeliveryDedupe(t *testing.T) {
+	for _, provider := range []string{"github", "gitlab"} {
+		t.Run(provider+"/distinct IDs each trigger", func(t *testing.T) {
+			a, _ := replayAgent(t)
+			h := a.Handler()
+			for _, id := range []string{"d-1", "d-2", "d-3"} {
+				if w := deliver(h, provider, id, false); w.Code != http.StatusAccepted {
+					t.Errorf("delivery %s: %d %s", id, w.Code, w.Body)
+				}
+			}
+		})
+		t.Run(provider+"/without an ID nothing is deduplicated", func(t *testing.T) {
+			a, _ := replayAgent(t)
+			h := a.Handler()
+			for range 3 {
+				if w := deliver(h, provider, "", false); w.Code != http.StatusAccepted {
+					t.Errorf("delivery without ID: %d %s", w.Code, w.Body)
+				}
+			}
+		})
+		t.Run(provider+"/a forged delivery does not burn the ID", func(t *testing.T) {
+			a, _ := replayAgent(t)
+			h := a.Handler()
+			if w := deliver(h, provider, "d-1", true); w.Code != http.StatusUnauthorized {
+				t.Fatalf("forged delivery: %d", w.Code)
+			}
+			if w := deliver(h, provider, "d-1", false); w.Code != http.StatusAccepted {
+				t.Errorf("authentic delivery after a forged one with its ID: %d %s", w.Code, w.Body)
+			}
+		})
+		t.Run(provider+"/a duplicate is answered 200 ignored", func(t *testing.T) {
+			a, _ := replayAgent(t)
+			h := a.Handler()
+			deliver(h, provider, "d-1", false)
+			w := deliver(h, provider, "d-1", false)
+			var got map[string]string
+			_ = json.Unmarshal(w.Body.Bytes(), &got)
+			if w.Code != http.StatusOK || got["status"] != "ignored" || got["reason"] != "duplicate delivery" {
+				t.Errorf("duplicate: %d %s", w.Code, w.Body)
+			}
+			if _, ok := triggered(a); !ok {
+				t.Error("the first delivery did not trigger")
+			}
+			if _, ok := triggered(a); ok {
+				t.Error("the duplicate triggered")
+			}
+		})
+	}
+	t.Run("providers have separate memories", func(t *testing.T) {
+		a, _ := replayAgent(t)
+		h := a.Handler()
+		for _, provider := range []string{"github", "gitlab"} {
+			if w := deliver(h, provider, "same-id", false); w.Code != http.StatusAccepted {
+				t.Errorf("%s: %d %s", provider, w.Code, w.Body)
+			}
+		}
+	})
+}
+
+func TestDeliveries_ForgetsTheOldestPastTheBound(t *testing.T) {
+	d := newDeliveries(3)
+	for _, id := range []string{"a", "b", "c", "d"} {
+		if !d.first(id) {
+			t.Fatalf("first(%q) = false on its first delivery", id)
+		}
+	}
+	if len(d.seen) != 3 {
+		t.Errorf("remembers %d IDs, bound is 3", len(d.seen))
+	}
+	// b, c and d are remembered; a was forgotten to make room for d.
+	for _, id := range []string{"b", "c", "d"} {
+		if d.first(id) {
+			t.Errorf("first(%q) = true; it is among the last 3", id)
+		}
+	}
+	if !d.first("a") {
+		t.Error(`first("a") = false; it was forgotten and is new again`)
+	}
+	// Remembering a again forgot b, the oldest.
+	if !d.first("b") {
+		t.Error(`first("b") = false after a pushed it out`)
 	}
 }
