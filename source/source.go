@@ -93,7 +93,10 @@ func Open(ctx context.Context, opts Options) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git source: %w", err)
 	}
-	red := newRedactor(opts.Auth.Token, opts.Auth.SSHKeyPassphrase, ep.password)
+	// Every user a basic-auth header could name: --git-username, the URL's
+	// user, and "git", httpAuth's default with a token and no username.
+	users := []string{opts.Auth.Username, ep.user, "git"}
+	red := newRedactor(users, opts.Auth.Token, opts.Auth.SSHKeyPassphrase, ep.password)
 	r, err := open(ctx, ep, opts, red)
 	if err != nil {
 		return nil, red.wrap(fmt.Errorf("open git source %s: %w", ep.clean, err))
