@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -494,4 +495,137 @@ func TestDeliveries_ForgetsTheOldestPastTheBound(t *testing.T) {
 	if !d.first("b") {
 		t.Error(`first("b") = false after a pushed it out`)
 	}
+}
+
+// asciiLower lowers A-F only, the way hex digits may be written.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// FuzzVerifyGitHubSignature checks that a signature is accepted exactly
+// when it is the body's HMAC under the secret, in either case of hex.
+func FuzzVerifyGitHubSignature(f *testing.F) {
+	f.Fuzz(func(t *testing.T, secret string, body []byte, header string) {
+		good := sign(secret, body)
+		if err := verifyGitHubSignature(secret, body, good); err != nil {
+			t.Fatalf("the correct signature %s was refused: %v", good, err)
+		}
+		hexSig, ok := strings.CutPrefix(header, "sha256=")
+		correct := ok && asciiLower(hexSig) == strings.TrimPrefix(good, "sha256=")
+		err := verifyGitHubSignature(secret, body, header)
+		if (err == nil) != correct {
+			t.Fatalf("verify(%q) = %v; correct signature is %s", header, err, good)
+		}
+		if err != nil && !errors.Is(err, errMissingSignature) && !errors.Is(err, errMalformedSig) && !errors.Is(err, errSignatureMismatch) {
+			t.Fatalf("verify returned an error that is not one of its fixed reasons: %v", err)
+		}
+	})
+}
+
+// FuzzGitHubPayload checks that only a form-encoded delivery is unwrapped,
+// and that unwrapping gives back the payload field exactly.
+func FuzzGitHubPayload(f *testing.F) {
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		out, err := githubPayload(contentType, body)
+		if mt, _, _ := mime.ParseMediaType(contentType); mt != "application/x-www-form-urlencoded" {
+			if err != nil || !bytes.Equal(out, body) {
+				t.Fatalf("content type %q: payload %q, %v; want the body unchanged", contentType, out, err)
+			}
+		}
+		form := "payload=" + url.QueryEscape(string(body)) + "&other=x"
+		out, err = githubPayload("application/x-www-form-urlencoded; charset=utf-8", []byte(form))
+		if err != nil || !bytes.Equal(out, body) {
+			t.Fatalf("form-encoded %q: payload %q, %v; want %q", form, out, err, body)
+		}
+	})
+}
+
+// FuzzWebhook sends authentic deliveries of any content to the handler and
+// checks what it answers: a cycle is triggered exactly when the answer is
+// 202, only for a push event whose ref is the followed one, and a forged
+// copy of the same delivery is refused.
+func FuzzWebhook(f *testing.F) {
+	var watched string
+	a, err := New(SourceFunc(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") }),
+		&jobs.Loader{}, dsync.New(nil, dsync.Options{}),
+		Options{WebhookSecret: testSecret, RefName: func() string { return watched }, Logger: zerolog.Nop()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := a.Handler()
+	f.Fuzz(func(t *testing.T, gitlab bool, event, contentType string, body []byte, ref string) {
+		watched = ref
+		path, eventHeader := "/webhook/github", "X-GitHub-Event"
+		auth := map[string]string{"X-Hub-Signature-256": sign(testSecret, body)}
+		forged := map[string]string{"X-Hub-Signature-256": sign(testSecret+"x", body)}
+		if gitlab {
+			path, eventHeader = "/webhook/gitlab", "X-Gitlab-Event"
+			auth = map[string]string{"X-Gitlab-Token": testSecret}
+			forged = map[string]string{"X-Gitlab-Token": testSecret + "x"}
+		}
+		send := func(creds map[string]string) *httptest.ResponseRecorder {
+			req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+			req.Header.Set(eventHeader, event)
+			req.Header.Set("Content-Type", contentType)
+			for k, v := range creds {
+				req.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			return w
+		}
+
+		w := send(auth)
+		_, fired := triggered(a)
+		var answer map[string]string
+		if err := json.Unmarshal(w.Body.Bytes(), &answer); err != nil {
+			t.Fatalf("answer %d is not a JSON object of strings: %q", w.Code, w.Body)
+		}
+		switch w.Code {
+		case http.StatusOK, http.StatusBadRequest:
+		case http.StatusAccepted:
+			var p pushEvent
+			payload := body
+			if !gitlab {
+				payload, _ = githubPayload(contentType, body)
+			}
+			if err := json.Unmarshal(payload, &p); err != nil {
+				t.Fatalf("202 for a payload that is not JSON: %q", payload)
+			}
+			if p.Ref == "" || answer["ref"] != p.Ref {
+				t.Fatalf("202 names ref %q, payload ref %q", answer["ref"], p.Ref)
+			}
+			if ref != "" && p.Ref != ref {
+				t.Fatalf("202 for a push to %q while following %q", p.Ref, ref)
+			}
+			isPush := event == "push"
+			if gitlab {
+				isPush = (event == "Push Hook" || event == "Tag Push Hook") && (p.ObjectKind == "push" || p.ObjectKind == "tag_push")
+			}
+			if !isPush {
+				t.Fatalf("202 for event %q (object_kind %q)", event, p.ObjectKind)
+			}
+		default:
+			t.Fatalf("authentic delivery answered %d: %s", w.Code, w.Body)
+		}
+		if fired != (w.Code == http.StatusAccepted) {
+			t.Fatalf("answered %d but triggered = %v", w.Code, fired)
+		}
+		if strings.Contains(w.Body.String(), testSecret) {
+			t.Fatalf("answer holds the secret: %s", w.Body)
+		}
+
+		if w := send(forged); w.Code != http.StatusUnauthorized {
+			t.Fatalf("forged delivery answered %d, want 401", w.Code)
+		}
+		if _, fired := triggered(a); fired {
+			t.Fatal("a forged delivery triggered a cycle")
+		}
+	})
 }
