@@ -80,6 +80,14 @@ func TestSnapshot_SizeAndSymlinks(t *testing.T) {
 	if slices.Contains(files, "link") || slices.Contains(files, "jobs/linked.nomad.hcl") {
 		t.Errorf("Files() lists a symlink: %q", files)
 	}
+	// The listing is walked once and shared: a caller's change to its
+	// copy must not reach the next caller.
+	files[0], links[0] = "changed", "changed"
+	again, _ := s.Files()
+	linksAgain, _ := s.Symlinks()
+	if again[0] == "changed" || linksAgain[0] == "changed" {
+		t.Error("Files or Symlinks hands out the snapshot's own slice")
+	}
 }
 
 // parseAll stands in for Nomad's parse API: every file is a job named

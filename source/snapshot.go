@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,6 +20,11 @@ type Snapshot struct {
 	repo   *Repo
 	commit plumbing.Hash
 	tree   *object.Tree
+
+	// files and links are the tree's listing, walked once: a commit's tree
+	// never changes. Guarded by repo.mu; listed says they are filled.
+	listed       bool
+	files, links []string
 }
 
 // Snapshot returns a view of a commit already in the clone, such as the
@@ -65,11 +71,10 @@ func (s *Snapshot) Revision() string { return s.commit.String() }
 func (s *Snapshot) Files() ([]string, error) {
 	s.repo.mu.Lock()
 	defer s.repo.mu.Unlock()
-	files, _, err := treeEntries(s.tree)
-	if err != nil {
+	if err := s.list(); err != nil {
 		return nil, s.repo.redact.wrap(fmt.Errorf("list files at %s: %w", s.commit, err))
 	}
-	return files, nil
+	return slices.Clone(s.files), nil
 }
 
 // Symlinks returns every symlink in the commit, sorted like Files. A
@@ -78,11 +83,23 @@ func (s *Snapshot) Files() ([]string, error) {
 func (s *Snapshot) Symlinks() ([]string, error) {
 	s.repo.mu.Lock()
 	defer s.repo.mu.Unlock()
-	_, links, err := treeEntries(s.tree)
-	if err != nil {
+	if err := s.list(); err != nil {
 		return nil, s.repo.redact.wrap(fmt.Errorf("list symlinks at %s: %w", s.commit, err))
 	}
-	return links, nil
+	return slices.Clone(s.links), nil
+}
+
+// list walks the tree unless it was walked already; it needs repo.mu held.
+func (s *Snapshot) list() error {
+	if s.listed {
+		return nil
+	}
+	files, links, err := treeEntries(s.tree)
+	if err != nil {
+		return err
+	}
+	s.files, s.links, s.listed = files, links, true
+	return nil
 }
 
 // Size returns the size of a file Files lists, from the object store's
