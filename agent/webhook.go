@@ -42,14 +42,15 @@ type pushEvent struct {
 	After string `json:"after"`
 }
 
-// deliveryMemory is how many delivery IDs are remembered per provider: far
-// more than the pushes of any plausible replay window, at 32 bytes each.
+// deliveryMemory is how many keys (delivery IDs, body digests) are
+// remembered per provider: far more than the pushes of any plausible
+// replay window, at 32 bytes each.
 const deliveryMemory = 1000
 
-// deliveries remembers the IDs of the last n authentic deliveries of one
+// deliveries remembers the keys of the last n authentic deliveries of one
 // provider, so that a replayed delivery (the same request sent again, by
 // an attacker who captured it or by the provider's "redeliver" button)
-// starts no second cycle. IDs are kept as digests: memory is bounded
+// starts no second cycle. Keys are kept as digests: memory is bounded
 // whatever their length.
 type deliveries struct {
 	mu   gosync.Mutex
@@ -64,17 +65,34 @@ func newDeliveries(n int) *deliveries {
 	return &deliveries{seen: make(map[[sha256.Size]byte]bool, n), ring: make([][sha256.Size]byte, 0, n)}
 }
 
-// first records id and reports whether it was not remembered yet. A
-// delivery without an ID cannot be recognised and is always first.
-func (d *deliveries) first(id string) bool {
-	if id == "" {
-		return true
+// first reports whether none of a delivery's keys is remembered, and then
+// remembers them. Empty keys are left out: a delivery without an ID is
+// recognised by its other keys only.
+func (d *deliveries) first(keys ...string) bool {
+	sums := make([][sha256.Size]byte, 0, len(keys))
+	for _, k := range keys {
+		if k != "" {
+			sums = append(sums, sha256.Sum256([]byte(k)))
+		}
 	}
-	sum := sha256.Sum256([]byte(id))
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	for _, sum := range sums {
+		if d.seen[sum] {
+			return false
+		}
+	}
+	for _, sum := range sums {
+		d.remember(sum)
+	}
+	return true
+}
+
+// remember adds sum, forgetting the oldest past the bound; it needs d.mu
+// held.
+func (d *deliveries) remember(sum [sha256.Size]byte) {
 	if d.seen[sum] {
-		return false
+		return
 	}
 	if len(d.ring) < cap(d.ring) {
 		d.ring = append(d.ring, sum)
@@ -84,7 +102,6 @@ func (d *deliveries) first(id string) bool {
 		d.next = (d.next + 1) % len(d.ring)
 	}
 	d.seen[sum] = true
-	return true
 }
 
 // webhookRequest carries what every log line of one delivery repeats.
@@ -104,11 +121,15 @@ func (a *Agent) newWebhookRequest(r *http.Request, provider, deliveryHeader stri
 	return webhookRequest{provider: provider, delivery: id, log: ctx.Logger()}
 }
 
-// replayed answers a delivery whose ID was seen already, and reports
-// whether it did. Call it only once the delivery is authentic and read:
-// an unauthenticated request must not be able to burn an ID.
-func (a *Agent) replayed(w http.ResponseWriter, req webhookRequest, seen *deliveries) bool {
-	if seen.first(req.delivery) {
+// replayed answers a delivery whose ID, or whose other keys, were seen
+// already, and reports whether it did. Call it only once the delivery is
+// authentic and read: an unauthenticated request must not be able to burn
+// a key.
+func (a *Agent) replayed(w http.ResponseWriter, req webhookRequest, seen *deliveries, keys ...string) bool {
+	if req.delivery != "" {
+		keys = append(keys, "id:"+req.delivery)
+	}
+	if seen.first(keys...) {
 		return false
 	}
 	a.ignore(w, req, zerolog.InfoLevel, "", "duplicate delivery")
@@ -132,7 +153,12 @@ func (a *Agent) githubWebhook(w http.ResponseWriter, r *http.Request, seen *deli
 		a.reject(w, req, http.StatusUnauthorized, err)
 		return
 	}
-	if a.replayed(w, req, seen) {
+	// The signature covers the body, not X-GitHub-Delivery: a captured
+	// delivery sent again under a new ID is still the same signed body.
+	// GitHub never sends one body twice (it carries the push's times)
+	// except as a redelivery.
+	bodySum := sha256.Sum256(body)
+	if a.replayed(w, req, seen, "body:"+hex.EncodeToString(bodySum[:])) {
 		return
 	}
 	switch event := r.Header.Get("X-GitHub-Event"); event {

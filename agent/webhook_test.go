@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -354,9 +355,13 @@ func replayAgent(t *testing.T) (*Agent, *logBuffer) {
 
 // deliver sends one delivery to h, as GitHub or GitLab would, with the
 // delivery ID id ("" sends none) and a valid signature or token unless
-// forged.
+// forged. The body is the same for every call.
 func deliver(h http.Handler, provider, id string, forged bool) *httptest.ResponseRecorder {
-	body := []byte(`{"object_kind":"push","ref":"refs/heads/main","after":"abc123"}`)
+	return deliverBody(h, provider, id, forged, `{"object_kind":"push","ref":"refs/heads/main","after":"abc123"}`)
+}
+
+func deliverBody(h http.Handler, provider, id string, forged bool, payload string) *httptest.ResponseRecorder {
+	body := []byte(payload)
 	req := httptest.NewRequest(http.MethodPost, "/webhook/"+provider, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	secret := testSecret
@@ -415,20 +420,22 @@ func TestWebhook_ReplayedDeliveryTriggersOnce(t *testing.T) {
 
 func TestWebhook_DeliveryDedupe(t *testing.T) {
 	for _, provider := range []string{"github", "gitlab"} {
-		t.Run(provider+"/distinct IDs each trigger", func(t *testing.T) {
+		t.Run(provider+"/distinct deliveries each trigger", func(t *testing.T) {
 			a, _ := replayAgent(t)
 			h := a.Handler()
-			for _, id := range []string{"d-1", "d-2", "d-3"} {
-				if w := deliver(h, provider, id, false); w.Code != http.StatusAccepted {
+			for i, id := range []string{"d-1", "d-2", "d-3"} {
+				body := fmt.Sprintf(`{"object_kind":"push","ref":"refs/heads/main","after":"c%d"}`, i)
+				if w := deliverBody(h, provider, id, false, body); w.Code != http.StatusAccepted {
 					t.Errorf("delivery %s: %d %s", id, w.Code, w.Body)
 				}
 			}
 		})
-		t.Run(provider+"/without an ID nothing is deduplicated", func(t *testing.T) {
+		t.Run(provider+"/without an ID, distinct bodies each trigger", func(t *testing.T) {
 			a, _ := replayAgent(t)
 			h := a.Handler()
-			for range 3 {
-				if w := deliver(h, provider, "", false); w.Code != http.StatusAccepted {
+			for i := range 3 {
+				body := fmt.Sprintf(`{"object_kind":"push","ref":"refs/heads/main","after":"c%d"}`, i)
+				if w := deliverBody(h, provider, "", false, body); w.Code != http.StatusAccepted {
 					t.Errorf("delivery without ID: %d %s", w.Code, w.Body)
 				}
 			}
@@ -461,6 +468,27 @@ func TestWebhook_DeliveryDedupe(t *testing.T) {
 			}
 		})
 	}
+	t.Run("github/a signed body replayed under a new ID is a duplicate", func(t *testing.T) {
+		a, _ := replayAgent(t)
+		h := a.Handler()
+		if w := deliver(h, "github", "d-1", false); w.Code != http.StatusAccepted {
+			t.Fatalf("first delivery: %d %s", w.Code, w.Body)
+		}
+		for _, id := range []string{"d-2", ""} {
+			if w := deliver(h, "github", id, false); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "duplicate delivery") {
+				t.Errorf("same signed body with ID %q: %d %s, want 200 duplicate delivery", id, w.Code, w.Body)
+			}
+		}
+	})
+	t.Run("gitlab/the same body under a new ID triggers: GitLab signs nothing", func(t *testing.T) {
+		a, _ := replayAgent(t)
+		h := a.Handler()
+		for _, id := range []string{"d-1", "d-2"} {
+			if w := deliver(h, "gitlab", id, false); w.Code != http.StatusAccepted {
+				t.Errorf("delivery %s: %d %s", id, w.Code, w.Body)
+			}
+		}
+	})
 	t.Run("providers have separate memories", func(t *testing.T) {
 		a, _ := replayAgent(t)
 		h := a.Handler()
@@ -558,8 +586,10 @@ func FuzzWebhook(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := a.Handler()
 	f.Fuzz(func(t *testing.T, gitlab bool, event, contentType string, body []byte, ref string) {
+		// A handler per input: its memory of deliveries would otherwise
+		// answer every repeated body as a duplicate.
+		h := a.Handler()
 		watched = ref
 		path, eventHeader := "/webhook/github", "X-GitHub-Event"
 		auth := map[string]string{"X-Hub-Signature-256": sign(testSecret, body)}
