@@ -252,3 +252,49 @@ func TestDefaultServerLimits_AreAllSet(t *testing.T) {
 		t.Errorf("Read %s is too short for a %d-byte body at 2 Mbit/s (%s)", lim.Read, maxWebhookBody, need)
 	}
 }
+
+func TestLimitListener_CloseEndsAnAcceptWaitingForASlot(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := limitListener(inner, 1)
+	c, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	held, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept() // waits: the only slot is taken
+		if err == nil {
+			c.Close()
+		}
+		accepted <- err
+	}()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-accepted:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Accept after Close = %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Accept still waiting for a slot after Close")
+	}
+	// A closed connection gives its slot back, once however often closed.
+	if err := held.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = held.Close()
+	if n := len(ln.(*limitedListener).slots); n != 0 {
+		t.Errorf("%d slots taken after every connection closed", n)
+	}
+}
