@@ -162,9 +162,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", a.opts.Listen, err)
 		}
-		srv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv = newServer(a.Handler(), a.log)
 		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(limitListener(ln, maxConns())); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error().Str("event", "http.error").Err(err).Msg("http server stopped")
 			}
 		}()

@@ -139,8 +139,10 @@ type Runner struct {
 
 	// one serialises cycles: two never overlap.
 	one gosync.Mutex
-	mu  gosync.Mutex
-	cur current
+	// lastSet is the set the last load returned, owned by the cycle.
+	lastSet *jobs.Set
+	mu      gosync.Mutex
+	cur     current
 }
 
 // current is the cycle in flight, for Stuck.
@@ -179,6 +181,14 @@ func (r *Runner) Run(ctx context.Context) (*dsync.Report, *Failure) {
 	set, err := r.parts.Loader.Load(ctx, tree)
 	if err != nil {
 		return nil, classify(ctx, StepLoad, err)
+	}
+	if set != r.lastSet {
+		// A load of the same commit returns the same set: say it once.
+		r.lastSet = set
+		for _, s := range set.Skipped {
+			r.opts.Logger.Warn().Str("event", "job.skipped").Str("path", s.Path).Str("reason", s.Reason).
+				Str("commit", set.Revision).Msg("job file not read")
+		}
 	}
 	ro := r.parts.Rollouts
 	if ro != nil {
