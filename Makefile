@@ -9,7 +9,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 export DROVER_NOMAD_BIN  := $(BIN)/nomad
 export DROVER_CONSUL_BIN := $(BIN)/consul
 
-.PHONY: all build tools test unit e2e vet fmt-check bench demo clean
+.PHONY: all build tools test unit e2e fuzz vet fmt-check bench demo clean
 
 all: build
 
@@ -39,16 +39,24 @@ $(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
 	@touch $@
 
 ## test: formatting, vet, unit tests and the end-to-end tests against real
-## Nomad and Consul dev agents, all with the race detector.
+## Nomad and Consul dev agents, all with the race detector, then each fuzz
+## target briefly. The e2e scenarios share one cluster and run in parallel
+## (-parallel 8: most of their time is waiting on Nomad and Consul).
 test: tools fmt-check vet
-	$(GO) test -race -count=1 -timeout 40m ./...
+	$(GO) test -race -count=1 -parallel 8 -timeout 40m ./...
+	./scripts/fuzz.sh
 
 ## unit: the packages that need no Nomad or Consul agent.
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /internal/testcluster)
 
 e2e: tools
-	$(GO) test -race -count=1 -timeout 40m -v ./e2e/...
+	$(GO) test -race -count=1 -parallel 8 -timeout 40m -v ./e2e/...
+
+## fuzz: each go test -fuzz target for FUZZTIME (5s) from its checked-in
+## corpus.
+fuzz:
+	./scripts/fuzz.sh
 
 ## bench: cold sync, quiet cycles, reaction latencies and peak RSS of
 ## drover against a real Nomad dev agent with N mock-driver jobs

@@ -13,8 +13,8 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/internal/backoff"
-	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/rollout"
 	dsync "github.com/drover-dev/drover/sync"
@@ -22,16 +22,22 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Source fetches the newest revision of the watched ref.
-type Source interface {
-	Fetch(ctx context.Context) (jobs.Tree, error)
+// Cycles runs reconcile cycles: *cycle.Runner.
+type Cycles interface {
+	// Run runs one cycle; a failure says where and why it stopped.
+	Run(ctx context.Context) (*dsync.Report, *cycle.Failure)
+	// Stuck reports whether the cycle in flight has gone longer than its
+	// step's budget without progress.
+	Stuck(now time.Time) (step cycle.Step, idle, budget time.Duration, stuck bool)
+	// Close stops what the cycles left running (rollout watches).
+	Close()
 }
 
-// SourceFunc adapts a function to Source.
-type SourceFunc func(ctx context.Context) (jobs.Tree, error)
-
-// Fetch calls f.
-func (f SourceFunc) Fetch(ctx context.Context) (jobs.Tree, error) { return f(ctx) }
+// RolloutStatus is each job's rollout state for /v1/status:
+// *rollout.Manager.
+type RolloutStatus interface {
+	Status() []rollout.JobStatus
+}
 
 // Options configure an Agent.
 type Options struct {
@@ -42,14 +48,19 @@ type Options struct {
 	Schedule string
 	// Listen is the HTTP address; default 127.0.0.1:8680. "-" disables HTTP.
 	Listen string
-	// FetchTimeout bounds one git fetch; default 2m.
-	FetchTimeout time.Duration
 	// Backoff is the retry delay after the n-th consecutive failed cycle;
 	// default backoff.Exponential(5s, 5m).
 	Backoff func(attempt int) time.Duration
-	// Rollouts, when set, watches every register through to a verdict and
-	// puts back the last good spec of a job whose rollout failed.
-	Rollouts *rollout.Manager
+	// StalledRetry is the time between cycles while the agent is stalled
+	// (a ref that does not exist, refused credentials, a missing
+	// permission): retrying sooner cannot help, and a trigger (a push, POST
+	// /v1/sync) still runs a cycle at once. Default 5m.
+	StalledRetry time.Duration
+	// Rollouts, when set, shows each job's rollout state in /v1/status.
+	Rollouts RolloutStatus
+	// Instance is the drover instance whose jobs the cluster watch
+	// follows; default "drover".
+	Instance string
 	// Watch, when set, watches the cluster's jobs and starts a cycle as
 	// soon as a job git has or this instance owns changes (a hand edit, a
 	// scale, a stop), instead of waiting for the interval or schedule,
@@ -83,9 +94,7 @@ type Options struct {
 
 // Agent is the long-running sync loop.
 type Agent struct {
-	source  Source
-	loader  *jobs.Loader
-	engine  *dsync.Engine
+	cycles  Cycles
 	opts    Options
 	log     zerolog.Logger
 	status  *status
@@ -95,15 +104,18 @@ type Agent struct {
 }
 
 // New builds an agent; nothing runs until Run.
-func New(source Source, loader *jobs.Loader, engine *dsync.Engine, opts Options) (*Agent, error) {
+func New(cycles Cycles, opts Options) (*Agent, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Minute
 	}
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:8680"
 	}
-	if opts.FetchTimeout <= 0 {
-		opts.FetchTimeout = 2 * time.Minute
+	if opts.StalledRetry <= 0 {
+		opts.StalledRetry = 5 * time.Minute
+	}
+	if opts.Instance == "" {
+		opts.Instance = dsync.DefaultInstance
 	}
 	if opts.Backoff == nil {
 		opts.Backoff = backoff.Exponential(5*time.Second, 5*time.Minute, nil)
@@ -120,16 +132,14 @@ func New(source Source, loader *jobs.Loader, engine *dsync.Engine, opts Options)
 		}
 	}
 	a := &Agent{
-		source:  source,
-		loader:  loader,
-		engine:  engine,
+		cycles:  cycles,
 		opts:    opts,
 		log:     opts.Logger,
-		status:  newStatus(opts.Describe),
+		status:  newStatus(opts.Describe, cycles.Stuck),
 		trigger: make(chan string, 1),
 	}
 	if opts.Watch != nil {
-		a.watch = newClusterWatch(opts.Watch, engine.Instance(), a.Trigger, opts)
+		a.watch = newClusterWatch(opts.Watch, opts.Instance, a.Trigger, opts)
 	}
 	return a, nil
 }
@@ -152,9 +162,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", a.opts.Listen, err)
 		}
-		srv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv = newServer(a.Handler(), a.log)
 		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(limitListener(ln, maxConns())); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error().Str("event", "http.error").Err(err).Msg("http server stopped")
 			}
 		}()
@@ -178,11 +188,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer stopWatch()
 	}
 	a.loop(ctx)
-	if a.opts.Rollouts != nil {
-		// Watches in flight stay in flight in the state store; the next
-		// agent resumes them.
-		a.opts.Rollouts.Close()
-	}
+	// Watches in flight stay in flight in the state store; the next agent
+	// resumes them.
+	a.cycles.Close()
 
 	if srv != nil {
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -197,21 +205,25 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) loop(ctx context.Context) {
 	reason := "start"
 	failures := 0
+	stalled := ""
 	for {
-		wait := a.opts.Interval
-		retryIn := a.opts.Backoff(failures + 1)
 		if a.watch != nil {
 			a.watch.cycleStarted()
 		}
-		report, err := a.cycle(ctx, reason, retryIn)
+		report, f := a.cycle(ctx, reason, failures+1, &stalled)
 		if a.watch != nil {
 			a.watch.cycleDone(report)
 		}
-		if err != nil {
-			failures++
-			wait = retryIn
-		} else {
+		wait := a.opts.Interval
+		switch {
+		case f == nil:
 			failures = 0
+		case f.Kind == cycle.Stalled:
+			failures++
+			wait = a.opts.StalledRetry
+		default:
+			failures++
+			wait = a.opts.Backoff(failures)
 		}
 		var timer *time.Timer
 		var tick <-chan time.Time
@@ -235,28 +247,40 @@ func (a *Agent) loop(ctx context.Context) {
 	}
 }
 
-// cycle runs fetch → load → sync once and records the outcome.
-func (a *Agent) cycle(ctx context.Context, reason string, retryIn time.Duration) (*dsync.Report, error) {
+// cycle runs one cycle and records its outcome. attempt is the attempt the
+// next retry would be, for the retry_in a failure logs; stalled is the
+// reason the agent was last stalled for, so a stall is logged once.
+func (a *Agent) cycle(ctx context.Context, reason string, attempt int, stalled *string) (*dsync.Report, *cycle.Failure) {
 	start := time.Now()
 	a.status.begin(start)
 	a.log.Info().Str("event", "sync.start").Str("reason", reason).Msg("sync started")
 
-	report, step, err := a.run(ctx)
+	report, f := a.cycles.Run(ctx)
 	took := time.Since(start)
-	a.status.finish(report, step, err, took)
-	a.recordCycle(report, err, took, start.Add(took))
+	a.status.finish(report, f, took)
+	a.recordCycle(report, f, took, start.Add(took))
 
 	switch {
-	case err != nil && ctx.Err() != nil:
+	case f != nil && f.Kind == cycle.Interrupted:
 		a.log.Info().Str("event", "sync.done").Str("result", "interrupted").Int64("duration_ms", took.Milliseconds()).
 			Msg("sync interrupted by shutdown; registers in flight were finished")
-		return report, err
-	case err != nil:
-		a.log.Error().Str("event", "sync.done").Str("result", "failed").Str("step", step).Err(err).
-			Int64("duration_ms", took.Milliseconds()).Str("retry_in", retryIn.Round(time.Millisecond).String()).
-			Msg("sync failed before any job was touched")
-		return report, err
+		return report, f
+	case f != nil:
+		retryIn := a.opts.Backoff(attempt)
+		if f.Kind == cycle.Stalled {
+			retryIn = a.opts.StalledRetry
+			if why := f.Error(); why != *stalled {
+				*stalled = why
+				a.log.Warn().Str("event", "sync.stalled").Str("step", string(f.Step)).Str("reason", why).
+					Str("retry_in", retryIn.String()).Msg("sync cannot succeed until the configuration or the remote changes")
+			}
+		}
+		a.log.Error().Str("event", "sync.done").Str("result", "failed").Str("step", string(f.Step)).Str("kind", string(f.Kind)).
+			Err(f).Int64("duration_ms", took.Milliseconds()).Str("retry_in", retryIn.Round(time.Millisecond).String()).
+			Msg("sync failed")
+		return report, f
 	}
+	*stalled = ""
 	c := report.Counts()
 	ev := a.log.Info()
 	if report.Failed() {
@@ -265,34 +289,4 @@ func (a *Agent) cycle(ctx context.Context, reason string, retryIn time.Duration)
 	ev.Str("event", "sync.done").Str("commit", report.Revision).Interface("counts", c).
 		Int("errors", c.Errors+c.Conflicts).Int64("duration_ms", took.Milliseconds()).Msg("sync finished")
 	return report, nil
-}
-
-func (a *Agent) run(ctx context.Context) (*dsync.Report, string, error) {
-	fetchCtx, cancel := context.WithTimeout(ctx, a.opts.FetchTimeout)
-	fetchStart := time.Now()
-	tree, err := a.source.Fetch(fetchCtx)
-	a.opts.Metrics.FetchFinished(err != nil, time.Since(fetchStart))
-	cancel()
-	if err != nil {
-		return nil, "fetch", err
-	}
-	set, err := a.loader.Load(ctx, tree)
-	if err != nil {
-		return nil, "load", err
-	}
-	ro := a.opts.Rollouts
-	if ro != nil {
-		if err := ro.Prepare(ctx); err != nil {
-			return nil, "state", err
-		}
-		set = ro.Pin(ctx, set)
-	}
-	report, err := a.engine.Sync(ctx, set)
-	if ro != nil && report != nil {
-		ro.Record(ctx, report)
-	}
-	if err != nil {
-		return report, "sync", err
-	}
-	return report, "", nil
 }

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/metrics"
 	dsync "github.com/drover-dev/drover/sync"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -236,8 +238,8 @@ func startAgentOver(t *testing.T, n *fakeNomad, repo tree, opts Options) *runnin
 	if opts.WatchDebounce == 0 {
 		opts.WatchDebounce = 20 * time.Millisecond
 	}
-	a, err := New(SourceFunc(func(context.Context) (jobs.Tree, error) { return repo, nil }),
-		&jobs.Loader{Parser: n}, dsync.New(n, dsync.Options{Apply: true, Logger: opts.Logger}), opts)
+	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return repo, nil },
+		&jobs.Loader{Parser: n}, dsync.New(n, dsync.Options{Apply: true, Logger: opts.Logger}), nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,4 +285,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func (r *runningAgent) describe() string {
 	p, reg := r.nomad.counts()
 	return fmt.Sprintf("%d cycles, %d plans, %d registers", r.cycles(), p, reg)
+}
+
+// runnerOver is a cycle runner over a source, a loader and an engine,
+// without rollouts.
+func runnerOver(src cycle.SourceFunc, loader *jobs.Loader, engine *dsync.Engine, m *metrics.Metrics) *cycle.Runner {
+	return cycle.New(cycle.Parts{Source: src, Loader: loader, Engine: engine}, cycle.Options{Metrics: m})
 }

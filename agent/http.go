@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Handler serves the agent's HTTP API:
@@ -19,10 +20,15 @@ import (
 // The GET endpoints are open: they reveal no secret and change nothing.
 // Put the listener behind a proxy or a firewall if what they show (repo,
 // job names, commits) is not for everyone.
+//
+// The handler remembers the last deliveryMemory delivery IDs of each
+// webhook provider and ignores a delivery it has seen: build one handler
+// per agent and serve only that one.
 func (a *Agent) Handler() http.Handler {
+	github, gitlab := newDeliveries(deliveryMemory), newDeliveries(deliveryMemory)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		ok, why := a.status.healthy()
+		ok, why := a.status.healthy(time.Now())
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -30,7 +36,7 @@ func (a *Agent) Handler() http.Handler {
 		_, _ = w.Write([]byte(why + "\n"))
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		v := a.status.snapshot()
+		v := a.status.snapshot(time.Now())
 		if a.opts.Rollouts != nil {
 			v.Rollouts = a.opts.Rollouts.Status()
 		}
@@ -48,8 +54,8 @@ func (a *Agent) Handler() http.Handler {
 		a.Trigger("api")
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "sync triggered"})
 	})
-	mux.HandleFunc("POST /webhook/github", a.githubWebhook)
-	mux.HandleFunc("POST /webhook/gitlab", a.gitlabWebhook)
+	mux.HandleFunc("POST /webhook/github", func(w http.ResponseWriter, r *http.Request) { a.githubWebhook(w, r, github) })
+	mux.HandleFunc("POST /webhook/gitlab", func(w http.ResponseWriter, r *http.Request) { a.gitlabWebhook(w, r, gitlab) })
 	return mux
 }
 

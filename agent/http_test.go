@@ -10,14 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/jobs"
 	dsync "github.com/drover-dev/drover/sync"
 )
 
 func newTestAgent(t *testing.T) *Agent {
 	t.Helper()
-	a, err := New(SourceFunc(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") }),
-		&jobs.Loader{}, dsync.New(nil, dsync.Options{}),
+	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
+		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil),
 		Options{Describe: map[string]string{"repo": "https://example.invalid/jobs.git"}})
 	if err != nil {
 		t.Fatal(err)
@@ -37,12 +38,12 @@ func TestHealthz_ReflectsLastCycle(t *testing.T) {
 		t.Errorf("before any cycle: %d %q", w.Code, w.Body)
 	}
 	a.status.begin(time.Now())
-	a.status.finish(nil, "fetch", errors.New("connection refused"), time.Second)
-	if w := serve(a, "GET", "/healthz"); w.Code != http.StatusServiceUnavailable || w.Body.String() != "fetch: connection refused\n" {
+	a.status.finish(nil, &cycle.Failure{Step: cycle.StepFetch, Kind: cycle.Transient, Err: errors.New("connection refused")}, time.Second)
+	if w := serve(a, "GET", "/healthz"); w.Code != http.StatusServiceUnavailable || w.Body.String() != "last sync failed at step fetch: connection refused\n" {
 		t.Errorf("after a failed fetch: %d %q", w.Code, w.Body)
 	}
 	a.status.begin(time.Now())
-	a.status.finish(&dsync.Report{Revision: "abc"}, "", nil, time.Second)
+	a.status.finish(&dsync.Report{Revision: "abc"}, nil, time.Second)
 	if w := serve(a, "GET", "/healthz"); w.Code != http.StatusOK {
 		t.Errorf("after a good cycle: %d %q", w.Code, w.Body)
 	}
@@ -51,9 +52,9 @@ func TestHealthz_ReflectsLastCycle(t *testing.T) {
 func TestStatus_ShowsLastReportAndKeepsItOnFailure(t *testing.T) {
 	a := newTestAgent(t)
 	a.status.begin(time.Now())
-	a.status.finish(&dsync.Report{Revision: "abc", Jobs: []*dsync.JobResult{{Path: "a.nomad", Class: dsync.InSync}}}, "", nil, time.Second)
+	a.status.finish(&dsync.Report{Revision: "abc", Jobs: []*dsync.JobResult{{Path: "a.nomad", Class: dsync.InSync}}}, nil, time.Second)
 	a.status.begin(time.Now())
-	a.status.finish(nil, "sync", errors.New("list jobs: refused"), time.Second)
+	a.status.finish(nil, &cycle.Failure{Step: cycle.StepSync, Kind: cycle.Transient, Err: errors.New("list jobs: refused")}, time.Second)
 
 	w := serve(a, "GET", "/v1/status")
 	var st struct {
@@ -99,7 +100,7 @@ func TestSync_TriggersWithoutBlocking(t *testing.T) {
 }
 
 func TestNew_RejectsBadSchedule(t *testing.T) {
-	_, err := New(nil, &jobs.Loader{}, nil, Options{Schedule: "every now and then"})
+	_, err := New(runnerOver(nil, &jobs.Loader{}, nil, nil), Options{Schedule: "every now and then"})
 	if err == nil || !strings.Contains(err.Error(), "every now and then") {
 		t.Errorf("err = %v", err)
 	}

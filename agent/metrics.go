@@ -3,6 +3,7 @@ package agent
 import (
 	"time"
 
+	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/metrics"
 	dsync "github.com/drover-dev/drover/sync"
 )
@@ -11,12 +12,12 @@ import (
 // failed before syncing has no report; one interrupted by shutdown has a
 // partial one, whose registers still count but whose classes do not
 // describe the whole repository.
-func (a *Agent) recordCycle(report *dsync.Report, err error, took time.Duration, end time.Time) {
+func (a *Agent) recordCycle(report *dsync.Report, f *cycle.Failure, took time.Duration, end time.Time) {
 	m := a.opts.Metrics
 	if m == nil {
 		return
 	}
-	m.SyncFinished(err != nil, took, end)
+	m.SyncFinished(f != nil, took, end)
 	if report == nil {
 		return
 	}
@@ -31,7 +32,7 @@ func (a *Agent) recordCycle(report *dsync.Report, err error, took time.Duration,
 		}
 	}
 	m.DriftDetected(drift)
-	if err == nil {
+	if f == nil {
 		m.JobStates(states)
 	}
 }

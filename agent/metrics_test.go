@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
 	dsync "github.com/drover-dev/drover/sync"
@@ -36,9 +37,10 @@ func sample(t *testing.T, a *Agent, series string) float64 {
 	return 0
 }
 
-func newMetricsAgent(t *testing.T, src SourceFunc) *Agent {
+func newMetricsAgent(t *testing.T, src cycle.SourceFunc) *Agent {
 	t.Helper()
-	a, err := New(src, &jobs.Loader{}, dsync.New(nil, dsync.Options{}), Options{Metrics: metrics.New("test")})
+	m := metrics.New("test")
+	a, err := New(runnerOver(src, &jobs.Loader{}, dsync.New(nil, dsync.Options{}), m), Options{Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func newMetricsAgent(t *testing.T, src SourceFunc) *Agent {
 
 func TestMetrics_FailedFetchIsRecorded(t *testing.T) {
 	a := newMetricsAgent(t, func(context.Context) (jobs.Tree, error) { return nil, errors.New("connection refused") })
-	if _, err := a.cycle(context.Background(), "test", time.Second); err == nil {
+	if _, err := a.cycle(context.Background(), "test", 1, new(string)); err == nil {
 		t.Fatal("cycle with a failing fetch succeeded")
 	}
 	for series, want := range map[string]float64{

@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"fmt"
 	gosync "sync"
 	"time"
 
+	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/rollout"
 	dsync "github.com/drover-dev/drover/sync"
 )
@@ -11,21 +13,24 @@ import (
 // status is what the agent knows about its last cycles, for /v1/status
 // and /healthz. Written by the loop, read by HTTP handlers.
 type status struct {
-	mu          gosync.Mutex
-	describe    map[string]string
+	mu       gosync.Mutex
+	describe map[string]string
+	// stuck tells whether the cycle in flight has stopped making progress.
+	stuck       func(now time.Time) (step cycle.Step, idle, budget time.Duration, stuck bool)
 	running     bool
 	lastStart   time.Time
 	lastEnd     time.Time
 	lastTook    time.Duration
 	lastErr     string
-	lastStep    string
+	lastStep    cycle.Step
+	lastKind    cycle.Kind
 	lastSuccess time.Time
 	// report is the last cycle's report that got as far as syncing.
 	report *dsync.Report
 }
 
-func newStatus(describe map[string]string) *status {
-	return &status{describe: describe}
+func newStatus(describe map[string]string, stuck func(time.Time) (cycle.Step, time.Duration, time.Duration, bool)) *status {
+	return &status{describe: describe, stuck: stuck}
 }
 
 func (s *status) begin(t time.Time) {
@@ -34,15 +39,15 @@ func (s *status) begin(t time.Time) {
 	s.running, s.lastStart = true, t
 }
 
-func (s *status) finish(r *dsync.Report, step string, err error, took time.Duration) {
+func (s *status) finish(r *dsync.Report, f *cycle.Failure, took time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = false
 	s.lastEnd = s.lastStart.Add(took)
 	s.lastTook = took
-	s.lastErr, s.lastStep = "", step
-	if err != nil {
-		s.lastErr = err.Error()
+	s.lastErr, s.lastStep, s.lastKind = "", "", ""
+	if f != nil {
+		s.lastErr, s.lastStep, s.lastKind = f.Error(), f.Step, f.Kind
 	} else {
 		s.lastSuccess = s.lastEnd
 	}
@@ -51,13 +56,20 @@ func (s *status) finish(r *dsync.Report, step string, err error, took time.Durat
 	}
 }
 
-// healthy says whether the last cycle reached git and Nomad, and if not why.
-func (s *status) healthy() (bool, string) {
+// healthy says whether the agent is doing its job, and if not why: a cycle
+// stuck past its budget, the last cycle failed, or stalled on something
+// only a person can fix.
+func (s *status) healthy(now time.Time) (bool, string) {
+	if step, idle, budget, stuck := s.stuck(now); stuck {
+		return false, fmt.Sprintf("sync stuck in step %s: no progress for %s (budget %s)", step, idle.Round(time.Second), budget)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.lastErr != "":
-		return false, s.lastStep + ": " + s.lastErr
+	case s.lastKind == cycle.Stalled:
+		return false, fmt.Sprintf("stalled at step %s: %s", s.lastStep, s.lastErr)
+	case s.lastErr != "" && s.lastKind != cycle.Interrupted:
+		return false, fmt.Sprintf("last sync failed at step %s: %s", s.lastStep, s.lastErr)
 	case s.lastSuccess.IsZero():
 		return false, "first sync has not finished yet"
 	}
@@ -69,9 +81,16 @@ type lastSyncJSON struct {
 	Finished   *time.Time `json:"finished,omitempty"`
 	DurationMS int64      `json:"duration_ms"`
 	Running    bool       `json:"running"`
+	// Step is where the cycle in flight is, while one runs.
+	Step cycle.Step `json:"step,omitempty"`
+	// Stuck says the cycle in flight has gone past its step's budget
+	// without progress.
+	Stuck      bool       `json:"stuck,omitempty"`
 	OK         bool       `json:"ok"`
-	Step       string     `json:"failed_step,omitempty"`
-	Error      string     `json:"error,omitempty"`
+	FailedStep cycle.Step `json:"failed_step,omitempty"`
+	// Kind is transient or stalled for a failed cycle.
+	Kind  cycle.Kind `json:"kind,omitempty"`
+	Error string     `json:"error,omitempty"`
 }
 
 type statusJSON struct {
@@ -85,7 +104,8 @@ type statusJSON struct {
 	Rollouts []rollout.JobStatus `json:"rollouts,omitempty"`
 }
 
-func (s *status) snapshot() statusJSON {
+func (s *status) snapshot(now time.Time) statusJSON {
+	step, _, _, stuck := s.stuck(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := statusJSON{
@@ -97,12 +117,13 @@ func (s *status) snapshot() statusJSON {
 			Finished:   timePtr(s.lastEnd),
 			DurationMS: s.lastTook.Milliseconds(),
 			Running:    s.running,
+			Step:       step,
+			Stuck:      stuck,
 			OK:         s.lastErr == "" && !s.lastEnd.IsZero(),
+			FailedStep: s.lastStep,
+			Kind:       s.lastKind,
 			Error:      s.lastErr,
 		},
-	}
-	if s.lastErr != "" {
-		v.LastSync.Step = s.lastStep
 	}
 	if s.report != nil {
 		v.Commit = s.report.Revision

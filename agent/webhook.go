@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	gosync "sync"
 
 	"github.com/drover-dev/drover/metrics"
 	"github.com/rs/zerolog"
@@ -41,23 +42,104 @@ type pushEvent struct {
 	After string `json:"after"`
 }
 
+// deliveryMemory is how many keys (delivery IDs, body digests) are
+// remembered per provider: far more than the pushes of any plausible
+// replay window, at 32 bytes each.
+const deliveryMemory = 1000
+
+// deliveries remembers the keys of the last n authentic deliveries of one
+// provider, so that a replayed delivery (the same request sent again, by
+// an attacker who captured it or by the provider's "redeliver" button)
+// starts no second cycle. Keys are kept as digests: memory is bounded
+// whatever their length.
+type deliveries struct {
+	mu   gosync.Mutex
+	seen map[[sha256.Size]byte]bool
+	// ring holds the remembered digests oldest first from next on, so the
+	// oldest is forgotten when a new one arrives.
+	ring [][sha256.Size]byte
+	next int
+}
+
+func newDeliveries(n int) *deliveries {
+	return &deliveries{seen: make(map[[sha256.Size]byte]bool, n), ring: make([][sha256.Size]byte, 0, n)}
+}
+
+// first reports whether none of a delivery's keys is remembered, and then
+// remembers them. Empty keys are left out: a delivery without an ID is
+// recognised by its other keys only.
+func (d *deliveries) first(keys ...string) bool {
+	sums := make([][sha256.Size]byte, 0, len(keys))
+	for _, k := range keys {
+		if k != "" {
+			sums = append(sums, sha256.Sum256([]byte(k)))
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, sum := range sums {
+		if d.seen[sum] {
+			return false
+		}
+	}
+	for _, sum := range sums {
+		d.remember(sum)
+	}
+	return true
+}
+
+// remember adds sum, forgetting the oldest past the bound; it needs d.mu
+// held.
+func (d *deliveries) remember(sum [sha256.Size]byte) {
+	if d.seen[sum] {
+		return
+	}
+	if len(d.ring) < cap(d.ring) {
+		d.ring = append(d.ring, sum)
+	} else {
+		delete(d.seen, d.ring[d.next])
+		d.ring[d.next] = sum
+		d.next = (d.next + 1) % len(d.ring)
+	}
+	d.seen[sum] = true
+}
+
 // webhookRequest carries what every log line of one delivery repeats.
 type webhookRequest struct {
 	provider string
+	// delivery is the provider's ID of the delivery, "" when it sent none.
+	delivery string
 	log      zerolog.Logger
 }
 
 func (a *Agent) newWebhookRequest(r *http.Request, provider, deliveryHeader string) webhookRequest {
 	ctx := a.log.With().Str("provider", provider).Str("remote_addr", r.RemoteAddr)
-	if id := r.Header.Get(deliveryHeader); id != "" {
+	id := r.Header.Get(deliveryHeader)
+	if id != "" {
 		ctx = ctx.Str("delivery", id)
 	}
-	return webhookRequest{provider: provider, log: ctx.Logger()}
+	return webhookRequest{provider: provider, delivery: id, log: ctx.Logger()}
+}
+
+// replayed answers a delivery whose ID, or whose other keys, were seen
+// already, and reports whether it did. Call it only once the delivery is
+// authentic and read: an unauthenticated request must not be able to burn
+// a key.
+func (a *Agent) replayed(w http.ResponseWriter, req webhookRequest, seen *deliveries, keys ...string) bool {
+	if req.delivery != "" {
+		keys = append(keys, "id:"+req.delivery)
+	}
+	if seen.first(keys...) {
+		return false
+	}
+	a.ignore(w, req, zerolog.InfoLevel, "", "duplicate delivery")
+	return true
 }
 
 // githubWebhook handles POST /webhook/github: a push whose HMAC-SHA256
-// signature matches starts a cycle if it moved the followed ref.
-func (a *Agent) githubWebhook(w http.ResponseWriter, r *http.Request) {
+// signature matches starts a cycle if it moved the followed ref. A
+// delivery ID in seen already is ignored.
+func (a *Agent) githubWebhook(w http.ResponseWriter, r *http.Request, seen *deliveries) {
 	req := a.newWebhookRequest(r, "github", "X-GitHub-Delivery")
 	if a.opts.WebhookSecret == "" {
 		a.reject(w, req, http.StatusForbidden, errNoSecret)
@@ -69,6 +151,14 @@ func (a *Agent) githubWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := verifyGitHubSignature(a.opts.WebhookSecret, body, r.Header.Get("X-Hub-Signature-256")); err != nil {
 		a.reject(w, req, http.StatusUnauthorized, err)
+		return
+	}
+	// The signature covers the body, not X-GitHub-Delivery: a captured
+	// delivery sent again under a new ID is still the same signed body.
+	// GitHub never sends one body twice (it carries the push's times)
+	// except as a redelivery.
+	bodySum := sha256.Sum256(body)
+	if a.replayed(w, req, seen, "body:"+hex.EncodeToString(bodySum[:])) {
 		return
 	}
 	switch event := r.Header.Get("X-GitHub-Event"); event {
@@ -97,7 +187,8 @@ func (a *Agent) githubWebhook(w http.ResponseWriter, r *http.Request) {
 
 // gitlabWebhook handles POST /webhook/gitlab: a push or tag push hook
 // whose X-Gitlab-Token matches starts a cycle if it moved the followed ref.
-func (a *Agent) gitlabWebhook(w http.ResponseWriter, r *http.Request) {
+// A delivery ID (X-Gitlab-Event-UUID) in seen already is ignored.
+func (a *Agent) gitlabWebhook(w http.ResponseWriter, r *http.Request, seen *deliveries) {
 	req := a.newWebhookRequest(r, "gitlab", "X-Gitlab-Event-UUID")
 	if a.opts.WebhookSecret == "" {
 		a.reject(w, req, http.StatusForbidden, errNoSecret)
@@ -114,6 +205,9 @@ func (a *Agent) gitlabWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	body, ok := a.readWebhookBody(w, r, req)
 	if !ok {
+		return
+	}
+	if a.replayed(w, req, seen) {
 		return
 	}
 	switch event := r.Header.Get("X-Gitlab-Event"); event {

@@ -6,11 +6,15 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	gosync "sync"
 	"testing"
 
 	"github.com/drover-dev/drover/jobs"
@@ -33,8 +37,8 @@ func sign(secret string, body []byte) string {
 // logging into log.
 func newWebhookAgent(t *testing.T, refName string, log *bytes.Buffer) *Agent {
 	t.Helper()
-	a, err := New(SourceFunc(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") }),
-		&jobs.Loader{}, dsync.New(nil, dsync.Options{}),
+	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
+		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil),
 		Options{
 			WebhookSecret: testSecret,
 			APIToken:      testToken,
@@ -329,4 +333,329 @@ func TestReadEndpointsStayOpenWithAToken(t *testing.T) {
 			t.Errorf("GET %s: %d; read endpoints must not need the token", path, w.Code)
 		}
 	}
+}
+
+// replayAgent is an agent following refs/heads/main that logs into a
+// buffer safe for concurrent requests.
+func replayAgent(t *testing.T) (*Agent, *logBuffer) {
+	t.Helper()
+	log := &logBuffer{}
+	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
+		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil),
+		Options{
+			WebhookSecret: testSecret,
+			RefName:       func() string { return "refs/heads/main" },
+			Logger:        zerolog.New(log).Level(zerolog.DebugLevel),
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, log
+}
+
+// deliver sends one delivery to h, as GitHub or GitLab would, with the
+// delivery ID id ("" sends none) and a valid signature or token unless
+// forged. The body is the same for every call.
+func deliver(h http.Handler, provider, id string, forged bool) *httptest.ResponseRecorder {
+	return deliverBody(h, provider, id, forged, `{"object_kind":"push","ref":"refs/heads/main","after":"abc123"}`)
+}
+
+func deliverBody(h http.Handler, provider, id string, forged bool, payload string) *httptest.ResponseRecorder {
+	body := []byte(payload)
+	req := httptest.NewRequest(http.MethodPost, "/webhook/"+provider, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	secret := testSecret
+	if forged {
+		secret = "guess"
+	}
+	switch provider {
+	case "github":
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-Hub-Signature-256", sign(secret, body))
+		if id != "" {
+			req.Header.Set("X-GitHub-Delivery", id)
+		}
+	case "gitlab":
+		req.Header.Set("X-Gitlab-Event", "Push Hook")
+		req.Header.Set("X-Gitlab-Token", secret)
+		if id != "" {
+			req.Header.Set("X-Gitlab-Event-UUID", id)
+		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func TestWebhook_ReplayedDeliveryTriggersOnce(t *testing.T) {
+	for _, provider := range []string{"github", "gitlab"} {
+		t.Run(provider, func(t *testing.T) {
+			a, log := replayAgent(t)
+			h := a.Handler()
+			const replays = 50
+			codes := make(chan int, replays)
+			var wg gosync.WaitGroup
+			for range replays {
+				wg.Go(func() { codes <- deliver(h, provider, "72d3162e-cc78-11e3-81ab-4c9367dc0958", false).Code })
+			}
+			wg.Wait()
+			close(codes)
+			byCode := map[int]int{}
+			for c := range codes {
+				byCode[c]++
+			}
+			if byCode[http.StatusAccepted] != 1 || byCode[http.StatusOK] != replays-1 {
+				t.Errorf("answers %v, want one 202 and %d × 200", byCode, replays-1)
+			}
+			if got := len(log.events("webhook.push")); got != 1 {
+				t.Errorf("%d webhook.push events, want 1", got)
+			}
+			ignored := log.events("webhook.ignored")
+			if len(ignored) != replays-1 || ignored[0]["reason"] != "duplicate delivery" {
+				t.Errorf("%d webhook.ignored events (first %v), want %d with reason duplicate delivery", len(ignored), ignored, replays-1)
+			}
+		})
+	}
+}
+
+func TestWebhook_DeliveryDedupe(t *testing.T) {
+	for _, provider := range []string{"github", "gitlab"} {
+		t.Run(provider+"/distinct deliveries each trigger", func(t *testing.T) {
+			a, _ := replayAgent(t)
+			h := a.Handler()
+			for i, id := range []string{"d-1", "d-2", "d-3"} {
+				body := fmt.Sprintf(`{"object_kind":"push","ref":"refs/heads/main","after":"c%d"}`, i)
+				if w := deliverBody(h, provider, id, false, body); w.Code != http.StatusAccepted {
+					t.Errorf("delivery %s: %d %s", id, w.Code, w.Body)
+				}
+			}
+		})
+		t.Run(provider+"/without an ID, distinct bodies each trigger", func(t *testing.T) {
+			a, _ := replayAgent(t)
+			h := a.Handler()
+			for i := range 3 {
+				body := fmt.Sprintf(`{"object_kind":"push","ref":"refs/heads/main","after":"c%d"}`, i)
+				if w := deliverBody(h, provider, "", false, body); w.Code != http.StatusAccepted {
+					t.Errorf("delivery without ID: %d %s", w.Code, w.Body)
+				}
+			}
+		})
+		t.Run(provider+"/a forged delivery does not burn the ID", func(t *testing.T) {
+			a, _ := replayAgent(t)
+			h := a.Handler()
+			if w := deliver(h, provider, "d-1", true); w.Code != http.StatusUnauthorized {
+				t.Fatalf("forged delivery: %d", w.Code)
+			}
+			if w := deliver(h, provider, "d-1", false); w.Code != http.StatusAccepted {
+				t.Errorf("authentic delivery after a forged one with its ID: %d %s", w.Code, w.Body)
+			}
+		})
+		t.Run(provider+"/a duplicate is answered 200 ignored", func(t *testing.T) {
+			a, _ := replayAgent(t)
+			h := a.Handler()
+			deliver(h, provider, "d-1", false)
+			w := deliver(h, provider, "d-1", false)
+			var got map[string]string
+			_ = json.Unmarshal(w.Body.Bytes(), &got)
+			if w.Code != http.StatusOK || got["status"] != "ignored" || got["reason"] != "duplicate delivery" {
+				t.Errorf("duplicate: %d %s", w.Code, w.Body)
+			}
+			if _, ok := triggered(a); !ok {
+				t.Error("the first delivery did not trigger")
+			}
+			if _, ok := triggered(a); ok {
+				t.Error("the duplicate triggered")
+			}
+		})
+	}
+	t.Run("github/a signed body replayed under a new ID is a duplicate", func(t *testing.T) {
+		a, _ := replayAgent(t)
+		h := a.Handler()
+		if w := deliver(h, "github", "d-1", false); w.Code != http.StatusAccepted {
+			t.Fatalf("first delivery: %d %s", w.Code, w.Body)
+		}
+		for _, id := range []string{"d-2", ""} {
+			if w := deliver(h, "github", id, false); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "duplicate delivery") {
+				t.Errorf("same signed body with ID %q: %d %s, want 200 duplicate delivery", id, w.Code, w.Body)
+			}
+		}
+	})
+	t.Run("gitlab/the same body under a new ID triggers: GitLab signs nothing", func(t *testing.T) {
+		a, _ := replayAgent(t)
+		h := a.Handler()
+		for _, id := range []string{"d-1", "d-2"} {
+			if w := deliver(h, "gitlab", id, false); w.Code != http.StatusAccepted {
+				t.Errorf("delivery %s: %d %s", id, w.Code, w.Body)
+			}
+		}
+	})
+	t.Run("providers have separate memories", func(t *testing.T) {
+		a, _ := replayAgent(t)
+		h := a.Handler()
+		for _, provider := range []string{"github", "gitlab"} {
+			if w := deliver(h, provider, "same-id", false); w.Code != http.StatusAccepted {
+				t.Errorf("%s: %d %s", provider, w.Code, w.Body)
+			}
+		}
+	})
+}
+
+func TestDeliveries_ForgetsTheOldestPastTheBound(t *testing.T) {
+	d := newDeliveries(3)
+	for _, id := range []string{"a", "b", "c", "d"} {
+		if !d.first(id) {
+			t.Fatalf("first(%q) = false on its first delivery", id)
+		}
+	}
+	if len(d.seen) != 3 {
+		t.Errorf("remembers %d IDs, bound is 3", len(d.seen))
+	}
+	// b, c and d are remembered; a was forgotten to make room for d.
+	for _, id := range []string{"b", "c", "d"} {
+		if d.first(id) {
+			t.Errorf("first(%q) = true; it is among the last 3", id)
+		}
+	}
+	if !d.first("a") {
+		t.Error(`first("a") = false; it was forgotten and is new again`)
+	}
+	// Remembering a again forgot b, the oldest.
+	if !d.first("b") {
+		t.Error(`first("b") = false after a pushed it out`)
+	}
+}
+
+// asciiLower lowers A-F only, the way hex digits may be written.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// FuzzVerifyGitHubSignature checks that a signature is accepted exactly
+// when it is the body's HMAC under the secret, in either case of hex.
+func FuzzVerifyGitHubSignature(f *testing.F) {
+	f.Fuzz(func(t *testing.T, secret string, body []byte, header string) {
+		good := sign(secret, body)
+		if err := verifyGitHubSignature(secret, body, good); err != nil {
+			t.Fatalf("the correct signature %s was refused: %v", good, err)
+		}
+		hexSig, ok := strings.CutPrefix(header, "sha256=")
+		correct := ok && asciiLower(hexSig) == strings.TrimPrefix(good, "sha256=")
+		err := verifyGitHubSignature(secret, body, header)
+		if (err == nil) != correct {
+			t.Fatalf("verify(%q) = %v; correct signature is %s", header, err, good)
+		}
+		if err != nil && !errors.Is(err, errMissingSignature) && !errors.Is(err, errMalformedSig) && !errors.Is(err, errSignatureMismatch) {
+			t.Fatalf("verify returned an error that is not one of its fixed reasons: %v", err)
+		}
+	})
+}
+
+// FuzzGitHubPayload checks that only a form-encoded delivery is unwrapped,
+// and that unwrapping gives back the payload field exactly.
+func FuzzGitHubPayload(f *testing.F) {
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		out, err := githubPayload(contentType, body)
+		if mt, _, _ := mime.ParseMediaType(contentType); mt != "application/x-www-form-urlencoded" {
+			if err != nil || !bytes.Equal(out, body) {
+				t.Fatalf("content type %q: payload %q, %v; want the body unchanged", contentType, out, err)
+			}
+		}
+		form := "payload=" + url.QueryEscape(string(body)) + "&other=x"
+		out, err = githubPayload("application/x-www-form-urlencoded; charset=utf-8", []byte(form))
+		if err != nil || !bytes.Equal(out, body) {
+			t.Fatalf("form-encoded %q: payload %q, %v; want %q", form, out, err, body)
+		}
+	})
+}
+
+// FuzzWebhook sends authentic deliveries of any content to the handler and
+// checks what it answers: a cycle is triggered exactly when the answer is
+// 202, only for a push event whose ref is the followed one, and a forged
+// copy of the same delivery is refused.
+func FuzzWebhook(f *testing.F) {
+	var watched string
+	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
+		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil),
+		Options{WebhookSecret: testSecret, RefName: func() string { return watched }, Logger: zerolog.Nop()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, gitlab bool, event, contentType string, body []byte, ref string) {
+		// A handler per input: its memory of deliveries would otherwise
+		// answer every repeated body as a duplicate.
+		h := a.Handler()
+		watched = ref
+		path, eventHeader := "/webhook/github", "X-GitHub-Event"
+		auth := map[string]string{"X-Hub-Signature-256": sign(testSecret, body)}
+		forged := map[string]string{"X-Hub-Signature-256": sign(testSecret+"x", body)}
+		if gitlab {
+			path, eventHeader = "/webhook/gitlab", "X-Gitlab-Event"
+			auth = map[string]string{"X-Gitlab-Token": testSecret}
+			forged = map[string]string{"X-Gitlab-Token": testSecret + "x"}
+		}
+		send := func(creds map[string]string) *httptest.ResponseRecorder {
+			req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+			req.Header.Set(eventHeader, event)
+			req.Header.Set("Content-Type", contentType)
+			for k, v := range creds {
+				req.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			return w
+		}
+
+		w := send(auth)
+		_, fired := triggered(a)
+		var answer map[string]string
+		if err := json.Unmarshal(w.Body.Bytes(), &answer); err != nil {
+			t.Fatalf("answer %d is not a JSON object of strings: %q", w.Code, w.Body)
+		}
+		switch w.Code {
+		case http.StatusOK, http.StatusBadRequest:
+		case http.StatusAccepted:
+			var p pushEvent
+			payload := body
+			if !gitlab {
+				payload, _ = githubPayload(contentType, body)
+			}
+			if err := json.Unmarshal(payload, &p); err != nil {
+				t.Fatalf("202 for a payload that is not JSON: %q", payload)
+			}
+			if p.Ref == "" || answer["ref"] != p.Ref {
+				t.Fatalf("202 names ref %q, payload ref %q", answer["ref"], p.Ref)
+			}
+			if ref != "" && p.Ref != ref {
+				t.Fatalf("202 for a push to %q while following %q", p.Ref, ref)
+			}
+			isPush := event == "push"
+			if gitlab {
+				isPush = (event == "Push Hook" || event == "Tag Push Hook") && (p.ObjectKind == "push" || p.ObjectKind == "tag_push")
+			}
+			if !isPush {
+				t.Fatalf("202 for event %q (object_kind %q)", event, p.ObjectKind)
+			}
+		default:
+			t.Fatalf("authentic delivery answered %d: %s", w.Code, w.Body)
+		}
+		if fired != (w.Code == http.StatusAccepted) {
+			t.Fatalf("answered %d but triggered = %v", w.Code, fired)
+		}
+		if strings.Contains(w.Body.String(), testSecret) {
+			t.Fatalf("answer holds the secret: %s", w.Body)
+		}
+
+		if w := send(forged); w.Code != http.StatusUnauthorized {
+			t.Fatalf("forged delivery answered %d, want 401", w.Code)
+		}
+		if _, fired := triggered(a); fired {
+			t.Fatal("a forged delivery triggered a cycle")
+		}
+	})
 }

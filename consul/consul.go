@@ -5,9 +5,15 @@ package consul
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"strings"
 	"time"
 
+	"github.com/drover-dev/drover/state"
 	consulapi "github.com/hashicorp/consul/api"
 )
 
@@ -16,10 +22,44 @@ type Client struct {
 	api *consulapi.Client
 }
 
+// DefaultTimeout is Options.Timeout's default: longer than the blocking
+// queries drover makes (a one-minute wait, which Consul may stretch by a
+// sixteenth), so the backstop never cuts a healthy one short.
+const DefaultTimeout = 2 * time.Minute
+
+// dialTimeout bounds connecting and the TLS handshake.
+const dialTimeout = 10 * time.Second
+
+// Options configure New. The zero value is ready to use.
+type Options struct {
+	// Timeout bounds one whole HTTP exchange, whatever the caller's
+	// context says: a backstop for a call made without a deadline. It
+	// must be longer than the longest blocking query's wait plus a
+	// sixteenth. Zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
 // New returns a client configured the standard way: CONSUL_HTTP_ADDR,
-// CONSUL_HTTP_TOKEN, CONSUL_CACERT, CONSUL_NAMESPACE…
-func New() (*Client, error) {
-	c, err := consulapi.NewClient(consulapi.DefaultConfig())
+// CONSUL_HTTP_TOKEN, CONSUL_CACERT, CONSUL_NAMESPACE… Its transport gives
+// up on a connection or TLS handshake after 10s and on any exchange after
+// opts.Timeout. (A unix:// address gets the API client's own transport,
+// without these bounds.)
+func New(opts Options) (*Client, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	cfg := consulapi.DefaultConfig()
+	cfg.Transport.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	cfg.Transport.TLSHandshakeTimeout = dialTimeout
+	// Built here, not by NewClient, to set its timeout; the TLS settings
+	// from the environment are applied to the transport the same way.
+	hc, err := consulapi.NewHttpClient(cfg.Transport, cfg.TLSConfig)
+	if err != nil {
+		return nil, fmt.Errorf("consul client: %w", err)
+	}
+	hc.Timeout = opts.Timeout
+	cfg.HttpClient = hc
+	c, err := consulapi.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consul client: %w", err)
 	}
@@ -29,23 +69,81 @@ func New() (*Client, error) {
 // Wrap adapts an existing API client.
 func Wrap(c *consulapi.Client) *Client { return &Client{api: c} }
 
-// List returns the keys under prefix with their values.
-func (c *Client) List(ctx context.Context, prefix string) (map[string][]byte, error) {
-	pairs, _, err := c.api.KV().List(prefix, (&consulapi.QueryOptions{}).WithContext(ctx))
-	if err != nil {
-		return nil, err
+// IsForbidden reports whether err is Consul refusing the request for want
+// of an ACL permission.
+func IsForbidden(err error) bool {
+	var se consulapi.StatusError
+	if errors.As(err, &se) {
+		return se.Code == http.StatusForbidden
 	}
-	out := make(map[string][]byte, len(pairs))
-	for _, p := range pairs {
-		out[p.Key] = p.Value
+	var sp *consulapi.StatusError
+	return errors.As(err, &sp) && sp != nil && sp.Code == http.StatusForbidden
+}
+
+var _ state.KV = (*Client)(nil)
+
+// List returns the keys under prefix.
+func (c *Client) List(ctx context.Context, prefix string) ([]state.Pair, error) {
+	kvs, _, err := c.api.KV().List(prefix, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("list consul keys under %s: %w", prefix, err)
+	}
+	out := make([]state.Pair, 0, len(kvs))
+	for _, p := range kvs {
+		out = append(out, state.Pair{Key: p.Key, Value: p.Value, ModifyIndex: p.ModifyIndex})
 	}
 	return out, nil
 }
 
-// Put writes one key.
-func (c *Client) Put(ctx context.Context, key string, value []byte) error {
-	_, err := c.api.KV().Put(&consulapi.KVPair{Key: key, Value: value}, (&consulapi.WriteOptions{}).WithContext(ctx))
-	return err
+// Get returns one key, or nil when it is absent.
+func (c *Client) Get(ctx context.Context, key string) (*state.Pair, error) {
+	p, _, err := c.api.KV().Get(key, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read consul key %s: %w", key, err)
+	}
+	if p == nil {
+		return nil, nil
+	}
+	return &state.Pair{Key: p.Key, Value: p.Value, ModifyIndex: p.ModifyIndex}, nil
+}
+
+// CAS writes key only if its ModifyIndex is index (0: only if it is
+// absent). It goes through the transaction endpoint, whose answer carries
+// the index the write got, where a plain ?cas= write answers only true or
+// false.
+func (c *Client) CAS(ctx context.Context, key string, value []byte, index uint64) (bool, uint64, error) {
+	ops := consulapi.TxnOps{{KV: &consulapi.KVTxnOp{Verb: consulapi.KVCAS, Key: key, Value: value, Index: index}}}
+	var resp consulapi.TxnResponse
+	// Raw, not Txn(): Txn() turns a 403 or a 5xx into an error without its
+	// status code, and IsForbidden must see it.
+	_, err := c.api.Raw().Write("/v1/txn", ops, &resp, (&consulapi.WriteOptions{}).WithContext(ctx))
+	var se consulapi.StatusError
+	if errors.As(err, &se) && se.Code == http.StatusConflict {
+		// The transaction was rolled back; its body says why.
+		if derr := json.Unmarshal([]byte(se.Body), &resp); derr != nil {
+			return false, 0, fmt.Errorf("write consul key %s: transaction refused: %s", key, se.Body)
+		}
+		return false, 0, rolledBack(key, resp.Errors)
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("write consul key %s: %w", key, err)
+	}
+	if len(resp.Results) != 1 || resp.Results[0].KV == nil {
+		return false, 0, fmt.Errorf("write consul key %s: transaction answered %d results, want 1", key, len(resp.Results))
+	}
+	return true, resp.Results[0].KV.ModifyIndex, nil
+}
+
+// rolledBack tells a refused compare-and-set (the index moved: nil) from a
+// refused permission. Consul reports both the same way, an error text per
+// operation with status 409, so the text is all there is to go on.
+func rolledBack(key string, errs consulapi.TxnErrors) error {
+	for _, e := range errs {
+		if e != nil && strings.Contains(strings.ToLower(e.What), "permission denied") {
+			return fmt.Errorf("write consul key %s: %w", key, consulapi.StatusError{Code: http.StatusForbidden, Body: e.What})
+		}
+	}
+	return nil
 }
 
 // Checks returns every health check of the datacenter. With a non-zero

@@ -83,7 +83,7 @@ func TestAgent_GitGoneFailsFetchAndHealthz(t *testing.T) {
 		t.Errorf("fetch failure line = %v", failed)
 	}
 	code, body := get(t, "http://"+a.addr+"/healthz")
-	if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "fetch: ") {
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "at step fetch: ") {
 		t.Errorf("healthz = %d %q, want 503 naming the fetch", code, body)
 	}
 	_, status := get(t, "http://"+a.addr+"/v1/status")

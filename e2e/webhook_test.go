@@ -47,7 +47,7 @@ func githubPush(t *testing.T, a *agentProc, secret, ref, sha string) (int, strin
 	return post(t, "http://"+a.addr+"/webhook/github", map[string]string{
 		"Content-Type":        "application/json",
 		"X-GitHub-Event":      "push",
-		"X-GitHub-Delivery":   "e2e-" + sha[:8],
+		"X-GitHub-Delivery":   fmt.Sprintf("e2e-%s-%d", sha[:8], time.Now().UnixNano()),
 		"X-Hub-Signature-256": hubSignature(secret, body),
 	}, body)
 }

@@ -20,6 +20,17 @@ type Observation struct {
 	// source shows is then unknown, not bad.
 	NomadErr  error
 	ConsulErr error
+	// NomadPending and ConsulPending: the source has neither answered nor
+	// failed yet. What it shows is not known yet, and it is not
+	// unreachable either: its first query is in flight.
+	NomadPending  bool
+	ConsulPending bool
+	// AsOf is how fresh the observation is: the oldest, among the sources
+	// the target needs, of the times their last successful query was
+	// sent. The server reads its answer after the request is sent, so the
+	// data is at least that new. Zero while a needed source has not
+	// answered.
+	AsOf time.Time
 }
 
 // Problem is one thing wrong with a rollout, described the way a person
@@ -86,14 +97,20 @@ type Assessment struct {
 	// Reverted is the description of a deployment Nomad's own auto_revert
 	// rolled back.
 	Reverted string
+	// AsOf is the observation's AsOf: what time the assessment speaks for.
+	AsOf time.Time
 }
 
 // Assess judges a target against one observation.
 func Assess(t Target, o Observation) Assessment {
-	var a Assessment
+	a := Assessment{AsOf: o.AsOf}
 	if o.NomadErr != nil {
 		a.Unreachable = "nomad: " + o.NomadErr.Error()
 		a.Waiting = append(a.Waiting, "Nomad unreachable")
+		return a
+	}
+	if o.NomadPending {
+		a.Waiting = append(a.Waiting, "waiting for Nomad's first answer")
 		return a
 	}
 	deployDone, deployRunning := assessDeployment(t, o.Deployments, &a)
@@ -108,7 +125,7 @@ func Assess(t Target, o Observation) Assessment {
 		a.Failed = nil
 	}
 	checksOK := assessChecks(t, o, live, &a)
-	if o.ConsulErr == nil {
+	if o.ConsulErr == nil && !o.ConsulPending {
 		// A failed allocation's critical checks are often why it failed.
 		for _, al := range failing {
 			a.Critical = append(a.Critical, criticalChecks(o.Checks, al)...)
@@ -244,17 +261,25 @@ func allocProblem(al *api.AllocationListStub) ([]Problem, bool) {
 // assessChecks records the checks of the running allocations and reports
 // whether every allocation has all its checks passing.
 func assessChecks(t Target, o Observation, live []*api.AllocationListStub, a *Assessment) bool {
+	if t.needsChecks() {
+		// Said even before an allocation runs: a rollout whose data is
+		// stale must learn that a source is down, not wait for it.
+		switch {
+		case o.ConsulErr != nil:
+			a.Unreachable = "consul: " + o.ConsulErr.Error()
+			a.Waiting = append(a.Waiting, "Consul unreachable: check status unknown")
+			return false
+		case o.ConsulPending:
+			a.Waiting = append(a.Waiting, "waiting for Consul's first answer")
+			return false
+		}
+	}
 	expected := 0
 	for _, al := range live {
 		expected += t.Checks[al.TaskGroup]
 	}
 	if expected == 0 {
 		return true
-	}
-	if o.ConsulErr != nil {
-		a.Unreachable = "consul: " + o.ConsulErr.Error()
-		a.Waiting = append(a.Waiting, "Consul unreachable: check status unknown")
-		return false
 	}
 	ok := true
 	for _, al := range live {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/nomad/api"
@@ -79,6 +80,7 @@ func TestAssess(t *testing.T) {
 	var (
 		errConsul = errors.New(`Get "http://127.0.0.1:8500/v1/health/state/any": connection refused`)
 		errNomad  = errors.New(`Get "http://127.0.0.1:4646/v1/allocations": connection refused`)
+		asOf      = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	)
 	tests := []struct {
 		name   string
@@ -90,8 +92,12 @@ func TestAssess(t *testing.T) {
 	}{{
 		name:   "healthy and ready",
 		target: helloTarget("ok", 0),
-		obs:    func(t *testing.T) Observation { return captured(t, "healthy") },
-		want:   Assessment{Ready: true},
+		obs: func(t *testing.T) Observation {
+			o := captured(t, "healthy")
+			o.AsOf = asOf
+			return o
+		},
+		want: Assessment{Ready: true, AsOf: asOf},
 	}, {
 		name:   "deployment running",
 		target: helloTarget("slow", 0),
@@ -319,13 +325,46 @@ func TestAssess(t *testing.T) {
 			// Stale allocations must not fail the rollout while Nomad
 			// cannot be asked.
 			o := captured(t, "driver-failure")
-			o.NomadErr = errNomad
+			o.NomadErr, o.AsOf = errNomad, asOf
 			return o
 		},
 		want: Assessment{
 			Waiting:     []string{"Nomad unreachable"},
 			Unreachable: "nomad: " + errNomad.Error(),
+			AsOf:        asOf,
 		},
+	}, {
+		// A rollout waiting for data must learn that Consul is down
+		// before an allocation runs, or it would wait for fresh checks.
+		name:   "Consul error before any allocation of the version runs",
+		target: helloTarget("ok", 1),
+		obs: func(t *testing.T) Observation {
+			o := captured(t, "healthy")
+			o.ConsulErr = errConsul
+			return o
+		},
+		want: Assessment{
+			Waiting: []string{
+				"no allocation of version 1 is running yet",
+				"1 allocations of other versions still running",
+				"Consul unreachable: check status unknown",
+			},
+			Unreachable: "consul: " + errConsul.Error(),
+		},
+	}, {
+		name:   "Consul has not answered yet",
+		target: helloTarget("ok", 0),
+		obs: func(t *testing.T) Observation {
+			o := captured(t, "healthy")
+			o.Checks, o.ConsulPending = nil, true
+			return o
+		},
+		want: Assessment{Waiting: []string{"waiting for Consul's first answer"}},
+	}, {
+		name:   "Nomad has not answered yet",
+		target: helloTarget("ok", 0),
+		obs:    func(*testing.T) Observation { return Observation{NomadPending: true} },
+		want:   Assessment{Waiting: []string{"waiting for Nomad's first answer"}},
 	}, {
 		name:   "job with no services",
 		target: Target{Namespace: "default", JobID: "plain", Checks: map[string]int{}},
@@ -389,6 +428,9 @@ func TestAssess(t *testing.T) {
 			}
 			if a.Reverted != tt.want.Reverted {
 				t.Errorf("Reverted = %q, want %q", a.Reverted, tt.want.Reverted)
+			}
+			if !a.AsOf.Equal(tt.want.AsOf) {
+				t.Errorf("AsOf = %s, want %s", a.AsOf, tt.want.AsOf)
 			}
 			if tt.check != nil && !t.Failed() {
 				tt.check(t, a)

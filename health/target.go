@@ -113,3 +113,14 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// needsChecks reports whether any allocation of the target must pass
+// Consul checks: only then is Consul a source its verdict depends on.
+func (t Target) needsChecks() bool {
+	for _, n := range t.Checks {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}

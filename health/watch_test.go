@@ -28,10 +28,15 @@ type fakeCluster struct {
 	checks    []*consulapi.HealthCheck
 	nomadErr  error
 	consulErr error
+	// hang names the sources that stop answering: their queries, those in
+	// flight included, return only when their context ends.
+	hang map[string]bool
 
 	// calls, active and maxActive count queries by source: made, in
 	// flight, most in flight at once.
 	calls, active, maxActive map[string]int
+	// log is every query, in the order they were made.
+	log []*fakeQuery
 
 	// hold, when set, keeps a cancelled query from returning until it is
 	// closed, like a request slow to notice its context; held hears of
@@ -40,10 +45,22 @@ type fakeCluster struct {
 	held chan string
 }
 
+// fakeQuery is one query a fakeCluster was asked.
+type fakeQuery struct {
+	source string
+	index  uint64
+	wait   time.Duration
+	// budget is how long its context had left when it was made; zero
+	// without a deadline.
+	budget time.Duration
+	// ended is set when it returned, cancelled when by its context.
+	ended, cancelled bool
+}
+
 func newFakeCluster(o Observation) *fakeCluster {
 	return &fakeCluster{
 		index: 1, changed: make(chan struct{}),
-		allocs: o.Allocs, deps: o.Deployments, checks: o.Checks,
+		allocs: o.Allocs, deps: o.Deployments, checks: o.Checks, hang: map[string]bool{},
 		calls: map[string]int{}, active: map[string]int{}, maxActive: map[string]int{},
 	}
 }
@@ -64,6 +81,30 @@ func (f *fakeCluster) counts() (calls, active, maxActive map[string]int) {
 	return maps.Clone(f.calls), maps.Clone(f.active), maps.Clone(f.maxActive)
 }
 
+// queries returns a copy of the log of one source's queries.
+func (f *fakeCluster) queries(source string) []fakeQuery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []fakeQuery
+	for _, q := range f.log {
+		if q.source == source {
+			out = append(out, *q)
+		}
+	}
+	return out
+}
+
+// blocking reports whether each source has a blocking query in flight.
+func (f *fakeCluster) blocking(sources ...string) bool {
+	for _, s := range sources {
+		qs := f.queries(s)
+		if len(qs) == 0 || qs[len(qs)-1].index == 0 || qs[len(qs)-1].ended {
+			return false
+		}
+	}
+	return true
+}
+
 func (f *fakeCluster) Allocations(ctx context.Context, index uint64, wait time.Duration) ([]*api.AllocationListStub, uint64, error) {
 	return blockingQuery(ctx, f, "allocations", index, wait, func() ([]*api.AllocationListStub, error) { return f.allocs, f.nomadErr })
 }
@@ -78,14 +119,20 @@ func (f *fakeCluster) Checks(ctx context.Context, index uint64, wait time.Durati
 
 // blockingQuery answers like the real APIs; get runs under f.mu.
 func blockingQuery[T any](ctx context.Context, f *fakeCluster, source string, index uint64, wait time.Duration, get func() (T, error)) (T, uint64, error) {
+	q := &fakeQuery{source: source, index: index, wait: wait}
+	if dl, ok := ctx.Deadline(); ok {
+		q.budget = time.Until(dl)
+	}
 	f.mu.Lock()
 	f.calls[source]++
 	f.active[source]++
 	f.maxActive[source] = max(f.maxActive[source], f.active[source])
+	f.log = append(f.log, q)
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
 		f.active[source]--
+		q.ended = true
 		f.mu.Unlock()
 	}()
 	timeout := time.NewTimer(wait)
@@ -93,20 +140,27 @@ func blockingQuery[T any](ctx context.Context, f *fakeCluster, source string, in
 	for {
 		f.mu.Lock()
 		v, err := get()
-		at, changed, hold := f.index, f.changed, f.hold
+		at, changed, hold, hang := f.index, f.changed, f.hold, f.hang[source]
 		f.mu.Unlock()
-		if err != nil {
-			var zero T
-			return zero, 0, err
-		}
-		if at > index {
-			return v, at, nil
+		var timedOut <-chan time.Time
+		if !hang {
+			if err != nil {
+				var zero T
+				return zero, 0, err
+			}
+			if at > index {
+				return v, at, nil
+			}
+			timedOut = timeout.C
 		}
 		select {
 		case <-changed:
-		case <-timeout.C:
+		case <-timedOut:
 			return v, at, nil
 		case <-ctx.Done():
+			f.mu.Lock()
+			q.cancelled = true
+			f.mu.Unlock()
 			if hold != nil {
 				select {
 				case f.held <- source:
@@ -120,6 +174,24 @@ func blockingQuery[T any](ctx context.Context, f *fakeCluster, source string, in
 	}
 }
 
+// fakeClock is a clock that moves only when told.
+type fakeClock struct {
+	mu gosync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 var testWatcherOptions = WatcherOptions{Tick: 10 * time.Millisecond, Pause: time.Millisecond, Retry: func(int) time.Duration { return time.Millisecond }}
 
 // watchResult is what a Watch run in the background returned, and every
@@ -130,13 +202,14 @@ type watchResult struct {
 	progress []Verdict
 }
 
-// startWatch runs w.Watch in the background. Each progress report is
-// also sent to reports, when there is room.
+// startWatch runs w.Watch in the background, with a deadline from w's
+// clock. Each progress report is also sent to reports, when there is room.
 func startWatch(ctx context.Context, w *Watcher, target Target, p Policy, reports chan<- Verdict) <-chan watchResult {
 	done := make(chan watchResult, 1)
+	tracker := NewTracker(p, w.opts.Now().Add(p.Deadline))
 	go func() {
 		var r watchResult
-		r.verdict, r.err = w.Watch(ctx, target, NewTracker(p, time.Now().Add(p.Deadline)), func(v Verdict) {
+		r.verdict, r.err = w.Watch(ctx, target, tracker, func(v Verdict) {
 			r.progress = append(r.progress, v)
 			if reports != nil {
 				select {
@@ -162,6 +235,32 @@ func await[T any](t *testing.T, c <-chan T, what string) T {
 	}
 }
 
+// awaitReport reads reports until one matches.
+func awaitReport(t *testing.T, reports <-chan Verdict, what string, match func(Verdict) bool) Verdict {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case v := <-reports:
+			if match(v) {
+				return v
+			}
+		case <-deadline:
+			t.Fatalf("timed out waiting for a report: %s", what)
+		}
+	}
+}
+
+// eventually polls cond until it holds, failing the test after a while.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
 func phases(vs []Verdict) []state.Phase {
 	var out []state.Phase
 	for _, v := range vs {
@@ -176,10 +275,10 @@ func TestWatcher_RolloutReachesHealthy(t *testing.T) {
 	f := newFakeCluster(healthy)
 	f.checks = nil
 	f.deps = []*api.Deployment{{ID: "dc804e63", Namespace: "default", JobID: "ok", Status: api.DeploymentStatusRunning, StatusDescription: "Deployment is running"}}
-	w := NewWatcher(f, f, testWatcherOptions)
+	w := NewWatcher(t.Context(), f, f, testWatcherOptions)
 
 	reports := make(chan Verdict, 1)
-	done := startWatch(context.Background(), w, helloTarget("ok", 0), Policy{MinHealthy: 30 * time.Millisecond, Deadline: time.Minute, Bake: 30 * time.Millisecond}, reports)
+	done := startWatch(t.Context(), w, helloTarget("ok", 0), Policy{MinHealthy: 30 * time.Millisecond, Deadline: time.Minute, Bake: 30 * time.Millisecond}, reports)
 	first := await(t, reports, "the first verdict")
 	if first.Phase != state.Watching || !slices.Contains(first.Waiting, "0 of 1 checks passing on allocation 3a25d529") {
 		t.Fatalf("first verdict = %+v, want watching for the check", first)
@@ -200,9 +299,9 @@ func TestWatcher_RolloutReachesHealthy(t *testing.T) {
 
 func TestWatcher_FeedsStopWithTheLastWatch(t *testing.T) {
 	f := newFakeCluster(captured(t, "healthy"))
-	w := NewWatcher(f, f, testWatcherOptions)
+	w := NewWatcher(t.Context(), f, f, testWatcherOptions)
 	for round := range 2 {
-		r := await(t, startWatch(context.Background(), w, helloTarget("ok", 0), Policy{Deadline: time.Minute, Bake: 20 * time.Millisecond}, nil), "the watch to end")
+		r := await(t, startWatch(t.Context(), w, helloTarget("ok", 0), Policy{Deadline: time.Minute, Bake: 20 * time.Millisecond}, nil), "the watch to end")
 		if r.err != nil || r.verdict.Phase != state.Healthy {
 			t.Fatalf("round %d: Watch = %+v, %v; want healthy", round, r.verdict, r.err)
 		}
@@ -224,15 +323,70 @@ func TestWatcher_FeedsStopWithTheLastWatch(t *testing.T) {
 	}
 }
 
+func TestWatcher_FeedsStopWhenTheOwnerContextEnds(t *testing.T) {
+	f := newFakeCluster(captured(t, "healthy"))
+	owner, stop := context.WithCancel(t.Context())
+	w := NewWatcher(owner, f, f, testWatcherOptions)
+	reports := make(chan Verdict, 1)
+	done := startWatch(t.Context(), w, helloTarget("ok", 0), Policy{MinHealthy: time.Hour, Deadline: time.Hour}, reports)
+	await(t, reports, "the first verdict")
+	stop()
+
+	r := await(t, done, "the watch to end with its owner")
+	if !errors.Is(r.err, context.Canceled) {
+		t.Errorf("Watch error = %v, want context.Canceled", r.err)
+	}
+	if _, active, _ := f.counts(); active["allocations"]+active["deployments"]+active["checks"] != 0 {
+		t.Errorf("queries still in flight after the owner's context ended: %v", active)
+	}
+	// A watch started after the owner is gone ends at once.
+	r = await(t, startWatch(t.Context(), w, helloTarget("ok", 0), Policy{MinHealthy: time.Hour, Deadline: time.Hour}, nil), "a late watch to end")
+	if !errors.Is(r.err, context.Canceled) {
+		t.Errorf("late Watch error = %v, want context.Canceled", r.err)
+	}
+}
+
+func TestWatcher_EveryQueryHasADeadline(t *testing.T) {
+	f := newFakeCluster(captured(t, "healthy"))
+	opts := testWatcherOptions
+	opts.Wait, opts.CallTimeout = 16*time.Second, 2*time.Second
+	w := NewWatcher(t.Context(), f, f, opts)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := startWatch(ctx, w, helloTarget("ok", 0), Policy{MinHealthy: time.Hour, Deadline: time.Hour}, nil)
+	sources := []string{"allocations", "deployments", "checks"}
+	eventually(t, "a blocking query of every source", func() bool { return f.blocking(sources...) })
+	cancel()
+	await(t, done, "the watch to end")
+
+	for _, source := range sources {
+		qs := f.queries(source)
+		// The first query answers at once, so that a source that hangs
+		// from the start is known within the call timeout.
+		if qs[0].index != 0 || qs[0].wait != 0 {
+			t.Errorf("%s: first query index %d, wait %s; want 0, 0", source, qs[0].index, qs[0].wait)
+		}
+		for i, q := range qs {
+			want := opts.CallTimeout
+			if q.index != 0 {
+				// The wait, the server's jitter on it, and the call timeout.
+				want = opts.Wait + opts.Wait/16 + opts.CallTimeout
+			}
+			if q.budget > want || q.budget < want-time.Second {
+				t.Errorf("%s query %d (index %d): deadline in %s, want %s", source, i, q.index, q.budget, want)
+			}
+		}
+	}
+}
+
 func TestWatcher_ConsulErrorIsUnreachable(t *testing.T) {
 	errDown := errors.New("connection refused")
 
 	t.Run("recovers", func(t *testing.T) {
 		f := newFakeCluster(captured(t, "healthy"))
 		f.consulErr = errDown
-		w := NewWatcher(f, f, testWatcherOptions)
+		w := NewWatcher(t.Context(), f, f, testWatcherOptions)
 		reports := make(chan Verdict, 1)
-		done := startWatch(context.Background(), w, helloTarget("ok", 0), Policy{MinHealthy: 20 * time.Millisecond, Deadline: time.Minute, Bake: 20 * time.Millisecond}, reports)
+		done := startWatch(t.Context(), w, helloTarget("ok", 0), Policy{MinHealthy: 20 * time.Millisecond, Deadline: time.Minute, Bake: 20 * time.Millisecond}, reports)
 		first := await(t, reports, "the first verdict")
 		if first.Phase != state.Watching || first.Unreachable != "consul: connection refused" {
 			t.Fatalf("first verdict = %+v, want watching with Consul unreachable", first)
@@ -248,20 +402,26 @@ func TestWatcher_ConsulErrorIsUnreachable(t *testing.T) {
 		}
 	})
 
-	t.Run("unknown at the deadline", func(t *testing.T) {
+	t.Run("unknown at the deadline, unresolved after the window", func(t *testing.T) {
 		f := newFakeCluster(captured(t, "healthy"))
 		f.consulErr = errDown
-		w := NewWatcher(f, f, testWatcherOptions)
-		r := await(t, startWatch(context.Background(), w, helloTarget("ok", 0), Policy{Deadline: 50 * time.Millisecond}, nil), "the watch to end")
-		if r.err != nil || r.verdict.Phase != state.Unknown || r.verdict.Unreachable != "consul: connection refused" {
-			t.Fatalf("Watch = %+v, %v; want unknown with Consul unreachable", r.verdict, r.err)
+		w := NewWatcher(t.Context(), f, f, testWatcherOptions)
+		r := await(t, startWatch(t.Context(), w, helloTarget("ok", 0), Policy{Deadline: 50 * time.Millisecond, Unresolved: 50 * time.Millisecond}, nil), "the watch to end")
+		if r.err != nil || r.verdict.Phase != state.Unknown || !r.verdict.Unresolved || r.verdict.Unreachable != "consul: connection refused" {
+			t.Fatalf("Watch = %+v, %v; want unknown, unresolved, with Consul unreachable", r.verdict, r.err)
+		}
+		if want := "no verdict for 50ms: consul: connection refused; a bad version may be running"; r.verdict.Reason != want {
+			t.Errorf("reason = %q, want %q", r.verdict.Reason, want)
+		}
+		if got, want := phases(r.progress), []state.Phase{state.Watching, state.Unknown, state.Unknown}; !slices.Equal(got, want) {
+			t.Errorf("progress phases = %v, want %v", got, want)
 		}
 	})
 
 	t.Run("no Consul configured", func(t *testing.T) {
 		f := newFakeCluster(captured(t, "healthy"))
-		w := NewWatcher(f, nil, testWatcherOptions)
-		r := await(t, startWatch(context.Background(), w, helloTarget("ok", 0), Policy{Deadline: 50 * time.Millisecond}, nil), "the watch to end")
+		w := NewWatcher(t.Context(), f, nil, testWatcherOptions)
+		r := await(t, startWatch(t.Context(), w, helloTarget("ok", 0), Policy{Deadline: 50 * time.Millisecond, Unresolved: 50 * time.Millisecond}, nil), "the watch to end")
 		if r.err != nil || r.verdict.Phase != state.Unknown || r.verdict.Unreachable != "consul: no Consul configured" {
 			t.Fatalf("Watch = %+v, %v; want unknown without Consul", r.verdict, r.err)
 		}
@@ -269,6 +429,146 @@ func TestWatcher_ConsulErrorIsUnreachable(t *testing.T) {
 			t.Errorf("%d Consul queries without a Consul", calls["checks"])
 		}
 	})
+
+	// Item 10: the truth arriving after the deadline is acted on.
+	t.Run("unknown, then re-judged when Consul answers again", func(t *testing.T) {
+		healthy := captured(t, "healthy")
+		f := newFakeCluster(healthy)
+		f.consulErr = errDown
+		w := NewWatcher(t.Context(), f, f, testWatcherOptions)
+		reports := make(chan Verdict, 10)
+		done := startWatch(t.Context(), w, helloTarget("ok", 0), Policy{Deadline: 50 * time.Millisecond, Unresolved: time.Hour}, reports)
+		awaitReport(t, reports, "unknown", func(v Verdict) bool { return v.Phase == state.Unknown })
+
+		critical := *healthy.Checks[0]
+		critical.Status = consulapi.HealthCritical
+		f.set(func(f *fakeCluster) { f.consulErr, f.checks = nil, []*consulapi.HealthCheck{&critical} })
+		r := await(t, done, "the watch to end")
+		if r.err != nil || r.verdict.Phase != state.Failed || !strings.HasPrefix(r.verdict.Reason, `not healthy by the health deadline: check "`) {
+			t.Fatalf("Watch = %+v, %v; want failed on the critical check", r.verdict, r.err)
+		}
+		if got, want := slices.Compact(phases(r.progress)), []state.Phase{state.Watching, state.Unknown, state.Watching, state.Failed}; !slices.Equal(got, want) {
+			t.Errorf("progress phases = %v, want %v", got, want)
+		}
+	})
+}
+
+// Item 8: a source that accepts the query and never answers.
+func TestWatcher_SourceHungFromTheStartIsUnreachable(t *testing.T) {
+	for _, tt := range []struct{ source, unreachable string }{
+		{"checks", "consul: no answer within 50ms: context deadline exceeded"},
+		{"allocations", "nomad: no answer within 50ms: context deadline exceeded"},
+	} {
+		t.Run(tt.source, func(t *testing.T) {
+			f := newFakeCluster(captured(t, "healthy"))
+			f.hang[tt.source] = true
+			opts := testWatcherOptions
+			opts.CallTimeout = 50 * time.Millisecond
+			w := NewWatcher(t.Context(), f, f, opts)
+			reports := make(chan Verdict, 10)
+			ctx, cancel := context.WithCancel(t.Context())
+			done := startWatch(ctx, w, helloTarget("ok", 0), Policy{Deadline: 200 * time.Millisecond, Unresolved: time.Hour}, reports)
+
+			first := await(t, reports, "the first verdict")
+			if first.Phase != state.Watching || first.Unreachable != tt.unreachable {
+				t.Errorf("first verdict = %s, unreachable %q; want watching, %q", first.Phase, first.Unreachable, tt.unreachable)
+			}
+			unknown := awaitReport(t, reports, "unknown at the deadline", func(v Verdict) bool { return v.Phase == state.Unknown })
+			if want := "no verdict by the health deadline: " + tt.unreachable; unknown.Reason != want || unknown.Final() {
+				t.Errorf("unknown: reason %q, final %v; want %q, not final", unknown.Reason, unknown.Final(), want)
+			}
+			cancel()
+			if r := await(t, done, "the watch to end"); !errors.Is(r.err, context.Canceled) {
+				t.Errorf("Watch error = %v, want context.Canceled", r.err)
+			}
+		})
+	}
+}
+
+// Item 7: Consul stops answering during the bake while its check goes
+// critical.
+func TestWatcher_ConsulHungDuringTheBakeIsNeverHealthy(t *testing.T) {
+	healthy := captured(t, "healthy")
+	f := newFakeCluster(healthy)
+	clock := &fakeClock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+	opts := testWatcherOptions
+	opts.CallTimeout, opts.Now = 50*time.Millisecond, clock.Now
+	w := NewWatcher(t.Context(), f, f, opts)
+	reports := make(chan Verdict, 20)
+	p := Policy{Deadline: time.Minute, Bake: 30 * time.Second, Unresolved: time.Hour}
+	done := startWatch(t.Context(), w, helloTarget("ok", 0), p, reports)
+	awaitReport(t, reports, "baking", func(v Verdict) bool { return v.Phase == state.Baking })
+
+	critical := *healthy.Checks[0]
+	critical.Status = consulapi.HealthCritical
+	f.set(func(f *fakeCluster) { f.hang["checks"], f.checks = true, []*consulapi.HealthCheck{&critical} })
+	clock.Add(p.Bake)
+	v := awaitReport(t, reports, "Consul unreachable", func(v Verdict) bool { return v.Unreachable != "" })
+	if v.Phase != state.Baking || v.Unreachable != "consul: no answer within 50ms: context deadline exceeded" {
+		t.Errorf("after the bake: %s, unreachable %q; want baking, Consul unreachable", v.Phase, v.Unreachable)
+	}
+	clock.Add(p.Deadline)
+	awaitReport(t, reports, "unknown", func(v Verdict) bool { return v.Phase == state.Unknown })
+
+	// Consul answers again: the rollout is judged afresh, and fails.
+	f.set(func(f *fakeCluster) { f.hang["checks"] = false })
+	awaitReport(t, reports, "re-judged", func(v Verdict) bool { return v.Phase == state.Watching })
+	clock.Add(p.Deadline)
+	r := await(t, done, "the watch to end")
+	if r.err != nil || r.verdict.Phase != state.Failed || !strings.Contains(r.verdict.Reason, "critical") {
+		t.Fatalf("Watch = %+v, %v; want failed on the critical check", r.verdict, r.err)
+	}
+	// With the clock standing still, min healthy 0 is over at once.
+	if got, want := slices.Compact(phases(r.progress)), []state.Phase{state.Baking, state.Unknown, state.Watching, state.Failed}; !slices.Equal(got, want) {
+		t.Errorf("progress phases = %v, want %v", got, want)
+	}
+}
+
+func TestWatcher_FreshReadCancelsTheBlockingQueryOnceForAllWatches(t *testing.T) {
+	f := newFakeCluster(captured(t, "healthy"))
+	clock := &fakeClock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+	opts := testWatcherOptions
+	// Blocking queries return only when cancelled.
+	opts.Wait, opts.Now = time.Hour, clock.Now
+	w := NewWatcher(t.Context(), f, f, opts)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	p := Policy{MinHealthy: 10 * time.Second, Deadline: time.Hour, Bake: time.Hour}
+	aReports, bReports := make(chan Verdict, 10), make(chan Verdict, 10)
+	aDone := startWatch(ctx, w, helloTarget("ok", 0), p, aReports)
+	bDone := startWatch(ctx, w, helloTarget("ok", 0), p, bReports)
+	await(t, aReports, "the first verdict of A")
+	await(t, bReports, "the first verdict of B")
+	sources := []string{"allocations", "deployments", "checks"}
+	eventually(t, "a blocking query of every source", func() bool { return f.blocking(sources...) })
+
+	// Min healthy is over for both: their data, sent before, is too old.
+	clock.Add(p.MinHealthy)
+	awaitReport(t, aReports, "A baking", func(v Verdict) bool { return v.Phase == state.Baking })
+	awaitReport(t, bReports, "B baking", func(v Verdict) bool { return v.Phase == state.Baking })
+	eventually(t, "blocking queries again", func() bool { return f.blocking(sources...) })
+	cancel()
+	await(t, aDone, "A to end")
+	await(t, bDone, "B to end")
+
+	for _, source := range sources {
+		var kinds []string
+		for _, q := range f.queries(source) {
+			switch {
+			case q.index == 0:
+				kinds = append(kinds, "at once")
+			case q.cancelled:
+				kinds = append(kinds, "blocking, cancelled")
+			default:
+				kinds = append(kinds, "blocking")
+			}
+		}
+		// The last blocking query is cancelled by the end of the watches.
+		want := []string{"at once", "blocking, cancelled", "at once", "blocking, cancelled"}
+		if !slices.Equal(kinds, want) {
+			t.Errorf("%s queries: %q, want %q", source, kinds, want)
+		}
+	}
 }
 
 func TestWatcher_NomadErrorIsUnreachable(t *testing.T) {
@@ -276,9 +576,9 @@ func TestWatcher_NomadErrorIsUnreachable(t *testing.T) {
 	// not fail the rollout while it cannot be asked.
 	f := newFakeCluster(captured(t, "driver-failure"))
 	f.nomadErr = errors.New("503 Service Unavailable")
-	w := NewWatcher(f, f, testWatcherOptions)
+	w := NewWatcher(t.Context(), f, f, testWatcherOptions)
 	reports := make(chan Verdict, 1)
-	done := startWatch(context.Background(), w, helloTarget("nocmd", 0), Policy{Deadline: time.Minute}, reports)
+	done := startWatch(t.Context(), w, helloTarget("nocmd", 0), Policy{Deadline: time.Minute}, reports)
 	first := await(t, reports, "the first verdict")
 	if first.Phase != state.Watching || !strings.HasPrefix(first.Unreachable, "nomad: 503 Service Unavailable") {
 		t.Fatalf("first verdict = %+v, want watching with Nomad unreachable", first)
@@ -299,8 +599,8 @@ func TestWatcher_ConcurrentWatchesShareTheFeeds(t *testing.T) {
 		Deployments: append(ok.Deployments, slow.Deployments...),
 		Checks:      append(ok.Checks, slow.Checks...),
 	})
-	w := NewWatcher(f, f, testWatcherOptions)
-	ctx, cancel := context.WithCancel(context.Background())
+	w := NewWatcher(t.Context(), f, f, testWatcherOptions)
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	// Neither can finish before it is cancelled.
 	p := Policy{MinHealthy: time.Hour, Deadline: time.Hour}
@@ -346,25 +646,30 @@ func TestWatcher_ConcurrentWatchesShareTheFeeds(t *testing.T) {
 func TestWatcher_LastWatchDoesNotWaitForFeedsStartedAfterIt(t *testing.T) {
 	f := newFakeCluster(captured(t, "healthy"))
 	f.hold, f.held = make(chan struct{}), make(chan string, 3)
-	w := NewWatcher(f, f, testWatcherOptions)
+	w := NewWatcher(t.Context(), f, f, testWatcherOptions)
+	p := Policy{MinHealthy: time.Hour, Deadline: time.Hour}
 
-	// A ends by time while its feeds block on a cluster that does not
-	// change, so its end cancels queries in flight, which Nomad is slow to
-	// give back.
-	aDone := startWatch(context.Background(), w, helloTarget("ok", 0), Policy{Deadline: time.Minute, Bake: 30 * time.Millisecond}, nil)
+	// A ends while its feeds block on a cluster that does not change, so
+	// its end cancels queries in flight, which Nomad is slow to give back.
+	aCtx, cancelA := context.WithCancel(t.Context())
+	aReports := make(chan Verdict, 1)
+	aDone := startWatch(aCtx, w, helloTarget("ok", 0), p, aReports)
+	await(t, aReports, "the first verdict of A")
+	eventually(t, "A's feeds to block", func() bool { return f.blocking("allocations", "deployments", "checks") })
+	cancelA()
 	await(t, f.held, "a query of A's feeds to be cancelled")
 
 	// B starts while A still waits for its feeds.
-	bCtx, cancelB := context.WithCancel(context.Background())
+	bCtx, cancelB := context.WithCancel(t.Context())
 	defer cancelB()
 	bReports := make(chan Verdict, 1)
-	bDone := startWatch(bCtx, w, helloTarget("ok", 0), Policy{MinHealthy: time.Hour, Deadline: time.Hour}, bReports)
+	bDone := startWatch(bCtx, w, helloTarget("ok", 0), p, bReports)
 	await(t, bReports, "the first verdict of B")
 	close(f.hold)
 
 	a := await(t, aDone, "A to end while B still watches")
-	if a.err != nil || a.verdict.Phase != state.Healthy {
-		t.Errorf("A: Watch = %+v, %v; want healthy", a.verdict, a.err)
+	if !errors.Is(a.err, context.Canceled) {
+		t.Errorf("A: Watch error = %v, want context.Canceled", a.err)
 	}
 	select {
 	case b := <-bDone:
@@ -393,12 +698,10 @@ func TestWatcher_FailedCheckExplainedByTheAgent(t *testing.T) {
 	f := newFakeCluster(healthy)
 	id := healthy.Checks[0].CheckID
 	agent := fakeAgent{f, map[string]string{id: "HTTP GET http://127.0.0.1:23109/health: 500 Internal Server Error Output: unhealthy\n"}}
-	w := NewWatcher(f, agent, testWatcherOptions)
-	reports := make(chan Verdict, 2)
-	done := startWatch(context.Background(), w, helloTarget("ok", 0), Policy{Deadline: time.Minute, Bake: time.Hour}, reports)
-	if v := await(t, reports, "the first verdict"); v.Phase != state.Baking {
-		t.Fatalf("first verdict = %s, want baking", v.Phase)
-	}
+	w := NewWatcher(t.Context(), f, agent, testWatcherOptions)
+	reports := make(chan Verdict, 10)
+	done := startWatch(t.Context(), w, helloTarget("ok", 0), Policy{Deadline: time.Minute, Bake: time.Hour}, reports)
+	awaitReport(t, reports, "baking", func(v Verdict) bool { return v.Phase == state.Baking })
 	// The catalog shows no output for a check critical from the start.
 	critical := *healthy.Checks[0]
 	critical.Status, critical.Output = consulapi.HealthCritical, ""

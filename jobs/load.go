@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/nomad/api"
 )
@@ -28,6 +29,15 @@ type Loader struct {
 	Namespace string
 	// Parallel bounds concurrent parse calls; 0 means 4.
 	Parallel int
+	// CallTimeout bounds each parse call; 0 means 1m.
+	CallTimeout time.Duration
+	// Progress, when set, is called after every parse call completes, so
+	// the cycle runner can tell a long load from a hung one.
+	Progress func()
+	// MaxFileSize caps a job file and a var file, in bytes; 0 means
+	// DefaultMaxFileSize. An oversized job file is an error on its File;
+	// an oversized var file fails the load.
+	MaxFileSize int64
 
 	// cache is the last verdict per path, with the key of the content and
 	// variables it was made from.
@@ -59,6 +69,10 @@ type Set struct {
 	Revision string
 	// Files are sorted by path; some may carry an Err.
 	Files []*File
+	// Skipped are paths the Selector matches that were not read, such as
+	// symlinks, sorted by path. They are not errors: the set is complete
+	// without them, as it was before they were committed.
+	Skipped []Skipped
 }
 
 // Failed reports whether any file could not become a job. A cycle with a
@@ -85,7 +99,9 @@ func (s *Set) Keys() map[Key]bool {
 
 // Load selects, reads and parses every job file of tree. A broken file is
 // recorded on its File and never stops the others; an error is returned only
-// when the tree itself or the var files cannot be read.
+// when the tree itself or the var files cannot be read. Loading the commit
+// of the last load returns that very *Set, so a caller can report a set's
+// Skipped paths once by comparing it with the set it had.
 func (l *Loader) Load(ctx context.Context, tree Tree) (*Set, error) {
 	config := l.config()
 	rev := tree.Revision()
@@ -106,8 +122,12 @@ func (l *Loader) Load(ctx context.Context, tree Tree) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list files at %s: %w", revisionName(tree), err)
 	}
+	skipped, err := l.skipped(tree)
+	if err != nil {
+		return nil, err
+	}
 	if unchanged == nil {
-		if vars, err = l.Vars.resolve(tree); err != nil {
+		if vars, err = l.Vars.resolve(tree, maxFileSize(l.MaxFileSize)); err != nil {
 			return nil, err
 		}
 	}
@@ -116,9 +136,27 @@ func (l *Loader) Load(ctx context.Context, tree Tree) (*Set, error) {
 		return nil, err
 	}
 	markDuplicates(files)
-	set := &Set{Revision: rev, Files: files}
+	set := &Set{Revision: rev, Files: files, Skipped: skipped}
 	l.last = &lastLoad{set: set, config: config, vars: vars}
 	return set, nil
+}
+
+// skipped returns the symlinks of tree that the Selector matches: job
+// files that Files leaves out and the loader would otherwise never mention.
+func (l *Loader) skipped(tree Tree) ([]Skipped, error) {
+	sl, ok := tree.(SymlinkLister)
+	if !ok {
+		return nil, nil
+	}
+	links, err := sl.Symlinks()
+	if err != nil {
+		return nil, fmt.Errorf("list symlinks at %s: %w", revisionName(tree), err)
+	}
+	var out []Skipped
+	for _, p := range l.Selector.Select(links) {
+		out = append(out, Skipped{Path: p, Reason: skippedSymlink})
+	}
+	return out, nil
 }
 
 // unchangedSince returns the paths the tree did not change since the last
@@ -156,6 +194,10 @@ func (l *Loader) unchangedSince(tree Tree, last *lastLoad) (map[string]bool, res
 // it when unchanged says so, from the cache when its content and variables
 // are the ones cached, parsed otherwise.
 func (l *Loader) read(ctx context.Context, tree Tree, paths []string, unchanged map[string]bool, vars resolved) ([]*File, error) {
+	// A parse Nomad does not answer stops the load: the other parses
+	// would only wait out their own timeouts, one slot at a time.
+	ctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
 	files := make([]*File, len(paths))
 	next := make(map[string]cached, len(paths))
 	var mu sync.Mutex
@@ -169,8 +211,15 @@ func (l *Loader) read(ctx context.Context, tree Tree, paths []string, unchanged 
 			mu.Unlock()
 			continue
 		}
-		src, err := tree.ReadFile(p)
-		if err != nil {
+		src, err := readLimited(tree, p, "job file", maxFileSize(l.MaxFileSize))
+		var tooLarge *FileTooLargeError
+		switch {
+		case errors.As(err, &tooLarge):
+			// Not cached: the next load asks for the size again, which
+			// costs no read.
+			files[i] = &File{Path: p, Err: err}
+			continue
+		case err != nil:
 			files[i] = &File{Path: p, Err: fmt.Errorf("%s: read: %w", p, err)}
 			continue
 		}
@@ -188,8 +237,15 @@ func (l *Loader) read(ctx context.Context, tree Tree, paths []string, unchanged 
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				files[i] = &File{Path: p, Err: &transientError{context.Cause(ctx)}}
+				return
+			}
 			f := l.parse(ctx, p, src, vars)
 			files[i] = f
+			if isTransient(f.Err) {
+				abort(f.Err)
+			}
 			// A parse interrupted by shutdown or a Nomad outage says
 			// nothing about the file; only cache real verdicts.
 			if !isTransient(f.Err) {
@@ -201,7 +257,7 @@ func (l *Loader) read(ctx context.Context, tree Tree, paths []string, unchanged 
 	}
 	wg.Wait()
 	l.cache = next
-	if err := ctx.Err(); err != nil {
+	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}
 	for _, f := range files {
@@ -219,16 +275,25 @@ func (l *Loader) config() string {
 		flags = append(flags, k+"="+v)
 	}
 	sort.Strings(flags)
-	return fmt.Sprintf("%q %q %q %q %q %q", l.Selector.Dirs, l.Selector.Include, l.Selector.Exclude,
-		l.Vars.Files, flags, l.Namespace)
+	return fmt.Sprintf("%q %q %q %q %q %q %d", l.Selector.Dirs, l.Selector.Include, l.Selector.Exclude,
+		l.Vars.Files, flags, l.Namespace, maxFileSize(l.MaxFileSize))
 }
 
 func (l *Loader) parse(ctx context.Context, p string, src []byte, vars resolved) *File {
 	f := &File{Path: p, Source: src}
-	job, err := l.Parser.ParseJob(ctx, &api.JobsParseRequest{
+	timeout := l.CallTimeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
+	job, err := l.Parser.ParseJob(callCtx, &api.JobsParseRequest{
 		JobHCL:    string(src),
 		Variables: vars.text,
 	})
+	cancel()
+	if l.Progress != nil {
+		l.Progress()
+	}
 	if err != nil {
 		f.Err = parseError(p, err)
 		return f
@@ -361,11 +426,11 @@ func revisionName(t Tree) string {
 // LoadFile loads one file of tree, with the var files of that same tree:
 // the spec as it was at that commit, which a rollback puts back.
 func (l *Loader) LoadFile(ctx context.Context, tree Tree, path string) (*File, error) {
-	vars, err := l.Vars.resolve(tree)
+	vars, err := l.Vars.resolve(tree, maxFileSize(l.MaxFileSize))
 	if err != nil {
 		return nil, err
 	}
-	src, err := tree.ReadFile(path)
+	src, err := readLimited(tree, path, "job file", maxFileSize(l.MaxFileSize))
 	if err != nil {
 		return nil, fmt.Errorf("%s at %s: read: %w", path, revisionName(tree), err)
 	}

@@ -1,8 +1,10 @@
 package jobs
 
 import (
+	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -22,12 +24,32 @@ type Selector struct {
 	Exclude []string
 }
 
-// Validate reports a malformed glob before any file is read.
+// Validate reports a malformed glob, and a directory that is not inside the
+// repository, before any file is read. Such a directory would otherwise be
+// cleaned into the root ("../..") or find nothing ("/etc"), and a wrong
+// --path would deploy, or prune, the wrong jobs without a word.
 func (s Selector) Validate() error {
+	for _, d := range s.Dirs {
+		if err := validDir(d); err != nil {
+			return fmt.Errorf("--path %q: %w", d, err)
+		}
+	}
 	for _, g := range append(append([]string{}, s.include()...), s.Exclude...) {
 		if !doublestar.ValidatePattern(g) {
 			return fmt.Errorf("invalid glob %q", g)
 		}
+	}
+	return nil
+}
+
+// validDir accepts a slash-separated directory relative to the repository
+// root that stays inside it once cleaned ("a/../b" is "b").
+func validDir(d string) error {
+	if path.IsAbs(d) || filepath.IsAbs(d) || filepath.VolumeName(d) != "" {
+		return errors.New("must be a directory relative to the repository root, not an absolute path")
+	}
+	if c := path.Clean(d); c == ".." || strings.HasPrefix(c, "../") {
+		return errors.New("leaves the repository: it must name a directory inside it")
 	}
 	return nil
 }

@@ -110,3 +110,39 @@ func TestSelector_ValidateRejectsBadGlob(t *testing.T) {
 		})
 	}
 }
+
+func TestSelector_ValidateRefusesPathsOutsideTheRepo(t *testing.T) {
+	tests := []struct {
+		dir     string
+		wantErr string
+	}{
+		{dir: ""},
+		{dir: "."},
+		{dir: "./"},
+		{dir: "prod"},
+		{dir: "prod/"},
+		{dir: "./staging"},
+		{dir: "a/../b"},
+		{dir: "a/.."},
+		{dir: "..", wantErr: "leaves the repository"},
+		{dir: "../..", wantErr: "leaves the repository"},
+		{dir: "./../x", wantErr: "leaves the repository"},
+		{dir: "a/../../b", wantErr: "leaves the repository"},
+		{dir: "/etc", wantErr: "absolute path"},
+		{dir: "/", wantErr: "absolute path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir, func(t *testing.T) {
+			err := Selector{Dirs: []string{"ok", tt.dir}}.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), `--path "`+tt.dir+`"`) {
+				t.Fatalf("Validate() = %v, want an error naming --path %q: %s", err, tt.dir, tt.wantErr)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -28,10 +29,11 @@ type resolved struct {
 	files string
 }
 
-// resolve reads the var files from tree and merges them with the flags.
-// Nomad's parse API takes one var-file body, so later definitions replace
-// earlier ones here rather than being rejected as duplicates.
-func (v Variables) resolve(tree Tree) (resolved, error) {
+// resolve reads the var files from tree, each at most limit bytes, and
+// merges them with the flags. Nomad's parse API takes one var-file body, so
+// later definitions replace earlier ones here rather than being rejected as
+// duplicates.
+func (v Variables) resolve(tree Tree, limit int64) (resolved, error) {
 	type def struct {
 		name string
 		expr string
@@ -49,8 +51,12 @@ func (v Variables) resolve(tree Tree) (resolved, error) {
 
 	var files strings.Builder
 	for _, p := range v.Files {
-		src, err := tree.ReadFile(p)
-		if err != nil {
+		src, err := readLimited(tree, p, "var file", limit)
+		var tooLarge *FileTooLargeError
+		switch {
+		case errors.As(err, &tooLarge):
+			return resolved{}, err
+		case err != nil:
 			return resolved{}, fmt.Errorf("var file %s: %w", p, err)
 		}
 		f, diags := hclsyntax.ParseConfig(src, p, hcl.InitialPos)

@@ -49,7 +49,7 @@ func TestVariables_Resolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.vars.resolve(&fakeTree{files: files})
+			got, err := tt.vars.resolve(&fakeTree{files: files}, DefaultMaxFileSize)
 			if err != nil {
 				t.Fatalf("resolve: %v", err)
 			}
@@ -115,7 +115,7 @@ func TestVariables_ResolveRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := tt.vars.resolve(&fakeTree{files: files})
+			_, err := tt.vars.resolve(&fakeTree{files: files}, DefaultMaxFileSize)
 			if err == nil {
 				t.Fatal("resolve succeeded, want an error")
 			}

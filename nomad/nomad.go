@@ -185,6 +185,13 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &ue) && ue.StatusCode() == http.StatusNotFound
 }
 
+// IsForbidden reports whether err is Nomad's 403: the token lacks a
+// permission, which retrying will not grant.
+func IsForbidden(err error) bool {
+	var ue api.UnexpectedResponseError
+	return errors.As(err, &ue) && ue.StatusCode() == http.StatusForbidden
+}
+
 func blocking(ctx context.Context, index uint64, wait time.Duration) *api.QueryOptions {
 	return (&api.QueryOptions{Namespace: api.AllNamespacesNamespace, WaitIndex: index, WaitTime: wait}).WithContext(ctx)
 }

@@ -116,3 +116,30 @@ func TestJobs_ListThatDidNotMoveIsServedAfterAProbe(t *testing.T) {
 		t.Errorf("after the watch: requests %s, jobs %s, %v; want [probe], [a]", got, ids(stubs), err)
 	}
 }
+
+// TestIsForbiddenAndIsNotFound: a 403 (a token without the permission)
+// and a 404 are told apart from each other and from a 500 by status code.
+func TestIsForbiddenAndIsNotFound(t *testing.T) {
+	for code, want := range map[int][2]bool{
+		http.StatusForbidden:           {true, false},
+		http.StatusNotFound:            {false, true},
+		http.StatusInternalServerError: {false, false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "Permission denied", code)
+		}))
+		c, err := api.NewClient(&api.Config{Address: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Wrap(c).Job(context.Background(), "default", "web")
+		srv.Close()
+		if err == nil {
+			t.Fatalf("%d: no error", code)
+		}
+		wrapped := fmt.Errorf("read job: %w", err)
+		if IsForbidden(wrapped) != want[0] || IsNotFound(wrapped) != want[1] {
+			t.Errorf("%d: IsForbidden %v IsNotFound %v, want %v", code, IsForbidden(wrapped), IsNotFound(wrapped), want)
+		}
+	}
+}

@@ -8,11 +8,14 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	gosync "sync"
 	"time"
 
 	"github.com/drover-dev/drover/health"
+	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/state"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -59,6 +62,12 @@ type Options struct {
 	Logger   zerolog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// NomadTimeout bounds the read of a job whose watch is resumed;
+	// default 1m.
+	NomadTimeout time.Duration
+	// Retry is the delay before the n-th retry of a resume that failed;
+	// default doubling from 1s to 30s.
+	Retry func(attempt int) time.Duration
 }
 
 // Manager owns the rollout watches: one goroutine each, started by Record
@@ -84,6 +93,11 @@ type Manager struct {
 	// commit and path.
 	specCache map[string]*jobs.File
 	resumed   bool
+	// problems are the unusable state keys last reported, with why.
+	problems map[string]string
+	// unrollable is, by job, why its rollback could not be made, so it is
+	// logged and counted once.
+	unrollable map[jobs.Key]string
 	// outcomes are the verdicts reached since the manager started.
 	outcomes []Outcome
 	wg       gosync.WaitGroup
@@ -104,6 +118,9 @@ type pin struct {
 	// to is the last good commit put back; "" when the job is held.
 	to   string
 	hold string
+	// failed says why the rollback to the last good commit could not be
+	// made.
+	failed string
 }
 
 // Outcome is the verdict of one rollout.
@@ -112,9 +129,10 @@ type Outcome struct {
 	Rollout state.Rollout
 }
 
-// New returns a manager; specs may be nil when there is no git history to
-// roll back to (a plain directory).
-func New(ledger *state.Ledger, watcher *health.Watcher, jobsAPI Jobs, specs Specs, opts Options) *Manager {
+// New returns a manager whose watches run under ctx, until it is cancelled
+// or Close is called; specs may be nil when there is no git history to roll
+// back to (a plain directory).
+func New(ctx context.Context, ledger *state.Ledger, watcher *health.Watcher, jobsAPI Jobs, specs Specs, opts Options) *Manager {
 	if opts.Policy == (health.Policy{}) {
 		opts.Policy = health.DefaultPolicy()
 	}
@@ -124,10 +142,17 @@ func New(ledger *state.Ledger, watcher *health.Watcher, jobsAPI Jobs, specs Spec
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	base, cancel := context.WithCancel(context.Background())
+	if opts.NomadTimeout <= 0 {
+		opts.NomadTimeout = time.Minute
+	}
+	if opts.Retry == nil {
+		opts.Retry = backoff.Exponential(time.Second, 30*time.Second, nil)
+	}
+	base, cancel := context.WithCancel(ctx)
 	return &Manager{
 		ledger: ledger, watcher: watcher, jobs: jobsAPI, specs: specs, opts: opts, log: opts.Logger,
 		base: base, cancel: cancel, watches: map[jobs.Key]*watch{}, pins: map[jobs.Key]pin{},
+		unrollable: map[jobs.Key]string{},
 	}
 }
 
@@ -144,38 +169,33 @@ func (m *Manager) Close() {
 // could re-apply a quarantined spec. On the first success it resumes the
 // rollouts a previous agent left in flight.
 func (m *Manager) Prepare(ctx context.Context) error {
-	if err := m.ledger.Sync(ctx); err != nil {
+	if err := m.ledger.Refresh(ctx); err != nil {
 		if !m.ledger.Loaded() {
 			return err
 		}
-		m.log.Warn().Str("event", "state.error").Err(err).Msg("state not written; kept in memory and written again next cycle")
+		m.log.Warn().Str("event", "state.error").Err(err).Msg("state not written or not re-read; kept in memory and tried again next cycle")
 	}
+	m.reportProblems()
 	m.mu.Lock()
 	resume := m.opts.Resume && !m.resumed
 	m.resumed = true
 	m.mu.Unlock()
 	if resume {
-		m.resume(ctx)
+		m.resume()
 	}
 	return nil
 }
 
-// resume restarts the watch of every rollout left in flight.
-func (m *Manager) resume(ctx context.Context) {
+// resume restarts the watch of every rollout left in flight. Each watch is
+// live at once, so Pin holds its job, and reads the job in its own
+// goroutine, retrying until Nomad answers: a Nomad that is down or hung at
+// start-up neither holds up the cycle nor drops the watch.
+func (m *Manager) resume() {
 	for _, j := range m.ledger.All() {
 		r := j.Rollout
-		if r == nil || !r.Phase.InFlight() {
+		if !r.InFlight() {
 			continue
 		}
-		job, err := m.jobs.Job(ctx, j.Namespace, j.ID)
-		if err != nil {
-			// The job may be gone; the next cycle decides what to do.
-			m.log.Warn().Str("event", "rollout.error").Str("job", j.ID).Str("namespace", j.Namespace).
-				Str("commit", r.Commit).Err(err).Msg("cannot resume the watch of a rollout in flight")
-			continue
-		}
-		target := health.TargetOf(job)
-		target.Version = r.Version
 		// Health seen before the restart is not remembered: it must be
 		// proven again, so give the deadline at least that long.
 		deadline := r.Started.Add(m.opts.Policy.Deadline)
@@ -184,9 +204,77 @@ func (m *Manager) resume(ctx context.Context) {
 		}
 		m.logger(j.Key(), *r).Info().Str("event", "rollout.resumed").Str("kind", string(r.Kind)).
 			Str("phase", string(r.Phase)).Time("deadline", deadline).Msg("watching a rollout a previous agent started")
-		r.Phase = state.Watching
-		m.start(j.Key(), *r, target, deadline)
+		ro := *r
+		ro.Phase = state.Watching
+		k := j.Key()
+		m.start(k, ro, deadline, func(ctx context.Context) (health.Target, error) { return m.targetOf(ctx, k, ro) })
 	}
+}
+
+// errJobGone ends a resumed watch whose job no longer exists.
+var errJobGone = errors.New("the job no longer exists in Nomad")
+
+// targetOf reads the job of a resumed rollout until Nomad answers.
+func (m *Manager) targetOf(ctx context.Context, k jobs.Key, r state.Rollout) (health.Target, error) {
+	for attempt := 1; ; attempt++ {
+		callCtx, cancel := context.WithTimeout(ctx, m.opts.NomadTimeout)
+		job, err := m.jobs.Job(callCtx, k.Namespace, k.ID)
+		cancel()
+		switch {
+		case err == nil:
+			t := health.TargetOf(job)
+			t.Version = r.Version
+			return t, nil
+		case nomad.IsNotFound(err):
+			return health.Target{}, errJobGone
+		case ctx.Err() != nil:
+			return health.Target{}, ctx.Err()
+		}
+		retry := m.opts.Retry(attempt)
+		m.logger(k, r).Warn().Str("event", "rollout.error").Err(err).Str("retry_in", retry.Round(time.Millisecond).String()).
+			Msg("cannot read the job whose rollout is resumed; retrying")
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return health.Target{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// ConflictLogger logs each change someone else made to a state key while
+// drover had its own change to write: for state.LedgerOptions.OnConflict.
+func ConflictLogger(log zerolog.Logger) func(state.Conflict) {
+	return func(c state.Conflict) {
+		log.Warn().Str("event", "state.conflict").Str("key", c.Key).Str("job", c.Job.ID).Str("namespace", c.Job.Namespace).
+			Bool("deleted", c.Deleted).Int("reapplied", c.Reapplied).
+			Msg("state key changed in Consul by someone else: Consul's copy wins, drover's unwritten changes are applied on top")
+	}
+}
+
+// reportProblems logs each state key that cannot be used, once per
+// problem: the job it names is held until the key is fixed or deleted.
+func (m *Manager) reportProblems() {
+	seen := map[string]string{}
+	for _, p := range m.ledger.Problems() {
+		why := p.Err.Error()
+		seen[p.Key] = why
+		m.mu.Lock()
+		known := m.problems[p.Key] == why
+		m.mu.Unlock()
+		if known {
+			continue
+		}
+		ev := m.log.Error().Str("event", "state.invalid").Str("key", p.Key).Err(p.Err)
+		if p.Job != nil {
+			ev = ev.Str("job", p.Job.ID).Str("namespace", p.Job.Namespace)
+		}
+		ev.Msg("state key unusable: its job is held until the key is fixed or deleted")
+	}
+	m.mu.Lock()
+	m.problems = seen
+	m.mu.Unlock()
 }
 
 func (m *Manager) logger(k jobs.Key, r state.Rollout) *zerolog.Logger {
@@ -195,17 +283,17 @@ func (m *Manager) logger(k jobs.Key, r state.Rollout) *zerolog.Logger {
 	return &l
 }
 
-// Wait blocks until no rollout is being watched, and returns every verdict
-// reached so far.
-func (m *Manager) Wait(ctx context.Context) ([]Outcome, error) {
+// Wait blocks until no rollout is being watched; Outcomes tells how they
+// ended.
+func (m *Manager) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		return nil
 	case <-ctx.Done():
-		return m.Outcomes(), ctx.Err()
+		return ctx.Err()
 	}
-	return m.Outcomes(), nil
 }
 
 // Outcomes returns every verdict reached since the manager started.

@@ -37,14 +37,14 @@ func (s specsAt) JobAt(_ context.Context, commit, path string) (*jobs.File, erro
 
 func newManager(t *testing.T, ledger *state.Ledger, specs Specs, opts Options) *Manager {
 	t.Helper()
-	m := New(ledger, health.NewWatcher(&fakeNomad{}, nil, health.WatcherOptions{}), nil, specs, opts)
+	m := New(context.Background(), ledger, health.NewWatcher(context.Background(), &fakeNomad{}, nil, health.WatcherOptions{}), nil, specs, opts)
 	t.Cleanup(m.Close)
 	return m
 }
 
 func quarantined(t *testing.T, lastGood *state.Revision) *state.Ledger {
 	t.Helper()
-	l := state.NewLedger(&state.MemoryKV{}, "drover/test/")
+	l := state.NewLedger(&state.MemoryKV{}, "drover/test/", state.LedgerOptions{})
 	if _, err := l.Update(context.Background(), key, func(j *state.Job) {
 		j.LastGood = lastGood
 		j.Quarantine(state.Quarantine{Fingerprint: "bad", Commit: "c2", Reason: "check critical"})
@@ -70,8 +70,8 @@ func TestPin(t *testing.T) {
 		{name: "no last good commit holds the job", specs: specsAt{}, hold: "no last good commit"},
 		{name: "no-rollback holds the job", lastGood: &good, specs: specsAt{"c1": goodFile}, opts: Options{NoRollback: true}, hold: "--no-rollback"},
 		{name: "no git history holds the job", lastGood: &good, hold: "no git history"},
-		{name: "unreadable last good spec is an error naming file and commit", lastGood: &good, specs: specsAt{}, err: "roll back to last good commit c1"},
-		{name: "last good file declaring another job is an error", lastGood: &good, specs: specsAt{"c1": file("other", "web.nomad.hcl", "good")}, err: "declares job default/other"},
+		{name: "unreadable last good spec holds the job as a failed rollback", lastGood: &good, specs: specsAt{}, hold: "rollback failed: cannot read the last good commit c1"},
+		{name: "last good file declaring another job holds it as a failed rollback", lastGood: &good, specs: specsAt{"c1": file("other", "web.nomad.hcl", "good")}, hold: "declares job default/other"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,10 +185,10 @@ func alloc(version uint64, client string) *api.AllocationListStub {
 func TestRecord_VerdictsMoveTheState(t *testing.T) {
 	ctx := context.Background()
 	nomad := &fakeNomad{}
-	ledger := state.NewLedger(&state.MemoryKV{}, "drover/test/")
+	ledger := state.NewLedger(&state.MemoryKV{}, "drover/test/", state.LedgerOptions{})
 	var triggers []string
 	var mu gosync.Mutex
-	m := New(ledger, health.NewWatcher(nomad, noChecks{}, health.WatcherOptions{Tick: 5 * time.Millisecond, Pause: time.Millisecond}), nil, nil,
+	m := New(ctx, ledger, health.NewWatcher(ctx, nomad, noChecks{}, health.WatcherOptions{Tick: 5 * time.Millisecond, Pause: time.Millisecond}), nil, nil,
 		Options{
 			Policy:  health.Policy{MinHealthy: 20 * time.Millisecond, Deadline: time.Minute, Bake: 20 * time.Millisecond},
 			Trigger: func(r string) { mu.Lock(); triggers = append(triggers, r); mu.Unlock() },
@@ -204,7 +204,7 @@ func TestRecord_VerdictsMoveTheState(t *testing.T) {
 	if st := m.Status(); len(st) != 1 || st[0].State != "rolling_out" {
 		t.Fatalf("status while watching = %+v", st)
 	}
-	if _, err := m.Wait(ctx); err != nil {
+	if err := m.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 	j := ledger.Get(key)
@@ -214,10 +214,10 @@ func TestRecord_VerdictsMoveTheState(t *testing.T) {
 
 	nomad.set([]*api.AllocationListStub{alloc(2, "failed")}, nil)
 	m.Record(ctx, applied("c2", "bad", 2))
-	outcomes, err := m.Wait(ctx)
-	if err != nil {
+	if err := m.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
+	outcomes := m.Outcomes()
 	j = ledger.Get(key)
 	if _, ok := j.QuarantineOf("bad"); !ok || j.LastGood.Commit != "c1" || j.Rollout.Phase != state.Failed {
 		t.Fatalf("after a failed rollout: %+v", j)
@@ -241,7 +241,7 @@ func TestPin_HoldsAJobWhoseRolloutIsWatched(t *testing.T) {
 	ctx := context.Background()
 	nomad := &fakeNomad{}
 	nomad.set(nil, nil) // nothing runs yet: the watch stays in flight
-	m := New(state.NewLedger(&state.MemoryKV{}, "p/"), health.NewWatcher(nomad, noChecks{}, health.WatcherOptions{}), nil, nil,
+	m := New(ctx, state.NewLedger(&state.MemoryKV{}, "p/", state.LedgerOptions{}), health.NewWatcher(ctx, nomad, noChecks{}, health.WatcherOptions{}), nil, nil,
 		Options{Logger: zerolog.Nop()})
 	defer m.Close()
 	m.Record(ctx, applied("c1", "fp", 1))

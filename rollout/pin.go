@@ -24,6 +24,13 @@ func (m *Manager) Pin(ctx context.Context, set *jobs.Set) *jobs.Set {
 			continue
 		}
 		k := f.Key()
+		if err := m.ledger.Invalid(k); err != nil {
+			// Its quarantines cannot be known: do not act on silence.
+			held := *f
+			held.Hold = fmt.Sprintf("its rollout state cannot be read: %v", err)
+			pins[k], out.Files[i] = pin{hold: held.Hold}, &held
+			continue
+		}
 		s := m.ledger.Get(k)
 		if s == nil {
 			continue
@@ -67,15 +74,36 @@ func (m *Manager) pinQuarantined(ctx context.Context, f *jobs.File, s *state.Job
 		err = fmt.Errorf("%s declares job %s there, not %s", s.LastGood.Path, good.Key(), f.Key())
 	}
 	if err != nil {
-		failed := *f
-		failed.Job = nil
-		failed.Err = fmt.Errorf("%s: %s; roll back to last good commit %s: %w", f.Path, why, short(s.LastGood.Commit), err)
-		return p, &failed
+		// The bad spec keeps running: say so once, count it, show it, and
+		// try again next cycle (the commit may be fetchable later).
+		reason := fmt.Sprintf("cannot read the last good commit %s: %v", short(s.LastGood.Commit), err)
+		m.rollbackFailed(f.Key(), q, s.LastGood.Commit, reason)
+		p.failed = reason
+		return hold("rollback failed: " + reason)
 	}
+	m.mu.Lock()
+	delete(m.unrollable, f.Key())
+	m.mu.Unlock()
 	g := *good
 	g.Commit = s.LastGood.Commit
 	p.to = s.LastGood.Commit
 	return p, &g
+}
+
+// rollbackFailed logs and counts a rollback that could not be made, once
+// per job and reason.
+func (m *Manager) rollbackFailed(k jobs.Key, q state.Quarantine, to, reason string) {
+	m.mu.Lock()
+	seen := m.unrollable[k] == reason
+	m.unrollable[k] = reason
+	m.mu.Unlock()
+	if seen {
+		return
+	}
+	m.logger(k, state.Rollout{Revision: state.Revision{Commit: q.Commit}}).Error().Str("event", "rollback.failed").
+		Str("from_commit", q.Commit).Str("to_commit", to).Str("reason", reason).
+		Msg("could not put the last good commit back; the failed spec keeps running, will try again next cycle")
+	m.record(nil, "failed")
 }
 
 func (m *Manager) lastGoodSpec(ctx context.Context, rev *state.Revision, used map[string]*jobs.File) (*jobs.File, error) {

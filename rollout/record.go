@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/drover-dev/drover/health"
@@ -84,7 +85,7 @@ func (m *Manager) applied(ctx context.Context, r *dsync.JobResult, p pin, pinned
 		ev = ev.Str("last_good_commit", s.LastGood.Commit)
 	}
 	ev.Msg("watching the rollout")
-	m.start(r.Key, ro, target, deadline)
+	m.start(r.Key, ro, deadline, func(context.Context) (health.Target, error) { return target, nil })
 }
 
 // confirmRollback logs a rollback that needed no register: what runs is
@@ -105,8 +106,10 @@ func (m *Manager) confirmRollback(ctx context.Context, r *dsync.JobResult, p pin
 	m.record(nil, "applied")
 }
 
-// start runs a watch, replacing (and stopping) the one the job had.
-func (m *Manager) start(k jobs.Key, ro state.Rollout, target health.Target, deadline time.Time) {
+// start runs a watch, replacing (and stopping) the one the job had. The
+// watch is live, and holds its job, from now on; target finds what to
+// watch, and may take a while (a resumed watch reads the job from Nomad).
+func (m *Manager) start(k jobs.Key, ro state.Rollout, deadline time.Time, target func(context.Context) (health.Target, error)) {
 	ctx, cancel := context.WithCancel(m.base)
 	w := &watch{rollout: ro, cancel: cancel, done: make(chan struct{})}
 	m.mu.Lock()
@@ -124,8 +127,16 @@ func (m *Manager) start(k jobs.Key, ro state.Rollout, target health.Target, dead
 		defer m.wg.Done()
 		defer close(w.done)
 		defer cancel()
+		t, err := target(ctx)
+		if errors.Is(err, errJobGone) {
+			m.finish(k, w, health.Verdict{Phase: state.Superseded, Reason: err.Error()})
+			return
+		}
+		if err != nil {
+			return // stopped: superseded, or shutting down with the rollout in flight
+		}
 		tracker := health.NewTracker(m.opts.Policy, deadline)
-		v, err := m.watcher.Watch(ctx, target, tracker, func(v health.Verdict) { m.progress(k, w, v) })
+		v, err := m.watcher.Watch(ctx, t, tracker, func(v health.Verdict) { m.progress(k, w, v) })
 		if err != nil {
 			return // stopped: superseded, or shutting down with the rollout in flight
 		}

@@ -10,7 +10,9 @@ type JobStatus struct {
 	Namespace string `json:"namespace"`
 	// State is one of: rolling_out, healthy, failed, rolled_back,
 	// quarantined (failed, nothing to roll back to), rollback_failed,
-	// unknown, unverified (applied, no verdict yet or superseded).
+	// unknown (no verdict: health could not be seen; still judged again
+	// until its rollout says "unresolved"), unverified (applied, no
+	// verdict yet or superseded).
 	State          string             `json:"state"`
 	LastGoodCommit string             `json:"last_good_commit,omitempty"`
 	AppliedCommit  string             `json:"applied_commit,omitempty"`
@@ -49,24 +51,27 @@ func (m *Manager) Status() []JobStatus {
 		w := m.watches[k]
 		if w != nil && st.Rollout != nil {
 			st.Rollout.Waiting, st.Rollout.Unreachable = w.latest.Waiting, w.latest.Unreachable
-			if w.latest.Phase.InFlight() {
+			if w.latest.Phase != "" && !w.latest.Final() {
 				st.Rollout.Phase = w.latest.Phase
 			}
 		}
 		p, pinned := m.pins[k]
 		st.Held = p.hold
-		st.State = jobState(j, w != nil, p, pinned)
+		st.State = jobState(j, w, p, pinned)
 		out = append(out, st)
 	}
 	return out
 }
 
-func jobState(j *state.Job, watching bool, p pin, pinned bool) string {
+func jobState(j *state.Job, w *watch, p pin, pinned bool) string {
 	r := j.Rollout
 	switch {
-	case watching:
+	case w != nil && w.latest.Phase == state.Unknown:
+		// Still watched, to be judged again once health can be seen.
+		return "unknown"
+	case w != nil:
 		return "rolling_out"
-	case r != nil && r.Kind == state.Rollback && r.Phase == state.Failed:
+	case r != nil && r.Kind == state.Rollback && r.Phase == state.Failed, pinned && p.failed != "":
 		return "rollback_failed"
 	case pinned && p.to != "":
 		return "rolled_back"

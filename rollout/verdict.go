@@ -24,15 +24,26 @@ func (m *Manager) progress(k jobs.Key, w *watch, v health.Verdict) {
 	if v.Final() || v.Phase == prev.Phase {
 		return
 	}
-	if v.Phase == state.Baking {
+	switch {
+	case v.Phase == state.Baking:
 		log.Info().Str("event", "rollout.baking").Time("healthy_since", v.HealthySince).
 			Str("bake", m.opts.Policy.Bake.String()).Msg("rollout healthy; watching it through the bake window")
+	case v.Phase == state.Unknown:
+		log.Warn().Str("event", "rollout.unknown").Str("kind", string(w.rollout.Kind)).Str("reason", v.Reason).
+			Str("rejudge_for", m.opts.Policy.Unresolved.String()).
+			Msg("no verdict: health cannot be seen; nothing rolled back, the commit is not marked good; judged again once it can")
+	case prev.Phase == state.Unknown && v.Phase == state.Watching:
+		log.Info().Str("event", "rollout.rejudged").Time("deadline", v.Deadline).
+			Msg("health is visible again; judging the rollout afresh with a new deadline")
 	}
 	_, err := m.ledger.Update(m.base, k, func(j *state.Job) {
 		if j.Rollout == nil || j.Rollout.Commit != w.rollout.Commit || j.Rollout.Version != w.rollout.Version {
 			return // a newer rollout owns the record
 		}
 		j.Rollout.Phase = v.Phase
+		if v.Phase == state.Unknown {
+			j.Rollout.Reason = v.Reason
+		}
 		if !v.HealthySince.IsZero() {
 			t := v.HealthySince.UTC()
 			j.Rollout.HealthySince = &t
@@ -50,7 +61,6 @@ func (m *Manager) finish(k jobs.Key, w *watch, v health.Verdict) {
 		t := v.HealthySince.UTC()
 		ro.HealthySince = &t
 	}
-	rollback := ""
 	s, err := m.ledger.Update(m.base, k, func(j *state.Job) {
 		if j.Rollout != nil && j.Rollout.Commit == ro.Commit && j.Rollout.Version == ro.Version {
 			j.Rollout = &ro
@@ -61,11 +71,15 @@ func (m *Manager) finish(k jobs.Key, w *watch, v health.Verdict) {
 			j.LastGood = &rev
 		case v.Phase == state.Failed && ro.Kind == state.Deploy:
 			j.Quarantine(state.Quarantine{Fingerprint: ro.Fingerprint, Commit: ro.Commit, Reason: v.Reason, At: now})
-			if !m.opts.NoRollback && j.LastGood != nil && j.LastGood.Fingerprint != ro.Fingerprint {
-				rollback = j.LastGood.Commit
-			}
 		}
 	})
+	// Worked out from the state the change produced, not inside it: the
+	// ledger may apply a change again, later, on another copy.
+	rollback := ""
+	if v.Phase == state.Failed && ro.Kind == state.Deploy && !m.opts.NoRollback &&
+		s != nil && s.LastGood != nil && s.LastGood.Fingerprint != ro.Fingerprint {
+		rollback = s.LastGood.Commit
+	}
 	m.stateError(err)
 	m.mu.Lock()
 	if m.watches[k] == w {
@@ -79,8 +93,9 @@ func (m *Manager) finish(k jobs.Key, w *watch, v health.Verdict) {
 		log.Info().Str("event", "rollout.healthy").Str("kind", string(ro.Kind)).Str("reason", v.Reason).
 			Msg("rollout healthy through the bake window; its commit is the job's last good commit")
 	case state.Unknown:
-		log.Warn().Str("event", "rollout.unknown").Str("kind", string(ro.Kind)).Str("reason", v.Reason).
-			Msg("no verdict by the health deadline; nothing rolled back, the commit is not marked good")
+		// Only an unresolved unknown ends a watch.
+		log.Warn().Str("event", "rollout.unresolved").Str("kind", string(ro.Kind)).Str("reason", v.Reason).
+			Msg("no verdict could be reached; drover stops watching, and a bad version may be running")
 	case state.Superseded:
 		log.Info().Str("event", "rollout.superseded").Str("reason", v.Reason).Msg("the watched version was replaced before a verdict")
 	case state.Failed:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -107,7 +108,7 @@ func sshPublicKeys(ep endpoint, a Auth, log zerolog.Logger) (transport.AuthMetho
 	if err != nil {
 		return nil, fmt.Errorf("read known_hosts %s: %w", a.SSHKnownHostsPath, err)
 	}
-	keys.HostKeyCallback = db.HostKeyCallback()
+	keys.HostKeyCallback = hostKeyChecked(db.HostKeyCallback())
 	// Offer only the key types known_hosts holds for this host, so a server
 	// that prefers another type is not rejected as a key mismatch.
 	keys.HostKeyAlgorithms = db.HostKeyAlgorithms(ep.hostPort)
@@ -144,4 +145,16 @@ func authFor(ctx context.Context, auth transport.AuthMethod) transport.AuthMetho
 		return s
 	}
 	return &sshAuth{PublicKeys: s.PublicKeys, timeout: max(time.Until(deadline), time.Millisecond)}
+}
+
+// hostKeyChecked marks a refused host key with ErrHostKey: go-git does not
+// keep the known_hosts error's type on its way up, and the agent must tell
+// a wrong host key (fix the config) from a network blip (retry).
+func hostKeyChecked(cb ssh.HostKeyCallback) ssh.HostKeyCallback {
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		if err := cb(hostname, remote, key); err != nil {
+			return fmt.Errorf("%w: %w", ErrHostKey, err)
+		}
+		return nil
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -20,15 +21,15 @@ func (r *Repo) Fetch(ctx context.Context) (*Snapshot, error) {
 	if r.git == nil {
 		repo, err := r.clone(ctx)
 		if err != nil {
-			return nil, r.redact.wrap(fmt.Errorf("clone %s: %w", r.url, err))
+			return nil, r.redact.wrap(fmt.Errorf("clone %s: %w", r.url, kindOf(err)))
 		}
 		r.git = repo
 	} else if err := fetch(ctx, r.git, r.auth); err != nil {
-		return nil, r.redact.wrap(fmt.Errorf("fetch %s: %w", r.url, err))
+		return nil, r.redact.wrap(fmt.Errorf("fetch %s: %w", r.url, kindOf(err)))
 	}
 	hash, name, err := r.resolve(ctx)
 	if err != nil {
-		return nil, r.redact.wrap(fmt.Errorf("resolve %s in %s: %w", r.refLabel(), r.url, err))
+		return nil, r.redact.wrap(fmt.Errorf("resolve %s in %s: %w", r.refLabel(), r.url, kindOf(err)))
 	}
 	r.setRefName(name)
 	return r.snapshot(hash)
@@ -167,4 +168,47 @@ func isHex(s string) bool {
 		return false
 	}
 	return strings.Trim(strings.ToLower(s), "0123456789abcdef") == ""
+}
+
+// kindOf marks a refused credential with ErrAuthRefused, so callers can
+// tell it from a failure worth retrying with errors.Is.
+func kindOf(err error) error {
+	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
+		return fmt.Errorf("%w: %w", ErrAuthRefused, err)
+	}
+	return err
+}
+
+// SnapshotAt returns a view of a commit, fetching it by SHA when the clone
+// does not have it: a rollback's last good commit may predate a fresh
+// --data-dir, or have dropped out of every branch after a force-push while
+// the remote still keeps it. The error wraps ErrRefNotFound when the remote
+// does not have it either.
+func (r *Repo) SnapshotAt(ctx context.Context, sha string) (*Snapshot, error) {
+	s, err := r.Snapshot(sha)
+	if err == nil || !errors.Is(err, ErrRefNotFound) {
+		return s, err
+	}
+	sha = strings.ToLower(sha)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.git == nil {
+		return nil, err
+	}
+	// Kept under a ref of drover's own: the mirrored branch and tag specs
+	// prune everything else.
+	spec := config.RefSpec(sha + ":refs/drover/commits/" + sha)
+	ferr := r.git.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin",
+		RefSpecs:   []config.RefSpec{spec},
+		Auth:       authFor(ctx, r.auth),
+		Tags:       git.NoTags,
+	})
+	if ferr != nil && !errors.Is(ferr, git.NoErrAlreadyUpToDate) {
+		if ctx.Err() != nil {
+			return nil, r.redact.wrap(fmt.Errorf("fetch commit %s from %s: %w", sha, r.url, kindOf(ferr)))
+		}
+		return nil, r.redact.wrap(fmt.Errorf("commit %s is neither in the clone nor fetchable from %s (history rewritten?): %v: %w", sha, r.url, ferr, ErrRefNotFound))
+	}
+	return r.snapshot(plumbing.NewHash(sha))
 }

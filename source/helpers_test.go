@@ -24,12 +24,12 @@ var (
 
 // origin is a git repository, built with the git CLI, that tests clone.
 type origin struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 }
 
 // newOrigin creates an empty repository whose first branch is branch.
-func newOrigin(t *testing.T, branch string) *origin {
+func newOrigin(t testing.TB, branch string) *origin {
 	t.Helper()
 	o := &origin{t: t, dir: filepath.Join(t.TempDir(), "origin")}
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
@@ -80,7 +80,7 @@ func (o *origin) commit(files map[string]string, remove ...string) string {
 }
 
 // mustOpen opens opts and fails the test on error.
-func mustOpen(t *testing.T, opts Options) *Repo {
+func mustOpen(t testing.TB, opts Options) *Repo {
 	t.Helper()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
@@ -93,7 +93,7 @@ func mustOpen(t *testing.T, opts Options) *Repo {
 }
 
 // mustFetch fetches and fails the test on error.
-func mustFetch(t *testing.T, r *Repo) *Snapshot {
+func mustFetch(t testing.TB, r *Repo) *Snapshot {
 	t.Helper()
 	s, err := r.Fetch(context.Background())
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 func TestRedactor_ScrubsEverySpelling(t *testing.T) {
-	red := newRedactor("p@ss/word", "", "tok3n")
+	red := newRedactor(nil, "p@ss/word", "", "tok3n")
 	tests := []struct {
 		name, msg string
 	}{
@@ -43,7 +43,7 @@ func TestRedactor_ScrubsEverySpelling(t *testing.T) {
 }
 
 func TestRedactor_KeepsErrorsIs(t *testing.T) {
-	red := newRedactor("sekret")
+	red := newRedactor(nil, "sekret")
 	err := fmt.Errorf("outer: %w", red.wrap(fmt.Errorf("sekret: %w", context.DeadlineExceeded)))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("errors.Is(%v, DeadlineExceeded) = false", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,6 +20,11 @@ type Snapshot struct {
 	repo   *Repo
 	commit plumbing.Hash
 	tree   *object.Tree
+
+	// files and links are the tree's listing, walked once: a commit's tree
+	// never changes. Guarded by repo.mu; listed says they are filled.
+	listed       bool
+	files, links []string
 }
 
 // Snapshot returns a view of a commit already in the clone, such as the
@@ -60,16 +66,74 @@ func (r *Repo) tree(h plumbing.Hash) (*object.Tree, error) {
 func (s *Snapshot) Revision() string { return s.commit.String() }
 
 // Files returns every regular file (executable or not) in the commit as a
-// sorted, slash-separated, repository-relative path. Symlinks and
-// submodules are left out.
+// sorted, slash-separated, repository-relative path. Symlinks (see
+// Symlinks) and submodules are left out.
 func (s *Snapshot) Files() ([]string, error) {
 	s.repo.mu.Lock()
 	defer s.repo.mu.Unlock()
-	files, err := treeFiles(s.tree)
-	if err != nil {
+	if err := s.list(); err != nil {
 		return nil, s.repo.redact.wrap(fmt.Errorf("list files at %s: %w", s.commit, err))
 	}
-	return files, nil
+	return slices.Clone(s.files), nil
+}
+
+// Symlinks returns every symlink in the commit, sorted like Files. A
+// symlink is never read: its target may lie outside the repository, or be
+// another file whose history a rollback would not follow.
+func (s *Snapshot) Symlinks() ([]string, error) {
+	s.repo.mu.Lock()
+	defer s.repo.mu.Unlock()
+	if err := s.list(); err != nil {
+		return nil, s.repo.redact.wrap(fmt.Errorf("list symlinks at %s: %w", s.commit, err))
+	}
+	return slices.Clone(s.links), nil
+}
+
+// list walks the tree unless it was walked already; it needs repo.mu held.
+func (s *Snapshot) list() error {
+	if s.listed {
+		return nil
+	}
+	files, links, err := treeEntries(s.tree)
+	if err != nil {
+		return err
+	}
+	s.files, s.links, s.listed = files, links, true
+	return nil
+}
+
+// Size returns the size of a file Files lists, from the object store's
+// header of its blob: the content is not read, so an oversized file costs
+// no memory. For any other path the error wraps fs.ErrNotExist.
+func (s *Snapshot) Size(path string) (int64, error) {
+	s.repo.mu.Lock()
+	defer s.repo.mu.Unlock()
+	size, err := s.size(path)
+	if err != nil {
+		return 0, s.repo.redact.wrap(fmt.Errorf("size of %s at %s: %w", path, s.commit, err))
+	}
+	return size, nil
+}
+
+// objectSizer is implemented by go-git's object stores (filesystem and
+// memory): the size of an object without reading its content.
+type objectSizer interface {
+	EncodedObjectSize(h plumbing.Hash) (int64, error)
+}
+
+func (s *Snapshot) size(path string) (int64, error) {
+	_, entry, err := findTreeFile(s.tree, path)
+	if err != nil {
+		return 0, err
+	}
+	if st, ok := s.repo.git.Storer.(objectSizer); ok {
+		return st.EncodedObjectSize(entry.Hash)
+	}
+	blob, err := object.GetBlob(s.repo.git.Storer, entry.Hash)
+	if err != nil {
+		return 0, err
+	}
+	return blob.Size, nil
 }
 
 // ReadFile returns the content of a file Files lists. For any other path
@@ -84,53 +148,44 @@ func (s *Snapshot) ReadFile(path string) ([]byte, error) {
 	return data, nil
 }
 
+// treeFiles lists the regular files of tree, sorted.
 func treeFiles(tree *object.Tree) ([]string, error) {
-	var files []string
-	err := tree.Files().ForEach(func(f *object.File) error {
-		if isRegular(f.Mode) {
-			files = append(files, f.Name)
+	files, _, err := treeEntries(tree)
+	return files, err
+}
+
+// treeEntries lists the regular files and the symlinks of tree. It reads
+// trees only, never a blob.
+func treeEntries(tree *object.Tree) (files, links []string, err error) {
+	w := object.NewTreeWalker(tree, true, nil)
+	defer w.Close()
+	for {
+		name, entry, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case isRegular(entry.Mode):
+			files = append(files, name)
+		case entry.Mode == filemode.Symlink:
+			links = append(links, name)
+		}
 	}
 	// Tree order puts "a/x" before "a.b"; callers want plain string order.
 	sort.Strings(files)
-	return files, nil
+	sort.Strings(links)
+	return files, links, nil
 }
 
 func readTreeFile(tree *object.Tree, path string) ([]byte, error) {
-	if !fs.ValidPath(path) || path == "." {
-		return nil, fs.ErrNotExist
+	dir, entry, err := findTreeFile(tree, path)
+	if err != nil {
+		return nil, err
 	}
-	// Walk one element at a time: go-git's FindEntry on "file/x" tries to
-	// load the blob "file" as a tree and reports a missing object.
-	dir, name := tree, path
-	for {
-		first, rest, nested := strings.Cut(name, "/")
-		entry, err := dir.FindEntry(first)
-		if errors.Is(err, object.ErrEntryNotFound) {
-			return nil, fs.ErrNotExist
-		}
-		if err != nil {
-			return nil, err
-		}
-		if !nested {
-			if !isRegular(entry.Mode) {
-				return nil, fs.ErrNotExist
-			}
-			break
-		}
-		if entry.Mode != filemode.Dir {
-			return nil, fs.ErrNotExist
-		}
-		if dir, err = dir.Tree(first); err != nil {
-			return nil, err
-		}
-		name = rest
-	}
-	f, err := dir.File(name)
+	f, err := dir.TreeEntryFile(entry)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +195,40 @@ func readTreeFile(tree *object.Tree, path string) ([]byte, error) {
 	}
 	defer rd.Close()
 	return io.ReadAll(rd)
+}
+
+// findTreeFile returns the regular file at path and the tree holding it;
+// for anything else the error is fs.ErrNotExist.
+func findTreeFile(tree *object.Tree, path string) (*object.Tree, *object.TreeEntry, error) {
+	if !fs.ValidPath(path) || path == "." {
+		return nil, nil, fs.ErrNotExist
+	}
+	// Walk one element at a time: go-git's FindEntry on "file/x" tries to
+	// load the blob "file" as a tree and reports a missing object.
+	dir, name := tree, path
+	for {
+		first, rest, nested := strings.Cut(name, "/")
+		entry, err := dir.FindEntry(first)
+		if errors.Is(err, object.ErrEntryNotFound) {
+			return nil, nil, fs.ErrNotExist
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if !nested {
+			if !isRegular(entry.Mode) {
+				return nil, nil, fs.ErrNotExist
+			}
+			return dir, entry, nil
+		}
+		if entry.Mode != filemode.Dir {
+			return nil, nil, fs.ErrNotExist
+		}
+		if dir, err = dir.Tree(first); err != nil {
+			return nil, nil, err
+		}
+		name = rest
+	}
 }
 
 func isRegular(m filemode.FileMode) bool {

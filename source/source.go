@@ -37,6 +37,7 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/rs/zerolog"
 )
@@ -45,6 +46,14 @@ import (
 // remote does not have: the configured ref needs fixing, and retrying will
 // not help until someone pushes it.
 var ErrRefNotFound = errors.New("ref not found")
+
+// ErrAuthRefused is wrapped by errors for credentials the remote refused
+// (HTTP 401 or 403): retrying will not help until they are fixed.
+var ErrAuthRefused = errors.New("git credentials refused")
+
+// ErrHostKey is wrapped by errors for an SSH server whose host key is not
+// the one --ssh-known-hosts holds for it (or is not listed there at all).
+var ErrHostKey = errors.New("SSH host key not trusted")
 
 // Options configures Open.
 type Options struct {
@@ -93,7 +102,10 @@ func Open(ctx context.Context, opts Options) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git source: %w", err)
 	}
-	red := newRedactor(opts.Auth.Token, opts.Auth.SSHKeyPassphrase, ep.password)
+	// Every user a basic-auth header could name: --git-username, the URL's
+	// user, and "git", httpAuth's default with a token and no username.
+	users := []string{opts.Auth.Username, ep.user, "git"}
+	red := newRedactor(users, opts.Auth.Token, opts.Auth.SSHKeyPassphrase, ep.password)
 	r, err := open(ctx, ep, opts, red)
 	if err != nil {
 		return nil, red.wrap(fmt.Errorf("open git source %s: %w", ep.clean, err))
@@ -108,6 +120,10 @@ func open(ctx context.Context, ep endpoint, opts Options, red redactor) (*Repo, 
 	ref := strings.TrimSpace(opts.Ref)
 	if isFullSHA(ref) {
 		ref = strings.ToLower(ref)
+	} else if ref != "" && plumbing.NewBranchReferenceName(ref).Validate() != nil {
+		// Git would refuse it as a branch or tag name: no push can ever
+		// make it exist, so it is a configuration error, not a stall.
+		return nil, fmt.Errorf("--ref %q is not a valid branch or tag name", ref)
 	}
 	if ep.kind == kindFile {
 		if err := checkGitBinary(); err != nil {

@@ -42,13 +42,16 @@ const (
 	Healthy Phase = "healthy"
 	// Failed: the rollout failed; its spec is quarantined.
 	Failed Phase = "failed"
-	// Unknown: the deadline passed without a verdict (Consul unreachable).
+	// Unknown: no verdict because a source was unreachable or stale. Not
+	// final while Finished is nil: the rollout is judged again once every
+	// source answers; it ends (Finished set) when it stays unknown too long.
 	Unknown Phase = "unknown"
 	// Superseded: another version replaced it before a verdict.
 	Superseded Phase = "superseded"
 )
 
 // InFlight reports whether a rollout in this phase is still being watched.
+// An unknown rollout may be too; Rollout.InFlight tells.
 func (p Phase) InFlight() bool { return p == Watching || p == Baking }
 
 // Kind says why a rollout was started.
@@ -74,6 +77,16 @@ type Rollout struct {
 	Finished     *time.Time `json:"finished,omitempty"`
 	// Reason explains a failed, unknown or superseded verdict.
 	Reason string `json:"reason,omitempty"`
+}
+
+// InFlight reports whether the rollout still awaits a verdict, so a
+// restarted agent resumes its watch: watching, baking, or unknown without
+// a final verdict.
+func (r *Rollout) InFlight() bool {
+	if r == nil {
+		return false
+	}
+	return r.Phase.InFlight() || (r.Phase == Unknown && r.Finished == nil)
 }
 
 // Job is everything drover remembers about one job.

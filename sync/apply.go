@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/hashicorp/nomad/api"
@@ -31,11 +32,12 @@ func (e *Engine) register(ctx context.Context, r *JobResult, job *api.Job, sub *
 		ModifyIndex:  index,
 		Submission:   sub,
 	})
+	e.progress()
 	if err != nil {
 		if isEnforceIndexError(err) {
 			return nil, fmt.Errorf("register %s at index %d: %w", r.Key, index, ErrConflict)
 		}
-		return nil, fmt.Errorf("register %s: %w", r.Key, err)
+		return nil, fmt.Errorf("register %s: %w", r.Key, markUnreachable(err))
 	}
 	applied := &Applied{EvalID: resp.EvalID, ModifyIndex: resp.JobModifyIndex}
 	// The register response carries no version; a failed read here does
@@ -43,13 +45,32 @@ func (e *Engine) register(ctx context.Context, r *JobResult, job *api.Job, sub *
 	if got, err := e.cluster.Job(ctx, r.Namespace, r.ID); err == nil && got.Version != nil {
 		applied.Version, applied.Job = *got.Version, got
 	}
+	e.progress()
 	return applied, nil
 }
 
+// ErrUnreachable is wrapped by the errors of calls Nomad did not answer
+// (no response, a timeout, a 5xx or 429), as opposed to a refusal of one
+// job: the first fails the cycle, the second is that job's error.
+var ErrUnreachable = errors.New("nomad unreachable")
+
+// IsUnreachable reports whether err wraps ErrUnreachable.
+func IsUnreachable(err error) bool { return errors.Is(err, ErrUnreachable) }
+
+// markUnreachable wraps err with ErrUnreachable when it is not an answer
+// about the job.
+func markUnreachable(err error) error {
+	var ue api.UnexpectedResponseError
+	if errors.As(err, &ue) && ue.StatusCode() < 500 && ue.StatusCode() != http.StatusTooManyRequests {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnreachable, err)
+}
+
+// isEnforceIndexError recognises Nomad's answer to a failed check-index,
+// which carries no code of its own: a response whose body starts with
+// Nomad's fixed wording.
 func isEnforceIndexError(err error) bool {
 	var ue api.UnexpectedResponseError
-	if errors.As(err, &ue) {
-		return strings.Contains(ue.Body(), enforceIndexPrefix)
-	}
-	return strings.Contains(err.Error(), enforceIndexPrefix)
+	return errors.As(err, &ue) && strings.Contains(ue.Body(), enforceIndexPrefix)
 }

@@ -23,8 +23,17 @@ func (e *Engine) Sync(ctx context.Context, set *jobs.Set) (*Report, error) {
 		return nil, err
 	}
 	report := &Report{Revision: set.Revision}
-	report.Jobs = e.syncJobs(ctx, set, cluster)
+	// A Nomad that stops answering fails the cycle at the first call that
+	// times out, instead of once per job: a thousand plans each waiting out
+	// the call timeout would hold the cycle for hours.
+	jobsCtx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	report.Jobs = e.syncJobs(jobsCtx, abort, set, cluster)
 	e.memo.retain(set.Keys())
+	if err := context.Cause(jobsCtx); err != nil && ctx.Err() == nil {
+		report.Duration = time.Since(start)
+		return report, err
+	}
 	report.Orphans, report.PruneBlocked = e.orphans(ctx, set, cluster)
 	report.Duration = time.Since(start)
 	return report, ctx.Err()
@@ -34,6 +43,7 @@ func (e *Engine) listJobs(ctx context.Context) (map[jobs.Key]*api.JobListStub, e
 	ctx, cancel := e.call(ctx)
 	defer cancel()
 	stubs, err := e.cluster.Jobs(ctx)
+	e.progress()
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
@@ -46,7 +56,7 @@ func (e *Engine) listJobs(ctx context.Context) (map[jobs.Key]*api.JobListStub, e
 
 // syncJobs plans and, when applying, registers every file of set, a bounded
 // number at a time. Once ctx is cancelled no new job is started.
-func (e *Engine) syncJobs(ctx context.Context, set *jobs.Set, cluster map[jobs.Key]*api.JobListStub) []*JobResult {
+func (e *Engine) syncJobs(ctx context.Context, abort context.CancelCauseFunc, set *jobs.Set, cluster map[jobs.Key]*api.JobListStub) []*JobResult {
 	results := make([]*JobResult, len(set.Files))
 	sem := make(chan struct{}, e.opts.Parallel)
 	var wg gosync.WaitGroup
@@ -78,7 +88,11 @@ func (e *Engine) syncJobs(ctx context.Context, set *jobs.Set, cluster map[jobs.K
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = e.syncJob(ctx, f, set.Revision, cluster[f.Key()])
+			r := e.syncJob(ctx, f, set.Revision, cluster[f.Key()])
+			if IsUnreachable(r.Err) {
+				abort(fmt.Errorf("nomad stopped answering during the sync: %w", r.Err))
+			}
+			results[i] = r
 		}()
 	}
 	wg.Wait()
@@ -196,8 +210,9 @@ func (e *Engine) plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, 
 	ctx, cancel := e.call(ctx)
 	defer cancel()
 	plan, err := e.cluster.Plan(ctx, job)
+	e.progress()
 	if err != nil {
-		return nil, fmt.Errorf("plan %s/%s: %w", *job.Namespace, *job.ID, err)
+		return nil, fmt.Errorf("plan %s/%s: %w", *job.Namespace, *job.ID, markUnreachable(err))
 	}
 	return plan, nil
 }

@@ -128,23 +128,13 @@ func TestSync_RefusesOnIndexConflict(t *testing.T) {
 		conflict bool
 	}{
 		{
-			name:     "error text",
-			err:      errors.New("Unexpected response code: 500 (Enforcing job modify index 42: job exists with conflicting job modify index: 43)"),
-			conflict: true,
-		},
-		{
 			name:     "api response",
 			err:      unexpectedResponse(t, http.StatusInternalServerError, "Enforcing job modify index 42: job exists with conflicting job modify index: 43"),
 			conflict: true,
 		},
 		{
-			name:     "wrapped",
-			err:      errors.Join(errors.New("rpc"), errors.New("Enforcing job modify index 42: job exists")),
-			conflict: true,
-		},
-		{
-			name: "other failure",
-			err:  unexpectedResponse(t, http.StatusInternalServerError, "no cluster leader"),
+			name: "other refusal",
+			err:  unexpectedResponse(t, http.StatusBadRequest, "job validation failed"),
 		},
 	}
 	for _, tt := range tests {
@@ -259,7 +249,7 @@ func TestSync_RefusesJobOwnedByAnotherInstance(t *testing.T) {
 }
 
 func TestSync_ReportsFileAndPlanErrors(t *testing.T) {
-	c := &fakeCluster{planErr: map[string]error{"unplannable": errors.New("500 no leader")}}
+	c := &fakeCluster{planErr: map[string]error{"unplannable": unexpectedResponse(t, http.StatusBadRequest, "invalid job")}}
 	set := &jobs.Set{Revision: "r", Files: []*jobs.File{
 		brokenFile("bad.nomad"), jobFile(t, "good", "a:1"), jobFile(t, "unplannable", "a:1"),
 	}}
@@ -275,7 +265,7 @@ func TestSync_ReportsFileAndPlanErrors(t *testing.T) {
 		t.Errorf("broken file result %+v", bad)
 	}
 	if unplannable.Class != Failed || unplannable.Err == nil ||
-		!strings.Contains(unplannable.Err.Error(), "plan default/unplannable: 500 no leader") {
+		!strings.Contains(unplannable.Err.Error(), "plan default/unplannable: Unexpected response code: 400 (invalid job)") {
 		t.Errorf("plan failure result: class %s err %v", unplannable.Class, unplannable.Err)
 	}
 	if good.Class != Create || good.Applied == nil {
@@ -286,6 +276,37 @@ func TestSync_ReportsFileAndPlanErrors(t *testing.T) {
 	}
 	if got := report.Counts(); got.Errors != 2 || got.Applied != 1 {
 		t.Errorf("Counts = %+v, want 2 errors, 1 applied", got)
+	}
+}
+
+// TestSync_UnreachableNomadFailsTheCycleOnce: a plan Nomad does not answer
+// (a timeout, a 5xx) stops the cycle instead of waiting out the call
+// timeout once per job; nothing is pruned.
+func TestSync_UnreachableNomadFailsTheCycleOnce(t *testing.T) {
+	for name, err := range map[string]error{
+		"timeout": context.DeadlineExceeded,
+		"5xx":     unexpectedResponse(t, http.StatusInternalServerError, "no cluster leader"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			set := &jobs.Set{Revision: "r"}
+			for _, id := range []string{"a", "b", "c", "d", "e"} {
+				set.Files = append(set.Files, jobFile(t, id, "x"))
+			}
+			c := &fakeCluster{
+				planErr: map[string]error{"a": err},
+				stubs:   []*api.JobListStub{stub("orphan", 3, owned("gone.nomad", "c0", "fp"))},
+			}
+			report, got := newEngine(c, Options{Apply: true, Prune: true, Parallel: 1}).Sync(context.Background(), set)
+			if !IsUnreachable(got) || !strings.Contains(got.Error(), "plan default/a") {
+				t.Fatalf("Sync error = %v, want the unreachable plan of a", got)
+			}
+			if planned := c.plannedIDs(); len(planned) != 1 {
+				t.Errorf("planned %q, want only the first job", planned)
+			}
+			if report == nil || len(report.Orphans) != 0 || len(c.registrations()) != 0 {
+				t.Errorf("report %+v, registers %v: want the failed job only, nothing pruned", report, c.registrations())
+			}
+		})
 	}
 }
 

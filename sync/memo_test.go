@@ -2,7 +2,7 @@ package sync
 
 import (
 	"context"
-	"errors"
+	"net/http"
 	"slices"
 	"testing"
 
@@ -106,7 +106,7 @@ func TestPlanMemo_ChangeReplansExactlyThatJob(t *testing.T) {
 func TestPlanMemo_JobNotInSyncIsAlwaysPlanned(t *testing.T) {
 	c, set := quietCluster(t, "insync", "drift", "broken")
 	c.plans = map[string]*api.JobPlanResponse{"drift": changedPlan("drift", 11)}
-	c.planErr = map[string]error{"broken": errors.New("500 boom")}
+	c.planErr = map[string]error{"broken": unexpectedResponse(t, http.StatusBadRequest, "boom")}
 	// Dry run, so the drift stays: it must be planned and reported every
 	// cycle, as must a job whose plan failed.
 	e := newEngine(c, Options{})

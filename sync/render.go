@@ -23,8 +23,10 @@ func Changes(d *api.JobDiff) []string {
 	}
 	var out []string
 	walkFields("", d.Fields, d.Objects, &out)
+	// A nil entry is skipped everywhere: Nomad sends none, but a malformed
+	// answer must not crash the agent.
 	for _, tg := range d.TaskGroups {
-		if tg.Type == "None" {
+		if tg == nil || tg.Type == "None" {
 			continue
 		}
 		prefix := fmt.Sprintf("TaskGroups[%s]", tg.Name)
@@ -33,7 +35,7 @@ func Changes(d *api.JobDiff) []string {
 		}
 		walkFields(prefix, tg.Fields, tg.Objects, &out)
 		for _, t := range tg.Tasks {
-			if t.Type == "None" {
+			if t == nil || t.Type == "None" {
 				continue
 			}
 			walkFields(fmt.Sprintf("%s.Tasks[%s]", prefix, t.Name), t.Fields, t.Objects, &out)
@@ -44,13 +46,13 @@ func Changes(d *api.JobDiff) []string {
 
 func walkFields(prefix string, fields []*api.FieldDiff, objects []*api.ObjectDiff, out *[]string) {
 	for _, f := range fields {
-		if f.Type == "None" || isOwnMetaField(prefix, f.Name) {
+		if f == nil || f.Type == "None" || isOwnMetaField(prefix, f.Name) {
 			continue
 		}
 		*out = append(*out, change(join(prefix, f.Name), f.Type, f.Old, f.New))
 	}
 	for _, o := range objects {
-		if o.Type == "None" {
+		if o == nil || o.Type == "None" {
 			continue
 		}
 		p := join(prefix, o.Name)
@@ -58,7 +60,7 @@ func walkFields(prefix string, fields []*api.FieldDiff, objects []*api.ObjectDif
 			// Some versions diff meta as an object of fields.
 			var kept []*api.FieldDiff
 			for _, f := range o.Fields {
-				if !jobs.IsOwnMeta(f.Name) {
+				if f != nil && !jobs.IsOwnMeta(f.Name) {
 					kept = append(kept, f)
 				}
 			}

@@ -45,7 +45,10 @@ type Options struct {
 	// unchanged since a plan found it in sync is not planned again.
 	// For benchmarks and for ruling the memo out when debugging.
 	PlanAlways bool
-	Logger     zerolog.Logger
+	// Progress, when set, is called after every Nomad call completes, so
+	// the cycle runner can tell a long sync from a hung one.
+	Progress func()
+	Logger   zerolog.Logger
 }
 
 // DefaultInstance is the instance name used when Options.Instance is empty.
@@ -78,6 +81,12 @@ func New(cluster Cluster, opts Options) *Engine {
 
 // Instance is the drover instance whose jobs this engine owns.
 func (e *Engine) Instance() string { return e.opts.Instance }
+
+func (e *Engine) progress() {
+	if e.opts.Progress != nil {
+		e.opts.Progress()
+	}
+}
 
 // call runs one Nomad call with its own deadline.
 func (e *Engine) call(ctx context.Context) (context.Context, context.CancelFunc) {

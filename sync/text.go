@@ -76,7 +76,7 @@ func (p *printer) job(j *JobResult) {
 		p.fields(2, tg.Fields)
 		p.objects(2, tg.Objects)
 		for _, t := range tg.Tasks {
-			if t.Type == "None" {
+			if t == nil || t.Type == "None" {
 				continue
 			}
 			line := fmt.Sprintf("Task: %q", t.Name)
@@ -100,7 +100,7 @@ func (p *printer) job(j *JobResult) {
 
 func (p *printer) fields(depth int, fs []*api.FieldDiff) {
 	for _, f := range fs {
-		if f.Type == "None" || isOwnMetaField("", f.Name) {
+		if f == nil || f.Type == "None" || isOwnMetaField("", f.Name) {
 			continue
 		}
 		var text string
@@ -121,7 +121,7 @@ func (p *printer) fields(depth int, fs []*api.FieldDiff) {
 
 func (p *printer) objects(depth int, os []*api.ObjectDiff) {
 	for _, o := range os {
-		if o.Type == "None" {
+		if o == nil || o.Type == "None" {
 			continue
 		}
 		p.line(depth, diffMark(o.Type), o.Name+" {")
@@ -171,7 +171,7 @@ func findGroup(d *api.JobDiff, name string) *api.TaskGroupDiff {
 		return nil
 	}
 	for _, tg := range d.TaskGroups {
-		if tg.Name == name {
+		if tg != nil && tg.Name == name {
 			return tg
 		}
 	}

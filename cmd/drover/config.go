@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/source"
@@ -26,6 +27,8 @@ type config struct {
 	parallel    int
 	prune       bool
 	callTimeout time.Duration
+
+	consulTimeout time.Duration
 
 	logFormat, logLevel string
 
@@ -67,7 +70,7 @@ func (c *config) sourceFlags(f *flagSet, withDir bool) {
 	f.String(g, &c.auth.SSHKeyPassphrase, "ssh-key-passphrase", "", "Passphrase of --ssh-key. Never logged.")
 	f.String(g, &c.auth.SSHKnownHostsPath, "ssh-known-hosts", "", "known_hosts file to check the SSH host key against (required for SSH).")
 	f.Bool(g, &c.auth.InsecureSkipHostKey, "ssh-insecure-skip-host-key", false, "Do not check the SSH host key. Logs a warning; for testing only.")
-	f.Duration(g, &c.gitTimeout, "git-timeout", 2*time.Minute, "Deadline of one clone or fetch.")
+	f.Duration(g, &c.gitTimeout, "git-timeout", cycle.DefaultGitTimeout, "Deadline of one clone or fetch.")
 }
 
 func (c *config) jobFlags(f *flagSet) {
@@ -84,12 +87,13 @@ func (c *config) syncFlags(f *flagSet) {
 	f.String(g, &c.instance, "instance", dsync.DefaultInstance, "Name of this drover, recorded on every job it registers (meta drover.instance).\nPrune only ever touches jobs of the same instance.")
 	f.Int(g, &c.parallel, "parallel", 4, "Jobs planned and applied at once.")
 	f.Bool(g, &c.prune, "prune", false, "Stop (not purge) jobs drover registered whose file is gone from git.\nWithout it they are only reported.")
-	f.Duration(g, &c.callTimeout, "nomad-timeout", time.Minute, "Deadline of one Nomad API call.")
+	f.Duration(g, &c.callTimeout, "nomad-timeout", cycle.DefaultNomadTimeout, "Deadline of one Nomad API call, parsing a job file included. A cycle that makes no\nprogress for longer is reported stuck by /healthz.")
 }
 
 func (c *config) stateFlags(f *flagSet) {
 	g := f.group("Rollouts and rollback")
 	f.String(g, &c.statePrefix, "state-prefix", "drover/<instance>/", "Consul KV prefix of drover's state: per job, last good commit, quarantined specs and\nthe rollout in flight. Consul is configured with CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN….")
+	f.Duration(g, &c.consulTimeout, "consul-timeout", cycle.DefaultConsulTimeout, "Deadline of one Consul call (state reads and writes, health checks). A Consul that\ndoes not answer in time is unreachable: no rollout is judged on what it last said.")
 }
 
 func (c *config) rolloutFlags(f *flagSet, withWait bool) {
@@ -97,6 +101,7 @@ func (c *config) rolloutFlags(f *flagSet, withWait bool) {
 	f.Duration(g, &c.policy.MinHealthy, "health-min-healthy", health.DefaultPolicy().MinHealthy, "How long a rollout must be healthy without a break: deployment successful (or every\nnew allocation running) and every Consul check of the new allocations passing.")
 	f.Duration(g, &c.policy.Deadline, "health-deadline", health.DefaultPolicy().Deadline, "How long a rollout has to become healthy, from its register. A check still critical\nthen fails it; if only Consul or Nomad was unreachable, the verdict is unknown.")
 	f.Duration(g, &c.policy.Bake, "bake", health.DefaultPolicy().Bake, "How long a healthy rollout is still watched before its commit becomes the job's\nlast good commit. A check going critical in it fails the rollout.")
+	f.Duration(g, &c.policy.Unresolved, "health-unresolved", health.DefaultPolicy().Unresolved, "How long a rollout without a verdict (Nomad or Consul could not be seen: unknown) is\nstill judged again as soon as they answer. Past it, drover stops watching it\n(rollout.unresolved) and a bad version may be running.")
 	f.Bool(g, &c.noRollback, "no-rollback", false, "On a failed rollout, report and quarantine the spec, but do not register the last\ngood commit's spec in its place.")
 	if withWait {
 		f.Bool(g, &c.wait, "wait", false, "Wait for the rollouts this apply started (through --bake), roll back failed ones,\nand exit 1 if any failed: a CI deploy step.")
@@ -135,12 +140,14 @@ func (c *config) validate() error {
 		return fmt.Errorf("--repo and --dir are exclusive: choose git or a local directory")
 	case c.dir != "" && c.ref != "":
 		return fmt.Errorf("--ref needs --repo; --dir reads the directory as it is")
+	case c.gitTimeout <= 0 || c.callTimeout <= 0 || c.consulTimeout <= 0:
+		return fmt.Errorf("--git-timeout, --nomad-timeout and --consul-timeout must be positive")
 	case c.parallel < 1:
 		return fmt.Errorf("--parallel must be at least 1, got %d", c.parallel)
 	case c.color != "" && c.color != "auto" && c.color != "always" && c.color != "never":
 		return fmt.Errorf("--color must be auto, always or never, got %q", c.color)
-	case c.policy.MinHealthy < 0 || c.policy.Bake < 0:
-		return fmt.Errorf("--health-min-healthy and --bake must not be negative")
+	case c.policy.MinHealthy < 0 || c.policy.Bake < 0 || c.policy.Unresolved < 0:
+		return fmt.Errorf("--health-min-healthy, --bake and --health-unresolved must not be negative")
 	case c.policy.Deadline < 0 || (c.policy.Deadline > 0 && c.policy.Deadline <= c.policy.MinHealthy):
 		return fmt.Errorf("--health-deadline (%s) must be longer than --health-min-healthy (%s)", c.policy.Deadline, c.policy.MinHealthy)
 	}

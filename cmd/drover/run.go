@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync/atomic"
 
 	"github.com/drover-dev/drover/agent"
 	"github.com/drover-dev/drover/consul"
+	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
@@ -139,46 +139,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return exitError
 }
 
-// wiring is what every command builds from its config.
+// wiring is what every command builds from its config: the clients and
+// the cycle runner over them.
 type wiring struct {
-	log    zerolog.Logger
-	nomad  *nomad.Client
-	consul *consul.Client
-	repo   *source.Repo
-	loader *jobs.Loader
+	log      zerolog.Logger
+	nomad    *nomad.Client
+	consul   *consul.Client
+	repo     *source.Repo
+	rollouts *rollout.Manager
+	runner   *cycle.Runner
 }
 
-// wire builds the clients; m, when not nil, counts every Nomad request.
-func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics) (*wiring, error) {
+// role says what a command needs of the wiring.
+type role struct {
+	// apply registers; without it the engine only plans.
+	apply bool
+	// resume picks up the rollout watches a previous agent left in flight.
+	resume bool
+	// trigger asks for the cycle that applies a rollback; nil leaves it to
+	// the runner (apply --wait runs it in Settle).
+	trigger func(reason string)
+	metrics *metrics.Metrics
+}
+
+// wire builds the clients and the runner. The rollout watches run under
+// ctx and stop with runner.Close.
+func wire(ctx context.Context, c *config, stderr io.Writer, r role) (*wiring, error) {
 	log, err := newLogger(c, stderr)
 	if err != nil {
 		return nil, err
 	}
 	var nomadOpts []nomad.Option
-	if m != nil {
-		nomadOpts = append(nomadOpts, nomad.WithTransport(m.NomadTransport))
+	if r.metrics != nil {
+		nomadOpts = append(nomadOpts, nomad.WithTransport(r.metrics.NomadTransport))
 	}
 	nc, err := nomad.New(nomadOpts...)
 	if err != nil {
 		return nil, err
 	}
-	cc, err := consul.New()
+	cc, err := consul.New(consul.Options{Timeout: c.consulTimeout})
 	if err != nil {
 		return nil, err
 	}
-	vars, _ := c.variables() // validated already
-	w := &wiring{
-		log:    log,
-		nomad:  nc,
-		consul: cc,
-		loader: &jobs.Loader{
-			Parser:    nc,
-			Selector:  c.selector(),
-			Vars:      vars,
-			Namespace: os.Getenv("NOMAD_NAMESPACE"),
-			Parallel:  c.parallel,
-		},
-	}
+	w := &wiring{log: log, nomad: nc, consul: cc}
 	if c.repo != "" {
 		openCtx, cancel := context.WithTimeout(ctx, c.gitTimeout)
 		defer cancel()
@@ -189,107 +192,100 @@ func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics) 
 			return nil, err
 		}
 	}
-	return w, nil
-}
-
-// fetch returns the tree to sync: the followed ref's newest commit, or the
-// local directory.
-func (w *wiring) fetch(ctx context.Context, c *config) (jobs.Tree, error) {
-	if w.repo == nil {
-		d, err := source.Dir(c.dir)
-		if err != nil {
-			return nil, err
-		}
-		return d, nil
+	progress := &cycle.Progress{}
+	vars, _ := c.variables() // validated already
+	loader := &jobs.Loader{
+		Parser:      nc,
+		Selector:    c.selector(),
+		Vars:        vars,
+		Namespace:   os.Getenv("NOMAD_NAMESPACE"),
+		Parallel:    c.parallel,
+		CallTimeout: c.callTimeout,
+		Progress:    progress.Touch,
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.gitTimeout)
-	defer cancel()
-	s, err := w.repo.Fetch(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-func (w *wiring) engine(c *config, apply bool) *dsync.Engine {
-	return dsync.New(w.nomad, dsync.Options{
+	engine := dsync.New(nc, dsync.Options{
 		Instance:    c.instance,
-		Apply:       apply,
+		Apply:       r.apply,
 		Prune:       c.prune,
 		Parallel:    c.parallel,
 		CallTimeout: c.callTimeout,
-		Logger:      w.log,
+		Progress:    progress.Touch,
+		Logger:      log,
 	})
+	parts := cycle.Parts{Source: w.source(c), Loader: loader, Engine: engine, Progress: progress}
+	trigger := r.trigger
+	if trigger == nil {
+		trigger = func(reason string) { w.runner.Request(reason) }
+	}
+	w.rollouts = w.newRollouts(ctx, c, loader, trigger, r)
+	parts.Rollouts = w.rollouts
+	w.runner = cycle.New(parts, cycle.Options{
+		GitTimeout:    c.gitTimeout,
+		NomadTimeout:  c.callTimeout,
+		ConsulTimeout: c.consulTimeout,
+		StateOptional: !r.apply,
+		Metrics:       r.metrics,
+		Logger:        log,
+	})
+	return w, nil
 }
 
-// rollouts builds the rollout manager over Consul's KV and checks; trigger
-// asks for the cycle that applies a rollback.
-func (w *wiring) rollouts(c *config, trigger func(string), resume bool, rec rollout.Recorder) *rollout.Manager {
-	var specs rollout.Specs
-	if w.repo != nil {
-		specs = rollout.SpecsFunc(func(ctx context.Context, commit, path string) (*jobs.File, error) {
-			snap, err := w.repo.Snapshot(commit)
+// source is the followed ref's newest commit, or the local directory.
+func (w *wiring) source(c *config) cycle.Source {
+	if w.repo == nil {
+		return cycle.SourceFunc(func(context.Context) (jobs.Tree, error) {
+			d, err := source.Dir(c.dir)
 			if err != nil {
 				return nil, err
 			}
-			return w.loader.LoadFile(ctx, snap, path)
+			return d, nil
 		})
 	}
-	return rollout.New(
-		state.NewLedger(w.consul, c.stateKeyPrefix()),
-		health.NewWatcher(w.nomad, w.consul, health.WatcherOptions{}),
-		w.nomad, specs,
-		rollout.Options{Policy: c.policy, NoRollback: c.noRollback, Trigger: trigger, Resume: resume, Recorder: rec, Logger: w.log})
-}
-
-// oneShot is the state of one plan or apply run.
-type oneShot struct {
-	w        *wiring
-	set      *jobs.Set
-	rollouts *rollout.Manager
-	// rollback is set by a failed rollout that has a last good commit.
-	rollback atomic.Bool
-}
-
-// prepare fetches, loads and pins the jobs of one plan or apply. Without
-// the rollout state an apply could re-apply a quarantined spec, so it
-// fails; a plan goes on with a warning.
-func prepare(ctx context.Context, c *config, stderr io.Writer, apply bool) (*oneShot, error) {
-	w, err := wire(ctx, c, stderr, nil)
-	if err != nil {
-		return nil, err
-	}
-	tree, err := w.fetch(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	set, err := w.loader.Load(ctx, tree)
-	if err != nil {
-		return nil, err
-	}
-	o := &oneShot{w: w, set: set}
-	o.rollouts = w.rollouts(c, func(string) { o.rollback.Store(true) }, false, nil)
-	if err := o.rollouts.Prepare(ctx); err != nil {
-		if apply {
-			return nil, fmt.Errorf("rollout state: %w", err)
+	return cycle.SourceFunc(func(ctx context.Context) (jobs.Tree, error) {
+		s, err := w.repo.Fetch(ctx)
+		if err != nil {
+			return nil, err
 		}
-		w.log.Warn().Str("event", "state.error").Err(err).Msg("rollout state unreadable; the plan ignores quarantines")
-		return o, nil
+		return s, nil
+	})
+}
+
+// newRollouts builds the rollout manager over Consul's KV and checks.
+func (w *wiring) newRollouts(ctx context.Context, c *config, loader *jobs.Loader, trigger func(string), r role) *rollout.Manager {
+	var specs rollout.Specs
+	if w.repo != nil {
+		specs = rollout.SpecsFunc(func(ctx context.Context, commit, path string) (*jobs.File, error) {
+			snap, err := w.repo.SnapshotAt(ctx, commit)
+			if err != nil {
+				return nil, err
+			}
+			return loader.LoadFile(ctx, snap, path)
+		})
 	}
-	o.set = o.rollouts.Pin(ctx, set)
-	return o, nil
+	var rec rollout.Recorder
+	if r.metrics != nil {
+		rec = r.metrics
+	}
+	return rollout.New(ctx,
+		state.NewLedger(w.consul, c.stateKeyPrefix(), state.LedgerOptions{CallTimeout: c.consulTimeout, OnConflict: rollout.ConflictLogger(w.log)}),
+		health.NewWatcher(ctx, w.nomad, w.consul, health.WatcherOptions{CallTimeout: c.consulTimeout}),
+		w.nomad, specs,
+		rollout.Options{
+			Policy: c.policy, NoRollback: c.noRollback, Trigger: trigger, Resume: r.resume,
+			Recorder: rec, NomadTimeout: c.callTimeout, Logger: w.log,
+		})
 }
 
 func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
-	o, err := prepare(ctx, c, stderr, false)
+	w, err := wire(ctx, c, stderr, role{})
 	if err != nil {
 		fmt.Fprintf(stderr, "drover plan: %v\n", err)
 		return exitError
 	}
-	defer o.rollouts.Close()
-	report, err := o.w.engine(c, false).Sync(ctx, o.set)
-	if err != nil {
-		fmt.Fprintf(stderr, "drover plan: %v\n", err)
+	defer w.runner.Close()
+	report, f := w.runner.Run(ctx)
+	if f != nil {
+		fmt.Fprintf(stderr, "drover plan: %s: %v\n", f.Step, f)
 		return exitError
 	}
 	if c.json {
@@ -309,54 +305,41 @@ func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 }
 
 func runApply(ctx context.Context, c *config, stdout, stderr io.Writer) int {
-	o, err := prepare(ctx, c, stderr, true)
+	w, err := wire(ctx, c, stderr, role{apply: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "drover apply: %v\n", err)
 		return exitError
 	}
-	defer o.rollouts.Close()
-	engine := o.w.engine(c, true)
-	report, err := engine.Sync(ctx, o.set)
-	if err != nil {
-		fmt.Fprintf(stderr, "drover apply: %v\n", err)
+	defer w.runner.Close()
+	report, f := w.runner.Run(ctx)
+	if report != nil {
+		// Printed even when shutdown cut the cycle short: the registers
+		// it made happened.
+		dsync.WriteText(stdout, report, useColor("auto", stdout))
+	}
+	switch {
+	case cycle.IsInterrupted(f):
+		fmt.Fprintln(stderr, "drover apply: interrupted; registers in flight were finished, no new one started")
+		return exitCode(report == nil || report.Failed())
+	case f != nil:
+		fmt.Fprintf(stderr, "drover apply: %s: %v\n", f.Step, f)
 		return exitError
 	}
-	dsync.WriteText(stdout, report, useColor("auto", stdout))
 	failed := report.Failed()
 	if c.wait {
-		ok, err := o.wait(ctx, engine, report, stdout)
-		if err != nil {
-			fmt.Fprintf(stderr, "drover apply: %v\n", err)
+		if _, f := w.runner.Settle(ctx); f != nil {
+			fmt.Fprintf(stderr, "drover apply: %s: %v\n", f.Step, f)
 			return exitError
 		}
-		failed = failed || !ok
+		failed = printOutcomes(stdout, w.rollouts.Outcomes()) || failed
 	}
-	if failed {
-		return exitError
-	}
-	return exitOK
+	return exitCode(failed)
 }
 
-// wait follows the rollouts report started; when one fails and has a last
-// good commit, it applies and follows the rollback. It prints every verdict
-// and reports whether all rollouts were healthy.
-func (o *oneShot) wait(ctx context.Context, engine *dsync.Engine, report *dsync.Report, stdout io.Writer) (bool, error) {
-	o.rollouts.Record(ctx, report)
-	if _, err := o.rollouts.Wait(ctx); err != nil {
-		return false, err
-	}
-	if o.rollback.Load() {
-		again, err := engine.Sync(ctx, o.rollouts.Pin(ctx, o.set))
-		if err != nil {
-			return false, fmt.Errorf("roll back: %w", err)
-		}
-		o.rollouts.Record(ctx, again)
-		if _, err := o.rollouts.Wait(ctx); err != nil {
-			return false, err
-		}
-	}
-	outcomes := o.rollouts.Outcomes()
-	ok := true
+// printOutcomes prints one line per rollout verdict and reports whether
+// any failed or ended without a verdict.
+func printOutcomes(stdout io.Writer, outcomes []rollout.Outcome) bool {
+	bad := false
 	if len(outcomes) > 0 {
 		fmt.Fprintln(stdout, "\nRollouts:")
 	}
@@ -368,15 +351,25 @@ func (o *oneShot) wait(ctx context.Context, engine *dsync.Engine, report *dsync.
 		}
 		fmt.Fprintln(stdout, line)
 		if r.Phase == state.Failed || r.Phase == state.Unknown {
-			ok = false
+			bad = true
 		}
 	}
-	return ok, nil
+	return bad
+}
+
+func exitCode(failed bool) int {
+	if failed {
+		return exitError
+	}
+	return exitOK
 }
 
 func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	m := metrics.New(version)
-	w, err := wire(ctx, c, stderr, m)
+	// The agent is built after the runner whose rollbacks trigger it.
+	var a *agent.Agent
+	w, err := wire(ctx, c, stderr, role{apply: !c.dryRun, resume: true, metrics: m,
+		trigger: func(reason string) { a.Trigger(reason) }})
 	if err != nil {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
 		return exitError
@@ -387,9 +380,6 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		"webhooks": enabled(c.webhookSecret != ""), "sync_token": enabled(c.apiToken != ""),
 		"state_prefix": c.stateKeyPrefix(),
 	}
-	// The agent is built after the manager that triggers it.
-	var a *agent.Agent
-	rollouts := w.rollouts(c, func(reason string) { a.Trigger(reason) }, true, m)
 	if c.dryRun {
 		describe["mode"] = "dry-run"
 	}
@@ -397,24 +387,22 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	if c.watch {
 		watch = w.nomad
 	}
-	a, err = agent.New(
-		agent.SourceFunc(func(ctx context.Context) (jobs.Tree, error) { return w.fetch(ctx, c) }),
-		w.loader, w.engine(c, !c.dryRun),
-		agent.Options{
-			Rollouts:      rollouts,
-			Interval:      c.interval,
-			Schedule:      c.schedule,
-			Listen:        c.listen,
-			FetchTimeout:  c.gitTimeout,
-			Describe:      describe,
-			Logger:        w.log,
-			RefName:       w.repo.RefName,
-			WebhookSecret: c.webhookSecret,
-			APIToken:      c.apiToken,
-			Metrics:       m,
-			Watch:         watch,
-		})
+	a, err = agent.New(w.runner, agent.Options{
+		Rollouts:      w.rollouts,
+		Instance:      c.instance,
+		Interval:      c.interval,
+		Schedule:      c.schedule,
+		Listen:        c.listen,
+		Describe:      describe,
+		Logger:        w.log,
+		RefName:       w.repo.RefName,
+		WebhookSecret: c.webhookSecret,
+		APIToken:      c.apiToken,
+		Metrics:       m,
+		Watch:         watch,
+	})
 	if err != nil {
+		w.runner.Close()
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
 		return exitError
 	}

@@ -1,0 +1,215 @@
+package consul
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+)
+
+// fakeKV answers /v1/kv and /v1/txn as Consul does: one index for the
+// whole store, a compare-and-set refused with 409 and the reason per
+// operation, a permission refused in a transaction the same way.
+type fakeKV struct {
+	mu    gosync.Mutex
+	index uint64
+	kv    map[string]consulapi.KVPair
+	// status, when set, answers every request with it.
+	status int
+	// denyWrites refuses transactions as Consul does for a token without
+	// key:write: a rolled-back transaction naming the permission.
+	denyWrites bool
+}
+
+func (f *fakeKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.status != 0 {
+		w.WriteHeader(f.status)
+		fmt.Fprint(w, http.StatusText(f.status))
+		return
+	}
+	switch {
+	case r.Method == http.MethodPut && r.URL.Path == "/v1/txn":
+		f.txn(w, r)
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/kv/"):
+		key := strings.TrimPrefix(r.URL.Path, "/v1/kv/")
+		var out []consulapi.KVPair
+		for k, p := range f.kv {
+			if k == key || (r.URL.Query().Has("recurse") && strings.HasPrefix(k, key)) {
+				out = append(out, p)
+			}
+		}
+		if len(out) == 0 {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		sort.Slice(out, func(a, b int) bool { return out[a].Key < out[b].Key })
+		w.Header().Set("X-Consul-Index", fmt.Sprint(f.index))
+		_ = json.NewEncoder(w).Encode(out)
+	default:
+		http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusBadRequest)
+	}
+}
+
+func (f *fakeKV) txn(w http.ResponseWriter, r *http.Request) {
+	var ops consulapi.TxnOps
+	if err := json.NewDecoder(r.Body).Decode(&ops); err != nil || len(ops) != 1 || ops[0].KV == nil || ops[0].KV.Verb != consulapi.KVCAS {
+		http.Error(w, fmt.Sprintf("want one KV cas op: %v", err), http.StatusBadRequest)
+		return
+	}
+	op := ops[0].KV
+	refuse := func(what string) {
+		w.WriteHeader(http.StatusConflict)
+		_ = json.NewEncoder(w).Encode(consulapi.TxnResponse{Errors: consulapi.TxnErrors{{OpIndex: 0, What: what}}})
+	}
+	switch {
+	case f.denyWrites:
+		refuse(fmt.Sprintf("Permission denied: token with AccessorID 'x' lacks permission 'key:write' on %q", op.Key))
+		return
+	case f.kv[op.Key].ModifyIndex != op.Index:
+		refuse(fmt.Sprintf("failed to set key %q, index is stale", op.Key))
+		return
+	}
+	if f.kv == nil {
+		f.kv = map[string]consulapi.KVPair{}
+	}
+	f.index++
+	p := consulapi.KVPair{Key: op.Key, Value: op.Value, CreateIndex: f.kv[op.Key].CreateIndex, ModifyIndex: f.index}
+	if p.CreateIndex == 0 {
+		p.CreateIndex = f.index
+	}
+	f.kv[op.Key] = p
+	// Consul leaves the value out of a write's result.
+	res := p
+	res.Value = nil
+	_ = json.NewEncoder(w).Encode(consulapi.TxnResponse{Results: consulapi.TxnResults{{KV: &res}}})
+}
+
+// client returns a Client configured from the environment, as drover's
+// is, pointed at h.
+func client(t *testing.T, h http.Handler, opts Options) *Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	t.Setenv("CONSUL_HTTP_ADDR", srv.URL)
+	t.Setenv("CONSUL_HTTP_TOKEN", "")
+	t.Setenv("CONSUL_HTTP_SSL", "")
+	c, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestClient_CompareAndSet(t *testing.T) {
+	ctx := t.Context()
+	c := client(t, &fakeKV{}, Options{})
+	const key = "drover/x/jobs/default/web"
+
+	if p, err := c.Get(ctx, key); p != nil || err != nil {
+		t.Fatalf("Get of a missing key = %+v, %v; want nil, nil", p, err)
+	}
+	ok, first, err := c.CAS(ctx, key, []byte("v1"), 0)
+	if !ok || err != nil || first == 0 {
+		t.Fatalf("create with index 0 = %v, %d, %v; want a write and its index", ok, first, err)
+	}
+	if ok, _, err := c.CAS(ctx, key, []byte("again"), 0); ok || err != nil {
+		t.Fatalf("create of an existing key = %v, %v; want refused without an error", ok, err)
+	}
+	ok, second, err := c.CAS(ctx, key, []byte("v2"), first)
+	if !ok || err != nil || second <= first {
+		t.Fatalf("write with the returned index = %v, %d, %v; want a write and a larger index than %d", ok, second, err, first)
+	}
+	if ok, _, err := c.CAS(ctx, key, []byte("stale"), first); ok || err != nil {
+		t.Fatalf("write with a stale index = %v, %v; want refused without an error", ok, err)
+	}
+	p, err := c.Get(ctx, key)
+	if err != nil || p == nil || string(p.Value) != "v2" || p.ModifyIndex != second {
+		t.Fatalf("Get = %+v, %v; want v2 at index %d", p, err, second)
+	}
+	if _, _, err := c.CAS(ctx, "drover/x/jobs/default/api", []byte("a"), 0); err != nil {
+		t.Fatal(err)
+	}
+	pairs, err := c.List(ctx, "drover/x/jobs/")
+	if err != nil || len(pairs) != 2 || pairs[1].Key != key || pairs[1].ModifyIndex != second || string(pairs[1].Value) != "v2" {
+		t.Fatalf("List = %+v, %v", pairs, err)
+	}
+}
+
+func TestClient_RefusalsAreTyped(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fake      *fakeKV
+		forbidden bool
+	}{
+		{"403 from the server", &fakeKV{status: http.StatusForbidden}, true},
+		{"permission refused inside the transaction", &fakeKV{denyWrites: true}, true},
+		{"server error", &fakeKV{status: http.StatusInternalServerError}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := client(t, tc.fake, Options{})
+			ok, _, err := c.CAS(t.Context(), "k", []byte("v"), 0)
+			if ok || err == nil || IsForbidden(err) != tc.forbidden {
+				t.Errorf("CAS = %v, %v (forbidden %v); want an error, forbidden %v", ok, err, IsForbidden(err), tc.forbidden)
+			}
+			if tc.fake.status == 0 {
+				return
+			}
+			if _, err := c.Get(t.Context(), "k"); err == nil || IsForbidden(err) != tc.forbidden {
+				t.Errorf("Get: %v; want forbidden %v", err, tc.forbidden)
+			}
+			if _, err := c.List(t.Context(), "k"); err == nil || IsForbidden(err) != tc.forbidden {
+				t.Errorf("List: %v; want forbidden %v", err, tc.forbidden)
+			}
+		})
+	}
+}
+
+func TestIsForbidden(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{consulapi.StatusError{Code: 403, Body: "Permission denied"}, true},
+		{fmt.Errorf("write state: %w", consulapi.StatusError{Code: 403}), true},
+		{fmt.Errorf("write state: %w", &consulapi.StatusError{Code: 403}), true},
+		{consulapi.StatusError{Code: 500}, false},
+		{errors.New("Permission denied"), false},
+		{nil, false},
+	} {
+		if got := IsForbidden(tc.err); got != tc.want {
+			t.Errorf("IsForbidden(%#v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// A Consul that accepts the request and never answers is given up on after
+// Options.Timeout even when the caller set no deadline.
+func TestNew_TimeoutIsABackstop(t *testing.T) {
+	stop := make(chan struct{})
+	hung := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	})
+	c := client(t, hung, Options{Timeout: 100 * time.Millisecond})
+	t.Cleanup(func() { close(stop) }) // before the server's Close, which waits for handlers
+	start := time.Now()
+	_, err := c.Get(t.Context(), "k")
+	if err == nil {
+		t.Fatal("Get from a hung Consul returned no error")
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("Get gave up after %v; want about the 100ms timeout", took)
+	}
+}

@@ -1,0 +1,186 @@
+package cycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/source"
+	dsync "github.com/drover-dev/drover/sync"
+	consulapi "github.com/hashicorp/consul/api"
+)
+
+func TestClassify(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		kind Kind
+		fix  string
+	}{
+		{"ref not found", context.Background(), fmt.Errorf("resolve ref \"nope\": %w", source.ErrRefNotFound), Stalled, "git ref not found"},
+		{"credentials", context.Background(), fmt.Errorf("fetch: %w", source.ErrAuthRefused), Stalled, "git credentials refused"},
+		{"host key", context.Background(), fmt.Errorf("fetch: %w", source.ErrHostKey), Stalled, "SSH host key"},
+		{"consul acl", context.Background(), fmt.Errorf("read state: %w", consulapi.StatusError{Code: http.StatusForbidden, Body: "ACL not found"}), Stalled, "Consul"},
+		{"consul 500", context.Background(), fmt.Errorf("read state: %w", consulapi.StatusError{Code: 500}), Transient, ""},
+		{"network", context.Background(), errors.New("dial tcp 127.0.0.1:4646: connection refused"), Transient, ""},
+		{"shutdown", cancelled, errors.New("anything"), Interrupted, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := classify(tt.ctx, StepFetch, tt.err)
+			if f.Kind != tt.kind || f.Step != StepFetch || !errors.Is(f, tt.err) {
+				t.Fatalf("classify = %+v, want kind %s wrapping the error", f, tt.kind)
+			}
+			if (tt.fix == "") != (f.Fix == "") || (tt.fix != "" && !strings.Contains(f.Error(), tt.fix)) {
+				t.Errorf("Error() = %q, want it to name %q", f.Error(), tt.fix)
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+type emptyTree struct{}
+
+func (emptyTree) Revision() string                { return "c1" }
+func (emptyTree) Files() ([]string, error)        { return nil, nil }
+func (emptyTree) ReadFile(string) ([]byte, error) { return nil, errors.New("none") }
+
+type loadFunc func(ctx context.Context, tree jobs.Tree) (*jobs.Set, error)
+
+func (f loadFunc) Load(ctx context.Context, tree jobs.Tree) (*jobs.Set, error) { return f(ctx, tree) }
+
+type syncFunc func(ctx context.Context, set *jobs.Set) (*dsync.Report, error)
+
+func (f syncFunc) Sync(ctx context.Context, set *jobs.Set) (*dsync.Report, error) { return f(ctx, set) }
+
+// TestRunner_StuckNamesTheStepWithoutProgress: a load that hangs is
+// reported stuck in step load once it has gone past its budget without
+// progress, and a load that keeps making progress is not.
+func TestRunner_StuckNamesTheStepWithoutProgress(t *testing.T) {
+	progress := &Progress{}
+	release := make(chan struct{})
+	inLoad := make(chan struct{})
+	r := New(Parts{
+		Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+		Loader: loadFunc(func(ctx context.Context, _ jobs.Tree) (*jobs.Set, error) {
+			close(inLoad)
+			<-release
+			return &jobs.Set{Revision: "c1"}, nil
+		}),
+		Engine:   syncFunc(func(context.Context, *jobs.Set) (*dsync.Report, error) { return &dsync.Report{}, nil }),
+		Progress: progress,
+	}, Options{NomadTimeout: time.Second, StuckGrace: time.Second})
+	if _, _, _, stuck := r.Stuck(time.Now()); stuck {
+		t.Fatal("stuck before any cycle")
+	}
+	done := make(chan *Failure)
+	go func() { _, f := r.Run(context.Background()); done <- f }()
+	<-inLoad
+	now := time.Now()
+	if step, _, _, stuck := r.Stuck(now.Add(time.Second)); stuck || step != StepLoad {
+		t.Errorf("Stuck within the budget = %s, %v; want load, not stuck", step, stuck)
+	}
+	step, idle, budget, stuck := r.Stuck(now.Add(3 * time.Second))
+	if !stuck || step != StepLoad || budget != 2*time.Second || idle < 3*time.Second {
+		t.Errorf("Stuck past the budget = %s %s %s %v; want load stuck, budget 2s", step, idle, budget, stuck)
+	}
+	progress.Touch()
+	if _, _, _, stuck := r.Stuck(time.Now().Add(time.Second)); stuck {
+		t.Error("stuck right after progress")
+	}
+	close(release)
+	if f := <-done; f != nil {
+		t.Fatalf("Run: %v", f)
+	}
+	if _, _, _, stuck := r.Stuck(time.Now().Add(time.Hour)); stuck || r.Step() != "" {
+		t.Errorf("stuck or in step %q after the cycle", r.Step())
+	}
+}
+
+// recorder is Rollouts that only records what it was given.
+type recorder struct {
+	recorded   []*dsync.Report
+	recordLive bool
+}
+
+func (r *recorder) Prepare(context.Context) error                  { return nil }
+func (r *recorder) Pin(_ context.Context, set *jobs.Set) *jobs.Set { return set }
+func (r *recorder) Record(ctx context.Context, rep *dsync.Report) {
+	r.recorded = append(r.recorded, rep)
+	r.recordLive = ctx.Err() == nil
+}
+func (r *recorder) Wait(context.Context) error { return nil }
+func (r *recorder) Close()                     {}
+
+// TestRunner_InterruptedCycleRecordsItsRegisters: shutdown during the sync
+// still records the registers made (their rollouts must be watched by the
+// next agent), on a context that is still live.
+func TestRunner_InterruptedCycleRecordsItsRegisters(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ro := &recorder{}
+	partial := &dsync.Report{Revision: "c1"}
+	r := New(Parts{
+		Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+		Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
+		Engine: syncFunc(func(context.Context, *jobs.Set) (*dsync.Report, error) {
+			cancel()
+			return partial, context.Canceled
+		}),
+		Rollouts: ro,
+	}, Options{})
+	report, f := r.Run(ctx)
+	if report != partial || !IsInterrupted(f) || f.Step != StepSync {
+		t.Fatalf("Run = %v, %+v; want the partial report, interrupted at sync", report, f)
+	}
+	if len(ro.recorded) != 1 || ro.recorded[0] != partial || !ro.recordLive {
+		t.Errorf("recorded %v (live ctx %v), want the partial report on a live context", ro.recorded, ro.recordLive)
+	}
+}
+
+// TestRunner_StateErrorStopsAnApplyButNotAPlan: without the state an apply
+// could re-register a quarantined spec; a plan goes on.
+func TestRunner_StateErrorStopsAnApplyButNotAPlan(t *testing.T) {
+	for _, optional := range []bool{false, true} {
+		synced := false
+		r := New(Parts{
+			Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+			Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
+			Engine: syncFunc(func(context.Context, *jobs.Set) (*dsync.Report, error) {
+				synced = true
+				return &dsync.Report{}, nil
+			}),
+			Rollouts: &failingState{},
+		}, Options{StateOptional: optional})
+		_, f := r.Run(context.Background())
+		if optional && (f != nil || !synced) {
+			t.Errorf("plan: %v, synced %v; want a sync without the state", f, synced)
+		}
+		if !optional && (f == nil || f.Step != StepState || synced) {
+			t.Errorf("apply: %+v, synced %v; want a failure at step state and no sync", f, synced)
+		}
+	}
+}
+
+type failingState struct{ recorder }
+
+func (*failingState) Prepare(context.Context) error { return errors.New("consul: connection refused") }
