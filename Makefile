@@ -72,9 +72,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## demo: a local Nomad + Consul, a git repo made from examples/, and a
-## drover agent following it. Ctrl-C stops everything it started.
+## drover agent following it (REPLICAS=2 or 3: that many replicas of one
+## instance, to watch a failover). Ctrl-C stops everything it started.
+REPLICAS ?= 1
 demo: tools $(BIN)/drover $(BIN)/hello $(BIN)/devcluster
-	./scripts/demo.sh
+	REPLICAS=$(REPLICAS) ./scripts/demo.sh
 
 clean:
 	rm -rf $(BIN)/drover $(BIN)/hello .demo
