@@ -48,7 +48,7 @@ test: tools fmt-check vet
 
 ## unit: the packages that need no Nomad or Consul agent.
 unit:
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /internal/testcluster)
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /internal/testcluster -e /leader)
 
 e2e: tools
 	$(GO) test -race -count=1 -parallel 8 -timeout 40m -v ./e2e/...

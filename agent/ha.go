@@ -3,17 +3,12 @@ package agent
 import (
 	"context"
 	"time"
+
+	"github.com/drover-dev/drover/leader"
 )
 
 // Holder names the replica that leads.
-type Holder struct {
-	Instance string `json:"instance"`
-	// ID is the replica: $NOMAD_ALLOC_ID, or hostname:pid.
-	ID string `json:"id"`
-	// Advertise is the URL the other replicas reach it at.
-	Advertise string    `json:"advertise"`
-	Since     time.Time `json:"since"`
-}
+type Holder = leader.Holder
 
 // Leadership elects the one replica of an instance that acts: fetches,
 // plans, registers, watches rollouts and writes state.

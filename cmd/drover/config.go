@@ -148,7 +148,7 @@ func (c *config) validate() error {
 		return fmt.Errorf("--repo and --dir are exclusive: choose git or a local directory")
 	case c.dir != "" && c.ref != "":
 		return fmt.Errorf("--ref needs --repo; --dir reads the directory as it is")
-	case c.leaderTTL < 10*time.Second:
+	case c.ha && c.leaderTTL < 10*time.Second:
 		return fmt.Errorf("--leader-ttl must be at least 10s (Consul's shortest session TTL), got %s", c.leaderTTL)
 	case c.gitTimeout <= 0 || c.callTimeout <= 0 || c.consulTimeout <= 0:
 		return fmt.Errorf("--git-timeout, --nomad-timeout and --consul-timeout must be positive")
