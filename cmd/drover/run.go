@@ -42,7 +42,8 @@ Usage:
                            push webhooks (POST /webhook/github, /webhook/gitlab). Watches every rollout
                            (Nomad deployment and Consul checks) and puts a job whose rollout failed back
                            on its last good commit. Serves GET /healthz, GET /v1/status and Prometheus
-                           metrics on GET /metrics.
+                           metrics on GET /metrics. Replicas of one --instance elect a leader through
+                           Consul (--ha): one acts, the others stand by and take over.
   drover version           Print the version.
 
 Run "drover COMMAND --help" for the flags of one command.
