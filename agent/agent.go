@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/cycle"
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/rollout"
@@ -96,6 +97,9 @@ type Options struct {
 	WebhookSecret string
 	// APIToken, when set, must be sent as a bearer token to POST /v1/sync.
 	APIToken string
+	// Events, when set, holds the events the log printed, for whatever
+	// shows or forwards them.
+	Events *events.Bus
 	// Metrics records every cycle and serves GET /metrics; nil records
 	// nothing.
 	Metrics *metrics.Metrics

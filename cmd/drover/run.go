@@ -13,6 +13,7 @@ import (
 	"github.com/drover-dev/drover/agent"
 	"github.com/drover-dev/drover/consul"
 	"github.com/drover-dev/drover/cycle"
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
@@ -166,9 +167,9 @@ type role struct {
 	allowed func() bool
 }
 
-// wire builds the clients.
-func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics) (*wiring, error) {
-	log, err := newLogger(c, stderr)
+// wire builds the clients; bus, when set, is given every log line too.
+func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, bus *events.Bus) (*wiring, error) {
+	log, err := newLogger(c, stderr, bus)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +292,7 @@ func (w *wiring) newRollouts(ctx context.Context, c *config, loader *jobs.Loader
 }
 
 func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
-	w, err := wire(ctx, c, stderr, nil)
+	w, err := wire(ctx, c, stderr, nil, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover plan: %v\n", err)
 		return exitError
@@ -320,7 +321,7 @@ func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 }
 
 func runApply(ctx context.Context, c *config, stdout, stderr io.Writer) int {
-	w, err := wire(ctx, c, stderr, nil)
+	w, err := wire(ctx, c, stderr, nil, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover apply: %v\n", err)
 		return exitError
@@ -382,7 +383,8 @@ func exitCode(failed bool) int {
 
 func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	m := metrics.New(version)
-	w, err := wire(ctx, c, stderr, m)
+	bus := events.NewBus(500)
+	w, err := wire(ctx, c, stderr, m, bus)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
 		return exitError
@@ -409,6 +411,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		WebhookSecret: c.webhookSecret,
 		APIToken:      c.apiToken,
 		Metrics:       m,
+		Events:        bus,
 	}
 	if c.watch {
 		opts.Watch = w.nomad
@@ -456,7 +459,7 @@ func enabled(on bool) string {
 	return "disabled"
 }
 
-func newLogger(c *config, stderr io.Writer) (zerolog.Logger, error) {
+func newLogger(c *config, stderr io.Writer, bus *events.Bus) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(c.logLevel)
 	if err != nil || c.logLevel == "" {
 		return zerolog.Logger{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
@@ -469,6 +472,10 @@ func newLogger(c *config, stderr io.Writer) (zerolog.Logger, error) {
 		out = zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05"}
 	default:
 		return zerolog.Logger{}, fmt.Errorf("--log-format %q: want json or console", c.logFormat)
+	}
+	if bus != nil {
+		// The bus reads the JSON lines whatever the output format.
+		out = zerolog.MultiLevelWriter(out, bus)
 	}
 	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
 }
