@@ -151,24 +151,9 @@ func standingBy(leader string) func(map[string]any) bool {
 func waitLeader(t *testing.T, rs []*replica, m marks, timeout time.Duration) *replica {
 	t.Helper()
 	var leader *replica
+	var acquired map[string]any
 	eventually(t, timeout, "one replica leading, the others standing by", func() (bool, string) {
-		var acquired []string
-		leader = nil
-		for _, r := range rs {
-			for _, e := range r.eventsAfter(m[r], "leader.acquired") {
-				acquired = append(acquired, fmt.Sprintf("%s logged %v", r.id, e))
-				if e["id"] != r.id {
-					t.Fatalf("%s logged leader.acquired under id %v, want %s (NOMAD_ALLOC_ID)", r.id, e["id"], r.id)
-				}
-				if want := "http://" + r.addr; e["advertise"] != want {
-					t.Errorf("%s leader.acquired advertise = %v, want %s (from --listen)", r.id, e["advertise"], want)
-				}
-				leader = r
-			}
-		}
-		if len(acquired) > 1 {
-			t.Fatalf("more than one leader.acquired:\n%s", strings.Join(acquired, "\n"))
-		}
+		leader = onlyLeader(t, rs, m)
 		if leader == nil {
 			return false, "no leader.acquired yet"
 		}
@@ -177,8 +162,34 @@ func waitLeader(t *testing.T, rs []*replica, m marks, timeout time.Duration) *re
 				return false, fmt.Sprintf("%s leads; %s has not logged leader.standby naming it", leader.id, r.id)
 			}
 		}
+		acquired = leader.eventsAfter(m[leader], "leader.acquired")[0]
 		return true, ""
 	})
+	if acquired["id"] != leader.id {
+		t.Errorf("%s logged leader.acquired under id %v, want %s (NOMAD_ALLOC_ID)", leader.id, acquired["id"], leader.id)
+	}
+	if want := "http://" + leader.addr; acquired["advertise"] != want {
+		t.Errorf("%s leader.acquired advertise = %v, want %s (from --listen)", leader.id, acquired["advertise"], want)
+	}
+	return leader
+}
+
+// onlyLeader is the replica of rs that logged leader.acquired since its
+// mark, nil when none did; more than one leader.acquired fails the test
+// at once, listing them.
+func onlyLeader(t *testing.T, rs []*replica, m marks) *replica {
+	t.Helper()
+	var leader *replica
+	var acquired []string
+	for _, r := range rs {
+		for _, e := range r.eventsAfter(m[r], "leader.acquired") {
+			acquired = append(acquired, fmt.Sprintf("%s logged %v", r.id, e))
+			leader = r
+		}
+	}
+	if len(acquired) > 1 {
+		t.Fatalf("more than one leader.acquired:\n%s", strings.Join(acquired, "\n"))
+	}
 	return leader
 }
 
