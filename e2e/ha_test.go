@@ -205,6 +205,13 @@ const haFeedTimeout = 70 * time.Second
 //     /v1/sync to it) so that the end of the test is a fact: the new
 //     leader ran that forwarded cycle and finished it.
 //
+// Checked against deliberately broken builds, each of which fails here: no
+// lease (the old leader never says leader.lost while Consul's word is held,
+// and its verdict lands in the state); a lease but work that outlives it
+// with unfenced state writes (its verdict lands); a lease and fenced state
+// but work that outlives it (Consul refuses the writes, but it goes on
+// acting as leader: its log gives it away).
+//
 // A gap no end-to-end test can schedule: a state write that passed the
 // lease check an instant before the lease ran out and reached Consul
 // after. That is what the session check in the transaction is for; the
