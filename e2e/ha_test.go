@@ -89,6 +89,9 @@ func TestHA_OneLeaderDeploysTheOthersStandBy(t *testing.T) {
 			t.Errorf("drover_leader on standby %s = %v, want 0", f.id, g)
 		}
 	}
+	if onlyLeader(t, rs, nil) != leader {
+		t.Errorf("the lead moved during the test")
+	}
 }
 
 // TestHA_LeaderKilledMidBadRolloutIsRolledBackOnceByTheNext: the leader is
@@ -144,61 +147,94 @@ func TestHA_LeaderKilledMidBadRolloutIsRolledBackOnceByTheNext(t *testing.T) {
 	}
 }
 
+// haQuietWindow is how long the frozen leader is watched after it said it
+// lost the lead: long enough for the work it had pending to come due if
+// it were still running (see TestHA_FrozenLeaderResumesAndWritesNothing).
+// Its rollout's deadline ran out during the freeze, so a verdict is due at
+// the first answer its health watch reads (the one Consul sent during the
+// freeze waits in its socket), or at worst after the 2s healthy time and
+// the 3s bake; and slack.
+const haQuietWindow = 2*time.Second + 3*time.Second + 5*time.Second
+
+// haFeedTimeout is --consul-timeout where a scenario needs a resumed
+// rollout judged healthy. drover's Consul client cuts any exchange at
+// --consul-timeout, the health feed's blocking queries included, which
+// wait up to a minute: with a shorter timeout the feed goes unreachable
+// and back every few seconds, and a resumed rollout, which has only its
+// healthy time + 5s to prove itself again, was seen failed and a healthy
+// deploy rolled back on that alone. That is a bug of its own (reported
+// with issue 9's tests), not what the scenario is about.
+const haFeedTimeout = 70 * time.Second
+
 // TestHA_FrozenLeaderResumesAndWritesNothing: the leader is frozen
-// (SIGSTOP) past its lease with a bad rollout in flight; another replica
-// takes over and rolls it back; the old leader is continued (SIGCONT): it
+// (SIGSTOP) past its lease while a rollout is watched; another replica
+// takes over and judges it; the old leader is continued (SIGCONT): it
 // says it lost the lead, and neither Nomad nor Consul gets a write from it.
 //
 // Why this proves the fence and does not pass by itself:
 //
-//   - The old leader has work pending when it resumes. It was frozen with a
-//     bad rollout in flight, whose deadline runs out during the freeze; its
-//     health and job watches wake to the new leader's rollback. A process
-//     that still believed it led would judge the rollout (a state write:
-//     failed or superseded, adopted on top of the new leader's copy by the
-//     ledger's conflict handling, so a plain compare-and-set would land),
-//     roll back again (a Nomad register) or re-apply the bad commit its
-//     memory never saw quarantined.
+//   - The old leader has work pending when it resumes, whose writes would
+//     differ from the new leader's. It is frozen right after registering
+//     a commit, its rollout watched, no verdict yet; the rollout's deadline
+//     runs out during the freeze. Resumed and still acting, it would reach
+//     its own verdict (healthy, or failed at the deadline) and write it
+//     over the new leader's record of the same rollout: the ledger adopts
+//     the new copy on a conflict and applies the change on top, so a plain
+//     compare-and-set lands, and a different finish time is a different
+//     value (Consul keeps the ModifyIndex of a write that changes nothing,
+//     which is why a bad rollout, whose stale verdict and rollback repeat
+//     the new leader's exactly, would prove nothing here). A failed verdict
+//     would also roll a healthy deploy back: a Nomad register.
 //   - Consul cannot tell it that it lost in time to save it. Before the
 //     freeze, its session and lock traffic (/v1/session/*, the lock key's
 //     reads and acquires) is held at its Consul proxy, answers included:
 //     the lock monitor's blocking query, answered when the new leader took
 //     the key, and every renew, which Consul would answer "no such
 //     session", hang. Only the lease (Term.Valid: last renew older than
-//     the TTL) can stop it; its state writes, a transaction with a
-//     session check, pass through, so Consul itself refuses them.
+//     the TTL) can stop it, and must make it say leader.lost by itself;
+//     its state writes, a transaction with a session check, pass through,
+//     so Consul itself refuses them.
 //   - The old leader reaches Nomad through a proxy that logs every
 //     request: any write it sends after the thaw is seen, even one Nomad
 //     refuses (check-index) and that would not move the job's version.
 //   - The KV check reads every key under the state prefix, with the test's
-//     own client, after the new leader settled (rollback healthy, one more
-//     cycle) and again at the end; the only key that may move is the
-//     trigger key the old leader writes as a follower, which the scenario
-//     asks of it on purpose (POST /v1/sync to it) so that the end of the
-//     test is a fact: the new leader ran that forwarded cycle and finished.
+//     own client, after the new leader settled (verdict, one more cycle),
+//     then all through haQuietWindow after leader.lost, and at the end;
+//     the only key that may move is the trigger key the old leader writes
+//     as a follower, which the scenario asks of it on purpose (POST
+//     /v1/sync to it) so that the end of the test is a fact: the new
+//     leader ran that forwarded cycle and finished it.
+//
+// Checked against deliberately broken builds, each of which fails here: no
+// lease (the old leader never says leader.lost while Consul's word is held,
+// and its verdict lands in the state); a lease but work that outlives it
+// with unfenced state writes (its verdict lands); a lease and fenced state
+// but work that outlives it (Consul refuses the writes, but it goes on
+// acting as leader: its log gives it away).
 //
 // A gap no end-to-end test can schedule: a state write that passed the
 // lease check an instant before the lease ran out and reached Consul
 // after. That is what the session check in the transaction is for; the
-// state package's tests exercise it against a real Consul.
+// state and leader packages' tests exercise it against a real Consul.
 func TestHA_FrozenLeaderResumesAndWritesNothing(t *testing.T) {
 	t.Parallel()
 	const id = "ha-freeze"
 	r := newRepo(t)
-	good := r.commit("good", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "1.0.0"})})
-	setup := haSetup{repo: r, instance: id, n: 2, args: faultRolloutArgs, proxied: true}
+	first := r.commit("v1", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "1.0.0"})})
+	setup := haSetup{repo: r, instance: id, n: 2, args: faultRolloutArgs, proxied: true,
+		env: []string{"DROVER_CONSUL_TIMEOUT=" + haFeedTimeout.String()}}
 	rs := startReplicas(t, setup)
 	old := waitLeader(t, rs, nil, haElection)
 	next := others(rs, old)[0]
-	old.waitFor(0, "rollout.healthy", 90*time.Second, "good commit", onCommit(id, good))
+	old.waitFor(0, "rollout.healthy", 90*time.Second, "first commit", onCommit(id, first))
 
-	bad := r.commit("bad", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "2.0.0", unhealthy: true})})
+	second := r.commit("v2", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "1.1.0"})})
 	before := old.mark()
 	old.sync()
-	old.waitFor(before, "rollout.started", time.Minute, "bad commit", onCommit(id, bad))
+	old.waitFor(before, "rollout.started", time.Minute, "second commit", onCommit(id, second))
 	// The cycle that registered it is over: no register is in flight at
 	// the freeze.
-	old.waitFor(before, "sync.done", time.Minute, "the bad commit's cycle", nil)
+	old.waitFor(before, "sync.done", time.Minute, "the second commit's cycle", nil)
 
 	leadership := []faultproxy.Rule{
 		{PathPrefix: "/v1/session/"},
@@ -210,25 +246,23 @@ func TestHA_FrozenLeaderResumesAndWritesNothing(t *testing.T) {
 	consulBefore := len(old.f.consul.Requests())
 	old.freeze()
 	frozen := time.Now()
-	if old.count("rollout.failed", id, bad)+old.count("rollout.healthy", id, bad) != 0 {
-		t.Fatal("the bad rollout had a verdict before the freeze; the old leader has nothing pending and the test proves nothing")
+	verdicts := []string{"rollout.healthy", "rollout.failed", "rollout.unknown", "rollout.superseded"}
+	for _, ev := range verdicts {
+		if old.count(ev, id, second) != 0 {
+			t.Fatalf("the rollout had a verdict (%s) before the freeze; the old leader has nothing pending and the test proves nothing", ev)
+		}
 	}
 
 	waitLeader(t, []*replica{next}, m, haTakeover)
 	t.Logf("%s took over from the frozen %s after %s", next.id, old.id, time.Since(frozen).Round(time.Second))
-	next.waitFor(m[next], "rollout.resumed", 30*time.Second, "the frozen leader's watch", onCommit(id, bad))
-	next.waitFor(m[next], "rollback.applied", 90*time.Second, "rollback to the good commit", func(e map[string]any) bool {
-		return e["job"] == id && e["to_commit"] == good
-	})
-	next.waitFor(m[next], "rollout.healthy", 90*time.Second, "the rollback's rollout", func(e map[string]any) bool {
-		return e["job"] == id && e["commit"] == good && e["kind"] == "rollback"
-	})
+	next.waitFor(m[next], "rollout.resumed", 30*time.Second, "the frozen leader's watch", onCommit(id, second))
+	next.waitFor(m[next], "rollout.healthy", 90*time.Second, "the resumed rollout", onCommit(id, second))
 	next.syncNow("")
 	acquired := next.waitFor(m[next], "leader.acquired", time.Second, "the new leader", nil)
 
 	// The settled state, before the old leader runs again.
 	versions := jobVersions(t, id)
-	if want := []string{good, bad, good}; !slices.Equal(versions, want) {
+	if want := []string{first, second}; !slices.Equal(versions, want) {
 		t.Fatalf("Nomad job versions (commits) = %q before the thaw, want %q", versions, want)
 	}
 	consul := env.cluster.Consul()
@@ -237,13 +271,66 @@ func TestHA_FrozenLeaderResumesAndWritesNothing(t *testing.T) {
 	triggerKey := setup.prefix() + "trigger"
 
 	thawed := old.mark()
+	lostAt := -1
+	// writes lists what the old process did that it must not have: since
+	// the thaw, a Nomad write or a state key changed (but the trigger
+	// key); since it said it lost the lead, any sign of acting as leader.
+	writes := func() []string {
+		var out []string
+		for _, w := range nomadWrites(old.f.nomad.Requests()[nomadBefore:]) {
+			out = append(out, "Nomad: "+w)
+		}
+		if got := jobVersions(t, id); !slices.Equal(got, versions) {
+			out = append(out, fmt.Sprintf("Nomad job versions moved from %q to %q", versions, got))
+		}
+		after := kvIndexes(t, consul, setup.prefix())
+		for key, idx := range after {
+			switch {
+			case key == triggerKey:
+			case indexes[key] == 0:
+				out = append(out, fmt.Sprintf("state key %s appeared (index %d)", key, idx))
+			case idx != indexes[key]:
+				out = append(out, fmt.Sprintf("state key %s written: ModifyIndex %d → %d", key, indexes[key], idx))
+			}
+		}
+		for key := range indexes {
+			if _, ok := after[key]; !ok {
+				out = append(out, "state key "+key+" deleted")
+			}
+		}
+		for _, ev := range []string{"job.applied", "job.pruned", "rollback.applied"} {
+			if n := old.countAfter(thawed, ev, nil); n != 0 {
+				out = append(out, fmt.Sprintf("%d %s since the thaw", n, ev))
+			}
+		}
+		if lostAt >= 0 {
+			for _, ev := range append([]string{"sync.start", "rollout.started", "job.quarantined", "leader.acquired"}, verdicts...) {
+				if n := old.countAfter(lostAt, ev, nil); n != 0 {
+					out = append(out, fmt.Sprintf("%d %s since leader.lost", n, ev))
+				}
+			}
+		}
+		return out
+	}
+
 	old.thaw()
 	lost := old.waitFor(thawed, "leader.lost", haLeaseLapse,
 		"the old leader giving up on its own lease, Consul's word being held from it", nil)
 	if lost["id"] != old.id || fmt.Sprint(lost["reason"]) == "" || lost["level"] != "warn" {
 		t.Errorf("leader.lost = %v; want a warning with id %s and a reason", lost, old.id)
 	}
-	lostAt := old.mark()
+	lostAt = old.mark()
+	// The one wait on an absence, and why it is bounded: a fenced process
+	// does nothing after leader.lost, so there is no later fact to wait
+	// on; an unfenced one would act on what it had pending within
+	// haQuietWindow. Each poll fails on the first write seen.
+	quietUntil := time.Now().Add(haQuietWindow)
+	for time.Now().Before(quietUntil) {
+		if w := writes(); len(w) != 0 {
+			t.Fatalf("the old leader wrote after the thaw:\n%s", strings.Join(w, "\n"))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 
 	// Consul answers it again: it campaigns, finds the lock taken, stands by.
 	clearAll(old.f.consul, leadership)
@@ -254,56 +341,24 @@ func TestHA_FrozenLeaderResumesAndWritesNothing(t *testing.T) {
 	if code != http.StatusAccepted || !strings.Contains(body, "sync triggered on the leader") || !strings.Contains(body, next.id) {
 		t.Errorf("POST /v1/sync to the old leader: %d %s; want 202, sync triggered on the leader %s", code, body, next.id)
 	}
-	forwarded := func(e map[string]any) bool { return e["via"] == old.id }
-	next.waitFor(m[next], "sync.start", 30*time.Second, "the sync passed on by the old leader", forwarded)
+	next.waitFor(m[next], "sync.start", 30*time.Second, "the sync passed on by the old leader", func(e map[string]any) bool {
+		return e["via"] == old.id
+	})
 	eventually(t, time.Minute, "the forwarded cycle finished", func() (bool, string) {
 		logs := next.log.String()[m[next]:]
 		started, done := len(eventsIn(logs, "sync.start")), len(eventsIn(logs, "sync.done"))
 		return started == done, fmt.Sprintf("%d cycles started, %d done", started, done)
 	})
 
-	// Nomad: no write request from the old process since the thaw.
-	if w := nomadWrites(old.f.nomad.Requests()[nomadBefore:]); len(w) != 0 {
-		t.Errorf("the old leader sent Nomad writes after its lease ran out: %q", w)
+	if w := writes(); len(w) != 0 {
+		t.Errorf("the old leader wrote after the thaw:\n%s", strings.Join(w, "\n"))
 	}
-	if got := jobVersions(t, id); !slices.Equal(got, versions) {
-		t.Errorf("Nomad job versions moved from %q to %q after the thaw", versions, got)
-	}
-	// Consul: what the old process tried, for the reader; what landed is
-	// checked key by key.
-	t.Logf("the old leader's Consul writes after the freeze (refused or not, see below): %q",
-		consulWritesIn(old.f.consul.Requests()[consulBefore:]))
-	after := kvIndexes(t, consul, setup.prefix())
-	for key, idx := range after {
-		switch {
-		case key == triggerKey:
-		case indexes[key] == 0:
-			t.Errorf("state key %s appeared after the thaw (index %d)", key, idx)
-		case idx != indexes[key]:
-			t.Errorf("state key %s was written after the thaw: ModifyIndex %d → %d", key, indexes[key], idx)
-		}
-	}
-	for key := range indexes {
-		if _, ok := after[key]; !ok {
-			t.Errorf("state key %s was deleted after the thaw", key)
-		}
-	}
+	// For the reader: what the old process sent Consul since the freeze;
+	// whatever it was, nothing of it landed (checked above).
+	t.Logf("%s's Consul writes since the freeze: %q", old.id, consulWritesIn(old.f.consul.Requests()[consulBefore:]))
 	if kv, _, err := consul.KV().Get(leaderKey, nil); err != nil || kv == nil || kv.Session == "" ||
 		(acquired["session"] != nil && kv.Session != acquired["session"]) {
 		t.Errorf("lock key %s = %+v, %v; want held by %s's session %v", leaderKey, kv, err, next.id, acquired["session"])
-	}
-
-	// The old process's log: nothing written since the thaw, and nothing
-	// acted on at all once it knew it had lost.
-	for _, ev := range []string{"job.applied", "job.pruned", "rollback.applied"} {
-		if n := old.countAfter(thawed, ev, nil); n != 0 {
-			t.Errorf("the old leader logged %d %s after the thaw", n, ev)
-		}
-	}
-	for _, ev := range []string{"sync.start", "rollout.started", "job.quarantined", "leader.acquired"} {
-		if n := old.countAfter(lostAt, ev, nil); n != 0 {
-			t.Errorf("the old leader logged %d %s after leader.lost", n, ev)
-		}
 	}
 }
 
@@ -374,6 +429,9 @@ func TestHA_WebhookToAFollowerDeploysThroughTheLeader(t *testing.T) {
 	if n := len(follower.eventsAfter(0, "sync.start")) + len(follower.eventsAfter(0, "job.applied")); n != 0 {
 		t.Errorf("the follower ran cycles or registered itself (%d events)", n)
 	}
+	if onlyLeader(t, rs, nil) != leader {
+		t.Errorf("the lead moved during the test")
+	}
 }
 
 // TestHA_ConsulRestartedConvergesOnOneLeader: Consul goes away under three
@@ -402,17 +460,7 @@ func TestHA_ConsulRestartedConvergesOnOneLeader(t *testing.T) {
 	// one replica leads afterwards, and the others know it.
 	var leader *replica
 	eventually(t, haTakeover, "one leader after the restart", func() (bool, string) {
-		var who []string
-		leader = nil
-		for _, x := range rs {
-			for _, e := range x.eventsAfter(m[x], "leader.acquired") {
-				who = append(who, fmt.Sprintf("%s: %v", x.id, e))
-				leader = x
-			}
-		}
-		if len(who) > 1 {
-			t.Fatalf("more than one leader.acquired after the restart:\n%s", strings.Join(who, "\n"))
-		}
+		leader = onlyLeader(t, rs, m)
 		return leader != nil, "no leader.acquired since the restart"
 	})
 	waitRole(t, leader, "leader", leader.id, 10*time.Second)
@@ -440,5 +488,8 @@ func TestHA_ConsulRestartedConvergesOnOneLeader(t *testing.T) {
 	}
 	if got := jobVersions(t, id); len(got) != len(before)+1 || got[len(got)-1] != second {
 		t.Errorf("Nomad job versions went from %q to %q, want one more, at %s", before, got, second)
+	}
+	if onlyLeader(t, rs, m) != leader {
+		t.Errorf("the lead moved after the restart's election")
 	}
 }

@@ -151,24 +151,9 @@ func standingBy(leader string) func(map[string]any) bool {
 func waitLeader(t *testing.T, rs []*replica, m marks, timeout time.Duration) *replica {
 	t.Helper()
 	var leader *replica
+	var acquired map[string]any
 	eventually(t, timeout, "one replica leading, the others standing by", func() (bool, string) {
-		var acquired []string
-		leader = nil
-		for _, r := range rs {
-			for _, e := range r.eventsAfter(m[r], "leader.acquired") {
-				acquired = append(acquired, fmt.Sprintf("%s logged %v", r.id, e))
-				if e["id"] != r.id {
-					t.Fatalf("%s logged leader.acquired under id %v, want %s (NOMAD_ALLOC_ID)", r.id, e["id"], r.id)
-				}
-				if want := "http://" + r.addr; e["advertise"] != want {
-					t.Errorf("%s leader.acquired advertise = %v, want %s (from --listen)", r.id, e["advertise"], want)
-				}
-				leader = r
-			}
-		}
-		if len(acquired) > 1 {
-			t.Fatalf("more than one leader.acquired:\n%s", strings.Join(acquired, "\n"))
-		}
+		leader = onlyLeader(t, rs, m)
 		if leader == nil {
 			return false, "no leader.acquired yet"
 		}
@@ -177,8 +162,34 @@ func waitLeader(t *testing.T, rs []*replica, m marks, timeout time.Duration) *re
 				return false, fmt.Sprintf("%s leads; %s has not logged leader.standby naming it", leader.id, r.id)
 			}
 		}
+		acquired = leader.eventsAfter(m[leader], "leader.acquired")[0]
 		return true, ""
 	})
+	if acquired["id"] != leader.id {
+		t.Errorf("%s logged leader.acquired under id %v, want %s (NOMAD_ALLOC_ID)", leader.id, acquired["id"], leader.id)
+	}
+	if want := "http://" + leader.addr; acquired["advertise"] != want {
+		t.Errorf("%s leader.acquired advertise = %v, want %s (from --listen)", leader.id, acquired["advertise"], want)
+	}
+	return leader
+}
+
+// onlyLeader is the replica of rs that logged leader.acquired since its
+// mark, nil when none did; more than one leader.acquired fails the test
+// at once, listing them.
+func onlyLeader(t *testing.T, rs []*replica, m marks) *replica {
+	t.Helper()
+	var leader *replica
+	var acquired []string
+	for _, r := range rs {
+		for _, e := range r.eventsAfter(m[r], "leader.acquired") {
+			acquired = append(acquired, fmt.Sprintf("%s logged %v", r.id, e))
+			leader = r
+		}
+	}
+	if len(acquired) > 1 {
+		t.Fatalf("more than one leader.acquired:\n%s", strings.Join(acquired, "\n"))
+	}
 	return leader
 }
 
@@ -368,18 +379,19 @@ func consulWritesIn(reqs []faultproxy.Request) []string {
 
 // privateConsul is a Consul dev agent of one test's own, for a scenario
 // that stops and restarts Consul: the shared cluster's Consul serves every
-// other test running in parallel, so it must stay up. It listens on free
-// loopback ports that it keeps across restarts, and, in dev mode, keeps
-// its data in memory: a restart starts empty.
+// other test running in parallel, so it must stay up. Its HTTP port, the
+// one drover is given, is kept across restarts; in dev mode it keeps its
+// data in memory, so a restart starts empty.
 type privateConsul struct {
-	t      *testing.T
-	bin    string
-	dir    string
-	config string
-	addr   string // HTTP, as CONSUL_HTTP_ADDR takes it
-	client *consulapi.Client
-	cmd    *exec.Cmd
-	done   chan struct{}
+	t    *testing.T
+	bin  string
+	dir  string
+	addr string // HTTP, as CONSUL_HTTP_ADDR takes it; fixed once started
+	// started: the agent has run, so drover may have been given addr.
+	started bool
+	client  *consulapi.Client
+	cmd     *exec.Cmd
+	done    chan struct{}
 }
 
 // startPrivateConsul starts the agent and waits until it has a leader; it
@@ -394,33 +406,7 @@ func startPrivateConsul(t *testing.T) *privateConsul {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("consul binary for a private Consul: %v (run `make tools` or set DROVER_CONSUL_BIN)", err)
 	}
-	ports := freeLoopbackPorts(t, 4)
-	c := &privateConsul{t: t, bin: bin, dir: t.TempDir(), addr: "127.0.0.1:" + strconv.Itoa(ports[0])}
-	// DNS and gRPC are not needed; peering cannot work without gRPC.
-	cfg := fmt.Sprintf(`disable_update_check = true
-log_level            = "INFO"
-ports {
-  http     = %d
-  https    = -1
-  dns      = -1
-  grpc     = -1
-  grpc_tls = -1
-  serf_lan = %d
-  serf_wan = %d
-  server   = %d
-}
-peering {
-  enabled = false
-}
-`, ports[0], ports[1], ports[2], ports[3])
-	c.config = filepath.Join(c.dir, "consul.hcl")
-	if err := os.WriteFile(c.config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	if c.client, err = consulapi.NewClient(&consulapi.Config{Address: c.addr, Scheme: "http"}); err != nil {
-		t.Fatal(err)
-	}
+	c := &privateConsul{t: t, bin: bin, dir: t.TempDir()}
 	t.Cleanup(func() {
 		c.stop()
 		if t.Failed() {
@@ -435,22 +421,78 @@ peering {
 	return c
 }
 
-// start runs the agent on its ports and waits until it has a leader.
+// errPortTaken is a start that lost a race for a port it had picked.
+var errPortTaken = errors.New("a port was taken between picking it and binding it")
+
+// start runs the agent and waits until it has a leader. The ports are
+// picked free; when another process took one before the agent bound it,
+// they are picked again, but for the HTTP port after the first start.
 func (c *privateConsul) start() {
 	c.t.Helper()
-	log, err := os.OpenFile(filepath.Join(c.dir, "consul.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	for attempt := 1; ; attempt++ {
+		err := c.startOnce()
+		if err == nil {
+			c.started = true
+			return
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			c.t.Fatalf("private Consul: %v", err)
+		}
+		if !c.started {
+			c.addr = ""
+		}
+	}
+}
+
+func (c *privateConsul) startOnce() error {
+	ports := freeLoopbackPorts(c.t, 4)
+	if c.addr == "" {
+		c.addr = "127.0.0.1:" + strconv.Itoa(ports[0])
+		client, err := consulapi.NewClient(&consulapi.Config{Address: c.addr, Scheme: "http"})
+		if err != nil {
+			return err
+		}
+		c.client = client
+	}
+	_, httpPort, _ := net.SplitHostPort(c.addr)
+	// DNS and gRPC are not needed; peering cannot work without gRPC.
+	cfg := fmt.Sprintf(`disable_update_check = true
+log_level            = "INFO"
+ports {
+  http     = %s
+  https    = -1
+  dns      = -1
+  grpc     = -1
+  grpc_tls = -1
+  serf_lan = %d
+  serf_wan = %d
+  server   = %d
+}
+peering {
+  enabled = false
+}
+`, httpPort, ports[1], ports[2], ports[3])
+	config := filepath.Join(c.dir, "consul.hcl")
+	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	logPath := filepath.Join(c.dir, "consul.log")
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		c.t.Fatal(err)
+		return err
 	}
 	defer log.Close() // the agent has its own descriptor once started
-	// -node: the shared cluster's dev agent has the host's name; two
-	// agents of one name on one host confuse nobody here, but a log does.
+	fi, err := log.Stat()
+	if err != nil {
+		return err
+	}
+	runStart := fi.Size()
 	c.cmd = exec.Command(c.bin, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
-		"-node", "e2e-ha-"+strings.ReplaceAll(c.addr, ":", "-"), "-config-file", c.config)
+		"-node", "e2e-ha-"+httpPort, "-config-file", config)
 	c.cmd.Dir = c.dir
 	c.cmd.Stdout, c.cmd.Stderr = log, log
 	if err := c.cmd.Start(); err != nil {
-		c.t.Fatalf("start private Consul: %v", err)
+		return err
 	}
 	done := make(chan struct{})
 	c.done = done
@@ -461,13 +503,18 @@ func (c *privateConsul) start() {
 	for {
 		leader, err := c.client.Status().LeaderWithQueryOptions((&consulapi.QueryOptions{}).WithContext(ctx))
 		if err == nil && leader != "" {
-			return
+			return nil
 		}
 		select {
 		case <-done:
-			c.t.Fatalf("private Consul at %s exited during start-up (log in %s)", c.addr, c.dir)
+			// Only this run's part of the log says why.
+			b, _ := os.ReadFile(logPath)
+			if strings.Contains(string(b[min(runStart, int64(len(b))):]), "address already in use") {
+				return fmt.Errorf("at %s: %w", c.addr, errPortTaken)
+			}
+			return fmt.Errorf("at %s exited during start-up (log in %s)", c.addr, c.dir)
 		case <-ctx.Done():
-			c.t.Fatalf("private Consul at %s has no leader after a minute: %v", c.addr, err)
+			return fmt.Errorf("at %s has no leader after a minute: %v", c.addr, err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
