@@ -17,16 +17,10 @@ type leadership struct {
 	key     string
 }
 
-// leadership builds the election. It has a Consul client of its own: the
-// lock's monitor waits in blocking queries far longer than
-// --consul-timeout.
+// leadership builds the election.
 func (w *wiring) leadership(c *config, id string) (*leadership, error) {
-	cc, err := consul.New(consul.Options{Timeout: leader.ClientTimeout})
-	if err != nil {
-		return nil, err
-	}
 	key := c.stateKeyPrefix() + "leader"
-	e, err := leader.New(cc.API(), leader.Options{
+	e, err := leader.New(w.consul.API(), leader.Options{
 		Key: key, TTL: c.leaderTTL, Logger: w.log,
 		Holder: leader.Holder{Instance: c.instance, ID: id, Advertise: c.advertiseURL(os.Getenv)},
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/leader"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/rollout"
@@ -181,7 +182,10 @@ func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, 
 	if err != nil {
 		return nil, err
 	}
-	cc, err := consul.New(consul.Options{Timeout: c.consulTimeout})
+	// Every call has its own deadline (--consul-timeout); the client's
+	// own is a backstop above the longest blocking query drover makes
+	// (the leader lock's monitor).
+	cc, err := consul.New(consul.Options{Timeout: leader.ClientTimeout})
 	if err != nil {
 		return nil, err
 	}
