@@ -48,7 +48,7 @@ test: tools fmt-check vet
 
 ## unit: the packages that need no Nomad or Consul agent.
 unit:
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /internal/testcluster)
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /internal/testcluster -e /leader)
 
 e2e: tools
 	$(GO) test -race -count=1 -parallel 8 -timeout 40m -v ./e2e/...
@@ -72,9 +72,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## demo: a local Nomad + Consul, a git repo made from examples/, and a
-## drover agent following it. Ctrl-C stops everything it started.
+## drover agent following it (REPLICAS=2 or 3: that many replicas of one
+## instance, to watch a failover). Ctrl-C stops everything it started.
+REPLICAS ?= 1
 demo: tools $(BIN)/drover $(BIN)/hello $(BIN)/devcluster
-	./scripts/demo.sh
+	REPLICAS=$(REPLICAS) ./scripts/demo.sh
 
 clean:
 	rm -rf $(BIN)/drover $(BIN)/hello .demo

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/cycle"
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/rollout"
@@ -56,11 +57,20 @@ type Options struct {
 	// permission): retrying sooner cannot help, and a trigger (a push, POST
 	// /v1/sync) still runs a cycle at once. Default 5m.
 	StalledRetry time.Duration
-	// Rollouts, when set, shows each job's rollout state in /v1/status.
-	Rollouts RolloutStatus
 	// Instance is the drover instance whose jobs the cluster watch
 	// follows; default "drover".
 	Instance string
+	// Leadership elects the replica that acts; nil runs alone, always
+	// leading.
+	Leadership Leadership
+	// Triggers forwards sync requests from a standby replica to the
+	// leader; nil when running alone.
+	Triggers Triggers
+	// ID names this replica in /v1/status and forwarded requests.
+	ID string
+	// NoLeaderAfter is how long a standby may see no leader before
+	// /healthz fails; default 1m.
+	NoLeaderAfter time.Duration
 	// Watch, when set, watches the cluster's jobs and starts a cycle as
 	// soon as a job git has or this instance owns changes (a hand edit, a
 	// scale, a stop), instead of waiting for the interval or schedule,
@@ -87,6 +97,9 @@ type Options struct {
 	WebhookSecret string
 	// APIToken, when set, must be sent as a bearer token to POST /v1/sync.
 	APIToken string
+	// Events, when set, holds the events the log printed, for whatever
+	// shows or forwards them.
+	Events *events.Bus
 	// Metrics records every cycle and serves GET /metrics; nil records
 	// nothing.
 	Metrics *metrics.Metrics
@@ -94,17 +107,30 @@ type Options struct {
 
 // Agent is the long-running sync loop.
 type Agent struct {
-	cycles  Cycles
+	newTerm TermFunc
 	opts    Options
 	log     zerolog.Logger
 	status  *status
-	trigger chan string
-	// watch is nil when Options.Watch is.
-	watch *clusterWatch
+	trigger chan request
+
+	mu gosync.Mutex
+	// role is single, leader or standby; cycles and rollouts are the
+	// current term's, nil while standby.
+	role     string
+	cycles   Cycles
+	rollouts RolloutStatus
+	// leader is the replica last seen leading, and since when none was.
+	leader         *Holder
+	noLeaderSince  time.Time
+	leaderLookupAt time.Time
 }
 
-// New builds an agent; nothing runs until Run.
-func New(cycles Cycles, opts Options) (*Agent, error) {
+// request is a reason to run a cycle, and the replica it came through.
+type request struct{ reason, via string }
+
+// New builds an agent; nothing runs until Run. newTerm builds the parts
+// each leadership runs (Fixed for parts built once).
+func New(newTerm TermFunc, opts Options) (*Agent, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Minute
 	}
@@ -126,35 +152,54 @@ func New(cycles Cycles, opts Options) (*Agent, error) {
 	if opts.WatchBackoff == nil {
 		opts.WatchBackoff = backoff.Exponential(time.Second, time.Minute, nil)
 	}
+	if opts.NoLeaderAfter <= 0 {
+		opts.NoLeaderAfter = time.Minute
+	}
 	if opts.Schedule != "" {
 		if _, err := cron.ParseStandard(opts.Schedule); err != nil {
 			return nil, fmt.Errorf("schedule %q: %w", opts.Schedule, err)
 		}
 	}
+	role := RoleStandby
+	if opts.Leadership == nil {
+		opts.Leadership, role = lone{}, RoleSingle
+	}
 	a := &Agent{
-		cycles:  cycles,
+		newTerm: newTerm,
 		opts:    opts,
 		log:     opts.Logger,
-		status:  newStatus(opts.Describe, cycles.Stuck),
-		trigger: make(chan string, 1),
+		trigger: make(chan request, 1),
+		role:    role,
 	}
-	if opts.Watch != nil {
-		a.watch = newClusterWatch(opts.Watch, opts.Instance, a.Trigger, opts)
-	}
+	a.status = newStatus(opts.Describe, a.stuck)
 	return a, nil
 }
 
 // Trigger asks for a cycle as soon as the current one, if any, is done.
 // It never blocks: triggers that arrive while one is pending merge.
-func (a *Agent) Trigger(reason string) {
+func (a *Agent) Trigger(reason string) { a.request(request{reason: reason}) }
+
+func (a *Agent) request(r request) {
 	select {
-	case a.trigger <- reason:
+	case a.trigger <- r:
 	default:
 	}
 }
 
-// Run serves HTTP and runs cycles until ctx is cancelled, then lets the
-// cycle in flight finish its registers and returns nil.
+// stuck is the current term's Cycles.Stuck; never stuck while standby.
+func (a *Agent) stuck(now time.Time) (cycle.Step, time.Duration, time.Duration, bool) {
+	a.mu.Lock()
+	c := a.cycles
+	a.mu.Unlock()
+	if c == nil {
+		return "", 0, 0, false
+	}
+	return c.Stuck(now)
+}
+
+// Run serves HTTP and, while this replica leads, runs cycles, until ctx is
+// cancelled; then it lets the cycle in flight finish its registers, gives
+// up the leadership and returns nil.
 func (a *Agent) Run(ctx context.Context) error {
 	var srv *http.Server
 	if a.opts.Listen != "-" {
@@ -179,18 +224,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer c.Stop()
 	}
 
-	var watching gosync.WaitGroup
-	if a.watch != nil {
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		watching.Go(func() { a.watch.run(watchCtx) })
-		// Stopped before Run returns: the watch never outlives the agent.
-		defer watching.Wait()
-		defer stopWatch()
+	var err error
+	for ctx.Err() == nil && err == nil {
+		err = a.lead(ctx)
 	}
-	a.loop(ctx)
-	// Watches in flight stay in flight in the state store; the next agent
-	// resumes them.
-	a.cycles.Close()
 
 	if srv != nil {
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -198,21 +235,112 @@ func (a *Agent) Run(ctx context.Context) error {
 		_ = srv.Shutdown(shutdown)
 	}
 	a.log.Info().Str("event", "agent.stop").Msg("drover agent stopped")
+	return err
+}
+
+// lead waits to lead, then runs cycles until the leadership is lost or
+// ctx ends. Everything a term starts stops before lead returns.
+func (a *Agent) lead(ctx context.Context) error {
+	term, err := a.opts.Leadership.Campaign(ctx)
+	if err != nil {
+		return nil // ctx ended while standby
+	}
+	termCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-term.Lost():
+			cancel()
+		case <-termCtx.Done():
+		}
+	}()
+	cycles, rollouts, err := a.newTerm(termCtx, term)
+	if err != nil {
+		term.Resign()
+		return fmt.Errorf("start leading: %w", err)
+	}
+	a.setTerm(cycles, rollouts)
+	a.opts.Metrics.Leader(true)
+
+	var running gosync.WaitGroup
+	var watch *clusterWatch
+	if a.opts.Watch != nil {
+		watch = newClusterWatch(a.opts.Watch, a.opts.Instance, a.Trigger, a.opts)
+		running.Go(func() { watch.run(termCtx) })
+	}
+	if a.opts.Triggers != nil {
+		running.Go(func() { a.forwarded(termCtx) })
+	}
+	a.loop(termCtx, cycles, watch)
+	cancel()
+	running.Wait()
+	// Watches in flight stay in flight in the state store; the next
+	// leader resumes them.
+	cycles.Close()
+	a.setTerm(nil, nil)
+	a.opts.Metrics.Leader(false)
+	if ctx.Err() != nil {
+		term.Resign()
+	}
 	return nil
 }
 
+func (a *Agent) setTerm(c Cycles, r RolloutStatus) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cycles, a.rollouts = c, r
+	switch {
+	case a.role == RoleSingle:
+	case c != nil:
+		a.role = RoleLeader
+	default:
+		a.role = RoleStandby
+	}
+}
+
+// forwarded turns the sync requests standby replicas send into cycles.
+// The request found at start is old: only newer ones count.
+func (a *Agent) forwarded(ctx context.Context) {
+	var index uint64
+	failures := 0
+	for ctx.Err() == nil {
+		reason, via, next, err := a.opts.Triggers.Next(ctx, index, 5*time.Minute)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			failures++
+			retry := a.opts.WatchBackoff(failures)
+			a.log.Warn().Str("event", "watch.error").Err(err).Str("retry_in", retry.Round(time.Millisecond).String()).
+				Msg("watching for sync requests from standby replicas failed")
+			if !sleep(ctx, retry) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		if index != 0 && next != index && reason != "" {
+			a.request(request{reason: reason, via: via})
+		}
+		if next < index {
+			next = 0 // a restored or new Consul: start over
+		}
+		index = next
+	}
+}
+
 // loop owns the cycle: two cycles never overlap.
-func (a *Agent) loop(ctx context.Context) {
-	reason := "start"
+func (a *Agent) loop(ctx context.Context, cycles Cycles, watch *clusterWatch) {
+	req := request{reason: "start"}
 	failures := 0
 	stalled := ""
 	for {
-		if a.watch != nil {
-			a.watch.cycleStarted()
+		if watch != nil {
+			watch.cycleStarted()
 		}
-		report, f := a.cycle(ctx, reason, failures+1, &stalled)
-		if a.watch != nil {
-			a.watch.cycleDone(report)
+		report, f := a.cycle(ctx, cycles, req, failures+1, &stalled)
+		if watch != nil {
+			watch.cycleDone(report)
 		}
 		wait := a.opts.Interval
 		switch {
@@ -234,11 +362,11 @@ func (a *Agent) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case reason = <-a.trigger:
+		case req = <-a.trigger:
 		case <-tick:
-			reason = "interval"
+			req = request{reason: "interval"}
 			if failures > 0 {
-				reason = "retry"
+				req.reason = "retry"
 			}
 		}
 		if timer != nil {
@@ -250,12 +378,16 @@ func (a *Agent) loop(ctx context.Context) {
 // cycle runs one cycle and records its outcome. attempt is the attempt the
 // next retry would be, for the retry_in a failure logs; stalled is the
 // reason the agent was last stalled for, so a stall is logged once.
-func (a *Agent) cycle(ctx context.Context, reason string, attempt int, stalled *string) (*dsync.Report, *cycle.Failure) {
+func (a *Agent) cycle(ctx context.Context, cycles Cycles, req request, attempt int, stalled *string) (*dsync.Report, *cycle.Failure) {
 	start := time.Now()
 	a.status.begin(start)
-	a.log.Info().Str("event", "sync.start").Str("reason", reason).Msg("sync started")
+	ev := a.log.Info().Str("event", "sync.start").Str("reason", req.reason)
+	if req.via != "" {
+		ev = ev.Str("via", req.via)
+	}
+	ev.Msg("sync started")
 
-	report, f := a.cycles.Run(ctx)
+	report, f := cycles.Run(ctx)
 	took := time.Since(start)
 	a.status.finish(report, f, took)
 	a.recordCycle(report, f, took, start.Add(took))
@@ -282,7 +414,7 @@ func (a *Agent) cycle(ctx context.Context, reason string, attempt int, stalled *
 	}
 	*stalled = ""
 	c := report.Counts()
-	ev := a.log.Info()
+	ev = a.log.Info()
 	if report.Failed() {
 		ev = a.log.Warn()
 	}

@@ -287,8 +287,8 @@ func (r *runningAgent) describe() string {
 	return fmt.Sprintf("%d cycles, %d plans, %d registers", r.cycles(), p, reg)
 }
 
-// runnerOver is a cycle runner over a source, a loader and an engine,
-// without rollouts.
-func runnerOver(src cycle.SourceFunc, loader *jobs.Loader, engine *dsync.Engine, m *metrics.Metrics) *cycle.Runner {
-	return cycle.New(cycle.Parts{Source: src, Loader: loader, Engine: engine}, cycle.Options{Metrics: m})
+// runnerOver is the parts of a lone agent: a cycle runner over a source, a
+// loader and an engine, without rollouts.
+func runnerOver(src cycle.SourceFunc, loader *jobs.Loader, engine *dsync.Engine, m *metrics.Metrics) TermFunc {
+	return Fixed(cycle.New(cycle.Parts{Source: src, Loader: loader, Engine: engine}, cycle.Options{Metrics: m}), nil)
 }

@@ -28,20 +28,14 @@ func (a *Agent) Handler() http.Handler {
 	github, gitlab := newDeliveries(deliveryMemory), newDeliveries(deliveryMemory)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		ok, why := a.status.healthy(time.Now())
+		ok, why := a.healthy(r.Context(), time.Now())
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		_, _ = w.Write([]byte(why + "\n"))
 	})
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		v := a.status.snapshot(time.Now())
-		if a.opts.Rollouts != nil {
-			v.Rollouts = a.opts.Rollouts.Status()
-		}
-		writeJSON(w, http.StatusOK, v)
-	})
+	mux.HandleFunc("GET /v1/status", a.serveStatus)
 	mux.Handle("GET /metrics", a.opts.Metrics.Handler())
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.checkBearer(r); err != nil {
@@ -51,8 +45,8 @@ func (a *Agent) Handler() http.Handler {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
 			return
 		}
-		a.Trigger("api")
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": "sync triggered"})
+		code, answer := a.requestSync(r.Context(), "api")
+		writeJSON(w, code, answer)
 	})
 	mux.HandleFunc("POST /webhook/github", func(w http.ResponseWriter, r *http.Request) { a.githubWebhook(w, r, github) })
 	mux.HandleFunc("POST /webhook/gitlab", func(w http.ResponseWriter, r *http.Request) { a.gitlabWebhook(w, r, gitlab) })

@@ -86,7 +86,7 @@ func TestSync_TriggersWithoutBlocking(t *testing.T) {
 			t.Fatalf("POST /v1/sync: %d", w.Code)
 		}
 	}
-	if got := <-a.trigger; got != "api" {
+	if got := <-a.trigger; got.reason != "api" {
 		t.Errorf("trigger reason %q", got)
 	}
 	select {

@@ -49,7 +49,8 @@ func newMetricsAgent(t *testing.T, src cycle.SourceFunc) *Agent {
 
 func TestMetrics_FailedFetchIsRecorded(t *testing.T) {
 	a := newMetricsAgent(t, func(context.Context) (jobs.Tree, error) { return nil, errors.New("connection refused") })
-	if _, err := a.cycle(context.Background(), "test", 1, new(string)); err == nil {
+	cycles, _, _ := a.newTerm(context.Background(), loneTerm{})
+	if _, err := a.cycle(context.Background(), cycles, request{reason: "test"}, 1, new(string)); err == nil {
 		t.Fatal("cycle with a failing fetch succeeded")
 	}
 	for series, want := range map[string]float64{

@@ -102,6 +102,8 @@ type statusJSON struct {
 	// Rollouts is each job's rollout state: last good commit, quarantine,
 	// the rollout being watched.
 	Rollouts []rollout.JobStatus `json:"rollouts,omitempty"`
+	// HA is this replica's role and the leader.
+	HA *haJSON `json:"ha,omitempty"`
 }
 
 func (s *status) snapshot(now time.Time) statusJSON {

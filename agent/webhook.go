@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -106,6 +107,7 @@ func (d *deliveries) remember(sum [sha256.Size]byte) {
 
 // webhookRequest carries what every log line of one delivery repeats.
 type webhookRequest struct {
+	ctx      context.Context
 	provider string
 	// delivery is the provider's ID of the delivery, "" when it sent none.
 	delivery string
@@ -118,7 +120,7 @@ func (a *Agent) newWebhookRequest(r *http.Request, provider, deliveryHeader stri
 	if id != "" {
 		ctx = ctx.Str("delivery", id)
 	}
-	return webhookRequest{provider: provider, delivery: id, log: ctx.Logger()}
+	return webhookRequest{ctx: r.Context(), provider: provider, delivery: id, log: ctx.Logger()}
 }
 
 // replayed answers a delivery whose ID, or whose other keys, were seen
@@ -247,8 +249,9 @@ func (a *Agent) push(w http.ResponseWriter, req webhookRequest, p pushEvent) {
 	req.log.Info().Str("event", "webhook.push").Str("ref", p.Ref).Str("commit", p.After).
 		Msg("push to the followed ref; sync triggered")
 	a.opts.Metrics.WebhookDelivery(req.provider, metrics.WebhookTriggered)
-	a.Trigger("webhook")
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "sync triggered", "ref": p.Ref})
+	code, answer := a.requestSync(req.ctx, "webhook")
+	answer["ref"] = p.Ref
+	writeJSON(w, code, answer)
 }
 
 // matchRef decides whether a push to pushed moves what drover follows.

@@ -55,7 +55,7 @@ func newWebhookAgent(t *testing.T, refName string, log *bytes.Buffer) *Agent {
 func triggered(a *Agent) (string, bool) {
 	select {
 	case r := <-a.trigger:
-		return r, true
+		return r.reason, true
 	default:
 		return "", false
 	}

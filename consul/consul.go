@@ -69,6 +69,10 @@ func New(opts Options) (*Client, error) {
 // Wrap adapts an existing API client.
 func Wrap(c *consulapi.Client) *Client { return &Client{api: c} }
 
+// API is the API client underneath, for what the adapter does not cover
+// (leader election).
+func (c *Client) API() *consulapi.Client { return c.api }
+
 // IsForbidden reports whether err is Consul refusing the request for want
 // of an ACL permission.
 func IsForbidden(err error) bool {
@@ -112,7 +116,34 @@ func (c *Client) Get(ctx context.Context, key string) (*state.Pair, error) {
 // the index the write got, where a plain ?cas= write answers only true or
 // false.
 func (c *Client) CAS(ctx context.Context, key string, value []byte, index uint64) (bool, uint64, error) {
-	ops := consulapi.TxnOps{{KV: &consulapi.KVTxnOp{Verb: consulapi.KVCAS, Key: key, Value: value, Index: index}}}
+	return c.cas(ctx, nil, key, value, index)
+}
+
+// Fenced returns a KV whose writes land only while session holds the lock
+// on lockKey: each CAS is one transaction that first checks the lock's
+// session, so Consul itself refuses the write of an agent that lost its
+// leadership, however late the write arrives. Such a refusal is an error
+// wrapping state.ErrFenced. Reads are the plain ones.
+func (c *Client) Fenced(lockKey, session string) state.KV {
+	return &fenced{Client: c, guard: &consulapi.KVTxnOp{Verb: consulapi.KVCheckSession, Key: lockKey, Session: session}}
+}
+
+type fenced struct {
+	*Client
+	guard *consulapi.KVTxnOp
+}
+
+func (f *fenced) CAS(ctx context.Context, key string, value []byte, index uint64) (bool, uint64, error) {
+	return f.cas(ctx, f.guard, key, value, index)
+}
+
+// cas writes key in one transaction, after guard when there is one.
+func (c *Client) cas(ctx context.Context, guard *consulapi.KVTxnOp, key string, value []byte, index uint64) (bool, uint64, error) {
+	var ops consulapi.TxnOps
+	if guard != nil {
+		ops = append(ops, &consulapi.TxnOp{KV: guard})
+	}
+	ops = append(ops, &consulapi.TxnOp{KV: &consulapi.KVTxnOp{Verb: consulapi.KVCAS, Key: key, Value: value, Index: index}})
 	var resp consulapi.TxnResponse
 	// Raw, not Txn(): Txn() turns a 403 or a 5xx into an error without its
 	// status code, and IsForbidden must see it.
@@ -123,24 +154,32 @@ func (c *Client) CAS(ctx context.Context, key string, value []byte, index uint64
 		if derr := json.Unmarshal([]byte(se.Body), &resp); derr != nil {
 			return false, 0, fmt.Errorf("write consul key %s: transaction refused: %s", key, se.Body)
 		}
-		return false, 0, rolledBack(key, resp.Errors)
+		return false, 0, rolledBack(key, guard, resp.Errors)
 	}
 	if err != nil {
 		return false, 0, fmt.Errorf("write consul key %s: %w", key, err)
 	}
-	if len(resp.Results) != 1 || resp.Results[0].KV == nil {
-		return false, 0, fmt.Errorf("write consul key %s: transaction answered %d results, want 1", key, len(resp.Results))
+	// The check-session op has a result of its own; the write's is last.
+	if len(resp.Results) != len(ops) || resp.Results[len(ops)-1].KV == nil {
+		return false, 0, fmt.Errorf("write consul key %s: transaction answered %d results, want %d", key, len(resp.Results), len(ops))
 	}
-	return true, resp.Results[0].KV.ModifyIndex, nil
+	return true, resp.Results[len(ops)-1].KV.ModifyIndex, nil
 }
 
 // rolledBack tells a refused compare-and-set (the index moved: nil) from a
-// refused permission. Consul reports both the same way, an error text per
-// operation with status 409, so the text is all there is to go on.
-func rolledBack(key string, errs consulapi.TxnErrors) error {
+// refused permission and from a failed guard. Consul reports them all the
+// same way, an error per operation with status 409: a permission is told
+// by its text, which is all there is to go on, and the guard by the index
+// of the operation that failed, which comes first.
+func rolledBack(key string, guard *consulapi.KVTxnOp, errs consulapi.TxnErrors) error {
 	for _, e := range errs {
 		if e != nil && strings.Contains(strings.ToLower(e.What), "permission denied") {
 			return fmt.Errorf("write consul key %s: %w", key, consulapi.StatusError{Code: http.StatusForbidden, Body: e.What})
+		}
+	}
+	for _, e := range errs {
+		if e != nil && guard != nil && e.OpIndex == 0 {
+			return fmt.Errorf("write consul key %s: lock %s not held by session %s (%s): %w", key, guard.Key, guard.Session, e.What, state.ErrFenced)
 		}
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/state"
 	consulapi "github.com/hashicorp/consul/api"
 )
 
@@ -27,6 +28,8 @@ type fakeKV struct {
 	// denyWrites refuses transactions as Consul does for a token without
 	// key:write: a rolled-back transaction naming the permission.
 	denyWrites bool
+	// sessions are the lock keys' holders, for check-session ops.
+	sessions map[string]string
 }
 
 func (f *fakeKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -62,21 +65,39 @@ func (f *fakeKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (f *fakeKV) txn(w http.ResponseWriter, r *http.Request) {
 	var ops consulapi.TxnOps
-	if err := json.NewDecoder(r.Body).Decode(&ops); err != nil || len(ops) != 1 || ops[0].KV == nil || ops[0].KV.Verb != consulapi.KVCAS {
-		http.Error(w, fmt.Sprintf("want one KV cas op: %v", err), http.StatusBadRequest)
+	if err := json.NewDecoder(r.Body).Decode(&ops); err != nil || len(ops) == 0 || len(ops) > 2 {
+		http.Error(w, fmt.Sprintf("want a KV cas op, after a check-session op or not: %v", err), http.StatusBadRequest)
 		return
 	}
-	op := ops[0].KV
-	refuse := func(what string) {
-		w.WriteHeader(http.StatusConflict)
-		_ = json.NewEncoder(w).Encode(consulapi.TxnResponse{Errors: consulapi.TxnErrors{{OpIndex: 0, What: what}}})
+	var results consulapi.TxnResults
+	var errs consulapi.TxnErrors
+	// Consul runs every op and reports each failure with its index.
+	if len(ops) == 2 {
+		check := ops[0].KV
+		if check == nil || check.Verb != consulapi.KVCheckSession {
+			http.Error(w, "want check-session as the first of two ops", http.StatusBadRequest)
+			return
+		}
+		if held := f.sessions[check.Key]; held != check.Session {
+			errs = append(errs, &consulapi.TxnError{OpIndex: 0, What: fmt.Sprintf("failed session check for key %q, current session %q != %q", check.Key, held, check.Session)})
+		} else {
+			results = append(results, &consulapi.TxnResult{KV: &consulapi.KVPair{Key: check.Key, Session: held}})
+		}
+	}
+	op := ops[len(ops)-1].KV
+	if op == nil || op.Verb != consulapi.KVCAS {
+		http.Error(w, "want a KV cas op last", http.StatusBadRequest)
+		return
 	}
 	switch {
 	case f.denyWrites:
-		refuse(fmt.Sprintf("Permission denied: token with AccessorID 'x' lacks permission 'key:write' on %q", op.Key))
-		return
+		errs = append(errs, &consulapi.TxnError{OpIndex: len(ops) - 1, What: fmt.Sprintf("Permission denied: token with AccessorID 'x' lacks permission 'key:write' on %q", op.Key)})
 	case f.kv[op.Key].ModifyIndex != op.Index:
-		refuse(fmt.Sprintf("failed to set key %q, index is stale", op.Key))
+		errs = append(errs, &consulapi.TxnError{OpIndex: len(ops) - 1, What: fmt.Sprintf("failed to set key %q, index is stale", op.Key)})
+	}
+	if len(errs) > 0 {
+		w.WriteHeader(http.StatusConflict)
+		_ = json.NewEncoder(w).Encode(consulapi.TxnResponse{Errors: errs})
 		return
 	}
 	if f.kv == nil {
@@ -91,7 +112,7 @@ func (f *fakeKV) txn(w http.ResponseWriter, r *http.Request) {
 	// Consul leaves the value out of a write's result.
 	res := p
 	res.Value = nil
-	_ = json.NewEncoder(w).Encode(consulapi.TxnResponse{Results: consulapi.TxnResults{{KV: &res}}})
+	_ = json.NewEncoder(w).Encode(consulapi.TxnResponse{Results: append(results, &consulapi.TxnResult{KV: &res})})
 }
 
 // client returns a Client configured from the environment, as drover's
@@ -169,6 +190,48 @@ func TestClient_RefusalsAreTyped(t *testing.T) {
 			}
 			if _, err := c.List(t.Context(), "k"); err == nil || IsForbidden(err) != tc.forbidden {
 				t.Errorf("List: %v; want forbidden %v", err, tc.forbidden)
+			}
+		})
+	}
+}
+
+func TestClient_FencedWritesOnlyWhileTheLockIsHeld(t *testing.T) {
+	const lock, key = "drover/x/leader", "drover/x/jobs/default/web"
+	for _, tc := range []struct {
+		name       string
+		holder     string // the lock's session
+		denyWrites bool
+		index      uint64 // of the write; the key is at 1
+		wantOK     bool
+		wantFenced bool
+		forbidden  bool
+	}{
+		{name: "held: written", holder: "s1", index: 1, wantOK: true},
+		{name: "held, stale index: refused without an error", holder: "s1", index: 0},
+		{name: "held by another session: fenced", holder: "s2", index: 1, wantFenced: true},
+		{name: "released: fenced", holder: "", index: 1, wantFenced: true},
+		{name: "released and stale: fenced, not a conflict", holder: "", index: 0, wantFenced: true},
+		{name: "held, no permission: forbidden", holder: "s1", index: 1, denyWrites: true, forbidden: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := &fakeKV{sessions: map[string]string{lock: tc.holder}, index: 1, kv: map[string]consulapi.KVPair{key: {Key: key, Value: []byte("v1"), CreateIndex: 1, ModifyIndex: 1}}}
+			fake.denyWrites = tc.denyWrites
+			kv := client(t, fake, Options{}).Fenced(lock, "s1")
+			ok, index, err := kv.CAS(t.Context(), key, []byte("v2"), tc.index)
+			if ok != tc.wantOK || errors.Is(err, state.ErrFenced) != tc.wantFenced || IsForbidden(err) != tc.forbidden {
+				t.Fatalf("CAS = %v, %d, %v; want ok %v, fenced %v, forbidden %v", ok, index, err, tc.wantOK, tc.wantFenced, tc.forbidden)
+			}
+			if tc.wantOK && index != 2 {
+				t.Errorf("index = %d; want the write's, 2", index)
+			}
+			if tc.wantFenced && !strings.Contains(err.Error(), lock) {
+				t.Errorf("error %q does not name the lock", err)
+			}
+			if got := fake.kv[key]; (string(got.Value) == "v2") != tc.wantOK {
+				t.Errorf("stored %q; want written %v", got.Value, tc.wantOK)
+			}
+			if p, err := kv.Get(t.Context(), key); err != nil || p == nil {
+				t.Errorf("Get through the fenced KV = %+v, %v", p, err)
 			}
 		})
 	}

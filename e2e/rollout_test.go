@@ -327,7 +327,9 @@ func TestRollout_ConsulDownIsUnknownNotRollback(t *testing.T) {
 	const id = "ro-consul"
 	r := newRepo(t)
 	good := r.commit("good", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "1.0.0"})})
-	a := startAgent(t, append(syncArgs(r, "ro-consul"), "--interval", "1h", "--health-min-healthy", "2s", "--bake", "2s", "--health-deadline", "15s")...)
+	// A lone agent: a replica of a highly available one gives up its
+	// leadership when Consul is gone past the TTL, and stops watching.
+	a := startAgent(t, append(syncArgs(r, "ro-consul"), "--ha=false", "--interval", "1h", "--health-min-healthy", "2s", "--bake", "2s", "--health-deadline", "15s")...)
 	a.waitEvent("rollout.healthy", 90*time.Second, onCommit(id, good))
 
 	next := r.commit("next", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "1.1.0"})})

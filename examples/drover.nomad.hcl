@@ -7,7 +7,15 @@
 # /webhook/gitlab); api_token guards POST /v1/sync, since this job listens on
 # all interfaces.
 # The Nomad token needs submit-job, read-job and parse-job in the namespaces
-# drover manages, and list-jobs across them.
+# drover manages, and list-jobs across them. The Consul token needs
+# key_prefix "drover/drover/" write (state, leader lock, forwarded syncs),
+# session_prefix "" write (the leader's session), and service and node read
+# (health checks).
+#
+# Two replicas: one leads (syncs, watches rollouts, rolls back), the other
+# stands by, answers /healthz, /v1/status and webhooks (passing syncs on to
+# the leader), and takes over within about 2 x --leader-ttl + 5s if the
+# leader dies, or at once when it is stopped.
 
 variable "image" {
   type    = string
@@ -27,8 +35,28 @@ variable "ref" {
 job "drover" {
   type = "service"
 
+  # Replace one replica at a time, and only once the new one is healthy:
+  # a standby is healthy (200 "standby, leader is …"), so the instance
+  # always has a leader or a replica ready to become one.
+  update {
+    max_parallel     = 1
+    min_healthy_time = "10s"
+    healthy_deadline = "3m"
+    auto_revert      = true
+  }
+
   group "drover" {
-    count = 1 # one writer per instance name
+    # Replicas of one --instance elect a leader through Consul: only one
+    # ever writes. Three tolerate two failures; two are the usual choice.
+    count = 2
+
+    # Keep the replicas on different nodes, so one node's failure leaves a
+    # replica to take over. (With fewer nodes than replicas, use a spread
+    # block instead: spread { attribute = "${node.unique.id}" }.)
+    constraint {
+      operator = "distinct_hosts"
+      value    = "true"
+    }
 
     network {
       port "http" {
@@ -72,6 +100,10 @@ job "drover" {
         DROVER_LISTEN    = "0.0.0.0:8680"
         DROVER_INTERVAL  = "1m"
         DROVER_INSTANCE  = "drover"
+        # Where the other replica reaches this one (for /v1/status on a
+        # standby); drover reads NOMAD_ADDR_http by default, set here to
+        # say so.
+        DROVER_ADVERTISE = "http://${NOMAD_ADDR_http}"
         NOMAD_ADDR       = "http://${attr.unique.network.ip-address}:4646"
         CONSUL_HTTP_ADDR = "${attr.unique.network.ip-address}:8500"
       }

@@ -69,6 +69,7 @@ type Metrics struct {
 	rollbacks     *prometheus.CounterVec
 	nomadRequests *prometheus.CounterVec
 	webhooks      *prometheus.CounterVec
+	leader        prometheus.Gauge
 
 	// routes turns a Nomad API path into its route template.
 	routes *routes
@@ -129,6 +130,10 @@ func New(version string) *Metrics {
 			Namespace: namespace, Name: "webhook_deliveries_total",
 			Help: "Webhook deliveries by provider (github, gitlab) and result: triggered, ignored, rejected.",
 		}, []string{"provider", "result"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "leader",
+			Help: "1 while this replica leads its instance (or runs alone), 0 while it stands by.",
+		}),
 		routes: newRoutes(),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -140,7 +145,7 @@ func New(version string) *Metrics {
 
 	m.reg.MustRegister(
 		m.syncDuration, m.fetchDuration, m.lastSuccess, m.jobs, m.drift, m.applies, m.conflicts,
-		m.rollouts, m.rollbacks, m.nomadRequests, m.webhooks, buildInfo,
+		m.rollouts, m.rollbacks, m.nomadRequests, m.webhooks, m.leader, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -202,6 +207,18 @@ func (m *Metrics) SyncFinished(failed bool, took time.Duration, end time.Time) {
 	}
 	m.syncDuration.WithLabelValues(ResultOK).Observe(took.Seconds())
 	m.lastSuccess.Set(float64(end.UnixNano()) / 1e9)
+}
+
+// Leader records whether this replica leads.
+func (m *Metrics) Leader(leading bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if leading {
+		v = 1
+	}
+	m.leader.Set(v)
 }
 
 // FetchFinished records one git fetch.

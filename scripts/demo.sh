@@ -64,12 +64,42 @@ Ctrl-C stops drover and the dev agents.
 
 MSG
 
-"$bin/drover" agent \
-	--repo "$demo/repo" \
-	--data-dir "$demo/data" \
-	--var "hello_bin=$bin/hello" \
-	--interval 15s \
-	--health-min-healthy 5s \
-	--bake 10s \
-	--health-deadline 30s \
-	--log-format console
+args=(agent
+	--repo "$demo/repo"
+	--var "hello_bin=$bin/hello"
+	--interval 15s
+	--health-min-healthy 5s
+	--bake 10s
+	--health-deadline 30s
+	--leader-ttl 10s
+	--log-format console)
+
+replicas=${REPLICAS:-1}
+pids=()
+for i in $(seq 2 "$replicas"); do
+	port=$((8680 + i - 1))
+	echo "==> replica $i on 127.0.0.1:$port (log in $demo/replica-$i.log)"
+	NOMAD_ALLOC_ID="replica-$i" "$bin/drover" "${args[@]}" --listen "127.0.0.1:$port" \
+		--data-dir "$demo/data-$i" >"$demo/replica-$i.log" 2>&1 &
+	pids+=($!)
+done
+if [ "$replicas" -gt 1 ]; then
+	cat <<MSG
+$replicas replicas of one instance: one leads, the others stand by.
+  curl -s localhost:8680/healthz; curl -s localhost:8681/healthz   # one says "standby, leader is …"
+  curl -s localhost:8681/v1/status | grep -A8 '"ha"'  # the leader's view, served by a standby
+  kill -9 <pid of the leader>                         # a standby takes over within ~25s:
+  tail -f $demo/replica-2.log                         #   leader.acquired, rollout.resumed
+                                                      # (replica 1 logs here; the others in $demo/replica-N.log)
+Ctrl-C (or stopping the leader) makes it resign: a standby takes over at once.
+
+MSG
+	cleanup() {
+		for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+		wait "${pids[@]}" 2>/dev/null || true
+		kill "$cluster_pid" 2>/dev/null || true
+		wait "$cluster_pid" 2>/dev/null || true
+	}
+fi
+
+NOMAD_ALLOC_ID="replica-1" "$bin/drover" "${args[@]}" --data-dir "$demo/data"

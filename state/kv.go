@@ -1,6 +1,15 @@
 package state
 
-import "context"
+import (
+	"context"
+	"errors"
+)
+
+// ErrFenced is wrapped by a KV's CAS error when the store refused the write
+// because the writer no longer holds the leadership the KV is bound to (see
+// consul.Client.Fenced): another agent may be leader now, so the write must
+// not be retried or re-applied as if it were a conflict.
+var ErrFenced = errors.New("write refused: this agent is no longer the leader")
 
 // Pair is one key of the store with the index of its last change.
 type Pair struct {
@@ -22,6 +31,7 @@ type KV interface {
 	// the key is absent), and returns whether it did and the key's new
 	// ModifyIndex. A write refused because the index moved is ok=false
 	// with a nil error; err is for a write whose outcome is unknown or
-	// that was refused for another reason (unreachable, forbidden).
+	// that was refused for another reason (unreachable, forbidden, or
+	// fenced: wrapping ErrFenced, the write certainly did not land).
 	CAS(ctx context.Context, key string, value []byte, index uint64) (ok bool, newIndex uint64, err error)
 }

@@ -195,6 +195,8 @@ func (l *Ledger) Problems() []Problem {
 // returns the job's state after the write, and an error when the state is
 // not (yet) in the store; while the job's key is invalid the change is
 // kept for when the key is fixed, and Update returns nil and that error.
+// A write the store fenced off (the error wraps ErrFenced) is tried once:
+// the change stays pending, and this ledger's leadership is over.
 func (l *Ledger) Update(ctx context.Context, k jobs.Key, fn func(*Job)) (*Job, error) {
 	l.mu.Lock()
 	e := l.entry(k)
@@ -319,9 +321,10 @@ func (l *Ledger) writeAll(ctx context.Context) error {
 		}
 		errs = append(errs, err)
 		// A store that does not answer in time will not answer the
-		// next key either: leave the rest for the next Refresh rather
-		// than spend a timeout on each.
-		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+		// next key either, and a fenced write means every other one
+		// is fenced too: leave the rest for the next Refresh rather
+		// than spend a timeout or a refused write on each.
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrFenced) {
 			if n := len(dirty) - i - 1; n > 0 {
 				errs = append(errs, fmt.Errorf("%d more job states not written", n))
 			}

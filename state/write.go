@@ -51,6 +51,10 @@ func (l *Ledger) write(ctx context.Context, e *entry) (conflicts []Conflict, err
 		cancel()
 		l.mu.Lock()
 		switch {
+		case errors.Is(err, ErrFenced):
+			// Refused as a whole: nothing landed, and the change stays
+			// pending. Not a conflict: there is nothing to re-read and
+			// re-apply, only a leadership that is gone.
 		case err != nil:
 			// The write may still have landed; if the key turns out to
 			// hold exactly this, it was ours.

@@ -25,6 +25,9 @@ func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }
 // saw (0 for a job that must not exist yet). It runs on a context detached
 // from shutdown: a register in flight is finished, not abandoned halfway.
 func (e *Engine) register(ctx context.Context, r *JobResult, job *api.Job, sub *api.JobSubmission, index uint64) (*Applied, error) {
+	if err := e.allowed(); err != nil {
+		return nil, fmt.Errorf("register %s: %w", r.Key, err)
+	}
 	ctx, cancel := e.call(context.WithoutCancel(ctx))
 	defer cancel()
 	resp, err := e.cluster.Register(ctx, job, &api.RegisterOptions{
@@ -47,6 +50,18 @@ func (e *Engine) register(ctx context.Context, r *JobResult, job *api.Job, sub *
 	}
 	e.progress()
 	return applied, nil
+}
+
+// ErrFenced is wrapped by the errors of writes the engine did not make
+// because this replica no longer leads: the cycle stops at once.
+var ErrFenced = errors.New("not the leader any more: write refused")
+
+// allowed asks Options.Allowed whether a write may be made now.
+func (e *Engine) allowed() error {
+	if e.opts.Allowed != nil && !e.opts.Allowed() {
+		return ErrFenced
+	}
+	return nil
 }
 
 // ErrUnreachable is wrapped by the errors of calls Nomad did not answer

@@ -89,7 +89,10 @@ func (e *Engine) syncJobs(ctx context.Context, abort context.CancelCauseFunc, se
 			defer wg.Done()
 			defer func() { <-sem }()
 			r := e.syncJob(ctx, f, set.Revision, cluster[f.Key()])
-			if IsUnreachable(r.Err) {
+			switch {
+			case errors.Is(r.Err, ErrFenced):
+				abort(r.Err)
+			case IsUnreachable(r.Err):
 				abort(fmt.Errorf("nomad stopped answering during the sync: %w", r.Err))
 			}
 			results[i] = r

@@ -400,3 +400,19 @@ func TestSync_HeldJobsArePlannedNotRegistered(t *testing.T) {
 		t.Error("Pending() with only a held job left: a sync would change nothing")
 	}
 }
+
+// TestSync_NoWriteOnceTheLeadershipIsGone: Allowed is asked before every
+// register; a refusal writes nothing and stops the cycle.
+func TestSync_NoWriteOnceTheLeadershipIsGone(t *testing.T) {
+	c, set := mixedCluster(t)
+	report, err := newEngine(c, Options{Apply: true, Parallel: 1, Allowed: func() bool { return false }}).Sync(context.Background(), set)
+	if !errors.Is(err, ErrFenced) {
+		t.Fatalf("Sync error = %v, want ErrFenced", err)
+	}
+	if regs := c.registrations(); len(regs) != 0 {
+		t.Errorf("registered %v without the leadership", regs)
+	}
+	if report == nil || report.Counts().Applied != 0 {
+		t.Errorf("report %+v, want nothing applied", report)
+	}
+}

@@ -81,6 +81,9 @@ func (e *Engine) pruneBlocked(set *jobs.Set) string {
 }
 
 func (e *Engine) deregister(ctx context.Context, o *Orphan) error {
+	if err := e.allowed(); err != nil {
+		return fmt.Errorf("deregister %s: %w", o.Key, err)
+	}
 	ctx, cancel := e.call(context.WithoutCancel(ctx))
 	defer cancel()
 	evalID, err := e.cluster.Deregister(ctx, o.Namespace, o.ID)

@@ -45,6 +45,10 @@ type Options struct {
 	// unchanged since a plan found it in sync is not planned again.
 	// For benchmarks and for ruling the memo out when debugging.
 	PlanAlways bool
+	// Allowed, when set, is asked right before every register and
+	// deregister; false refuses the write and stops the cycle. A replica
+	// of a highly available drover passes its leadership's lease check.
+	Allowed func() bool
 	// Progress, when set, is called after every Nomad call completes, so
 	// the cycle runner can tell a long sync from a hung one.
 	Progress func()

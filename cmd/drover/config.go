@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,10 @@ type config struct {
 
 	webhookSecret, apiToken string
 	watch                   bool
+
+	ha        bool
+	leaderTTL time.Duration
+	advertise string
 }
 
 func defaultDataDir() string {
@@ -128,6 +133,9 @@ func (c *config) agentFlags(f *flagSet) {
 	f.String(g, &c.listen, "listen", "127.0.0.1:8680", "HTTP address for /healthz, /v1/status, /metrics, POST /v1/sync and the webhooks.")
 	f.String(g, &c.webhookSecret, "webhook-secret", "", "Secret of the push webhooks: the HMAC key of POST /webhook/github and the token of\nPOST /webhook/gitlab. Empty: webhooks are refused (403). Never logged.")
 	f.String(g, &c.apiToken, "api-token", "", "Bearer token POST /v1/sync requires. Empty: no token needed. GET endpoints stay open.\nNever logged.")
+	f.Bool(g, &c.ha, "ha", true, "Run as one replica of a highly available instance: replicas with the same --instance\nelect one leader through Consul (a lock on <state-prefix>leader); only it syncs,\nwatches rollouts and writes state; the others stand by, answer HTTP and take over\nwhen it goes. A lone replica simply leads. false: no election (one process only).")
+	f.Duration(g, &c.leaderTTL, "leader-ttl", 15*time.Second, "TTL of the leader's Consul session (at least 10s). A leader that dies without\nresigning is replaced within about twice the TTL plus 5s of lock delay.")
+	f.String(g, &c.advertise, "advertise", "", "URL the other replicas reach this one at (for /v1/status on a standby). Default:\nhttp://$NOMAD_ADDR_http when run as a Nomad job with a port named http, else\nhttp://<--listen> with an unspecified host replaced by this host's name.")
 	f.Bool(g, &c.watch, "watch-cluster", true, "Watch the cluster's jobs (blocking queries) and sync as soon as one drover\nmanages changes, instead of waiting for --interval / --schedule.")
 }
 
@@ -140,6 +148,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--repo and --dir are exclusive: choose git or a local directory")
 	case c.dir != "" && c.ref != "":
 		return fmt.Errorf("--ref needs --repo; --dir reads the directory as it is")
+	case c.ha && c.leaderTTL < 10*time.Second:
+		return fmt.Errorf("--leader-ttl must be at least 10s (Consul's shortest session TTL), got %s", c.leaderTTL)
 	case c.gitTimeout <= 0 || c.callTimeout <= 0 || c.consulTimeout <= 0:
 		return fmt.Errorf("--git-timeout, --nomad-timeout and --consul-timeout must be positive")
 	case c.parallel < 1:
@@ -186,4 +196,37 @@ func (c *config) variables() (jobs.Variables, error) {
 		v.Flags[k] = val
 	}
 	return v, nil
+}
+
+// replicaID names this process among the replicas of its instance.
+func replicaID(getenv func(string) string) string {
+	if id := getenv("NOMAD_ALLOC_ID"); id != "" {
+		return id
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
+
+// advertiseURL is --advertise, or where this replica is reachable by
+// default.
+func (c *config) advertiseURL(getenv func(string) string) string {
+	if c.advertise != "" {
+		return strings.TrimSuffix(c.advertise, "/")
+	}
+	if addr := getenv("NOMAD_ADDR_http"); addr != "" {
+		return "http://" + addr
+	}
+	host, port, err := net.SplitHostPort(c.listen)
+	if err != nil {
+		return "http://" + c.listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

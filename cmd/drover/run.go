@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/drover-dev/drover/agent"
 	"github.com/drover-dev/drover/consul"
 	"github.com/drover-dev/drover/cycle"
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/leader"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/rollout"
@@ -41,7 +44,8 @@ Usage:
                            push webhooks (POST /webhook/github, /webhook/gitlab). Watches every rollout
                            (Nomad deployment and Consul checks) and puts a job whose rollout failed back
                            on its last good commit. Serves GET /healthz, GET /v1/status and Prometheus
-                           metrics on GET /metrics.
+                           metrics on GET /metrics. Replicas of one --instance elect a leader through
+                           Consul (--ha): one acts, the others stand by and take over.
   drover version           Print the version.
 
 Run "drover COMMAND --help" for the flags of one command.
@@ -139,18 +143,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return exitError
 }
 
-// wiring is what every command builds from its config: the clients and
-// the cycle runner over them.
+// wiring is the clients every command builds from its config.
 type wiring struct {
-	log      zerolog.Logger
-	nomad    *nomad.Client
-	consul   *consul.Client
-	repo     *source.Repo
-	rollouts *rollout.Manager
-	runner   *cycle.Runner
+	log    zerolog.Logger
+	nomad  *nomad.Client
+	consul *consul.Client
+	repo   *source.Repo
 }
 
-// role says what a command needs of the wiring.
+// role says what a command needs of its runner.
 type role struct {
 	// apply registers; without it the engine only plans.
 	apply bool
@@ -160,24 +161,31 @@ type role struct {
 	// the runner (apply --wait runs it in Settle).
 	trigger func(reason string)
 	metrics *metrics.Metrics
+	// state is where the rollout state is kept; nil is Consul's KV,
+	// unfenced.
+	state state.KV
+	// allowed, when set, is asked right before every Nomad write.
+	allowed func() bool
 }
 
-// wire builds the clients and the runner. The rollout watches run under
-// ctx and stop with runner.Close.
-func wire(ctx context.Context, c *config, stderr io.Writer, r role) (*wiring, error) {
-	log, err := newLogger(c, stderr)
+// wire builds the clients; bus, when set, is given every log line too.
+func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, bus *events.Bus) (*wiring, error) {
+	log, err := newLogger(c, stderr, bus)
 	if err != nil {
 		return nil, err
 	}
 	var nomadOpts []nomad.Option
-	if r.metrics != nil {
-		nomadOpts = append(nomadOpts, nomad.WithTransport(r.metrics.NomadTransport))
+	if m != nil {
+		nomadOpts = append(nomadOpts, nomad.WithTransport(m.NomadTransport))
 	}
 	nc, err := nomad.New(nomadOpts...)
 	if err != nil {
 		return nil, err
 	}
-	cc, err := consul.New(consul.Options{Timeout: c.consulTimeout})
+	// Every call has its own deadline (--consul-timeout); the client's
+	// own is a backstop above the longest blocking query drover makes
+	// (the leader lock's monitor).
+	cc, err := consul.New(consul.Options{Timeout: leader.ClientTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -192,10 +200,16 @@ func wire(ctx context.Context, c *config, stderr io.Writer, r role) (*wiring, er
 			return nil, err
 		}
 	}
+	return w, nil
+}
+
+// runner builds a cycle runner and its rollout manager, whose watches run
+// under ctx and stop with the runner's Close.
+func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, *rollout.Manager) {
 	progress := &cycle.Progress{}
 	vars, _ := c.variables() // validated already
 	loader := &jobs.Loader{
-		Parser:      nc,
+		Parser:      w.nomad,
 		Selector:    c.selector(),
 		Vars:        vars,
 		Namespace:   os.Getenv("NOMAD_NAMESPACE"),
@@ -203,31 +217,32 @@ func wire(ctx context.Context, c *config, stderr io.Writer, r role) (*wiring, er
 		CallTimeout: c.callTimeout,
 		Progress:    progress.Touch,
 	}
-	engine := dsync.New(nc, dsync.Options{
+	engine := dsync.New(w.nomad, dsync.Options{
 		Instance:    c.instance,
 		Apply:       r.apply,
 		Prune:       c.prune,
 		Parallel:    c.parallel,
 		CallTimeout: c.callTimeout,
+		Allowed:     r.allowed,
 		Progress:    progress.Touch,
-		Logger:      log,
+		Logger:      w.log,
 	})
-	parts := cycle.Parts{Source: w.source(c), Loader: loader, Engine: engine, Progress: progress}
+	var runner *cycle.Runner
 	trigger := r.trigger
 	if trigger == nil {
-		trigger = func(reason string) { w.runner.Request(reason) }
+		trigger = func(reason string) { runner.Request(reason) }
 	}
-	w.rollouts = w.newRollouts(ctx, c, loader, trigger, r)
-	parts.Rollouts = w.rollouts
-	w.runner = cycle.New(parts, cycle.Options{
-		GitTimeout:    c.gitTimeout,
-		NomadTimeout:  c.callTimeout,
-		ConsulTimeout: c.consulTimeout,
-		StateOptional: !r.apply,
-		Metrics:       r.metrics,
-		Logger:        log,
-	})
-	return w, nil
+	rollouts := w.newRollouts(ctx, c, loader, trigger, r)
+	runner = cycle.New(cycle.Parts{Source: w.source(c), Loader: loader, Engine: engine, Rollouts: rollouts, Progress: progress},
+		cycle.Options{
+			GitTimeout:    c.gitTimeout,
+			NomadTimeout:  c.callTimeout,
+			ConsulTimeout: c.consulTimeout,
+			StateOptional: !r.apply,
+			Metrics:       r.metrics,
+			Logger:        w.log,
+		})
+	return runner, rollouts
 }
 
 // source is the followed ref's newest commit, or the local directory.
@@ -266,8 +281,12 @@ func (w *wiring) newRollouts(ctx context.Context, c *config, loader *jobs.Loader
 	if r.metrics != nil {
 		rec = r.metrics
 	}
+	kv := r.state
+	if kv == nil {
+		kv = w.consul
+	}
 	return rollout.New(ctx,
-		state.NewLedger(w.consul, c.stateKeyPrefix(), state.LedgerOptions{CallTimeout: c.consulTimeout, OnConflict: rollout.ConflictLogger(w.log)}),
+		state.NewLedger(kv, c.stateKeyPrefix(), state.LedgerOptions{CallTimeout: c.consulTimeout, OnConflict: rollout.ConflictLogger(w.log)}),
 		health.NewWatcher(ctx, w.nomad, w.consul, health.WatcherOptions{CallTimeout: c.consulTimeout}),
 		w.nomad, specs,
 		rollout.Options{
@@ -277,13 +296,14 @@ func (w *wiring) newRollouts(ctx context.Context, c *config, loader *jobs.Loader
 }
 
 func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
-	w, err := wire(ctx, c, stderr, role{})
+	w, err := wire(ctx, c, stderr, nil, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover plan: %v\n", err)
 		return exitError
 	}
-	defer w.runner.Close()
-	report, f := w.runner.Run(ctx)
+	runner, _ := w.runner(ctx, c, role{})
+	defer runner.Close()
+	report, f := runner.Run(ctx)
 	if f != nil {
 		fmt.Fprintf(stderr, "drover plan: %s: %v\n", f.Step, f)
 		return exitError
@@ -305,13 +325,14 @@ func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 }
 
 func runApply(ctx context.Context, c *config, stdout, stderr io.Writer) int {
-	w, err := wire(ctx, c, stderr, role{apply: true})
+	w, err := wire(ctx, c, stderr, nil, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover apply: %v\n", err)
 		return exitError
 	}
-	defer w.runner.Close()
-	report, f := w.runner.Run(ctx)
+	runner, rollouts := w.runner(ctx, c, role{apply: true})
+	defer runner.Close()
+	report, f := runner.Run(ctx)
 	if report != nil {
 		// Printed even when shutdown cut the cycle short: the registers
 		// it made happened.
@@ -327,11 +348,11 @@ func runApply(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	}
 	failed := report.Failed()
 	if c.wait {
-		if _, f := w.runner.Settle(ctx); f != nil {
+		if _, f := runner.Settle(ctx); f != nil {
 			fmt.Fprintf(stderr, "drover apply: %s: %v\n", f.Step, f)
 			return exitError
 		}
-		failed = printOutcomes(stdout, w.rollouts.Outcomes()) || failed
+		failed = printOutcomes(stdout, rollouts.Outcomes()) || failed
 	}
 	return exitCode(failed)
 }
@@ -366,30 +387,25 @@ func exitCode(failed bool) int {
 
 func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	m := metrics.New(version)
-	// The agent is built after the runner whose rollbacks trigger it.
-	var a *agent.Agent
-	w, err := wire(ctx, c, stderr, role{apply: !c.dryRun, resume: true, metrics: m,
-		trigger: func(reason string) { a.Trigger(reason) }})
+	bus := events.NewBus(500)
+	w, err := wire(ctx, c, stderr, m, bus)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
 		return exitError
 	}
+	id := replicaID(os.Getenv)
 	// Whether the secrets are set, never what they are.
 	describe := map[string]string{
 		"instance": c.instance, "repo": w.repo.URL(), "ref": c.ref, "version": version,
 		"webhooks": enabled(c.webhookSecret != ""), "sync_token": enabled(c.apiToken != ""),
-		"state_prefix": c.stateKeyPrefix(),
+		"state_prefix": c.stateKeyPrefix(), "id": id,
 	}
 	if c.dryRun {
 		describe["mode"] = "dry-run"
 	}
-	var watch agent.JobWatcher
-	if c.watch {
-		watch = w.nomad
-	}
-	a, err = agent.New(w.runner, agent.Options{
-		Rollouts:      w.rollouts,
+	opts := agent.Options{
 		Instance:      c.instance,
+		ID:            id,
 		Interval:      c.interval,
 		Schedule:      c.schedule,
 		Listen:        c.listen,
@@ -399,10 +415,37 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		WebhookSecret: c.webhookSecret,
 		APIToken:      c.apiToken,
 		Metrics:       m,
-		Watch:         watch,
-	})
+		Events:        bus,
+	}
+	if c.watch {
+		opts.Watch = w.nomad
+	}
+	var a *agent.Agent
+	trigger := func(reason string) { a.Trigger(reason) }
+	newTerm := func(ctx context.Context, _ agent.Term) (agent.Cycles, agent.RolloutStatus, error) {
+		runner, rollouts := w.runner(ctx, c, role{apply: !c.dryRun, resume: true, metrics: m, trigger: trigger})
+		return runner, rollouts, nil
+	}
+	if c.ha {
+		lead, err := w.leadership(c, id)
+		if err != nil {
+			fmt.Fprintf(stderr, "drover agent: %v\n", err)
+			return exitError
+		}
+		opts.Leadership = lead
+		opts.Triggers = w.consul.Triggers(c.stateKeyPrefix()+"trigger", c.consulTimeout)
+		opts.NoLeaderAfter = 2*c.leaderTTL + time.Minute
+		newTerm = func(ctx context.Context, t agent.Term) (agent.Cycles, agent.RolloutStatus, error) {
+			// Every state write is refused by Consul once this replica
+			// no longer holds the lock; every Nomad write is checked
+			// against the lease right before it is made.
+			runner, rollouts := w.runner(ctx, c, role{apply: !c.dryRun, resume: true, metrics: m, trigger: trigger,
+				state: lead.fenced(w.consul, t), allowed: t.Valid})
+			return runner, rollouts, nil
+		}
+	}
+	a, err = agent.New(newTerm, opts)
 	if err != nil {
-		w.runner.Close()
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
 		return exitError
 	}
@@ -420,7 +463,7 @@ func enabled(on bool) string {
 	return "disabled"
 }
 
-func newLogger(c *config, stderr io.Writer) (zerolog.Logger, error) {
+func newLogger(c *config, stderr io.Writer, bus *events.Bus) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(c.logLevel)
 	if err != nil || c.logLevel == "" {
 		return zerolog.Logger{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
@@ -433,6 +476,10 @@ func newLogger(c *config, stderr io.Writer) (zerolog.Logger, error) {
 		out = zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05"}
 	default:
 		return zerolog.Logger{}, fmt.Errorf("--log-format %q: want json or console", c.logFormat)
+	}
+	if bus != nil {
+		// The bus reads the JSON lines whatever the output format.
+		out = zerolog.MultiLevelWriter(out, bus)
 	}
 	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
 }

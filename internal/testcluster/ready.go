@@ -51,8 +51,10 @@ func waitReady(ctx context.Context, p *process, ready func(context.Context) erro
 
 // consulReady passes once Consul has elected a leader: before that, catalog
 // and KV requests fail with "No cluster leader".
-func (c *Cluster) consulReady(ctx context.Context) error {
-	leader, err := c.consulClient.Status().LeaderWithQueryOptions((&consulapi.QueryOptions{}).WithContext(ctx))
+func (c *Cluster) consulReady(ctx context.Context) error { return consulHasLeader(ctx, c.consulClient) }
+
+func consulHasLeader(ctx context.Context, cc *consulapi.Client) error {
+	leader, err := cc.Status().LeaderWithQueryOptions((&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return err
 	}

@@ -23,3 +23,24 @@ func StartT(t testing.TB) *Cluster {
 	})
 	return c
 }
+
+// StartConsulOnlyT starts a lone Consul dev agent for one test, in a
+// directory under t.TempDir(), and closes it when the test ends. Like
+// StartT it fails the test, never skips it, when the agent cannot start,
+// and adds the end of its log to the output of a failed test.
+func StartConsulOnlyT(t testing.TB) *Consul {
+	t.Helper()
+	c, err := StartConsulOnly(t.Context(), Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start Consul dev agent: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("consul in %s at %s\n%s", c.Dir(), c.Addr(), c.logTail())
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	return c
+}

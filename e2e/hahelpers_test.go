@@ -1,0 +1,566 @@
+//go:build unix
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover/internal/faultproxy"
+	consulapi "github.com/hashicorp/consul/api"
+)
+
+// The HA scenarios run several drover processes of one --instance against
+// one Consul. Their timing follows from the lease.
+const (
+	// haTTL is --leader-ttl: Consul's minimum, so failovers are quick.
+	haTTL = 10 * time.Second
+	// haLockDelay is the LockDelay drover gives its session.
+	haLockDelay = 5 * time.Second
+	// haSlack absorbs a loaded 2-core machine and Consul's lock retry.
+	haSlack = 10 * time.Second
+	// haConsulTimeout is --consul-timeout for the replicas: a renew that
+	// hangs must fail well inside the TTL.
+	haConsulTimeout = 2 * time.Second
+	// haElection bounds the first election of replicas started together.
+	haElection = 30 * time.Second
+	// haTakeover bounds a takeover after a leader died without resigning:
+	// Consul invalidates a session up to 2×TTL after its last renew, then
+	// the lock delay holds the key.
+	haTakeover = 2*haTTL + haLockDelay + haSlack
+	// haLeaseLapse bounds how long a leader that cannot renew takes to
+	// give up on its own: the TTL, one renew call timing out, slack.
+	haLeaseLapse = haTTL + haConsulTimeout + haSlack
+)
+
+// replica is one drover process of an HA instance. Its id is set through
+// NOMAD_ALLOC_ID, so the events and /v1/status can be checked by name.
+type replica struct {
+	*agentProc
+	id string
+	// f are the fault proxies the replica reaches Nomad and Consul
+	// through; nil when it talks to them directly.
+	f *faults
+}
+
+// haSetup says how a test's replicas run.
+type haSetup struct {
+	repo     *repo
+	instance string
+	n        int
+	// args come after --repo and --instance: rollout settings, --interval.
+	args []string
+	// env is added to every replica's environment.
+	env []string
+	// proxied puts each replica behind fault proxies of its own.
+	proxied bool
+	// consul is CONSUL_HTTP_ADDR for every replica; "" is the shared
+	// cluster's. Not with proxied.
+	consul string
+}
+
+// prefix is the instance's --state-prefix default.
+func (s haSetup) prefix() string { return "drover/" + s.instance + "/" }
+
+// startReplicas starts s.n replicas named replica-a, replica-b, … one
+// right after the other, so they campaign together. --leader-ttl is given
+// as DROVER_LEADER_TTL, the name the flag's variable has by drover's
+// convention: a drover without HA then still starts, and the scenario
+// fails on what it does (no leader.acquired), not on a flag it does not
+// know; TestHA_FlagsExist checks the flags themselves.
+func startReplicas(t *testing.T, s haSetup) []*replica {
+	t.Helper()
+	if s.proxied && s.consul != "" {
+		t.Fatal("haSetup: proxied replicas reach the shared cluster's Consul")
+	}
+	args := append(syncArgs(s.repo, s.instance), s.args...)
+	var rs []*replica
+	for i := range s.n {
+		id := fmt.Sprintf("replica-%c", 'a'+i)
+		e := append([]string{
+			"NOMAD_ALLOC_ID=" + id,
+			"DROVER_LEADER_TTL=" + haTTL.String(),
+			"DROVER_CONSUL_TIMEOUT=" + haConsulTimeout.String(),
+		}, s.env...)
+		if s.consul != "" {
+			e = append(e, "CONSUL_HTTP_ADDR="+s.consul)
+		}
+		r := &replica{id: id}
+		if s.proxied {
+			r.f = newFaults(t)
+			r.agentProc = r.f.start(t, e, args...)
+		} else {
+			r.agentProc = startAgentWith(t, e, args...)
+		}
+		// A failed test's output names whose log is whose.
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s listened on %s (pid %d); its log follows", r.id, r.addr, r.cmd.Process.Pid)
+			}
+		})
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// marks is where each replica's log stood at a moment of the test.
+type marks map[*replica]int
+
+func markAll(rs []*replica) marks {
+	m := marks{}
+	for _, r := range rs {
+		m[r] = r.mark()
+	}
+	return m
+}
+
+// holderID reads a leader field: the holder's id, or the holder object.
+func holderID(v any) string {
+	switch h := v.(type) {
+	case string:
+		return h
+	case map[string]any:
+		id, _ := h["id"].(string)
+		return id
+	}
+	return ""
+}
+
+// standingBy selects the leader.standby events that name leader.
+func standingBy(leader string) func(map[string]any) bool {
+	return func(e map[string]any) bool { return holderID(e["leader"]) == leader }
+}
+
+// waitLeader waits until exactly one of rs logged leader.acquired since
+// its mark (a nil mark is the start of the log), under its own id and
+// advertising its own address, and every other one logged leader.standby
+// naming it. A second leader.acquired fails the test at once.
+func waitLeader(t *testing.T, rs []*replica, m marks, timeout time.Duration) *replica {
+	t.Helper()
+	var leader *replica
+	var acquired map[string]any
+	eventually(t, timeout, "one replica leading, the others standing by", func() (bool, string) {
+		leader = onlyLeader(t, rs, m)
+		if leader == nil {
+			return false, "no leader.acquired yet"
+		}
+		for _, r := range rs {
+			if r != leader && r.countAfter(m[r], "leader.standby", standingBy(leader.id)) == 0 {
+				return false, fmt.Sprintf("%s leads; %s has not logged leader.standby naming it", leader.id, r.id)
+			}
+		}
+		acquired = leader.eventsAfter(m[leader], "leader.acquired")[0]
+		return true, ""
+	})
+	if acquired["id"] != leader.id {
+		t.Errorf("%s logged leader.acquired under id %v, want %s (NOMAD_ALLOC_ID)", leader.id, acquired["id"], leader.id)
+	}
+	if want := "http://" + leader.addr; acquired["advertise"] != want {
+		t.Errorf("%s leader.acquired advertise = %v, want %s (from --listen)", leader.id, acquired["advertise"], want)
+	}
+	return leader
+}
+
+// onlyLeader is the replica of rs that logged leader.acquired since its
+// mark, nil when none did; more than one leader.acquired fails the test
+// at once, listing them.
+func onlyLeader(t *testing.T, rs []*replica, m marks) *replica {
+	t.Helper()
+	var leader *replica
+	var acquired []string
+	for _, r := range rs {
+		for _, e := range r.eventsAfter(m[r], "leader.acquired") {
+			acquired = append(acquired, fmt.Sprintf("%s logged %v", r.id, e))
+			leader = r
+		}
+	}
+	if len(acquired) > 1 {
+		t.Fatalf("more than one leader.acquired:\n%s", strings.Join(acquired, "\n"))
+	}
+	return leader
+}
+
+// others are the replicas of rs but not.
+func others(rs []*replica, not ...*replica) []*replica {
+	var out []*replica
+	for _, r := range rs {
+		if !slices.Contains(not, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// kill sends SIGKILL to the agent (only its PID) and waits until it is gone.
+func (a *agentProc) kill() {
+	a.t.Helper()
+	if err := a.cmd.Process.Kill(); err != nil {
+		a.t.Fatalf("kill agent: %v", err)
+	}
+	<-a.done
+}
+
+// freeze stops the agent with SIGSTOP (only its PID): the process neither
+// runs nor dies, as a VM paused or a long GC pause. thaw continues it; a
+// test that ends while it is frozen thaws it first, so it can stop.
+func (a *agentProc) freeze() {
+	a.t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		a.t.Fatalf("SIGSTOP agent: %v", err)
+	}
+	// Registered after the agent's own cleanup, so it runs before it.
+	a.t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
+}
+
+func (a *agentProc) thaw() {
+	a.t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		a.t.Fatalf("SIGCONT agent: %v", err)
+	}
+}
+
+// haView is the part of /v1/status the HA scenarios read.
+type haView struct {
+	HA struct {
+		Role   string `json:"role"`
+		ID     string `json:"id"`
+		Leader *struct {
+			Instance  string `json:"instance"`
+			ID        string `json:"id"`
+			Advertise string `json:"advertise"`
+		} `json:"leader"`
+		Error string `json:"error"`
+	} `json:"ha"`
+	Commit string `json:"commit"`
+	Report *struct {
+		Jobs []struct {
+			Job   string `json:"job"`
+			Class string `json:"class"`
+		} `json:"jobs"`
+	} `json:"report"`
+}
+
+// leaderID is the id of the leader the view names, "" for none.
+func (v haView) leaderID() string {
+	if v.HA.Leader == nil {
+		return ""
+	}
+	return v.HA.Leader.ID
+}
+
+// jobClass is the class the view's report gives the job, "" when absent.
+func (v haView) jobClass(job string) string {
+	if v.Report == nil {
+		return ""
+	}
+	for _, j := range v.Report.Jobs {
+		if j.Job == job {
+			return j.Class
+		}
+	}
+	return ""
+}
+
+// haStatus reads /v1/status; the error says why there is no view.
+func haStatus(a *agentProc) (haView, error) {
+	code, body := agentGet(a, "/v1/status")
+	var v haView
+	if code != http.StatusOK {
+		return v, fmt.Errorf("GET /v1/status: %d %q", code, body)
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		return v, fmt.Errorf("GET /v1/status: %v: %q", err, body)
+	}
+	return v, nil
+}
+
+// waitRole waits until the replica's /v1/status says role, naming leader
+// as the leader, and returns that view.
+func waitRole(t *testing.T, r *replica, role, leader string, timeout time.Duration) haView {
+	t.Helper()
+	var v haView
+	eventually(t, timeout, fmt.Sprintf("%s's /v1/status: role %s, leader %s", r.id, role, leader), func() (bool, string) {
+		var err error
+		if v, err = haStatus(r.agentProc); err != nil {
+			return false, err.Error()
+		}
+		ok := v.HA.Role == role && v.HA.ID == r.id && v.leaderID() == leader
+		return ok, fmt.Sprintf("ha = %+v, leader %s", v.HA, v.leaderID())
+	})
+	return v
+}
+
+// leaderGauge is drover_leader on the replica's /metrics, -1 when absent.
+func leaderGauge(t *testing.T, r *replica) float64 {
+	t.Helper()
+	code, body := agentGet(r.agentProc, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("%s GET /metrics: %d %s", r.id, code, body)
+	}
+	return metric(body, "drover_leader")
+}
+
+// jobVersions are the commits of the job's versions in Nomad, indexed by
+// version: what was registered, in order.
+func jobVersions(t *testing.T, id string) []string {
+	t.Helper()
+	versions, _, _, err := env.cluster.Nomad().Jobs().Versions(id, false, nil)
+	if err != nil {
+		t.Fatalf("versions of %s: %v", id, err)
+	}
+	out := make([]string, len(versions))
+	for _, j := range versions {
+		v := int(*j.Version)
+		if v >= len(out) {
+			t.Fatalf("job %s has version %d among %d versions: Nomad dropped old ones; the test cannot count", id, v, len(versions))
+		}
+		out[v] = j.Meta["drover.commit"]
+	}
+	return out
+}
+
+// kvIndexes are the ModifyIndex of every key under prefix.
+func kvIndexes(t *testing.T, c *consulapi.Client, prefix string) map[string]uint64 {
+	t.Helper()
+	pairs, _, err := c.KV().List(prefix, nil)
+	if err != nil {
+		t.Fatalf("list %s: %v", prefix, err)
+	}
+	out := map[string]uint64{}
+	for _, p := range pairs {
+		out[p.Key] = p.ModifyIndex
+	}
+	return out
+}
+
+// nomadWrites are the requests among reqs that change something in Nomad:
+// every method but GET, except the parse, plan and validate calls, which
+// only read.
+func nomadWrites(reqs []faultproxy.Request) []string {
+	var out []string
+	for _, r := range reqs {
+		readOnly := r.Method == http.MethodGet || r.Method == http.MethodHead ||
+			r.Path == "/v1/jobs/parse" || r.Path == "/v1/validate/job" ||
+			(strings.HasPrefix(r.Path, "/v1/job/") && strings.HasSuffix(r.Path, "/plan"))
+		if !readOnly {
+			out = append(out, r.Method+" "+r.Path)
+		}
+	}
+	return out
+}
+
+// consulWritesIn are the requests among reqs that would change Consul.
+func consulWritesIn(reqs []faultproxy.Request) []string {
+	var out []string
+	for _, r := range reqs {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			q := ""
+			if r.Query != "" {
+				q = "?" + r.Query
+			}
+			out = append(out, r.Method+" "+r.Path+q)
+		}
+	}
+	return out
+}
+
+// privateConsul is a Consul dev agent of one test's own, for a scenario
+// that stops and restarts Consul: the shared cluster's Consul serves every
+// other test running in parallel, so it must stay up. Its HTTP port, the
+// one drover is given, is kept across restarts; in dev mode it keeps its
+// data in memory, so a restart starts empty.
+type privateConsul struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	addr string // HTTP, as CONSUL_HTTP_ADDR takes it; fixed once started
+	// started: the agent has run, so drover may have been given addr.
+	started bool
+	client  *consulapi.Client
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// startPrivateConsul starts the agent and waits until it has a leader; it
+// is stopped when the test ends, after the agents that use it (cleanups
+// run last-registered first, and the replicas start after it).
+func startPrivateConsul(t *testing.T) *privateConsul {
+	t.Helper()
+	bin := os.Getenv("DROVER_CONSUL_BIN")
+	if bin == "" {
+		bin = filepath.Join("..", ".bin", "consul")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("consul binary for a private Consul: %v (run `make tools` or set DROVER_CONSUL_BIN)", err)
+	}
+	c := &privateConsul{t: t, bin: bin, dir: t.TempDir()}
+	t.Cleanup(func() {
+		c.stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(c.dir, "consul.log"))
+			if len(b) > 8<<10 {
+				b = b[len(b)-8<<10:]
+			}
+			t.Logf("private Consul at %s, end of its log:\n%s", c.addr, b)
+		}
+	})
+	c.start()
+	return c
+}
+
+// errPortTaken is a start that lost a race for a port it had picked.
+var errPortTaken = errors.New("a port was taken between picking it and binding it")
+
+// start runs the agent and waits until it has a leader. The ports are
+// picked free; when another process took one before the agent bound it,
+// they are picked again, but for the HTTP port after the first start.
+func (c *privateConsul) start() {
+	c.t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := c.startOnce()
+		if err == nil {
+			c.started = true
+			return
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			c.t.Fatalf("private Consul: %v", err)
+		}
+		if !c.started {
+			c.addr = ""
+		}
+	}
+}
+
+func (c *privateConsul) startOnce() error {
+	ports := freeLoopbackPorts(c.t, 4)
+	if c.addr == "" {
+		c.addr = "127.0.0.1:" + strconv.Itoa(ports[0])
+		client, err := consulapi.NewClient(&consulapi.Config{Address: c.addr, Scheme: "http"})
+		if err != nil {
+			return err
+		}
+		c.client = client
+	}
+	_, httpPort, _ := net.SplitHostPort(c.addr)
+	// DNS and gRPC are not needed; peering cannot work without gRPC.
+	cfg := fmt.Sprintf(`disable_update_check = true
+log_level            = "INFO"
+ports {
+  http     = %s
+  https    = -1
+  dns      = -1
+  grpc     = -1
+  grpc_tls = -1
+  serf_lan = %d
+  serf_wan = %d
+  server   = %d
+}
+peering {
+  enabled = false
+}
+`, httpPort, ports[1], ports[2], ports[3])
+	config := filepath.Join(c.dir, "consul.hcl")
+	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	logPath := filepath.Join(c.dir, "consul.log")
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer log.Close() // the agent has its own descriptor once started
+	fi, err := log.Stat()
+	if err != nil {
+		return err
+	}
+	runStart := fi.Size()
+	c.cmd = exec.Command(c.bin, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
+		"-node", "e2e-ha-"+httpPort, "-config-file", config)
+	c.cmd.Dir = c.dir
+	c.cmd.Stdout, c.cmd.Stderr = log, log
+	if err := c.cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	c.done = done
+	go func(cmd *exec.Cmd) { _ = cmd.Wait(); close(done) }(c.cmd)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		leader, err := c.client.Status().LeaderWithQueryOptions((&consulapi.QueryOptions{}).WithContext(ctx))
+		if err == nil && leader != "" {
+			return nil
+		}
+		select {
+		case <-done:
+			// Only this run's part of the log says why.
+			b, _ := os.ReadFile(logPath)
+			if strings.Contains(string(b[min(runStart, int64(len(b))):]), "address already in use") {
+				return fmt.Errorf("at %s: %w", c.addr, errPortTaken)
+			}
+			return fmt.Errorf("at %s exited during start-up (log in %s)", c.addr, c.dir)
+		case <-ctx.Done():
+			return fmt.Errorf("at %s has no leader after a minute: %v", c.addr, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// stop ends the agent (SIGTERM to its PID, SIGKILL after 20s) and waits
+// for it; stopping a stopped agent does nothing.
+func (c *privateConsul) stop() {
+	if c.cmd == nil {
+		return
+	}
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		c.t.Errorf("stop private Consul: %v", err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(20 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// freeLoopbackPorts returns n distinct loopback ports free for TCP and UDP
+// (Serf gossips over UDP on the same number) a moment ago. The listeners
+// are held until all n are chosen, then closed: the agent binds them.
+func freeLoopbackPorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for len(ports) < n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("pick a free port: %v", err)
+		}
+		defer l.Close()
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		u.Close()
+		ports = append(ports, port)
+	}
+	return ports
+}
