@@ -313,7 +313,7 @@ func (a *Agent) forwarded(ctx context.Context) {
 			retry := a.opts.WatchBackoff(failures)
 			a.log.Warn().Str("event", "watch.error").Err(err).Str("retry_in", retry.Round(time.Millisecond).String()).
 				Msg("watching for sync requests from standby replicas failed")
-			if !sleep(ctx, retry) {
+			if !backoff.Sleep(ctx, retry) {
 				return
 			}
 			continue

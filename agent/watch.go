@@ -5,6 +5,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
 	dsync "github.com/drover-dev/drover/sync"
 	"github.com/hashicorp/nomad/api"
@@ -111,7 +112,7 @@ func (w *clusterWatch) run(ctx context.Context) {
 			retry := w.backoff(failures)
 			w.log.Warn().Str("event", "watch.error").Err(err).Str("retry_in", retry.Round(time.Millisecond).String()).
 				Msg("watching the cluster's jobs failed; cycles still run on the interval")
-			if !sleep(ctx, retry) {
+			if !backoff.Sleep(ctx, retry) {
 				return
 			}
 			continue
@@ -129,7 +130,7 @@ func (w *clusterWatch) run(ctx context.Context) {
 			w.observe(stubs, time.Now())
 		}
 		index = next
-		if !sleep(ctx, w.minGap) {
+		if !backoff.Sleep(ctx, w.minGap) {
 			return
 		}
 	}
@@ -275,17 +276,5 @@ func (w *clusterWatch) stopTimer() {
 	if w.timer != nil {
 		w.timer.Stop()
 		w.timer = nil
-	}
-}
-
-// sleep waits d or until ctx is done, and reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/internal/testcluster"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/nomad"
@@ -375,7 +376,7 @@ func waitRunning(ctx context.Context, nc *api.Client, n int) error {
 		if running == n {
 			return nil
 		}
-		if !sleep(ctx, time.Second) {
+		if !backoff.Sleep(ctx, time.Second) {
 			return ctx.Err()
 		}
 	}
@@ -399,7 +400,7 @@ func waitSettled(ctx context.Context, nc *api.Client) error {
 		if time.Since(stable) >= 5*time.Second {
 			return nil
 		}
-		if !sleep(ctx, 500*time.Millisecond) {
+		if !backoff.Sleep(ctx, 500*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
@@ -410,17 +411,6 @@ func plannedOf(e map[string]any) int {
 	c, _ := e["counts"].(map[string]any)
 	n, _ := c["planned"].(float64)
 	return int(n)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func freeAddr() (string, error) {

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/drover-dev/drover/internal/testcluster"
 	"net/http"
 	"slices"
 	"strings"
@@ -432,18 +433,23 @@ func TestHA_WebhookToAFollowerDeploysThroughTheLeader(t *testing.T) {
 func TestHA_ConsulRestartedConvergesOnOneLeader(t *testing.T) {
 	t.Parallel()
 	const id = "ha-consul"
-	c := startPrivateConsul(t)
+	// Its own Consul: the shared one serves every other test.
+	c := testcluster.StartConsulOnlyT(t)
 	r := newRepo(t)
 	first := r.commit("v1", map[string]string{"app.nomad.hcl": batchJob(id, "1")})
-	rs := startReplicas(t, haSetup{repo: r, instance: id, n: 3, args: []string{"--interval", "1h"}, consul: c.addr})
+	rs := startReplicas(t, haSetup{repo: r, instance: id, n: 3, args: []string{"--interval", "1h"}, consul: c.Addr()})
 	old := waitLeader(t, rs, nil, haElection)
 	old.waitFor(0, "job.applied", time.Minute, "the first commit", onCommit(id, first))
 	old.waitFor(0, "sync.done", time.Minute, "the first cycle", okCycle)
 
 	m := markAll(rs)
-	c.stop()
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	old.waitFor(m[old], "leader.lost", haLeaseLapse, "the leader giving up while Consul is gone", nil)
-	c.start()
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 
 	// A fresh election: the sessions died with Consul's memory. Exactly
 	// one replica leads afterwards, and the others know it.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/drover-dev/drover/internal/backoff"
 	consulapi "github.com/hashicorp/consul/api"
 )
 
@@ -46,7 +47,7 @@ func (e *Elector) Campaign(ctx context.Context) (*Term, error) {
 		wait := e.opts.Retry(failures)
 		e.log.Warn().Str("event", "leader.error").Err(err).Str("retry_in", wait.Round(time.Millisecond).String()).
 			Msg("cannot campaign for leadership")
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
 	}
@@ -151,7 +152,7 @@ func (e *Elector) watch(ctx context.Context) {
 			e.setSeen(seen{})
 			failures++
 			index = 0
-			if !sleep(ctx, e.opts.Retry(failures)) {
+			if !backoff.Sleep(ctx, e.opts.Retry(failures)) {
 				return
 			}
 			continue

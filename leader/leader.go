@@ -202,15 +202,3 @@ func (e *Elector) isOwn(session string) bool {
 func writeOptions(ctx context.Context) *consulapi.WriteOptions {
 	return (&consulapi.WriteOptions{}).WithContext(ctx)
 }
-
-// sleep waits d, or returns false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover/internal/backoff"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/rs/zerolog"
 )
@@ -170,7 +171,7 @@ func (r *renewer) run(ctx context.Context) {
 	defer close(r.done)
 	every, retry := r.ttl/3, r.ttl/10
 	wait := every
-	for sleep(ctx, wait) {
+	for backoff.Sleep(ctx, wait) {
 		if r.before != nil {
 			r.before(ctx)
 		}

@@ -5,6 +5,7 @@
 package backoff
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -29,3 +30,16 @@ func Exponential(base, max time.Duration, jitter func() float64) func(int) time.
 // NoJitter makes Exponential exact: for a single process whose retries
 // cannot fall in step with others'.
 func NoJitter() float64 { return 0 }
+
+// Sleep waits d, or until ctx ends, and reports whether ctx is still live:
+// the wait between a loop's retries that shutdown must cut short.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
