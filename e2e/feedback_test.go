@@ -53,25 +53,28 @@ func TestFeedback_PlanCommentCreatedThenUpdatedInPlace(t *testing.T) {
 			fake := tc.fake(t)
 			fake.AddComment(12, "Looks good to me")
 			r := newRepo(t)
-			first := r.commit("first", map[string]string{"app.nomad.hcl": helloJob(id, "1.0.0")})
+			r.commit("deployed", map[string]string{"app.nomad.hcl": helloJob(id, "1.0.0")})
+			if res := drover(t, append([]string{"apply"}, syncArgs(r, instance)...)...); res.code != 0 {
+				t.Fatalf("apply exit %d\n%s", res.code, res.stderr)
+			}
+			first := r.commit("first", map[string]string{"app.nomad.hcl": helloJob(id, "2.0.0")})
 			args := append([]string{"plan"}, syncArgs(r, instance, tc.args(fake)...)...)
 
 			run1 := droverWith(t, []string{tc.env}, args...)
 			if run1.code != 2 {
-				t.Fatalf("first plan exit %d, want 2 (a job to create)\n%s", run1.code, run1.stderr)
+				t.Fatalf("first plan exit %d, want 2 (a job to update)\n%s", run1.code, run1.stderr)
 			}
 			cs := fake.Comments()
 			if len(cs) != 2 {
 				t.Fatalf("%d comments after the first run, want the person's and drover's", len(cs))
 			}
 			body := cs[1].Body
-			for _, want := range []string{forge.Marker(instance), "1 create", first[:12], "<details><summary><b>" + id + "</b>: create"} {
+			for _, want := range []string{forge.Marker(instance), "1 update", first[:12], "<details><summary><b>" + id + "</b>: update", `"1.0.0" => "2.0.0"`} {
 				if !strings.Contains(body, want) {
 					t.Errorf("first comment lacks %q:\n%s", want, body)
 				}
 			}
 			t.Logf("sample %s plan comment:\n%s", tc.provider, body)
-
 			second := r.commit("second", map[string]string{"broken.nomad.hcl": brokenJob})
 			run2 := droverWith(t, []string{tc.env}, args...)
 			if run2.code != 1 {
@@ -82,11 +85,12 @@ func TestFeedback_PlanCommentCreatedThenUpdatedInPlace(t *testing.T) {
 				t.Fatalf("after the second run: %d comments, want the same two: %+v", len(cs), cs)
 			}
 			body = cs[1].Body
-			for _, want := range []string{second[:12], "1 create", "1 errors", "broken.nomad.hcl:3"} {
+			for _, want := range []string{second[:12], "1 update", "1 errors", "broken.nomad.hcl:3"} {
 				if !strings.Contains(body, want) {
 					t.Errorf("edited comment lacks %q:\n%s", want, body)
 				}
 			}
+			t.Logf("sample %s plan comment, edited:\n%s", tc.provider, body)
 			if strings.Contains(body, first[:12]) {
 				t.Errorf("edited comment still names the first commit:\n%s", body)
 			}

@@ -172,7 +172,7 @@ func why(e events.Event) string {
 		if pm["output"] == nil {
 			out = fmt.Sprint(pm["status"])
 		}
-		return fmt.Sprintf("check %q %s: %s", fmt.Sprint(pm["check"]), fmt.Sprint(pm["status"]), out)
+		return fmt.Sprintf("check %s %s: %s", fmt.Sprint(pm["check"]), fmt.Sprint(pm["status"]), out)
 	}
 	return firstNonEmpty(e.Str("reason"), e.Str("error"), e.Str("message"))
 }

@@ -58,7 +58,7 @@ func TestStatus_PendingSuccessFailureErrorOncePerChange(t *testing.T) {
 		{ev("rollout.baking", 0, job(good, nil)), &want{"pending", "bake"}},
 		{ev("rollout.healthy", 0, job(good, map[string]any{"kind": "deploy"})), &want{"success", "healthy through the bake"}},
 		{ev("rollout.started", 0, job(bad, map[string]any{"kind": "deploy"})), &want{"pending", "Deploying"}},
-		{failedEvent, &want{"failure", `Rolled back to 11111111: check "service: \"web\" check" critical: HTTP GET`}},
+		{failedEvent, &want{"failure", `Rolled back to 11111111: check service: "web" check critical: HTTP GET`}},
 		// The rollback's own rollout runs the good commit: its status stays.
 		{ev("rollout.started", 0, job(good, map[string]any{"kind": "rollback"})), nil},
 		{ev("rollout.healthy", 0, job(good, map[string]any{"kind": "rollback"})), nil},

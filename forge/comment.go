@@ -106,7 +106,7 @@ func jobBlock(j *dsync.JobResult) string {
 // its own.
 func withoutSummary(s string) string {
 	if i := strings.LastIndex(s, "\nSummary:"); i >= 0 {
-		s = s[:i+1]
+		s = strings.TrimRight(s[:i], "\n") + "\n"
 	}
 	return strings.ReplaceAll(s, "```", "` ` `")
 }
