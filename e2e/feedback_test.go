@@ -41,7 +41,9 @@ func TestFeedback_PlanCommentCreatedThenUpdatedInPlace(t *testing.T) {
 			func(s *forgetest.Server) []string {
 				return []string{"--comment", "github", "--pr", "12", "--github-repo", "acme/deploys", "--github-api-url", s.APIURL()}
 			}, "DROVER_GITHUB_TOKEN=" + fbGitHubToken},
-		{"gitlab", func(t *testing.T) *forgetest.Server { return forgetest.NewGitLab(t, "acme/infra/deploys", fbGitLabToken) },
+		{"gitlab", func(t *testing.T) *forgetest.Server {
+			return forgetest.NewGitLab(t, "acme/infra/deploys", fbGitLabToken)
+		},
 			func(s *forgetest.Server) []string {
 				return []string{"--comment", "gitlab", "--mr", "12", "--gitlab-project", "acme/infra/deploys", "--gitlab-url", s.APIURL()}
 			}, "DROVER_GITLAB_TOKEN=" + fbGitLabToken},
