@@ -37,7 +37,9 @@ type Options struct {
 	// FailingAfter is how long syncs fail before that is notified
 	// (default DefaultFailingAfter).
 	FailingAfter time.Duration
-	Logger       zerolog.Logger
+	// DryRun says drover only reports, for the messages' "what drover did".
+	DryRun bool
+	Logger zerolog.Logger
 }
 
 // Feedback decides, event by event, which statuses and notifications to
@@ -118,7 +120,8 @@ func (f *Feedback) Handle(e events.Event) ([]forge.Status, []notify.Message) {
 
 // status is the commit status an event sets, if any. Only a deploy's own
 // rollout sets one: a rollback's rollout runs an older commit, whose status
-// already says how it went.
+// already says how it went. (rollout.baking does not say which kind it is,
+// so it sets none.)
 func (f *Feedback) status(e events.Event) (forge.Status, bool) {
 	job, commit := e.Str("job"), e.Str("commit")
 	if job == "" || commit == "" {
@@ -129,8 +132,6 @@ func (f *Feedback) status(e events.Event) (forge.Status, bool) {
 	switch {
 	case e.Name == "rollout.started" && deploy:
 		s.State, s.Description = forge.Pending, "Deploying: registered, watching the rollout"
-	case e.Name == "rollout.baking":
-		s.State, s.Description = forge.Pending, "Healthy; watching it through the bake window"
 	case e.Name == "rollout.healthy" && deploy:
 		s.State, s.Description = forge.Success, "Deployed: healthy through the bake window"
 	case e.Name == "rollout.failed" && deploy:

@@ -55,7 +55,7 @@ func TestStatus_PendingSuccessFailureErrorOncePerChange(t *testing.T) {
 		want *want
 	}{
 		{ev("rollout.started", 0, job(good, map[string]any{"kind": "deploy"})), &want{"pending", "Deploying"}},
-		{ev("rollout.baking", 0, job(good, nil)), &want{"pending", "bake"}},
+		{ev("rollout.baking", 0, job(good, nil)), nil},
 		{ev("rollout.healthy", 0, job(good, map[string]any{"kind": "deploy"})), &want{"success", "healthy through the bake"}},
 		{ev("rollout.started", 0, job(bad, map[string]any{"kind": "deploy"})), &want{"pending", "Deploying"}},
 		{failedEvent, &want{"failure", `Rolled back to 11111111: check service: "web" check critical: HTTP GET`}},
@@ -107,6 +107,9 @@ func TestMessage_RollbackSaysWhatJobCommitWhyAndWhatDroverDid(t *testing.T) {
 	if _, ok := f.message(ev("rollout.failed", 0, job(good, map[string]any{"kind": "rollback"}))); ok {
 		t.Error("a rollback's failed rollout is notified twice (rollback.failed says it)")
 	}
+	if _, ok := f.message(ev("leader.lost", 0, map[string]any{"reason": "stopped"})); ok {
+		t.Error("a clean shutdown's leader.lost is notified")
+	}
 	for _, name := range []string{"rollback.failed", "job.quarantined", "job.conflict", "leader.acquired", "leader.lost"} {
 		if m, ok := f.message(ev(name, 0, job(bad, nil))); !ok || m.Title == "" {
 			t.Errorf("%s not notified: %+v", name, m)
@@ -127,6 +130,11 @@ func TestMessage_DriftOncePerJobUntilItChanges(t *testing.T) {
 	}
 	if !drift("Count: 1 => 3") || drift("Count: 1 => 3") || !drift("Count: 1 => 4") || drift("Count: 1 => 4") {
 		t.Error("drift not notified exactly once per distinct difference")
+	}
+	// Registering git's spec undoes the drift: the same drift again is news.
+	f.message(ev("job.applied", 0, job(good, map[string]any{"class": "drift"})))
+	if !drift("Count: 1 => 4") {
+		t.Error("the same drift after it was undone is not notified")
 	}
 }
 

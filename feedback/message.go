@@ -49,7 +49,14 @@ func (f *Feedback) message(e events.Event) (notify.Message, bool) {
 		}
 		f.drift[key] = changes
 		m.Title, m.Why = "Drift: the cluster differs from git", changeList(e)
-		m.Action = "Reported; the next sync registers git's version"
+		m.Action = "Registering git's spec over it"
+		if f.opts.DryRun {
+			m.Action = "Reported only (--dry-run)"
+		}
+	case "job.applied":
+		// The drift, if any, is undone: the same drift again is news.
+		delete(f.drift, e.Str("namespace")+"/"+e.Str("job"))
+		return m, false
 	case "job.conflict":
 		m.Title, m.Why, m.Severity = "Register refused (check-index conflict)", e.Str("error"), "error"
 		m.Action = "Nothing overwritten; the job is planned again on the next sync"
@@ -59,6 +66,10 @@ func (f *Feedback) message(e events.Event) (notify.Message, bool) {
 		m.Title, m.Severity = "Leader elected", "info"
 		m.Action = "Replica " + e.Str("id") + " now syncs and watches rollouts"
 	case "leader.lost":
+		if r := e.Str("reason"); r == "resigned" || r == "stopped" {
+			// A clean handover: the next leader's leader.acquired says it.
+			return m, false
+		}
 		m.Title, m.Why = "Leadership lost", e.Str("reason")
 		m.Action = "Replica " + e.Str("id") + " stopped acting; another replica takes over"
 	default:

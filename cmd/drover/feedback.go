@@ -187,7 +187,7 @@ func startFeedback(ctx context.Context, c *config, bus *events.Bus, m *metrics.M
 	}
 	o := feedback.Options{
 		Instance: c.instance, PublicURL: c.forge.publicURL, Repo: c.webRepo(),
-		FailingAfter: c.forge.notifyAfterFailing, Logger: log,
+		FailingAfter: c.forge.notifyAfterFailing, DryRun: c.dryRun, Logger: log,
 	}
 	if c.forge.status != "" {
 		fo, err := c.forgeOptions(c.forge.status)
