@@ -246,6 +246,15 @@ func TestFeedback_StatusesAndNotificationsOfAGoodThenARolledBackCommit(t *testin
 		return b["type"] == "dev.drover.rollout.failed"
 	})
 
+	eventually(t, 30*time.Second, "notifications counted as sent", func() (bool, string) {
+		_, body := get(t, "http://"+a.addr+"/metrics")
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, `drover_notifications_total{result="sent"} `); ok {
+				return v != "0", line
+			}
+		}
+		return false, "no drover_notifications_total{result=\"sent\"}"
+	})
 	if strings.Contains(a.log.String(), "SECRET") {
 		t.Error("the agent logged a token or a notification URL's secret")
 	}

@@ -178,6 +178,9 @@ func postPlanComment(ctx context.Context, c *config, report *dsync.Report, stder
 // standby sends nothing but its own leadership changes.
 func startFeedback(ctx context.Context, c *config, bus *events.Bus, m *metrics.Metrics, log zerolog.Logger) (map[string]string, error) {
 	describe := map[string]string{"status": "disabled"}
+	// Registered (at zero) whether or not --notify is set: alerts and
+	// dashboards find the series on every agent.
+	counter := metrics.NewNotifications(m)
 	targets, err := c.notifyTargets()
 	if err != nil {
 		return nil, err
@@ -200,7 +203,6 @@ func startFeedback(ctx context.Context, c *config, bus *events.Bus, m *metrics.M
 		describe["status"] = c.forge.status + " " + fo.Repo
 	}
 	if len(targets) > 0 {
-		counter := metrics.NewNotifications(m)
 		var names []string
 		for _, t := range targets {
 			names = append(names, t.Format+" "+t.Redacted())
