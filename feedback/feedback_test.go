@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -160,4 +161,43 @@ func TestMessage_SyncFailingPastTheThresholdThenRecovery(t *testing.T) {
 	if strings.Join(sent, ",") != "Sync failing@11m0s,Syncing again@14m0s" {
 		t.Errorf("sent %v", sent)
 	}
+}
+
+// hanging is a Forge whose every status call hangs until its context ends.
+type hanging struct {
+	limitOnly
+	calls chan struct{}
+}
+
+func (h hanging) SetStatus(ctx context.Context, _ forge.Status) error {
+	h.calls <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestRun_HangingForgeNeverHoldsTheFeed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := hanging{calls: make(chan struct{}, 1000)}
+	f := New(Options{Instance: "prod", Statuses: h})
+	feed := make(chan events.Event)
+	done := make(chan struct{})
+	go func() { f.Run(ctx, feed); close(done) }()
+	// Unbuffered: each send returns only once Run has taken the event.
+	deadline := time.After(10 * time.Second)
+	for i := range 500 {
+		e := ev("rollout.started", 0, map[string]any{"job": fmt.Sprintf("job-%d", i), "commit": good, "kind": "deploy"})
+		select {
+		case feed <- e:
+		case <-deadline:
+			t.Fatalf("Run stopped taking events after %d while the forge hangs", i)
+		}
+	}
+	select {
+	case <-h.calls:
+	case <-deadline:
+		t.Fatal("the forge was never called")
+	}
+	close(feed)
+	<-done
 }
