@@ -121,9 +121,13 @@ func (c *config) webRepo() forge.Repo {
 		return r
 	}
 	fc := &c.forge
+	api := strings.TrimSuffix(fc.githubAPIURL, "/")
 	switch {
-	case fc.githubRepo != "" && strings.TrimSuffix(fc.githubAPIURL, "/") == "https://api.github.com":
+	case fc.githubRepo != "" && api == "https://api.github.com":
 		return forge.Repo{Provider: forge.GitHub, Path: fc.githubRepo, Web: "https://github.com/" + fc.githubRepo}
+	case fc.githubRepo != "" && strings.HasSuffix(api, "/api/v3"):
+		// GitHub Enterprise Server serves its pages at the API's host.
+		return forge.Repo{Provider: forge.GitHub, Path: fc.githubRepo, Web: strings.TrimSuffix(api, "/api/v3") + "/" + fc.githubRepo}
 	case fc.gitlabProject != "" && strings.Contains(fc.gitlabProject, "/"):
 		return forge.Repo{Provider: forge.GitLab, Path: fc.gitlabProject, Web: strings.TrimSuffix(fc.gitlabURL, "/") + "/" + fc.gitlabProject}
 	}

@@ -71,6 +71,11 @@ func TestForgeFlags_RepositoryFromRepoAndTokenFromEnvOnly(t *testing.T) {
 	if got := c.webRepo().CommitURL("abc"); got != "https://github.com/acme/deploys/commit/abc" {
 		t.Errorf("commit link %q", got)
 	}
+	ghe, err := parseFor(t, "plan", map[string]string{"DROVER_GITHUB_TOKEN": "x"}, "--dir", ".", "--comment", "github", "--pr", "1",
+		"--github-repo", "acme/deploys", "--github-api-url", "https://ghe.example.com/api/v3/")
+	if err != nil || ghe.webRepo().CommitURL("abc") != "https://ghe.example.com/acme/deploys/commit/abc" {
+		t.Errorf("GitHub Enterprise commit link %q, %v", ghe.webRepo().CommitURL("abc"), err)
+	}
 	// A token is never a flag: it would show in ps and shell history.
 	if _, err := parseFor(t, "plan", nil, "--dir", ".", "--github-token", "x"); err == nil {
 		t.Error("--github-token is accepted as a flag")

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
 	gosync "sync"
 	"testing"
 	"time"
@@ -347,7 +348,7 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request, path string) {
 func (s *Server) repoIs(w http.ResponseWriter, got string) bool {
 	want := s.repo
 	if s.provider == "gitlab" {
-		want = regexp.MustCompile("/").ReplaceAllString(s.repo, "%2F")
+		want = strings.ReplaceAll(s.repo, "/", "%2F")
 	}
 	if got != want {
 		s.problem(w, http.StatusNotFound, "%s: repository %q, want %q", s.provider, got, want)
