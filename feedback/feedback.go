@@ -46,8 +46,9 @@ type Options struct {
 // send. It is not safe for concurrent use: Run owns it.
 type Feedback struct {
 	opts Options
-	// statuses is the last status sent per context and commit, so an event
-	// repeated every cycle (a job.error) is not sent again.
+	// statuses is the last status sent per context (its commit, state and
+	// description), so an event repeated every cycle (a job.error) is not
+	// sent again; one entry per job keeps it bounded.
 	statuses map[string]string
 	// drift is the last drift notified per job.
 	drift map[string]string
@@ -102,9 +103,9 @@ func (f *Feedback) Handle(e events.Event) ([]forge.Status, []notify.Message) {
 	var statuses []forge.Status
 	if f.opts.Statuses != nil {
 		if s, ok := f.status(e); ok {
-			key := s.Context + "@" + s.Commit
-			if f.statuses[key] != s.State+"\x00"+s.Description {
-				f.statuses[key] = s.State + "\x00" + s.Description
+			last := s.Commit + "\x00" + s.State + "\x00" + s.Description
+			if f.statuses[s.Context] != last {
+				f.statuses[s.Context] = last
 				statuses = append(statuses, s)
 			}
 		}
