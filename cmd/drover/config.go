@@ -52,6 +52,8 @@ type config struct {
 	ha        bool
 	leaderTTL time.Duration
 	advertise string
+
+	forge forgeConfig
 }
 
 func defaultDataDir() string {
@@ -162,6 +164,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("--health-deadline (%s) must be longer than --health-min-healthy (%s)", c.policy.Deadline, c.policy.MinHealthy)
 	}
 	if _, err := c.variables(); err != nil {
+		return err
+	}
+	if err := c.validateForge(); err != nil {
 		return err
 	}
 	return c.selector().Validate()

@@ -71,6 +71,8 @@ func commands() []command {
 				c.syncFlags(f)
 				c.stateFlags(f)
 				c.planFlags(f)
+				c.commentFlags(f)
+				c.forgeFlags(f)
 				c.logFlags(f, "warn")
 			}, runPlan},
 		{"apply", "Register every job that differs from git, with check-index so a concurrent\nedit is refused, never overwritten. Exit 0 only if everything applied.",
@@ -90,6 +92,8 @@ func commands() []command {
 				c.stateFlags(f)
 				c.rolloutFlags(f, false)
 				c.agentFlags(f)
+				c.feedbackFlags(f)
+				c.forgeFlags(f)
 				c.logFlags(f, "info")
 			}, runAgent},
 	}
@@ -133,6 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			fmt.Fprintf(stderr, "drover %s: unexpected argument %q\n", cmd.name, f.fs.Arg(0))
 			return exitError
 		}
+		c.readTokens(getenv)
 		if err := c.validate(); err != nil {
 			fmt.Fprintf(stderr, "drover %s: %v\n", cmd.name, err)
 			return exitError
@@ -315,6 +320,12 @@ func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	} else {
 		dsync.WriteText(stdout, report, useColor(c.color, stdout))
 	}
+	if c.forge.comment != "" {
+		if err := postPlanComment(ctx, c, report, stderr); err != nil {
+			fmt.Fprintf(stderr, "drover plan: comment: %v\n", err)
+			return exitError
+		}
+	}
 	switch {
 	case report.Failed():
 		return exitError
@@ -402,6 +413,14 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	}
 	if c.dryRun {
 		describe["mode"] = "dry-run"
+	}
+	fb, err := startFeedback(ctx, c, bus, m, w.log)
+	if err != nil {
+		fmt.Fprintf(stderr, "drover agent: %v\n", err)
+		return exitError
+	}
+	for k, v := range fb {
+		describe[k] = v
 	}
 	opts := agent.Options{
 		Instance:      c.instance,
