@@ -94,12 +94,12 @@ job "drover" {
       }
 
       env {
-        DROVER_REPO      = var.repo
-        DROVER_REF       = var.ref
-        DROVER_DATA_DIR  = "${NOMAD_ALLOC_DIR}/data/drover"
-        DROVER_LISTEN    = "0.0.0.0:8680"
-        DROVER_INTERVAL  = "1m"
-        DROVER_INSTANCE  = "drover"
+        DROVER_REPO     = var.repo
+        DROVER_REF      = var.ref
+        DROVER_DATA_DIR = "${NOMAD_ALLOC_DIR}/data/drover"
+        DROVER_LISTEN   = "0.0.0.0:8680"
+        DROVER_INTERVAL = "1m"
+        DROVER_INSTANCE = "drover"
         # Where the other replica reaches this one (for /v1/status on a
         # standby); drover reads NOMAD_ADDR_http by default, set here to
         # say so.
