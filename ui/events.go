@@ -79,15 +79,35 @@ func newEventView(e events.Event) eventView {
 	return v
 }
 
+// fieldValue shows a field's value as a person reads it: strings as they
+// are, a list of strings one after the other, anything else as JSON. The
+// template escapes it; JSON's own HTML escaping would only garble it.
 func fieldValue(v any) string {
-	if s, ok := v.(string); ok {
-		return s
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any:
+		parts := make([]string, 0, len(v))
+		for _, item := range v {
+			s, ok := item.(string)
+			if !ok {
+				return jsonText(v)
+			}
+			parts = append(parts, s)
+		}
+		return strings.Join(parts, "; ")
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
+	return jsonText(v)
+}
+
+func jsonText(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // EventStream serves GET /v1/events: the kept events after ?after=<seq> as
