@@ -304,7 +304,9 @@ func (r *row) status() string {
 		return phaseStatus(ro.State)
 	case r.Orphan != nil && j == nil:
 		return "orphan"
-	case j != nil && j.Held != "":
+	case j != nil && j.Held != "" && j.Class != "in_sync":
+		// A job in sync may carry a hold (its rollout was in flight): it
+		// held nothing back.
 		return "held"
 	case j != nil && j.Class != "" && j.Class != "in_sync" && j.State != "applied":
 		return "out of sync"

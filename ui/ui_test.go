@@ -30,7 +30,8 @@ func doc() map[string]any {
 		"last_sync": map[string]any{"started": now.Add(-time.Minute), "finished": now.Add(-59 * time.Second),
 			"duration_ms": 1200, "ok": true},
 		"report": map[string]any{"revision": "0123456789abcdef", "jobs": []map[string]any{
-			{"job": "web", "namespace": "default", "path": "web.nomad.hcl", "class": "in_sync", "state": "synced", "commit": "aaa111"},
+			{"job": "web", "namespace": "default", "path": "web.nomad.hcl", "class": "in_sync", "state": "synced", "commit": "aaa111", "held": "rollout in flight"},
+			{"job": "db", "namespace": "default", "path": "db.nomad.hcl", "class": "in_sync", "state": "synced", "commit": "aaa111", "held": "rollout in flight"},
 			{"job": "api", "namespace": "default", "path": "api.nomad.hcl", "class": "update", "state": "applied", "commit": "bbb222",
 				"changes": []string{`+/- Count: "1" => "2"`, `+ Meta[note]: "` + xss + `"`}},
 			{"job": xss, "namespace": "default", "path": "evil/" + xss + ".hcl", "class": "drift", "state": "out_of_sync", "commit": "ccc333"},
@@ -42,6 +43,7 @@ func doc() map[string]any {
 				"rollout":     map[string]any{"kind": "rollback", "commit": "aaa000", "version": 7, "phase": "healthy", "started": now.Add(-time.Minute)},
 				"history":     []map[string]any{{"commit": "bbb222", "version": 6, "class": "update", "kind": "deploy", "at": now.Add(-2 * time.Minute), "verdict": "failed", "reason": xss}},
 			},
+			{"job": "db", "namespace": "default", "state": "healthy", "last_good_commit": "aaa111", "applied_commit": "aaa111"},
 			{"job": "web", "namespace": "default", "state": "rolling_out", "last_good_commit": "aaa111",
 				"rollout": map[string]any{"kind": "deploy", "commit": "aaa111", "phase": "baking", "started": now.Add(-20 * time.Second),
 					"healthy_since": now.Add(-10 * time.Second)}},
@@ -270,6 +272,9 @@ func TestPage_ListsTroubleFirstWithWords(t *testing.T) {
 			t.Errorf("row %q is not in urgency order", want)
 		}
 		last = i
+	}
+	if !strings.Contains(body, `data-job="default/db" data-status="healthy"`) {
+		t.Error("a job in sync whose rollout was healthy is not shown healthy")
 	}
 	for _, want := range []string{"baking", "20s left", ">rolled back</span>", ">out of sync</span>"} {
 		if !strings.Contains(body, want) {
