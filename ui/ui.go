@@ -139,6 +139,37 @@ type view struct {
 	JobEvents  []eventView
 }
 
+// NextSync says when the next cycle runs, as far as the page can tell.
+func (v *view) NextSync() string {
+	a, ls := v.Doc.Agent, v.Doc.LastSync
+	var when string
+	switch interval, err := time.ParseDuration(a["interval"]); {
+	case a["schedule"] != "":
+		when = "on schedule " + a["schedule"]
+	case ls.Running:
+		when = "after the one running"
+	case ls.Finished != nil && !ls.OK:
+		when = "on retry (backing off after the failure)"
+	case ls.Finished != nil && err == nil:
+		when = "in " + until(v.Now, ls.Finished.Add(interval)) + " (every " + a["interval"] + ")"
+	case err == nil:
+		when = "every " + a["interval"]
+	default:
+		when = "unknown"
+	}
+	var sooner []string
+	if a["webhooks"] == "enabled" {
+		sooner = append(sooner, "a push")
+	}
+	if a["cluster_watch"] == "enabled" {
+		sooner = append(sooner, "a change in the cluster")
+	}
+	if len(sooner) > 0 {
+		when += "; at once on " + strings.Join(sooner, " or ")
+	}
+	return when
+}
+
 func (u *UI) load(r *http.Request) *view {
 	v := &view{Now: u.opts.Now().UTC(), CanSync: u.opts.Sync != nil, NomadUIURL: u.opts.NomadUIURL}
 	for _, s := range statuses {

@@ -276,7 +276,8 @@ func TestPage_ListsTroubleFirstWithWords(t *testing.T) {
 	if !strings.Contains(body, `data-job="default/db" data-status="healthy"`) {
 		t.Error("a job in sync whose rollout was healthy is not shown healthy")
 	}
-	for _, want := range []string{"baking", "20s left", ">rolled back</span>", ">out of sync</span>"} {
+	for _, want := range []string{"baking", "20s left", ">rolled back</span>", ">out of sync</span>",
+		"in 1s (every 1m); at once on a push or a change in the cluster"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
