@@ -300,6 +300,9 @@ func TestPage_StandbySaysItShowsTheLeader(t *testing.T) {
 	if !strings.Contains(body, "Standby replica replica-b: showing the view of the leader replica-a.") {
 		t.Errorf("standby page does not say whose view it shows")
 	}
+	if !strings.Contains(body, `the leader's are on <a href="http://a:8680/">its page</a>`) {
+		t.Errorf("standby page does not point to the leader's events")
+	}
 }
 
 func TestPage_StatusErrorIsShown(t *testing.T) {
