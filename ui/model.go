@@ -226,9 +226,10 @@ func (d *statusDoc) rows(now time.Time, bake time.Duration) []row {
 		for i := range d.Report.Jobs {
 			j := &d.Report.Jobs[i]
 			if j.Job == "" {
-				// A file that never became a job: shown by its path.
-				r := get("", j.Path)
-				r.Report = j
+				// A file that never became a job: a row of its own, named
+				// by its path only, with no job page.
+				r := get("", "\x00"+j.Path)
+				r.Name, r.Report = "", j
 				continue
 			}
 			get(j.Namespace, j.Job).Report = j

@@ -35,6 +35,7 @@ func doc() map[string]any {
 			{"job": "api", "namespace": "default", "path": "api.nomad.hcl", "class": "update", "state": "applied", "commit": "bbb222",
 				"changes": []string{`+/- Count: "1" => "2"`, `+ Meta[note]: "` + xss + `"`}},
 			{"job": xss, "namespace": "default", "path": "evil/" + xss + ".hcl", "class": "drift", "state": "out_of_sync", "commit": "ccc333"},
+			{"path": "broken.nomad.hcl", "class": "failed", "state": "error", "error": "broken.nomad.hcl:3,1: Unclosed configuration block"},
 		}},
 		"rollouts": []map[string]any{
 			{"job": "api", "namespace": "default", "state": "rolled_back", "last_good_commit": "aaa000", "applied_commit": "aaa000",
@@ -260,8 +261,9 @@ func TestPage_NoActionWithoutToken(t *testing.T) {
 func TestPage_ListsTroubleFirstWithWords(t *testing.T) {
 	p := newPage(t, doc(), bus(t), nil)
 	_, body := p.get("/")
-	// api rolled back, the drifted job is out of sync, web is baking, in that order.
-	order := []string{`data-job="default/api" data-status="rolled back"`, `data-status="out of sync"`, `data-job="default/web" data-status="rolling out"`}
+	// The file that is no job comes first, then api rolled back, the
+	// drifted job out of sync, web baking.
+	order := []string{`data-job="/" data-status="error"`, `data-job="default/api" data-status="rolled back"`, `data-status="out of sync"`, `data-job="default/web" data-status="rolling out"`}
 	last := -1
 	for _, want := range order {
 		i := strings.Index(body, want)
@@ -276,7 +278,7 @@ func TestPage_ListsTroubleFirstWithWords(t *testing.T) {
 	if !strings.Contains(body, `data-job="default/db" data-status="healthy"`) {
 		t.Error("a job in sync whose rollout was healthy is not shown healthy")
 	}
-	for _, want := range []string{"baking", "20s left", ">rolled back</span>", ">out of sync</span>",
+	for _, want := range []string{"baking", "20s left", "broken.nomad.hcl:3,1: Unclosed configuration block", ">rolled back</span>", ">out of sync</span>",
 		"in 1s (every 1m); at once on a push or a change in the cluster"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
