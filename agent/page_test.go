@@ -1,13 +1,17 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/jobs"
@@ -90,5 +94,52 @@ func TestPageSync_NeedsTheAPIToken(t *testing.T) {
 	}
 	if body := serve(a, "GET", "/").Body.String(); strings.Contains(body, token) {
 		t.Error("the page shows the API token")
+	}
+}
+
+// TestRun_ShutdownEndsEventStreams: a page left open holds an event stream
+// that never goes idle; stopping the agent must end it rather than leave
+// its handler running past the server's shutdown.
+func TestRun_ShutdownEndsEventStreams(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	a := newPageAgent(t, Options{UI: true, Events: events.NewBus(10), Listen: addr, Interval: time.Hour,
+		Backoff: func(int) time.Duration { return time.Hour }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	var resp *http.Response
+	waitFor(t, "the agent serving", func() bool {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/events", nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err = http.DefaultClient.Do(req)
+		return err == nil
+	})
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "retry:") {
+		t.Fatalf("stream began with %q, %v", line, err)
+	}
+	cancel()
+	ended := make(chan error, 1)
+	go func() { _, err := io.ReadAll(r); ended <- err }()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event stream is still open after the agent stopped")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
 	}
 }
