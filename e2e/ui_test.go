@@ -35,7 +35,24 @@ func TestUI_ListsJobsAndFollowsARolloutLive(t *testing.T) {
 		t.Errorf("header lacks the instance or the commit:\n%s", head)
 	}
 
+	// Filtering and sorting happen in the page, without a request.
 	b.markPage()
+	eval[bool](b, `(() => { const q = document.getElementById("filter-q"); q.value = "other"; q.dispatchEvent(new Event("input")); return true; })()`)
+	visible := `[...document.querySelectorAll("#jobs tbody tr")].filter(r => !r.hidden).map(r => r.dataset.job).join(",")`
+	if got := eval[string](b, visible); got != "default/"+other {
+		t.Errorf("filter %q shows rows %q, want only %s", "other", got, other)
+	}
+	eval[bool](b, `(() => { const q = document.getElementById("filter-q"); q.value = ""; q.dispatchEvent(new Event("input")); return true; })()`)
+	order := `[...document.querySelectorAll("#jobs tbody tr")].map(r => r.dataset.job).join(",")`
+	eval[bool](b, `(document.querySelector("#jobs thead th button").click(), true)`)
+	asc := eval[string](b, order)
+	eval[bool](b, `(document.querySelector("#jobs thead th button").click(), true)`)
+	desc := eval[string](b, order)
+	if asc != "default/"+live+",default/"+other || desc != "default/"+other+",default/"+live {
+		t.Errorf("sorting by job: %q then %q", asc, desc)
+	}
+	b.assertNotReloaded()
+
 	next := r.commit("v2", map[string]string{"live.nomad.hcl": rolloutJob(live, helloVariant{version: "2.0.0"})})
 	a.sync()
 	b.waitFor(live+" rolling out", rowIs(live, "rolling out", ""), 60*time.Second)
