@@ -39,13 +39,13 @@ func (a *Agent) newPage() error {
 
 // pageSync is the page's "sync now": the token must be --api-token, like
 // POST /v1/sync's bearer token.
-func (a *Agent) pageSync(ctx context.Context, token string) (int, string) {
+func (a *Agent) pageSync(r *http.Request, token string) (int, string) {
 	if token == "" || !equalSecret(token, a.opts.APIToken) {
-		a.log.Warn().Str("event", "api.rejected").Str("path", "/sync").
+		a.log.Warn().Str("event", "api.rejected").Str("path", r.URL.Path).Str("remote_addr", r.RemoteAddr).
 			Str("reason", "token does not match --api-token").Msg("API request refused")
 		return http.StatusUnauthorized, "token does not match --api-token"
 	}
-	code, answer := a.requestSync(ctx, "ui")
+	code, answer := a.requestSync(r.Context(), "ui")
 	if msg, ok := answer["error"]; ok {
 		return code, msg
 	}

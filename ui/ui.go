@@ -43,9 +43,10 @@ type Options struct {
 	// Events are the agent's events; nil shows none.
 	Events Events
 	// Sync, when set, checks token (the agent's --api-token) and starts a
-	// cycle; the page then offers "sync now". It returns the HTTP status
+	// cycle; the page then offers "sync now". r is the form's request, for
+	// its context and for the log of a refusal. It returns the HTTP status
 	// and what to tell the person. Nil: the page offers no action.
-	Sync func(ctx context.Context, token string) (code int, message string)
+	Sync func(r *http.Request, token string) (code int, message string)
 	// NomadUIURL is the Nomad web UI's base, e.g. http://nomad:4646/ui;
 	// "" links no job to it.
 	NomadUIURL string
@@ -254,7 +255,7 @@ func (u *UI) sync(w http.ResponseWriter, r *http.Request) {
 			token = t
 		}
 	}
-	code, _ := u.opts.Sync(r.Context(), token)
+	code, _ := u.opts.Sync(r, token)
 	outcome := "started"
 	switch {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:

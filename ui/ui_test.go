@@ -80,7 +80,7 @@ type page struct {
 	srv *httptest.Server
 }
 
-func newPage(t *testing.T, d map[string]any, evs Events, sync func(context.Context, string) (int, string)) *page {
+func newPage(t *testing.T, d map[string]any, evs Events, sync func(*http.Request, string) (int, string)) *page {
 	t.Helper()
 	u, err := New(Options{
 		Status:     func(context.Context) ([]byte, error) { return json.Marshal(d) },
@@ -186,7 +186,7 @@ func TestPage_SetsSecurityHeaders(t *testing.T) {
 }
 
 func TestPage_HasNoInlineScriptOrStyle(t *testing.T) {
-	p := newPage(t, doc(), bus(t, failedEvent()), func(context.Context, string) (int, string) { return 202, "" })
+	p := newPage(t, doc(), bus(t, failedEvent()), func(*http.Request, string) (int, string) { return 202, "" })
 	for _, path := range []string{"/", "/jobs/default/api"} {
 		_, body := p.get(path)
 		for _, bad := range []string{"<style", " style=", " onclick=", " onload=", "javascript:"} {
@@ -200,7 +200,7 @@ func TestPage_HasNoInlineScriptOrStyle(t *testing.T) {
 func TestPage_SyncNow(t *testing.T) {
 	const token = "s3cret-token-value"
 	var got []string
-	sync := func(_ context.Context, presented string) (int, string) {
+	sync := func(_ *http.Request, presented string) (int, string) {
 		got = append(got, presented)
 		if presented != token {
 			return http.StatusUnauthorized, "token does not match --api-token"
