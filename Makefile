@@ -9,7 +9,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 export DROVER_NOMAD_BIN  := $(BIN)/nomad
 export DROVER_CONSUL_BIN := $(BIN)/consul
 
-.PHONY: all build tools test unit e2e fuzz vet fmt-check bench demo clean
+.PHONY: all build tools browser test unit e2e fuzz vet fmt-check bench demo clean
 
 all: build
 
@@ -38,11 +38,22 @@ $(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
 	cd tools/consul && CGO_ENABLED=0 $(GO) build -mod=mod -o $@ github.com/hashicorp/consul
 	@touch $@
 
+## browser: Debian's chromium, which the web page's e2e tests drive;
+## installed with apt-get when missing and running as root. The tests fail
+## without it (DROVER_CHROMIUM may name another Chromium binary).
+browser:
+	@if [ -n "$$DROVER_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "chromium is missing: install it (sudo apt-get install -y chromium) or set DROVER_CHROMIUM" >&2; exit 1; \
+	fi
+
 ## test: formatting, vet, unit tests and the end-to-end tests against real
 ## Nomad and Consul dev agents, all with the race detector, then each fuzz
 ## target briefly. The e2e scenarios share one cluster and run in parallel
 ## (-parallel 8: most of their time is waiting on Nomad and Consul).
-test: tools fmt-check vet
+test: tools browser fmt-check vet
 	$(GO) test -race -count=1 -parallel 8 -timeout 40m ./...
 	./scripts/fuzz.sh
 
@@ -50,7 +61,7 @@ test: tools fmt-check vet
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /internal/testcluster -e /leader)
 
-e2e: tools
+e2e: tools browser
 	$(GO) test -race -count=1 -parallel 8 -timeout 40m -v ./e2e/...
 
 ## fuzz: each go test -fuzz target for FUZZTIME (5s) from its checked-in

@@ -19,6 +19,7 @@ import (
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/rollout"
 	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/ui"
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 )
@@ -103,6 +104,11 @@ type Options struct {
 	// Metrics records every cycle and serves GET /metrics; nil records
 	// nothing.
 	Metrics *metrics.Metrics
+	// UI serves the web page at / and /jobs/<namespace>/<name>.
+	UI bool
+	// NomadUIURL is the Nomad web UI the page links jobs to; "" links
+	// none.
+	NomadUIURL string
 }
 
 // Agent is the long-running sync loop.
@@ -112,6 +118,10 @@ type Agent struct {
 	log     zerolog.Logger
 	status  *status
 	trigger chan request
+	// page is the web page, nil with Options.UI off; stream serves GET
+	// /v1/events, nil without Options.Events.
+	page   *ui.UI
+	stream *ui.EventStream
 
 	mu gosync.Mutex
 	// role is single, leader or standby; cycles and rollouts are the
@@ -172,6 +182,9 @@ func New(newTerm TermFunc, opts Options) (*Agent, error) {
 		role:    role,
 	}
 	a.status = newStatus(opts.Describe, a.stuck)
+	if err := a.newPage(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -208,6 +221,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("listen on %s: %w", a.opts.Listen, err)
 		}
 		srv = newServer(a.Handler(), a.log)
+		if a.stream != nil {
+			// Event streams never go idle: end them, or Shutdown waits
+			// for them until its deadline.
+			srv.RegisterOnShutdown(a.stream.Stop)
+		}
 		go func() {
 			if err := srv.Serve(limitListener(ln, maxConns())); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error().Str("event", "http.error").Err(err).Msg("http server stopped")

@@ -16,6 +16,9 @@ import (
 //	POST /v1/sync         start a cycle now (202); needs the bearer token when Options.APIToken is set
 //	POST /webhook/github  GitHub push events, signed with Options.WebhookSecret
 //	POST /webhook/gitlab  GitLab push hooks, carrying Options.WebhookSecret as token
+//	GET  /v1/events       the recent events as JSON (?after=<seq>), or as Server-Sent Events (Accept: text/event-stream)
+//	GET  /                the web page (Options.UI), with /jobs/<namespace>/<name>, /assets/ and, with
+//	                      Options.APIToken, POST /sync (the "sync now" form, carrying the token)
 //
 // The GET endpoints are open: they reveal no secret and change nothing.
 // Put the listener behind a proxy or a firewall if what they show (repo,
@@ -50,6 +53,12 @@ func (a *Agent) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /webhook/github", func(w http.ResponseWriter, r *http.Request) { a.githubWebhook(w, r, github) })
 	mux.HandleFunc("POST /webhook/gitlab", func(w http.ResponseWriter, r *http.Request) { a.gitlabWebhook(w, r, gitlab) })
+	if a.stream != nil {
+		mux.Handle("GET /v1/events", a.stream)
+	}
+	if a.page != nil {
+		a.page.Register(mux)
+	}
 	return mux
 }
 

@@ -92,20 +92,24 @@ func (a *Agent) healthy(ctx context.Context, now time.Time) (bool, string) {
 // leader's (fetched from its advertised address) when it stands by, with
 // "ha" saying which.
 func (a *Agent) serveStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.statusView(r.Context()))
+}
+
+// statusView is the /v1/status document, for the API and the web page.
+func (a *Agent) statusView(ctx context.Context) any {
 	a.mu.Lock()
 	role, rollouts := a.role, a.rollouts
 	a.mu.Unlock()
 	ha := haJSON{Role: role, ID: a.opts.ID}
 	if role != RoleSingle {
-		ha.Leader = a.knownLeader(r.Context())
+		ha.Leader = a.knownLeader(ctx)
 	}
 	if role == RoleStandby {
 		if ha.Leader == nil {
 			ha.Error = "no replica leads right now"
-		} else if v, err := a.leaderStatus(r.Context(), ha.Leader); err == nil {
+		} else if v, err := a.leaderStatus(ctx, ha.Leader); err == nil {
 			v["ha"] = ha
-			writeJSON(w, http.StatusOK, v)
-			return
+			return v
 		} else {
 			ha.Error = "cannot reach the leader: " + err.Error()
 		}
@@ -115,7 +119,7 @@ func (a *Agent) serveStatus(w http.ResponseWriter, r *http.Request) {
 	if rollouts != nil {
 		v.Rollouts = rollouts.Status()
 	}
-	writeJSON(w, http.StatusOK, v)
+	return v
 }
 
 // maxStatusBody bounds what a standby reads of the leader's status.

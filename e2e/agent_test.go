@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -146,13 +147,26 @@ func TestSecrets_NeverInLogsErrorsOrStatus(t *testing.T) {
 	_, health := get(t, "http://"+a.addr+"/healthz")
 	_, status := get(t, "http://"+a.addr+"/v1/status")
 	_, metrics := get(t, "http://"+a.addr+"/metrics")
+	// The web page, its "sync now" form (the token is the proof) and the
+	// events.
+	form := url.Values{"token": {apiToken}}.Encode()
+	code, reply := post(t, "http://"+a.addr+"/sync", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, []byte(form))
+	if code != http.StatusOK || !strings.Contains(reply, "Sync started.") { // the 303 is followed to the page
+		t.Errorf("POST /sync with the token: %d %s", code, reply)
+	}
+	replies = append(replies, reply)
+	_, page := get(t, "http://"+a.addr+"/")
+	_, evs := get(t, "http://"+a.addr+"/v1/events")
+	if !strings.Contains(page, "Sync now") || !strings.Contains(evs, "api.rejected") {
+		t.Errorf("the page offers no sync, or /v1/events lacks the refusals:\n%s\n%s", page, evs)
+	}
 	if !strings.Contains(status, "drover@") && !strings.Contains(status, "jobs.git") {
 		t.Errorf("status does not describe the repo: %s", status)
 	}
 	if !strings.Contains(status, `"webhooks": "enabled"`) || !strings.Contains(status, `"sync_token": "enabled"`) {
 		t.Errorf("status does not say webhooks and the sync token are on: %s", status)
 	}
-	outs := append([]string{res.stdout, res.stderr, res2.stdout, res2.stderr, a.log.String(), health, status, metrics}, replies...)
+	outs := append([]string{res.stdout, res.stderr, res2.stdout, res2.stderr, a.log.String(), health, status, metrics, page, evs}, replies...)
 	for _, out := range outs {
 		for _, secret := range []string{gitToken, nomadToken, urlPassword, hookSecret, apiToken,
 			strings.TrimPrefix(goodSig, "sha256="), strings.TrimPrefix(badSig, "sha256=")} {

@@ -233,6 +233,16 @@ func TestRecord_VerdictsMoveTheState(t *testing.T) {
 	if st := m.Status(); st[0].State != "failed" || st[0].LastGoodCommit != "c1" {
 		t.Errorf("status after the failure = %+v", st[0])
 	}
+	// The history keeps both registers with their verdicts, in the state
+	// store and in /v1/status.
+	h := j.History
+	if len(h) != 2 || h[0].Commit != "c1" || h[0].Verdict != state.Healthy || h[0].Class != "update" ||
+		h[1].Commit != "c2" || h[1].Version != 2 || h[1].Verdict != state.Failed || h[1].Reason == "" {
+		t.Errorf("history = %+v; want c1 healthy, then c2 failed with its reason", h)
+	}
+	if st := m.Status(); len(st[0].History) != 2 {
+		t.Errorf("status history = %+v", st[0].History)
+	}
 }
 
 // TestPin_HoldsAJobWhoseRolloutIsWatched: a cycle during a rollout must not

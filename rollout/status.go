@@ -20,6 +20,9 @@ type JobStatus struct {
 	RolledBack     *state.RolledBack  `json:"rolled_back,omitempty"`
 	Held           string             `json:"held,omitempty"`
 	Rollout        *RolloutStatus     `json:"rollout,omitempty"`
+	// History is what drover applied to the job, oldest first, with each
+	// register's verdict.
+	History []state.HistoryEntry `json:"history,omitempty"`
 }
 
 // RolloutStatus is the newest rollout of a job, and while it is watched,
@@ -38,7 +41,7 @@ func (m *Manager) Status() []JobStatus {
 	out := make([]JobStatus, 0, len(all))
 	for _, j := range all {
 		k := j.Key()
-		st := JobStatus{Job: j.ID, Namespace: j.Namespace, Quarantined: j.Quarantined, RolledBack: j.RolledBack}
+		st := JobStatus{Job: j.ID, Namespace: j.Namespace, Quarantined: j.Quarantined, RolledBack: j.RolledBack, History: j.History}
 		if j.LastGood != nil {
 			st.LastGoodCommit = j.LastGood.Commit
 		}

@@ -65,6 +65,7 @@ func (m *Manager) finish(k jobs.Key, w *watch, v health.Verdict) {
 		if j.Rollout != nil && j.Rollout.Commit == ro.Commit && j.Rollout.Version == ro.Version {
 			j.Rollout = &ro
 		}
+		j.Judge(ro.Commit, ro.Version, v.Phase, v.Reason)
 		switch {
 		case v.Phase == state.Healthy:
 			rev := ro.Revision

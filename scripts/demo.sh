@@ -36,6 +36,8 @@ cat <<MSG
 
 drover is about to follow $demo/repo (branch main), syncing every 15s, and
 watching every rollout (healthy for 5s, then a 10s bake; 30s deadline).
+Web page (live: jobs, rollouts, rollbacks, events): http://127.0.0.1:8680/
+
 In another terminal:
 
   . $demo/cluster/env

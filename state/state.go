@@ -103,6 +103,60 @@ type Job struct {
 	// RolledBack is the newest rollback: what runs is LastGood's spec
 	// because FromCommit's rollout failed.
 	RolledBack *RolledBack `json:"rolled_back,omitempty"`
+	// History is what drover applied to the job, oldest first, the last
+	// maxHistory registers.
+	History []HistoryEntry `json:"history,omitempty"`
+}
+
+// HistoryEntry is one register drover made of a job, and its verdict.
+type HistoryEntry struct {
+	Commit  string `json:"commit"`
+	Version uint64 `json:"version"`
+	// Class is the sync class that made drover register: create, update,
+	// drift.
+	Class string    `json:"class,omitempty"`
+	Kind  Kind      `json:"kind"`
+	At    time.Time `json:"at"`
+	// Verdict is the rollout's phase: watching until it is judged.
+	Verdict Phase `json:"verdict"`
+	// Reason explains a failed, unknown or superseded verdict.
+	Reason string `json:"reason,omitempty"`
+}
+
+// maxHistory bounds a job's history; the oldest entries go first.
+const maxHistory = 20
+
+// Record upserts a register into the history by (commit, version), so a
+// change applied twice records it once. Only one rollout of a job is
+// watched: an earlier register still awaiting its verdict is superseded.
+func (j *Job) Record(a HistoryEntry) {
+	found := false
+	for i := range j.History {
+		h := &j.History[i]
+		switch {
+		case h.Commit == a.Commit && h.Version == a.Version:
+			*h, found = a, true
+		case h.Verdict.InFlight():
+			h.Verdict, h.Reason = Superseded, "a newer register replaced it before a verdict"
+		}
+	}
+	if found {
+		return
+	}
+	j.History = append(j.History, a)
+	if n := len(j.History); n > maxHistory {
+		j.History = j.History[n-maxHistory:]
+	}
+}
+
+// Judge sets the verdict of the register (commit, version), if the
+// history still holds it.
+func (j *Job) Judge(commit string, version uint64, verdict Phase, reason string) {
+	for i := range j.History {
+		if h := &j.History[i]; h.Commit == commit && h.Version == version {
+			h.Verdict, h.Reason = verdict, reason
+		}
+	}
 }
 
 // RolledBack records a rollback.
@@ -176,5 +230,6 @@ func (j *Job) Clone() *Job {
 		rb := *j.RolledBack
 		c.RolledBack = &rb
 	}
+	c.History = slices.Clone(j.History)
 	return &c
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,9 @@ type config struct {
 	advertise string
 
 	forge forgeConfig
+
+	ui         bool
+	nomadUIURL string
 }
 
 func defaultDataDir() string {
@@ -138,6 +142,8 @@ func (c *config) agentFlags(f *flagSet) {
 	f.Bool(g, &c.ha, "ha", true, "Run as one replica of a highly available instance: replicas with the same --instance\nelect one leader through Consul (a lock on <state-prefix>leader); only it syncs,\nwatches rollouts and writes state; the others stand by, answer HTTP and take over\nwhen it goes. A lone replica simply leads. false: no election (one process only).")
 	f.Duration(g, &c.leaderTTL, "leader-ttl", 15*time.Second, "TTL of the leader's Consul session (at least 10s). A leader that dies without\nresigning is replaced within about twice the TTL plus 5s of lock delay.")
 	f.String(g, &c.advertise, "advertise", "", "URL the other replicas reach this one at (for /v1/status on a standby). Default:\nhttp://$NOMAD_ADDR_http when run as a Nomad job with a port named http, else\nhttp://<--listen> with an unspecified host replaced by this host's name.")
+	f.Bool(g, &c.ui, "ui", true, "Serve the web page on --listen: GET / (jobs, rollouts, events, live) and\nGET /jobs/<namespace>/<name>. false: no page (the JSON API stays).")
+	f.String(g, &c.nomadUIURL, "nomad-ui-url", "", "Nomad web UI the page links jobs to. Default: $NOMAD_ADDR/ui (http://127.0.0.1:4646/ui).")
 	f.Bool(g, &c.watch, "watch-cluster", true, "Watch the cluster's jobs (blocking queries) and sync as soon as one drover\nmanages changes, instead of waiting for --interval / --schedule.")
 }
 
@@ -234,4 +240,23 @@ func (c *config) advertiseURL(getenv func(string) string) string {
 		}
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// nomadUI is --nomad-ui-url, or Nomad's own UI at NOMAD_ADDR, without any
+// credentials the address may carry.
+func (c *config) nomadUI(getenv func(string) string) string {
+	raw := c.nomadUIURL
+	if raw == "" {
+		addr := getenv("NOMAD_ADDR")
+		if addr == "" {
+			addr = "http://127.0.0.1:4646"
+		}
+		raw = strings.TrimSuffix(addr, "/") + "/ui"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return ""
+	}
+	u.User = nil
+	return strings.TrimSuffix(u.String(), "/")
 }

@@ -84,7 +84,7 @@ func commands() []command {
 				c.rolloutFlags(f, true)
 				c.logFlags(f, "info")
 			}, runApply},
-		{"agent", "Sync continuously, watch every rollout and roll back failed ones. Serves on --listen: GET /healthz, GET /v1/status, GET /metrics (Prometheus),\nPOST /v1/sync (bearer --api-token when set), and push webhooks POST /webhook/github and\nPOST /webhook/gitlab (authenticated with --webhook-secret; refused without it).",
+		{"agent", "Sync continuously, watch every rollout and roll back failed ones. Serves on --listen: the web page at / (--ui), GET /healthz, GET /v1/status, GET /v1/events, GET /metrics (Prometheus),\nPOST /v1/sync (bearer --api-token when set), and push webhooks POST /webhook/github and\nPOST /webhook/gitlab (authenticated with --webhook-secret; refused without it).",
 			func(c *config, f *flagSet) {
 				c.sourceFlags(f, false)
 				c.jobFlags(f)
@@ -422,6 +422,15 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	for k, v := range fb {
 		describe[k] = v
 	}
+	// What the web page needs to say when the next sync is and how long
+	// a rollout bakes.
+	describe["cluster_watch"] = enabled(c.watch)
+	describe["bake"] = c.policy.Bake.String()
+	if c.schedule != "" {
+		describe["schedule"] = c.schedule
+	} else {
+		describe["interval"] = c.interval.String()
+	}
 	opts := agent.Options{
 		Instance:      c.instance,
 		ID:            id,
@@ -435,6 +444,8 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		APIToken:      c.apiToken,
 		Metrics:       m,
 		Events:        bus,
+		UI:            c.ui,
+		NomadUIURL:    c.nomadUI(os.Getenv),
 	}
 	if c.watch {
 		opts.Watch = w.nomad
