@@ -11,6 +11,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
 )
@@ -45,6 +46,11 @@ type Options struct {
 	// unchanged since a plan found it in sync is not planned again.
 	// For benchmarks and for ruling the memo out when debugging.
 	PlanAlways bool
+	// PlanRetry is the wait before planning again a job whose plan Nomad
+	// refused (a 4xx) while neither its spec nor its cluster copy changed,
+	// by the number of refusals in a row; default exponential from 30s to
+	// 15m. A change to either plans it at once.
+	PlanRetry func(attempt int) time.Duration
 	// Allowed, when set, is asked right before every register and
 	// deregister; false refuses the write and stops the cycle. A replica
 	// of a highly available drover passes its leadership's lease check.
@@ -68,6 +74,9 @@ func (o Options) withDefaults() Options {
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = time.Minute
 	}
+	if o.PlanRetry == nil {
+		o.PlanRetry = backoff.Exponential(30*time.Second, 15*time.Minute, nil)
+	}
 	return o
 }
 
@@ -76,11 +85,13 @@ type Engine struct {
 	cluster Cluster
 	opts    Options
 	memo    planMemo
+	// now is the clock of plan retries; tests replace it.
+	now func() time.Time
 }
 
 // New returns an engine over cluster.
 func New(cluster Cluster, opts Options) *Engine {
-	return &Engine{cluster: cluster, opts: opts.withDefaults()}
+	return &Engine{cluster: cluster, opts: opts.withDefaults(), now: time.Now}
 }
 
 // Instance is the drover instance whose jobs this engine owns.
