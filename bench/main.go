@@ -44,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sizes := fs.String("n", "100,1000", "comma-separated job counts")
 	baseline := fs.Bool("baseline", true, "time the `nomad job run` loop too (false: drover only, for profiling)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the in-process quiet cycles (drover, memo on) to this file")
+	sweep := fs.String("parallel", "", "comma-separated parallelisms: measure only cold sync against the register floor at each, for the largest N")
+	deploy := fs.Bool("deploy", false, "measure only a deploy through a running agent with rollouts on, for each N")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -64,6 +66,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
+	}
+	if *sweep != "" {
+		var ps []int
+		for _, s := range strings.Split(*sweep, ",") {
+			p, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || p < 1 {
+				fmt.Fprintf(stderr, "bench: parallelism %q: want an integer ≥ 1\n", s)
+				return 2
+			}
+			ps = append(ps, p)
+		}
+		n := ns[len(ns)-1]
+		rows, err := b.parallelSweep(ctx, n, ps)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: sweep: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, machine)
+		writeSweep(stdout, n, rows)
+		return 0
+	}
+	if *deploy {
+		fmt.Fprintln(stdout, machine)
+		for _, n := range ns {
+			d, err := b.deployThroughAgent(ctx, n)
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: deploy N=%d: %v\n", n, err)
+				return 1
+			}
+			writeDeploy(stdout, d)
+		}
+		return 0
 	}
 	var results []*result
 	for _, n := range ns {

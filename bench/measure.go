@@ -149,8 +149,9 @@ func (b *bench) nomadLoop(ctx context.Context, c *testcluster.Cluster, repo stri
 	return time.Since(start), nil
 }
 
-func (b *bench) droverApply(ctx context.Context, c *testcluster.Cluster, repo, data string) (time.Duration, error) {
-	cmd := exec.CommandContext(ctx, b.drover, "apply", "--repo", repo, "--instance", instance, "--data-dir", data, "--log-level", "warn")
+func (b *bench) droverApply(ctx context.Context, c *testcluster.Cluster, repo, data string, extra ...string) (time.Duration, error) {
+	args := append([]string{"apply", "--repo", repo, "--instance", instance, "--data-dir", data, "--log-level", "warn"}, extra...)
+	cmd := exec.CommandContext(ctx, b.drover, args...)
 	cmd.Env = append(os.Environ(), c.Env()...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
