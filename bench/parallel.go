@@ -19,6 +19,8 @@ import (
 type sweepRow struct {
 	parallel     int
 	floor, apply time.Duration
+	// calls are drover apply's Nomad calls by kind.
+	calls map[string]int
 }
 
 // parallelSweep measures cold sync of n jobs at each parallelism against
@@ -48,13 +50,21 @@ func (b *bench) parallelSweep(ctx context.Context, n int, ps []int) ([]sweepRow,
 		}
 		b.logf("N=%d parallel %d: drover apply", n, p)
 		err = b.withCluster(ctx, filepath.Join(dir, fmt.Sprintf("apply-%d", p)), func(c *testcluster.Cluster) error {
-			row.apply, err = b.droverApply(ctx, c, repo, filepath.Join(dir, fmt.Sprintf("apply-data-%d", p)), "--parallel", fmt.Sprint(p))
+			px, err := startProxy(c.NomadAddr())
+			if err != nil {
+				return err
+			}
+			defer px.close()
+			t0 := time.Now()
+			row.apply, err = b.droverApplyVia(ctx, c, px.addr, repo, filepath.Join(dir, fmt.Sprintf("apply-data-%d", p)), "--parallel", fmt.Sprint(p))
+			row.calls, _ = px.counter.snapshot()
+			b.logf("N=%d parallel %d: drover apply's Nomad calls over time: %s; exited at %.1fs", n, p, px.counter.spans(t0), time.Since(t0).Seconds())
 			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("drover apply at %d: %w", p, err)
 		}
-		b.logf("N=%d parallel %d: floor %s, drover apply %s (%.2f×)", n, p, secs(row.floor), secs(row.apply), ratio(row.apply, row.floor))
+		b.logf("N=%d parallel %d: floor %s, drover apply %s (%.2f×), calls %v", n, p, secs(row.floor), secs(row.apply), ratio(row.apply, row.floor), row.calls)
 		rows = append(rows, row)
 	}
 	return rows, nil

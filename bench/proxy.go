@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sort"
 	"strings"
+	"time"
 	gosync "sync"
 )
 
@@ -20,6 +22,8 @@ type callCounter struct {
 	calls    map[string]int // "GET /v1/jobs" → count
 	watching int
 	bytes    map[string]int64 // response body bytes by kind, blocking ones too
+	// first and last are when each kind was first and last called.
+	first, last map[string]time.Time
 }
 
 func (c *callCounter) count(r *http.Request) {
@@ -31,8 +35,27 @@ func (c *callCounter) count(r *http.Request) {
 	}
 	if c.calls == nil {
 		c.calls = map[string]int{}
+		c.first, c.last = map[string]time.Time{}, map[string]time.Time{}
 	}
-	c.calls[kindOf(r)]++
+	k := kindOf(r)
+	c.calls[k]++
+	now := time.Now()
+	if _, ok := c.first[k]; !ok {
+		c.first[k] = now
+	}
+	c.last[k] = now
+}
+
+// spans says, per kind, when its first and last call came relative to t0.
+func (c *callCounter) spans(t0 time.Time) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var parts []string
+	for k, f := range c.first {
+		parts = append(parts, fmt.Sprintf("%s %.1f–%.1fs", k, f.Sub(t0).Seconds(), c.last[k].Sub(t0).Seconds()))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
 }
 
 // kindOf names a request by method and path, with job IDs left out; a
