@@ -37,7 +37,10 @@ type Options struct {
 	Apply bool
 	// Prune deregisters managed jobs that git no longer has.
 	Prune bool
-	// Parallel bounds the jobs planned and applied at once; default 4.
+	// Parallel bounds the jobs planned and applied at once; default 16:
+	// measured on a cold sync of 1000 jobs, the fastest of 4, 8 and 16,
+	// and with the watches' queries far below Nomad's
+	// http_max_conns_per_client (100).
 	Parallel int
 	// CallTimeout bounds each Nomad call; default 1m.
 	CallTimeout time.Duration
@@ -64,12 +67,15 @@ type Options struct {
 // DefaultInstance is the instance name used when Options.Instance is empty.
 const DefaultInstance = "drover"
 
+// DefaultParallel is Options.Parallel's default.
+const DefaultParallel = 16
+
 func (o Options) withDefaults() Options {
 	if o.Instance == "" {
 		o.Instance = DefaultInstance
 	}
 	if o.Parallel <= 0 {
-		o.Parallel = 4
+		o.Parallel = DefaultParallel
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = time.Minute
