@@ -10,8 +10,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"time"
 	gosync "sync"
+	"time"
 )
 
 // callCounter counts Nomad API calls. Blocking queries (the agent's cluster
