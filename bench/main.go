@@ -11,9 +11,16 @@
 // its peak RSS, and finally the engine in-process with and without the plan
 // memo for the plan-every-job comparison.
 //
+// Two other modes measure one thing each: -parallel 4,8,16 times `drover
+// apply` of the largest N at each parallelism against the register floor
+// (the same jobs registered straight through the API, as wide), each on a
+// fresh cluster, side by side; -deploy commits N jobs at once to a running
+// agent with rollouts on and follows them until every rollout is healthy
+// through the bake: plan calls, Nomad response bytes, agent CPU, peak RSS.
+//
 // Usage:
 //
-//	bench -drover .bin/drover -nomad .bin/nomad [-n 100,1000]
+//	bench -drover .bin/drover -nomad .bin/nomad [-n 100,1000] [-parallel 4,8,16 | -deploy]
 //
 // BENCH_N overrides -n.
 package main
