@@ -26,7 +26,7 @@ func doc() map[string]any {
 	return map[string]any{
 		"agent": map[string]string{"instance": "prod", "repo": "https://github.com/acme/jobs.git", "ref": "main",
 			"version": "v1.2.3", "webhooks": "enabled", "interval": "1m", "bake": "30s", "cluster_watch": "enabled"},
-		"commit": "0123456789abcdef0123456789abcdef01234567",
+		"commit":      "0123456789abcdef0123456789abcdef01234567",
 		"commit_info": map[string]any{"subject": "deploy " + xss, "author": "Mallory " + xss, "time": now.Add(-3 * time.Minute)},
 		"last_sync": map[string]any{"started": now.Add(-time.Minute), "finished": now.Add(-59 * time.Second),
 			"duration_ms": 1200, "ok": true},
