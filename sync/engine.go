@@ -23,7 +23,7 @@ func (e *Engine) Sync(ctx context.Context, set *jobs.Set) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	report := &Report{Revision: set.Revision}
+	report := &Report{Revision: set.Revision, Commit: set.Commit}
 	// A Nomad that stops answering fails the cycle at the first call that
 	// times out, instead of once per job: a thousand plans each waiting out
 	// the call timeout would hold the cycle for hours.
