@@ -71,10 +71,15 @@ fuzz:
 
 ## bench: cold sync, quiet cycles, reaction latencies and peak RSS of
 ## drover against a real Nomad dev agent with N mock-driver jobs
-## (BENCH_N=100,1000 by default; about 10 minutes on 2 cores). Prints a
-## markdown table. Not part of `make test`: its numbers are the machine's.
+## (BENCH_N=100,1000 by default); then cold sync of the largest N against
+## the register floor at --parallel 4, 8 and 16; then a deploy of N jobs
+## through a running agent until every rollout is healthy (about 25 minutes
+## on 2 cores). Prints markdown tables. Not part of `make test`: its numbers
+## are the machine's.
 bench: tools $(BIN)/drover
 	$(GO) run ./bench -drover $(BIN)/drover -nomad $(BIN)/nomad
+	$(GO) run ./bench -drover $(BIN)/drover -nomad $(BIN)/nomad -parallel 4,8,16
+	$(GO) run ./bench -drover $(BIN)/drover -nomad $(BIN)/nomad -deploy
 
 vet:
 	$(GO) vet ./...

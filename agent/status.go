@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/cycle"
+	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/rollout"
 	dsync "github.com/drover-dev/drover/sync"
 )
@@ -94,11 +95,13 @@ type lastSyncJSON struct {
 }
 
 type statusJSON struct {
-	Agent       map[string]string `json:"agent"`
-	Commit      string            `json:"commit,omitempty"`
-	LastSync    lastSyncJSON      `json:"last_sync"`
-	LastSuccess *time.Time        `json:"last_success,omitempty"`
-	Report      *dsync.Report     `json:"report,omitempty"`
+	Agent  map[string]string `json:"agent"`
+	Commit string            `json:"commit,omitempty"`
+	// CommitInfo is the commit's subject, author and time.
+	CommitInfo  *jobs.CommitInfo `json:"commit_info,omitempty"`
+	LastSync    lastSyncJSON     `json:"last_sync"`
+	LastSuccess *time.Time       `json:"last_success,omitempty"`
+	Report      *dsync.Report    `json:"report,omitempty"`
 	// Rollouts is each job's rollout state: last good commit, quarantine,
 	// the rollout being watched.
 	Rollouts []rollout.JobStatus `json:"rollouts,omitempty"`
@@ -128,7 +131,7 @@ func (s *status) snapshot(now time.Time) statusJSON {
 		},
 	}
 	if s.report != nil {
-		v.Commit = s.report.Revision
+		v.Commit, v.CommitInfo = s.report.Revision, s.report.Commit
 	}
 	return v
 }

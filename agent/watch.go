@@ -34,15 +34,16 @@ type JobWatcher interface {
 // waiting, and a minimum gap between queries bounds the rate while an
 // allocation-heavy deploy keeps the index moving.
 //
-// What counts as a change is a different JobModifyIndex, Status or Stop of
-// a job git has or this instance owns; allocation churn and other people's
-// jobs are ignored. Changes are debounced, so a burst of edits is one
+// What counts as a change is a different JobModifyIndex or Stop of a job
+// git has or this instance owns, or the job going dead or coming back:
+// what can change the job's plan (see the engine's plan memo). Allocation
+// churn, a status moving between pending and running as allocations start
+// or are replaced, and other people's jobs are ignored: during a big deploy
+// they move on every allocation and would be a cycle each. Changes are debounced, so a burst of edits is one
 // cycle. A cycle's own registers are not changes: the loop tells the watch
 // the modify index each register produced (cycleDone), and a check that
 // comes due while a cycle runs waits for that. A job that drifts on every
-// register therefore cannot make the agent loop; at worst a status it moves
-// through (pending → running) causes one more cycle, which the plan memo
-// keeps to a plan of that job.
+// register therefore cannot make the agent loop.
 type clusterWatch struct {
 	lister   JobWatcher
 	instance string
@@ -71,10 +72,10 @@ type clusterWatch struct {
 
 // jobState is what the watch compares of a job.
 type jobState struct {
-	index  uint64
-	status string
-	stop   bool
-	owned  bool
+	index uint64
+	stop  bool
+	dead  bool
+	owned bool
 }
 
 func newClusterWatch(lister JobWatcher, instance string, trigger func(string), opts Options) *clusterWatch {
@@ -143,7 +144,7 @@ func (w *clusterWatch) observe(stubs []*api.JobListStub, now time.Time) {
 	for _, s := range stubs {
 		_, owned := jobs.OwnershipOf(s.Meta, w.instance)
 		latest[jobs.Key{Namespace: s.Namespace, ID: s.ID}] = jobState{
-			index: s.JobModifyIndex, status: s.Status, stop: s.Stop, owned: owned,
+			index: s.JobModifyIndex, stop: s.Stop, dead: s.Status == "dead", owned: owned,
 		}
 	}
 	w.mu.Lock()
@@ -224,7 +225,7 @@ func (w *clusterWatch) cycleDone(report *dsync.Report) {
 			}
 			st, ok := w.latest[r.Key]
 			if !ok || st.index != r.Applied.ModifyIndex {
-				st = jobState{index: r.Applied.ModifyIndex, status: w.seen[r.Key].status, owned: true}
+				st = jobState{index: r.Applied.ModifyIndex, owned: true}
 			}
 			if w.seen == nil {
 				w.seen = map[jobs.Key]jobState{}

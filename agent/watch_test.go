@@ -6,6 +6,11 @@ import (
 	gosync "sync"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/jobs"
+	dsync "github.com/drover-dev/drover/sync"
+	"github.com/hashicorp/nomad/api"
+	"github.com/rs/zerolog"
 )
 
 // waitQuiet waits until no cycle has finished for a while, and returns the
@@ -149,5 +154,46 @@ func TestWatch_OffMeansOnlyTheIntervalSyncs(t *testing.T) {
 	defer n.mu.Unlock()
 	if n.watches != 0 {
 		t.Errorf("%d watch queries with the watch off", n.watches)
+	}
+}
+
+// TestWatch_StatusChurnOfRegisteredJobsIsNoChange: a job drover just
+// registered moves pending → running, and its summary with every
+// allocation; none of that can change its plan, so none of it schedules a
+// cycle. A hand edit, a stop or the job dying does.
+func TestWatch_StatusChurnOfRegisteredJobsIsNoChange(t *testing.T) {
+	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+	stubOf := func(index uint64, status string, stop bool, running int) []*api.JobListStub {
+		return []*api.JobListStub{{ID: "a", Namespace: "default", Status: status, Stop: stop, JobModifyIndex: index, Meta: meta,
+			JobSummary: &api.JobSummary{Summary: map[string]api.TaskGroupSummary{"g": {Running: running}}}}}
+	}
+	for _, tt := range []struct {
+		name   string
+		list   []*api.JobListStub
+		change bool
+	}{
+		{"registered, pending", stubOf(5, "pending", false, 0), false},
+		{"running", stubOf(5, "running", false, 1), false},
+		{"an allocation replaced", stubOf(5, "pending", false, 0), false},
+		{"hand edit", stubOf(6, "running", false, 1), true},
+		{"stopped", stubOf(5, "running", true, 1), true},
+		{"dead", stubOf(5, "dead", false, 0), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
+			defer w.stopTimer()
+			now := time.Now()
+			w.observe(nil, now) // the baseline: a cluster without the job
+			w.cycleStarted()
+			w.cycleDone(&dsync.Report{Jobs: []*dsync.JobResult{{Key: jobs.Key{Namespace: "default", ID: "a"},
+				Class: dsync.Create, Applied: &dsync.Applied{ModifyIndex: 5}}}})
+			w.observe(tt.list, now)
+			w.mu.Lock()
+			scheduled := w.timer != nil
+			w.mu.Unlock()
+			if scheduled != tt.change {
+				t.Errorf("a check was scheduled: %v, want %v", scheduled, tt.change)
+			}
+		})
 	}
 }

@@ -91,15 +91,15 @@ func (a *agentProc) mark() int {
 	return len(a.lines)
 }
 
-// wait returns the first line after from with event name that matches
-// pred, and when it arrived.
+// wait returns the first line after from with event name (any, if "")
+// that matches pred, and when it arrived.
 func (a *agentProc) wait(ctx context.Context, from int, name string, timeout time.Duration, pred func(map[string]any) bool) (logLine, int, error) {
 	deadline := time.After(timeout)
 	for {
 		a.mu.Lock()
 		for i := from; i < len(a.lines); i++ {
 			l := a.lines[i]
-			if l.event["event"] == name && (pred == nil || pred(l.event)) {
+			if (name == "" || l.event["event"] == name) && (pred == nil || pred(l.event)) {
 				a.mu.Unlock()
 				return l, i + 1, nil
 			}

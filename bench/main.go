@@ -11,9 +11,16 @@
 // its peak RSS, and finally the engine in-process with and without the plan
 // memo for the plan-every-job comparison.
 //
+// Two other modes measure one thing each: -parallel 4,8,16 times `drover
+// apply` of the largest N at each parallelism against the register floor
+// (the same jobs registered straight through the API, as wide), each on a
+// fresh cluster, side by side; -deploy commits N jobs at once to a running
+// agent with rollouts on and follows them until every rollout is healthy
+// through the bake: plan calls, Nomad response bytes, agent CPU, peak RSS.
+//
 // Usage:
 //
-//	bench -drover .bin/drover -nomad .bin/nomad [-n 100,1000]
+//	bench -drover .bin/drover -nomad .bin/nomad [-n 100,1000] [-parallel 4,8,16 | -deploy]
 //
 // BENCH_N overrides -n.
 package main
@@ -44,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sizes := fs.String("n", "100,1000", "comma-separated job counts")
 	baseline := fs.Bool("baseline", true, "time the `nomad job run` loop too (false: drover only, for profiling)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the in-process quiet cycles (drover, memo on) to this file")
+	sweep := fs.String("parallel", "", "comma-separated parallelisms: measure only cold sync against the register floor at each, for the largest N")
+	deploy := fs.Bool("deploy", false, "measure only a deploy through a running agent with rollouts on, for each N")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -64,6 +73,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
+	}
+	if *sweep != "" {
+		var ps []int
+		for _, s := range strings.Split(*sweep, ",") {
+			p, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || p < 1 {
+				fmt.Fprintf(stderr, "bench: parallelism %q: want an integer ≥ 1\n", s)
+				return 2
+			}
+			ps = append(ps, p)
+		}
+		n := ns[len(ns)-1]
+		rows, err := b.parallelSweep(ctx, n, ps)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: sweep: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, machine)
+		writeSweep(stdout, n, rows)
+		return 0
+	}
+	if *deploy {
+		fmt.Fprintln(stdout, machine)
+		for _, n := range ns {
+			d, err := b.deployThroughAgent(ctx, n)
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: deploy N=%d: %v\n", n, err)
+				return 1
+			}
+			writeDeploy(stdout, d)
+		}
+		return 0
 	}
 	var results []*result
 	for _, n := range ns {

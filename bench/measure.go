@@ -150,9 +150,19 @@ func (b *bench) nomadLoop(ctx context.Context, c *testcluster.Cluster, repo stri
 	return time.Since(start), nil
 }
 
-func (b *bench) droverApply(ctx context.Context, c *testcluster.Cluster, repo, data string) (time.Duration, error) {
-	cmd := exec.CommandContext(ctx, b.drover, "apply", "--repo", repo, "--instance", instance, "--data-dir", data, "--log-level", "warn")
+func (b *bench) droverApply(ctx context.Context, c *testcluster.Cluster, repo, data string, extra ...string) (time.Duration, error) {
+	return b.droverApplyVia(ctx, c, "", repo, data, extra...)
+}
+
+// droverApplyVia runs drover apply with NOMAD_ADDR set to nomadAddr ("":
+// the cluster's own), e.g. a counting proxy.
+func (b *bench) droverApplyVia(ctx context.Context, c *testcluster.Cluster, nomadAddr, repo, data string, extra ...string) (time.Duration, error) {
+	args := append([]string{"apply", "--repo", repo, "--instance", instance, "--data-dir", data, "--log-level", "warn"}, extra...)
+	cmd := exec.CommandContext(ctx, b.drover, args...)
 	cmd.Env = append(os.Environ(), c.Env()...)
+	if nomadAddr != "" {
+		cmd.Env = append(cmd.Env, "NOMAD_ADDR="+nomadAddr)
+	}
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	took := time.Since(start)

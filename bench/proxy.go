@@ -8,7 +8,10 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sort"
+	"strings"
 	gosync "sync"
+	"time"
 )
 
 // callCounter counts Nomad API calls. Blocking queries (the agent's cluster
@@ -18,6 +21,9 @@ type callCounter struct {
 	mu       gosync.Mutex
 	calls    map[string]int // "GET /v1/jobs" → count
 	watching int
+	bytes    map[string]int64 // response body bytes by kind, blocking ones too
+	// first and last are when each kind was first and last called.
+	first, last map[string]time.Time
 }
 
 func (c *callCounter) count(r *http.Request) {
@@ -29,12 +35,85 @@ func (c *callCounter) count(r *http.Request) {
 	}
 	if c.calls == nil {
 		c.calls = map[string]int{}
+		c.first, c.last = map[string]time.Time{}, map[string]time.Time{}
 	}
+	k := kindOf(r)
+	c.calls[k]++
+	now := time.Now()
+	if _, ok := c.first[k]; !ok {
+		c.first[k] = now
+	}
+	c.last[k] = now
+}
+
+// spans says, per kind, when its first and last call came relative to t0.
+func (c *callCounter) spans(t0 time.Time) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var parts []string
+	for k, f := range c.first {
+		parts = append(parts, fmt.Sprintf("%s %.1f–%.1fs", k, f.Sub(t0).Seconds(), c.last[k].Sub(t0).Seconds()))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
+}
+
+// kindOf names a request by method and path, with job IDs left out; a
+// plan is a kind of its own, and a blocking query is marked.
+func kindOf(r *http.Request) string {
 	path := r.URL.Path
-	if len(path) > len("/v1/job/") && path[:len("/v1/job/")] == "/v1/job/" {
-		path = "/v1/job/:id…"
+	if strings.HasPrefix(path, "/v1/job/") {
+		if strings.HasSuffix(path, "/plan") {
+			path = "/v1/job/:id/plan"
+		} else {
+			path = "/v1/job/:id…"
+		}
 	}
-	c.calls[r.Method+" "+path]++
+	k := r.Method + " " + path
+	if r.URL.Query().Get("wait") != "" || r.URL.Query().Get("index") != "" {
+		k += " (blocking)"
+	}
+	return k
+}
+
+// addBytes counts n bytes of response body of kind.
+func (c *callCounter) addBytes(kind string, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bytes == nil {
+		c.bytes = map[string]int64{}
+	}
+	c.bytes[kind] += n
+}
+
+// byteSnapshot returns the response bytes so far, by kind.
+func (c *callCounter) byteSnapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.bytes))
+	for k, v := range c.bytes {
+		out[k] = v
+	}
+	return out
+}
+
+// byteCounter counts what the proxy writes back to the agent.
+type byteCounter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (w *byteCounter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+// Flush passes streamed answers (the event stream) on as they come.
+func (w *byteCounter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // snapshot returns the calls so far, by kind, and their total.
@@ -85,7 +164,9 @@ func startProxy(target string) (*proxy, error) {
 	rp.ErrorLog = log.New(io.Discard, "", 0)
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.counter.count(r)
-		rp.ServeHTTP(w, r)
+		bc := &byteCounter{ResponseWriter: w}
+		rp.ServeHTTP(bc, r)
+		p.counter.addBytes(kindOf(r), bc.n)
 	})}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil

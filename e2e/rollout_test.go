@@ -20,6 +20,9 @@ type helloVariant struct {
 	unhealthy  bool // /health answers 500
 	badCommand bool // the task's command does not exist
 	autoRevert bool // Nomad's own update { auto_revert = true }
+	// unhealthyFor makes /health fail for this long after the task starts,
+	// then pass: a slow starter.
+	unhealthyFor string
 	// healthyDeadline is Nomad's update.healthy_deadline; default 1m.
 	healthyDeadline string
 }
@@ -32,6 +35,9 @@ func rolloutJob(id string, v helloVariant) string {
 	args := fmt.Sprintf(`["-addr", "127.0.0.1:${NOMAD_PORT_http}", "-version", %q]`, v.version)
 	if v.unhealthy {
 		args = fmt.Sprintf(`["-addr", "127.0.0.1:${NOMAD_PORT_http}", "-version", %q, "-unhealthy"]`, v.version)
+	}
+	if v.unhealthyFor != "" {
+		args = fmt.Sprintf(`["-addr", "127.0.0.1:${NOMAD_PORT_http}", "-version", %q, "-unhealthy-for", %q]`, v.version, v.unhealthyFor)
 	}
 	deadline := v.healthyDeadline
 	if deadline == "" {

@@ -7,9 +7,12 @@
 package health
 
 import (
+	"fmt"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -27,6 +30,18 @@ type Target struct {
 	// Nomad then judges its deployment itself and reverts a failed one, and
 	// drover waits for that verdict instead of racing it.
 	AutoRevert bool
+	// FailAfter is the job's own Policy.FailAfter (meta
+	// drover.health_fail_after; "0s" turns it off for the job), when
+	// HasFailAfter.
+	FailAfter    time.Duration
+	HasFailAfter bool
+	// FailAfterErr says why the job's drover.health_fail_after was not
+	// used.
+	FailAfterErr string
+	// StartGrace is the longest min_healthy_time of its groups and
+	// check_restart grace of its checks: a check is not held critical
+	// against a task that still starts.
+	StartGrace time.Duration
 }
 
 // Watched reports whether the job's kind has a rollout to watch: batch jobs
@@ -62,18 +77,45 @@ func TargetOf(job *api.Job) Target {
 		}
 		t.Checks[group] += len(s.Checks)
 	}
+	grace := func(s *api.Service) {
+		if s.CheckRestart != nil {
+			t.StartGrace = max(t.StartGrace, deref(s.CheckRestart.Grace))
+		}
+		for _, c := range s.Checks {
+			if c.CheckRestart != nil {
+				t.StartGrace = max(t.StartGrace, deref(c.CheckRestart.Grace))
+			}
+		}
+	}
+	if job.Update != nil {
+		t.StartGrace = max(t.StartGrace, deref(job.Update.MinHealthyTime))
+	}
 	for _, g := range job.TaskGroups {
 		group := deref(g.Name)
 		if g.Update != nil && deref(g.Update.AutoRevert) {
 			t.AutoRevert = true
 		}
+		if g.Update != nil {
+			t.StartGrace = max(t.StartGrace, deref(g.Update.MinHealthyTime))
+		}
 		for _, s := range g.Services {
 			add(s, group, "")
+			grace(s)
 		}
 		for _, task := range g.Tasks {
 			for _, s := range task.Services {
 				add(s, group, task.Name)
+				grace(s)
 			}
+		}
+	}
+	if v, ok := job.Meta[jobs.MetaHealthFailAfter]; ok {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil || d < 0:
+			t.FailAfterErr = fmt.Sprintf("meta %s = %q is not a duration like 30s or 2m; using --health-fail-after", jobs.MetaHealthFailAfter, v)
+		default:
+			t.FailAfter, t.HasFailAfter = d, true
 		}
 	}
 	sort.Strings(t.Services)
@@ -123,4 +165,14 @@ func (t Target) needsChecks() bool {
 		}
 	}
 	return false
+}
+
+// PolicyFor is p as it applies to t's job: its own fail-after, and its
+// start grace.
+func (t Target) PolicyFor(p Policy) Policy {
+	if t.HasFailAfter {
+		p.FailAfter = t.FailAfter
+	}
+	p.StartGrace = t.StartGrace
+	return p
 }

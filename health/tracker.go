@@ -12,6 +12,14 @@ import (
 type Policy struct {
 	// MinHealthy is how long everything must be healthy without a break.
 	MinHealthy time.Duration
+	// FailAfter fails a rollout as soon as one of its checks has been
+	// critical without a break for this long (plus StartGrace), instead
+	// of waiting for the deadline; 0 waits for the deadline.
+	FailAfter time.Duration
+	// StartGrace is added to FailAfter for a job whose tasks take time to
+	// start answering: its groups' min_healthy_time and its checks'
+	// check_restart grace, the longest of them.
+	StartGrace time.Duration
 	// Deadline is how long a rollout has to become healthy, from its
 	// register, and again from each re-judging of an unknown rollout.
 	Deadline time.Duration
@@ -26,7 +34,7 @@ type Policy struct {
 
 // DefaultPolicy is the policy of the flags' defaults.
 func DefaultPolicy() Policy {
-	return Policy{MinHealthy: 10 * time.Second, Deadline: 5 * time.Minute, Bake: time.Minute, Unresolved: 30 * time.Minute}
+	return Policy{MinHealthy: 10 * time.Second, Deadline: 5 * time.Minute, Bake: time.Minute, FailAfter: time.Minute, Unresolved: 30 * time.Minute}
 }
 
 // Verdict is where a rollout stands.
@@ -116,6 +124,9 @@ type Tracker struct {
 	// staleSince is when a transition due by the clock first waited for
 	// fresher data; zero when none waits.
 	staleSince time.Time
+	// critical is, by allocation and check, since when a check of the
+	// rollout has been critical without a break, for FailAfter.
+	critical map[string]time.Time
 }
 
 // NewTracker starts judging a rollout that must be healthy by deadline.
@@ -123,7 +134,7 @@ func NewTracker(p Policy, deadline time.Time) *Tracker {
 	if p.Unresolved <= 0 {
 		p.Unresolved = DefaultPolicy().Unresolved
 	}
-	return &Tracker{policy: p, deadline: deadline, phase: state.Watching}
+	return &Tracker{policy: p, deadline: deadline, phase: state.Watching, critical: map[string]time.Time{}}
 }
 
 // Step folds one assessment made at now into the verdict.
@@ -154,6 +165,15 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 
 	// need is the time the data must reach for the transition due now.
 	var need time.Time
+	if t.phase == state.Watching {
+		stuck, due := t.stillCritical(now, a)
+		switch {
+		case len(stuck) > 0 && fresh(a, due):
+			return t.end(v, state.Failed, fmt.Sprintf("a check stayed critical for %s: ", t.policy.FailAfter+t.policy.StartGrace), stuck)
+		case len(stuck) > 0:
+			need = due
+		}
+	}
 	if t.phase == state.Watching {
 		if a.Ready {
 			if t.readySince.IsZero() {
@@ -288,6 +308,42 @@ func (t *Tracker) resolveUnknown(v Verdict, why string) Verdict {
 	v.Unresolved = true
 	v.Reason = fmt.Sprintf("no verdict for %s: %s; a bad version may be running", shortDuration(t.policy.Unresolved), why)
 	return t.end(v, state.Unknown, "", nil)
+}
+
+// stillCritical follows each critical check of the assessment: a check
+// seen critical starts a clock, one seen passing (or gone) stops it. It
+// returns the checks whose clock has run FailAfter + StartGrace, and the
+// moment the data must reach to prove they did without a break. While a
+// source cannot be seen, no clock moves: silence proves nothing either way.
+func (t *Tracker) stillCritical(now time.Time, a Assessment) ([]Problem, time.Time) {
+	if t.policy.FailAfter <= 0 || a.Unreachable != "" {
+		return nil, time.Time{}
+	}
+	seen := map[string]bool{}
+	var stuck []Problem
+	var due time.Time
+	for _, p := range a.Critical {
+		if p.Kind != "check" {
+			continue
+		}
+		k := p.Alloc + "\x00" + p.CheckID + "\x00" + p.Check
+		seen[k] = true
+		since, ok := t.critical[k]
+		if !ok {
+			since = now
+			t.critical[k] = since
+		}
+		if d := since.Add(t.policy.FailAfter + t.policy.StartGrace); !now.Before(d) {
+			stuck = append(stuck, p)
+			due = later(due, d)
+		}
+	}
+	for k := range t.critical {
+		if !seen[k] {
+			delete(t.critical, k)
+		}
+	}
+	return stuck, due
 }
 
 // end makes v final. A failure's reason is its cause followed by its

@@ -64,6 +64,40 @@ func TestTracker_Step(t *testing.T) {
 			{at: 40 * time.Second, a: ready, phase: state.Healthy, reason: "healthy for 10s and through the 30s bake"},
 		},
 	}, {
+		name:   "a check critical past fail-after fails before the deadline",
+		policy: Policy{MinHealthy: 10 * time.Second, Deadline: time.Minute, Bake: 30 * time.Second, FailAfter: 15 * time.Second, StartGrace: 5 * time.Second},
+		steps: []step{
+			{at: 2 * time.Second, a: critical, phase: state.Watching},
+			{at: 21 * time.Second, a: critical, phase: state.Watching},
+			{at: 22 * time.Second, a: critical, phase: state.Failed, reason: "a check stayed critical for 20s", problems: []string{"check critical"}},
+		},
+	}, {
+		name:   "fail-after waits for data as new as the moment it judges",
+		policy: Policy{MinHealthy: 10 * time.Second, Deadline: time.Minute, Bake: 30 * time.Second, FailAfter: 15 * time.Second},
+		steps: []step{
+			{at: 2 * time.Second, a: critical, phase: state.Watching},
+			{at: 18 * time.Second, asOf: d(16 * time.Second), a: critical, phase: state.Watching, needFresh: d(17 * time.Second)},
+			{at: 19 * time.Second, asOf: d(18 * time.Second), a: critical, phase: state.Failed},
+		},
+	}, {
+		name:   "a check that passes again restarts the fail-after clock",
+		policy: Policy{MinHealthy: 10 * time.Second, Deadline: time.Minute, Bake: 30 * time.Second, FailAfter: 15 * time.Second},
+		steps: []step{
+			{at: 0, a: critical, phase: state.Watching},
+			{at: 14 * time.Second, a: notReady, phase: state.Watching},
+			{at: 15 * time.Second, a: critical, phase: state.Watching},
+			{at: 29 * time.Second, a: critical, phase: state.Watching},
+			{at: 30 * time.Second, a: critical, phase: state.Failed},
+		},
+	}, {
+		name:   "silence stops no fail-after clock and starts none",
+		policy: Policy{MinHealthy: 10 * time.Second, Deadline: time.Minute, Bake: 30 * time.Second, FailAfter: 15 * time.Second},
+		steps: []step{
+			{at: 0, a: critical, phase: state.Watching},
+			{at: 20 * time.Second, a: unreachable, phase: state.Watching},
+			{at: 21 * time.Second, a: critical, phase: state.Failed},
+		},
+	}, {
 		name: "a blip restarts min healthy",
 		steps: []step{
 			{at: 0, a: ready, phase: state.Watching},

@@ -67,6 +67,8 @@ type lastLoad struct {
 // Set is the jobs of one revision.
 type Set struct {
 	Revision string
+	// Commit describes the revision, when the tree could say.
+	Commit *CommitInfo
 	// Files are sorted by path; some may carry an Err.
 	Files []*File
 	// Skipped are paths the Selector matches that were not read, such as
@@ -136,7 +138,7 @@ func (l *Loader) Load(ctx context.Context, tree Tree) (*Set, error) {
 		return nil, err
 	}
 	markDuplicates(files)
-	set := &Set{Revision: rev, Files: files, Skipped: skipped}
+	set := &Set{Revision: rev, Commit: commitOf(tree), Files: files, Skipped: skipped}
 	l.last = &lastLoad{set: set, config: config, vars: vars}
 	return set, nil
 }
@@ -157,6 +159,14 @@ func (l *Loader) skipped(tree Tree) ([]Skipped, error) {
 		out = append(out, Skipped{Path: p, Reason: skippedSymlink})
 	}
 	return out, nil
+}
+
+func commitOf(tree Tree) *CommitInfo {
+	if d, ok := tree.(CommitDescriber); ok {
+		c := d.CommitInfo()
+		return &c
+	}
+	return nil
 }
 
 // unchangedSince returns the paths the tree did not change since the last

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"strings"
 
 	"github.com/hashicorp/nomad/api"
 )
@@ -16,8 +15,12 @@ const (
 	MetaPath        = "drover.path"
 	MetaFingerprint = "drover.fingerprint"
 	MetaInstance    = "drover.instance"
-	metaPrefix      = "drover."
 )
+
+// MetaHealthFailAfter, set in a job file, overrides --health-fail-after
+// for that job. Unlike the ownership keys it is the user's: a change to it
+// is a change to the spec.
+const MetaHealthFailAfter = "drover.health_fail_after"
 
 // Ownership is what drover records on a job it registers.
 type Ownership struct {
@@ -64,8 +67,15 @@ func OwnershipOf(meta map[string]string, instance string) (o Ownership, ok bool)
 }
 
 // IsOwnMeta reports whether a meta key is one drover writes; a plan whose
-// only differences are these keys is in sync.
-func IsOwnMeta(key string) bool { return strings.HasPrefix(key, metaPrefix) }
+// only differences are these keys is in sync. Other drover.* keys (such as
+// MetaHealthFailAfter) are set by people in git and are part of the spec.
+func IsOwnMeta(key string) bool {
+	switch key {
+	case MetaManaged, MetaCommit, MetaPath, MetaFingerprint, MetaInstance:
+		return true
+	}
+	return false
+}
 
 // Fingerprint hashes the job's spec as parsed, ignoring drover's own meta.
 // Nomad's parse output is deterministic for the same source and variables,

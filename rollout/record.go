@@ -80,8 +80,12 @@ func (m *Manager) applied(ctx context.Context, r *dsync.JobResult, p pin, pinned
 	}
 	target := health.TargetOf(job)
 	deadline := ro.Started.Add(m.opts.Policy.Deadline)
+	policy := target.PolicyFor(m.opts.Policy)
 	ev := log.Info().Str("event", "rollout.started").Str("kind", string(ro.Kind)).Strs("services", target.Services).
-		Time("deadline", deadline)
+		Time("deadline", deadline).Str("fail_after", policy.FailAfter.String()).Str("start_grace", policy.StartGrace.String())
+	if target.FailAfterErr != "" {
+		ev = ev.Str("warning", target.FailAfterErr)
+	}
 	if s != nil && s.LastGood != nil {
 		ev = ev.Str("last_good_commit", s.LastGood.Commit)
 	}
@@ -136,7 +140,7 @@ func (m *Manager) start(k jobs.Key, ro state.Rollout, deadline time.Time, target
 		if err != nil {
 			return // stopped: superseded, or shutting down with the rollout in flight
 		}
-		tracker := health.NewTracker(m.opts.Policy, deadline)
+		tracker := health.NewTracker(t.PolicyFor(m.opts.Policy), deadline)
 		v, err := m.watcher.Watch(ctx, t, tracker, func(v health.Verdict) { m.progress(k, w, v) })
 		if err != nil {
 			return // stopped: superseded, or shutting down with the rollout in flight

@@ -32,14 +32,14 @@ func (r *Repo) changed(from, to string) ([]string, error) {
 	if to == "" {
 		return nil, fmt.Errorf("no target commit given")
 	}
-	toTree, err := r.tree(plumbing.NewHash(strings.ToLower(to)))
+	_, toTree, err := r.tree(plumbing.NewHash(strings.ToLower(to)))
 	if err != nil {
 		return nil, err
 	}
 	if from == "" {
 		return treeFiles(toTree)
 	}
-	fromTree, err := r.tree(plumbing.NewHash(strings.ToLower(from)))
+	_, fromTree, err := r.tree(plumbing.NewHash(strings.ToLower(from)))
 	if err != nil {
 		return nil, err
 	}

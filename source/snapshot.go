@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/drover-dev/drover/jobs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -20,6 +21,7 @@ type Snapshot struct {
 	repo   *Repo
 	commit plumbing.Hash
 	tree   *object.Tree
+	info   jobs.CommitInfo
 
 	// files and links are the tree's listing, walked once: a commit's tree
 	// never changes. Guarded by repo.mu; listed says they are filled.
@@ -40,26 +42,32 @@ func (r *Repo) Snapshot(sha string) (*Snapshot, error) {
 
 // snapshot needs r.mu held.
 func (r *Repo) snapshot(h plumbing.Hash) (*Snapshot, error) {
-	tree, err := r.tree(h)
+	c, tree, err := r.tree(h)
 	if err != nil {
 		return nil, r.redact.wrap(fmt.Errorf("snapshot %s of %s: %w", h, r.url, err))
 	}
-	return &Snapshot{repo: r, commit: h, tree: tree}, nil
+	subject, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
+	info := jobs.CommitInfo{Subject: subject, Author: c.Author.Name, Time: c.Author.When.UTC()}
+	return &Snapshot{repo: r, commit: h, tree: tree, info: info}, nil
 }
 
-// tree returns the root tree of commit h; it needs r.mu held.
-func (r *Repo) tree(h plumbing.Hash) (*object.Tree, error) {
+// CommitInfo says who made the commit, when, and its subject line.
+func (s *Snapshot) CommitInfo() jobs.CommitInfo { return s.info }
+
+// tree returns commit h and its root tree; it needs r.mu held.
+func (r *Repo) tree(h plumbing.Hash) (*object.Commit, *object.Tree, error) {
 	if r.git == nil {
-		return nil, fmt.Errorf("commit %s: nothing fetched yet: %w", h, ErrRefNotFound)
+		return nil, nil, fmt.Errorf("commit %s: nothing fetched yet: %w", h, ErrRefNotFound)
 	}
 	c, err := r.git.CommitObject(h)
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
-		return nil, fmt.Errorf("commit %s is not in the clone: %w", h, ErrRefNotFound)
+		return nil, nil, fmt.Errorf("commit %s is not in the clone: %w", h, ErrRefNotFound)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c.Tree()
+	t, err := c.Tree()
+	return c, t, err
 }
 
 // Revision returns the full commit SHA.

@@ -65,19 +65,25 @@ func (e *Engine) allowed() error {
 }
 
 // ErrUnreachable is wrapped by the errors of calls Nomad did not answer
-// (no response, a timeout, a 5xx or 429), as opposed to a refusal of one
-// job: the first fails the cycle, the second is that job's error.
+// (no response, a timeout, or a gateway's 502/503/504 or a 429 in front of
+// it), as opposed to an answer about one job: the first fails the cycle,
+// the second is that job's error.
 var ErrUnreachable = errors.New("nomad unreachable")
 
 // IsUnreachable reports whether err wraps ErrUnreachable.
 func IsUnreachable(err error) bool { return errors.Is(err, ErrUnreachable) }
 
-// markUnreachable wraps err with ErrUnreachable when it is not an answer
-// about the job.
+// markUnreachable wraps err with ErrUnreachable when Nomad gave no answer
+// about the job. A 500 is an answer: Nomad reports a job that fails
+// validation with a 500, and a failing job must never stop the others.
 func markUnreachable(err error) error {
 	var ue api.UnexpectedResponseError
-	if errors.As(err, &ue) && ue.StatusCode() < 500 && ue.StatusCode() != http.StatusTooManyRequests {
-		return err
+	if errors.As(err, &ue) {
+		switch ue.StatusCode() {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusTooManyRequests:
+		default:
+			return err
+		}
 	}
 	return fmt.Errorf("%w: %w", ErrUnreachable, err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	gosync "sync"
 	"time"
 
@@ -22,7 +23,7 @@ func (e *Engine) Sync(ctx context.Context, set *jobs.Set) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	report := &Report{Revision: set.Revision}
+	report := &Report{Revision: set.Revision, Commit: set.Commit}
 	// A Nomad that stops answering fails the cycle at the first call that
 	// times out, instead of once per job: a thousand plans each waiting out
 	// the call timeout would hold the cycle for hours.
@@ -153,9 +154,15 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	r.Planned = true
 	plan, err := e.plan(ctx, job)
 	if err != nil {
-		e.memo.forget(r.Key)
 		r.Class, r.Err = Failed, err
-		log.Error().Str("event", "job.error").Err(err).Msg("plan failed")
+		if !isRefusal(err) {
+			e.memo.forget(r.Key)
+			log.Error().Str("event", "job.error").Err(err).Msg("plan failed")
+			return r
+		}
+		retryAt := e.memo.recordRefused(r.Key, in, err, e.now(), e.opts.PlanRetry)
+		log.Error().Str("event", "job.error").Err(err).Time("retry_at", retryAt).
+			Msg("plan refused; planned again at retry_at, or at once when git or the cluster's copy changes")
 		return r
 	}
 	r.Diff = plan.Diff
@@ -190,6 +197,9 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 		return r
 	}
 	r.Applied = applied
+	if len(r.PlacementFailures) == 0 {
+		e.memo.recordApplied(r.Key, appliedInput(in, applied.ModifyIndex), r.Warnings)
+	}
 	log.Info().Str("event", "job.applied").Str("class", string(r.Class)).Str("eval_id", applied.EvalID).
 		Uint64("version", applied.Version).Uint64("modify_index", applied.ModifyIndex).Msg("job registered")
 	return r
@@ -218,6 +228,15 @@ func (e *Engine) plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, 
 		return nil, fmt.Errorf("plan %s/%s: %w", *job.Namespace, *job.ID, markUnreachable(err))
 	}
 	return plan, nil
+}
+
+// isRefusal reports whether err is Nomad refusing the job itself (a 4xx
+// other than 429), as opposed to not answering: the same request would be
+// refused again.
+func isRefusal(err error) bool {
+	var ue api.UnexpectedResponseError
+	return !IsUnreachable(err) && errors.As(err, &ue) && ue.StatusCode() >= 400 && ue.StatusCode() < 500 &&
+		ue.StatusCode() != http.StatusTooManyRequests
 }
 
 func (e *Engine) jobLogger(r *JobResult) zerolog.Logger {

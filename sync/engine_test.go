@@ -285,7 +285,7 @@ func TestSync_ReportsFileAndPlanErrors(t *testing.T) {
 func TestSync_UnreachableNomadFailsTheCycleOnce(t *testing.T) {
 	for name, err := range map[string]error{
 		"timeout": context.DeadlineExceeded,
-		"5xx":     unexpectedResponse(t, http.StatusInternalServerError, "no cluster leader"),
+		"503":     unexpectedResponse(t, http.StatusServiceUnavailable, "no healthy upstream"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			set := &jobs.Set{Revision: "r"}
@@ -307,6 +307,25 @@ func TestSync_UnreachableNomadFailsTheCycleOnce(t *testing.T) {
 				t.Errorf("report %+v, registers %v: want the failed job only, nothing pruned", report, c.registrations())
 			}
 		})
+	}
+}
+
+// TestSync_JobFailingValidationFailsOnlyItself: Nomad answers a plan of a
+// job that does not validate with a 500; that job is an error, the others
+// sync.
+func TestSync_JobFailingValidationFailsOnlyItself(t *testing.T) {
+	c, set := mixedCluster(t)
+	c.planErr = map[string]error{"update": unexpectedResponse(t, http.StatusInternalServerError,
+		"1 error occurred:\n\t* Task group web validation failed: healthy_deadline must be less than progress_deadline")}
+	report, err := newEngine(c, Options{Apply: true}).Sync(context.Background(), set)
+	if err != nil {
+		t.Fatalf("Sync: %v; want the cycle to go on", err)
+	}
+	if r := resultsByID(report)["update"]; r.Err == nil || IsUnreachable(r.Err) {
+		t.Errorf("invalid job: err %v; want its own error", r.Err)
+	}
+	if regs := c.registrations(); len(regs["create"]) != 1 || len(regs["drift"]) != 1 {
+		t.Errorf("registers %v; want the other jobs applied", regs)
 	}
 }
 

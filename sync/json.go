@@ -2,6 +2,8 @@ package sync
 
 import (
 	"encoding/json"
+
+	"github.com/drover-dev/drover/jobs"
 )
 
 // State is a job's outcome in one word, for status pages and scripts.
@@ -81,22 +83,23 @@ func (o *Orphan) MarshalJSON() ([]byte, error) {
 
 // MarshalJSON gives a report's stable JSON shape.
 func (r *Report) MarshalJSON() ([]byte, error) {
-	jobs := r.Jobs
-	if jobs == nil {
-		jobs = []*JobResult{}
+	results := r.Jobs
+	if results == nil {
+		results = []*JobResult{}
 	}
 	orphans := r.Orphans
 	if orphans == nil {
 		orphans = []*Orphan{}
 	}
 	return json.Marshal(struct {
-		Revision     string       `json:"revision,omitempty"`
-		Counts       Counts       `json:"counts"`
-		Jobs         []*JobResult `json:"jobs"`
-		Orphans      []*Orphan    `json:"orphans"`
-		PruneBlocked string       `json:"prune_blocked,omitempty"`
-		DurationMS   int64        `json:"duration_ms"`
-	}{r.Revision, r.Counts(), jobs, orphans, r.PruneBlocked, r.Duration.Milliseconds()})
+		Revision     string           `json:"revision,omitempty"`
+		Commit       *jobs.CommitInfo `json:"commit_info,omitempty"`
+		Counts       Counts           `json:"counts"`
+		Jobs         []*JobResult     `json:"jobs"`
+		Orphans      []*Orphan        `json:"orphans"`
+		PruneBlocked string           `json:"prune_blocked,omitempty"`
+		DurationMS   int64            `json:"duration_ms"`
+	}{r.Revision, r.Commit, r.Counts(), results, orphans, r.PruneBlocked, r.Duration.Milliseconds()})
 }
 
 func errString(err error) string {

@@ -2,6 +2,7 @@ package sync
 
 import (
 	gosync "sync"
+	"time"
 
 	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
@@ -9,22 +10,35 @@ import (
 )
 
 // planMemo remembers, per job, the inputs of the last plan that found the
-// job in sync with nothing for the scheduler to do. A plan is a pure
-// function of the job drover would submit and the cluster's copy of it;
-// when neither changed, planning again can only say "in sync" again, so the
-// engine skips the call. That makes a quiet cycle cost one job list instead
-// of one plan per job.
+// job in sync with nothing for the scheduler to do, or of the last register
+// drover made. A plan is a pure function of the job drover would submit and
+// the cluster's copy of it; when neither changed, planning again can only
+// say "in sync" again, so the engine skips the call. That makes a quiet
+// cycle cost one job list instead of one plan per job, and a deploy one
+// plan per job: a job drover just registered is known to be in sync at the
+// modify index the register returned, so it is not planned again to find
+// that out.
 //
 // The cluster side is the job list stub: any write to the job (a hand
 // `nomad job run`, a scale, a stop, a revert) bumps JobModifyIndex, and a
-// job that dies or is stopped changes Status or Stop. The git side is the
+// job that is stopped or dies changes Stop or goes to Status dead. Other
+// status moves (pending → running as allocations start, running → pending
+// while one is replaced) are the scheduler carrying the job out; they
+// cannot change what a plan of the same spec against the same copy says
+// should be registered, so they are not inputs. The git side is the
 // fingerprint of the parsed spec plus the ownership meta drover stamps
 // (commit and path); the instance is fixed per engine.
 //
 // What the memo cannot see is the scheduler's view of a job that did not
 // change: an allocation that failed and needs replacing, or a placement that
-// could not be made. Those plans are never memoized (see memoizable), and
-// the stub's Status moving (running → pending/dead) re-plans the job too.
+// could not be made. Plans that show either are never memoized (see
+// memoizable); the rollout watch is what follows a registered job's
+// allocations.
+//
+// A plan Nomad refused (a 4xx: the spec does not validate against this
+// cluster) is remembered too, with its error: the same spec against the
+// same copy would be refused again, so it is retried on a per-job backoff
+// instead of every cycle, and at once when either input changes.
 type planMemo struct {
 	mu      gosync.Mutex
 	entries map[jobs.Key]memoEntry
@@ -36,24 +50,38 @@ type memoInput struct {
 	commit      string
 	path        string
 	modifyIndex uint64
-	status      string
 	stop        bool
+	dead        bool
 }
 
-// memoEntry is a remembered in-sync plan: its inputs and the parts of its
-// result a report shows for an in-sync job.
+// memoEntry is a remembered in-sync plan or register: its inputs and the
+// parts of its result a report shows for an in-sync job; or a refused plan,
+// with its error and when it may be tried again.
 type memoEntry struct {
 	in       memoInput
 	warnings string
+	// refused is the error of a plan Nomad refused; nil for an in-sync
+	// entry.
+	refused error
+	// attempts counts the refusals of this input in a row; retryAt is
+	// when the next plan may be made.
+	attempts int
+	retryAt  time.Time
 }
 
 // fromMemo returns the in-sync result of a job whose last plan, made with
-// the same inputs, found nothing to do; nil when the job must be planned.
+// the same inputs, found nothing to do (or which this engine registered
+// with them), or the failed result of one whose plan Nomad refused and is
+// not due again; nil when the job must be planned.
 func (e *Engine) fromMemo(f *jobs.File, revision string, stub *api.JobListStub) *JobResult {
-	if e.opts.PlanAlways || stub == nil {
+	if e.opts.PlanAlways {
 		return nil
 	}
-	owner, owned := jobs.OwnershipOf(stub.Meta, e.opts.Instance)
+	var owner jobs.Ownership
+	var owned bool
+	if stub != nil {
+		owner, owned = jobs.OwnershipOf(stub.Meta, e.opts.Instance)
+	}
 	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: commitFor(f, revision, owner, owned), Class: InSync,
 		Fingerprint: f.Fingerprint, Hold: f.Hold}
 	if owned {
@@ -61,6 +89,20 @@ func (e *Engine) fromMemo(f *jobs.File, revision string, stub *api.JobListStub) 
 	}
 	hit, ok := e.memo.lookup(r.Key, inputOf(f, r.Commit, stub))
 	if !ok {
+		return nil
+	}
+	if hit.refused != nil {
+		if !e.now().Before(hit.retryAt) {
+			return nil
+		}
+		// Logged as job.error when Nomad refused it; until it is tried
+		// again the report carries the same error without repeating it.
+		r.Class, r.Err = Failed, hit.refused
+		e.opts.Logger.Debug().Str("event", "job.retry_later").Str("job", r.ID).Str("namespace", r.Namespace).
+			Time("retry_at", hit.retryAt).Msg("plan was refused for this spec and cluster copy; not planned again yet")
+		return r
+	}
+	if stub == nil {
 		return nil
 	}
 	r.Warnings = hit.warnings
@@ -75,8 +117,18 @@ func (e *Engine) fromMemo(f *jobs.File, revision string, stub *api.JobListStub) 
 func inputOf(f *jobs.File, commit string, stub *api.JobListStub) memoInput {
 	in := memoInput{fingerprint: f.Fingerprint, commit: commit, path: f.Path}
 	if stub != nil {
-		in.modifyIndex, in.status, in.stop = stub.JobModifyIndex, stub.Status, stub.Stop
+		in.modifyIndex, in.stop, in.dead = stub.JobModifyIndex, stub.Stop, stub.Status == "dead"
 	}
+	return in
+}
+
+// applied is the input a job has once the engine registered it: its spec
+// at the modify index the register returned, running (not stopped, not
+// dead). If Nomad kept the old modify index (a register that changed no
+// part of the spec), the stub will not match and the job is planned once
+// more: the memo can miss, never hit wrongly.
+func appliedInput(in memoInput, modifyIndex uint64) memoInput {
+	in.modifyIndex, in.stop, in.dead = modifyIndex, false, false
 	return in
 }
 
@@ -97,10 +149,37 @@ func (m *planMemo) record(key jobs.Key, in memoInput, r *JobResult) {
 		delete(m.entries, key)
 		return
 	}
+	m.put(key, memoEntry{in: in, warnings: r.Warnings})
+}
+
+// recordApplied remembers a register: the job is in sync at in.
+func (m *planMemo) recordApplied(key jobs.Key, in memoInput, warnings string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.put(key, memoEntry{in: in, warnings: warnings})
+}
+
+// recordRefused remembers a plan Nomad refused with in, and returns when it
+// may be tried again: the backoff grows while the same input keeps being
+// refused and starts over for a new one.
+func (m *planMemo) recordRefused(key jobs.Key, in memoInput, err error, now time.Time, backoff func(int) time.Duration) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	attempts := 1
+	if prev, ok := m.entries[key]; ok && prev.refused != nil && prev.in == in {
+		attempts = prev.attempts + 1
+	}
+	retryAt := now.Add(backoff(attempts))
+	m.put(key, memoEntry{in: in, refused: err, attempts: attempts, retryAt: retryAt})
+	return retryAt
+}
+
+// put needs m.mu held.
+func (m *planMemo) put(key jobs.Key, e memoEntry) {
 	if m.entries == nil {
 		m.entries = map[jobs.Key]memoEntry{}
 	}
-	m.entries[key] = memoEntry{in: in, warnings: r.Warnings}
+	m.entries[key] = e
 }
 
 func (m *planMemo) forget(key jobs.Key) {

@@ -39,7 +39,7 @@ func FuzzChanges(f *testing.F) {
 			if !strings.Contains(line, ": ") {
 				t.Fatalf("line %q has no \": \" between path and change", line)
 			}
-			if strings.HasPrefix(line, "Meta[drover.") {
+			if key, ok := strings.CutPrefix(line, "Meta["); ok && jobs.IsOwnMeta(key[:max(0, strings.Index(key, "]"))]) {
 				t.Fatalf("drover's own meta shown: %q", line)
 			}
 			if !multiline && strings.ContainsAny(line, "\r\n") {
@@ -72,7 +72,7 @@ func countChanges(d *api.JobDiff) int {
 	}
 	n := 0
 	for _, fd := range d.Fields {
-		if fd != nil && fd.Type != "None" && !strings.HasPrefix(fd.Name, "Meta[drover.") {
+		if fd != nil && fd.Type != "None" && !isOwnMetaField("", fd.Name) {
 			n++
 		}
 	}
@@ -82,7 +82,7 @@ func countChanges(d *api.JobDiff) int {
 		}
 		if o.Name == "Meta" {
 			for _, fd := range o.Fields {
-				if fd != nil && fd.Type != "None" && !strings.HasPrefix(fd.Name, "drover.") {
+				if fd != nil && fd.Type != "None" && !jobs.IsOwnMeta(fd.Name) {
 					n++
 				}
 			}

@@ -62,8 +62,10 @@ type Orphan struct {
 // Report is the outcome of one cycle.
 type Report struct {
 	Revision string
-	Jobs     []*JobResult
-	Orphans  []*Orphan
+	// Commit describes Revision (subject, author, time) when git could.
+	Commit  *jobs.CommitInfo
+	Jobs    []*JobResult
+	Orphans []*Orphan
 	// PruneBlocked says why orphans were kept even though pruning is on.
 	PruneBlocked string
 	Duration     time.Duration

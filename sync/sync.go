@@ -11,6 +11,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
 )
@@ -36,7 +37,10 @@ type Options struct {
 	Apply bool
 	// Prune deregisters managed jobs that git no longer has.
 	Prune bool
-	// Parallel bounds the jobs planned and applied at once; default 4.
+	// Parallel bounds the jobs planned and applied at once; default 16:
+	// measured on a cold sync of 1000 jobs, the fastest of 4, 8 and 16,
+	// and with the watches' queries far below Nomad's
+	// http_max_conns_per_client (100).
 	Parallel int
 	// CallTimeout bounds each Nomad call; default 1m.
 	CallTimeout time.Duration
@@ -45,6 +49,11 @@ type Options struct {
 	// unchanged since a plan found it in sync is not planned again.
 	// For benchmarks and for ruling the memo out when debugging.
 	PlanAlways bool
+	// PlanRetry is the wait before planning again a job whose plan Nomad
+	// refused (a 4xx) while neither its spec nor its cluster copy changed,
+	// by the number of refusals in a row; default exponential from 30s to
+	// 15m. A change to either plans it at once.
+	PlanRetry func(attempt int) time.Duration
 	// Allowed, when set, is asked right before every register and
 	// deregister; false refuses the write and stops the cycle. A replica
 	// of a highly available drover passes its leadership's lease check.
@@ -58,15 +67,21 @@ type Options struct {
 // DefaultInstance is the instance name used when Options.Instance is empty.
 const DefaultInstance = "drover"
 
+// DefaultParallel is Options.Parallel's default.
+const DefaultParallel = 16
+
 func (o Options) withDefaults() Options {
 	if o.Instance == "" {
 		o.Instance = DefaultInstance
 	}
 	if o.Parallel <= 0 {
-		o.Parallel = 4
+		o.Parallel = DefaultParallel
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = time.Minute
+	}
+	if o.PlanRetry == nil {
+		o.PlanRetry = backoff.Exponential(30*time.Second, 15*time.Minute, nil)
 	}
 	return o
 }
@@ -76,11 +91,13 @@ type Engine struct {
 	cluster Cluster
 	opts    Options
 	memo    planMemo
+	// now is the clock of plan retries; tests replace it.
+	now func() time.Time
 }
 
 // New returns an engine over cluster.
 func New(cluster Cluster, opts Options) *Engine {
-	return &Engine{cluster: cluster, opts: opts.withDefaults()}
+	return &Engine{cluster: cluster, opts: opts.withDefaults(), now: time.Now}
 }
 
 // Instance is the drover instance whose jobs this engine owns.

@@ -13,11 +13,19 @@ import (
 type statusDoc struct {
 	Agent       map[string]string `json:"agent"`
 	Commit      string            `json:"commit"`
+	CommitInfo  *commitInfo       `json:"commit_info"`
 	LastSync    lastSync          `json:"last_sync"`
 	LastSuccess *time.Time        `json:"last_success"`
 	Report      *report           `json:"report"`
 	Rollouts    []jobRollout      `json:"rollouts"`
 	HA          *ha               `json:"ha"`
+}
+
+// commitInfo is the commit drover is at, as git describes it.
+type commitInfo struct {
+	Subject string    `json:"subject"`
+	Author  string    `json:"author"`
+	Time    time.Time `json:"time"`
 }
 
 type lastSync struct {

@@ -26,7 +26,8 @@ func doc() map[string]any {
 	return map[string]any{
 		"agent": map[string]string{"instance": "prod", "repo": "https://github.com/acme/jobs.git", "ref": "main",
 			"version": "v1.2.3", "webhooks": "enabled", "interval": "1m", "bake": "30s", "cluster_watch": "enabled"},
-		"commit": "0123456789abcdef0123456789abcdef01234567",
+		"commit":      "0123456789abcdef0123456789abcdef01234567",
+		"commit_info": map[string]any{"subject": "deploy " + xss, "author": "Mallory " + xss, "time": now.Add(-3 * time.Minute)},
 		"last_sync": map[string]any{"started": now.Add(-time.Minute), "finished": now.Add(-59 * time.Second),
 			"duration_ms": 1200, "ok": true},
 		"report": map[string]any{"revision": "0123456789abcdef", "jobs": []map[string]any{
@@ -138,6 +139,17 @@ func TestPage_EscapesAttackerText(t *testing.T) {
 				t.Errorf("GET %s: %d script elements; want only the page's own app.js", path, n)
 			}
 		})
+	}
+}
+
+// TestPage_HeaderDescribesTheCommit: the commit drover is at, with its
+// subject, author and age, as text.
+func TestPage_HeaderDescribesTheCommit(t *testing.T) {
+	_, body := newPage(t, doc(), bus(t), nil).get("/")
+	for _, want := range []string{"deploy &lt;script&gt;alert(1)&lt;/script&gt;", "Mallory &lt;script&gt;", "3m00s ago"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page has no %q in its header", want)
+		}
 	}
 }
 

@@ -96,7 +96,7 @@ func (c *config) jobFlags(f *flagSet) {
 func (c *config) syncFlags(f *flagSet) {
 	g := f.group("Sync")
 	f.String(g, &c.instance, "instance", dsync.DefaultInstance, "Name of this drover, recorded on every job it registers (meta drover.instance).\nPrune only ever touches jobs of the same instance.")
-	f.Int(g, &c.parallel, "parallel", 4, "Jobs planned and applied at once.")
+	f.Int(g, &c.parallel, "parallel", dsync.DefaultParallel, "Jobs planned and applied at once.")
 	f.Bool(g, &c.prune, "prune", false, "Stop (not purge) jobs drover registered whose file is gone from git.\nWithout it they are only reported.")
 	f.Duration(g, &c.callTimeout, "nomad-timeout", cycle.DefaultNomadTimeout, "Deadline of one Nomad API call, parsing a job file included. A cycle that makes no\nprogress for longer is reported stuck by /healthz.")
 }
@@ -111,6 +111,7 @@ func (c *config) rolloutFlags(f *flagSet, withWait bool) {
 	g := f.group("Rollouts and rollback")
 	f.Duration(g, &c.policy.MinHealthy, "health-min-healthy", health.DefaultPolicy().MinHealthy, "How long a rollout must be healthy without a break: deployment successful (or every\nnew allocation running) and every Consul check of the new allocations passing.")
 	f.Duration(g, &c.policy.Deadline, "health-deadline", health.DefaultPolicy().Deadline, "How long a rollout has to become healthy, from its register. A check still critical\nthen fails it; if only Consul or Nomad was unreachable, the verdict is unknown.")
+	f.Duration(g, &c.policy.FailAfter, "health-fail-after", health.DefaultPolicy().FailAfter, "Fail a rollout as soon as one of its checks has been critical without a break for this\nlong (plus the job's longest min_healthy_time or check_restart grace), instead of\nwaiting for --health-deadline. A check passing again resets the clock. 0 waits for\nthe deadline. Per job: meta { drover.health_fail_after = \"2m\" }.")
 	f.Duration(g, &c.policy.Bake, "bake", health.DefaultPolicy().Bake, "How long a healthy rollout is still watched before its commit becomes the job's\nlast good commit. A check going critical in it fails the rollout.")
 	f.Duration(g, &c.policy.Unresolved, "health-unresolved", health.DefaultPolicy().Unresolved, "How long a rollout without a verdict (Nomad or Consul could not be seen: unknown) is\nstill judged again as soon as they answer. Past it, drover stops watching it\n(rollout.unresolved) and a bad version may be running.")
 	f.Bool(g, &c.noRollback, "no-rollback", false, "On a failed rollout, report and quarantine the spec, but do not register the last\ngood commit's spec in its place.")
@@ -164,8 +165,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--parallel must be at least 1, got %d", c.parallel)
 	case c.color != "" && c.color != "auto" && c.color != "always" && c.color != "never":
 		return fmt.Errorf("--color must be auto, always or never, got %q", c.color)
-	case c.policy.MinHealthy < 0 || c.policy.Bake < 0 || c.policy.Unresolved < 0:
-		return fmt.Errorf("--health-min-healthy, --bake and --health-unresolved must not be negative")
+	case c.policy.MinHealthy < 0 || c.policy.Bake < 0 || c.policy.Unresolved < 0 || c.policy.FailAfter < 0:
+		return fmt.Errorf("--health-min-healthy, --bake, --health-fail-after and --health-unresolved must not be negative")
 	case c.policy.Deadline < 0 || (c.policy.Deadline > 0 && c.policy.Deadline <= c.policy.MinHealthy):
 		return fmt.Errorf("--health-deadline (%s) must be longer than --health-min-healthy (%s)", c.policy.Deadline, c.policy.MinHealthy)
 	}

@@ -24,7 +24,7 @@ func TestHelp_ListsEveryFlagWithEnvAndDefault(t *testing.T) {
 	}
 	for _, want := range []string{
 		"--repo", "(env DROVER_REPO)", "--interval", "(env DROVER_INTERVAL, default 1m0s)",
-		"--parallel", "default 4", "--listen", "default 127.0.0.1:8680", "NOMAD_ADDR", "CONSUL_HTTP_ADDR",
+		"--parallel", "default 16", "--listen", "default 127.0.0.1:8680", "NOMAD_ADDR", "CONSUL_HTTP_ADDR",
 		"--webhook-secret", "(env DROVER_WEBHOOK_SECRET)", "--api-token", "(env DROVER_API_TOKEN)",
 		"POST /webhook/github", "/webhook/gitlab", "GET /metrics",
 	} {

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	hello [-addr host:port] [-version v] [-unhealthy]
+//	hello [-addr host:port] [-version v] [-unhealthy] [-unhealthy-for 20s]
 //
 // Environment: PORT sets the default address (":$PORT"), HELLO_VERSION the
 // default version, HELLO_UNHEALTHY=true the default health.
@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	addr := fs.String("addr", defaultAddr(getenv), "listen address; :$PORT when PORT is set")
 	version := fs.String("version", envOr(getenv, "HELLO_VERSION", "dev"), "version reported by GET / (env HELLO_VERSION)")
 	unhealthy := fs.Bool("unhealthy", envBool(getenv, "HELLO_UNHEALTHY"), "start with /health failing (env HELLO_UNHEALTHY)")
+	unhealthyFor := fs.Duration("unhealthy-for", 0, "fail /health for this long after start, then pass: a slow starter")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger.Printf("hello %s listening on %s", *version, ln.Addr())
 
 	srv := &http.Server{
-		Handler:           logRequests(logger, newServer(*version, *unhealthy)),
+		Handler:           logRequests(logger, newServer(*version, *unhealthy, *unhealthyFor)),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	errc := make(chan error, 1)

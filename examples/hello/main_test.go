@@ -66,7 +66,7 @@ func TestServer_Endpoints(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			h := logRequests(log.New(&logs, "", 0), newServer("1.2.3", tt.unhealthy))
+			h := logRequests(log.New(&logs, "", 0), newServer("1.2.3", tt.unhealthy, 0))
 			for _, s := range tt.steps {
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, httptest.NewRequest(s.method, s.path, nil))
@@ -175,5 +175,22 @@ func TestRun_BadFlagIsUsageError(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"-bogus"}, func(string) string { return "" }, &out, &out); code != 2 {
 		t.Errorf("exit code %d, want 2", code)
+	}
+}
+
+// TestHealth_UnhealthyForPassesOnceWarm: a slow starter fails /health for
+// its warm-up, then passes without being told.
+func TestHealth_UnhealthyForPassesOnceWarm(t *testing.T) {
+	h := newServer("1.2.3", false, time.Hour).(*http.ServeMux)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("during the warm-up: %d, want 500", rec.Code)
+	}
+	warm := newServer("1.2.3", false, -time.Second)
+	rec = httptest.NewRecorder()
+	warm.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("after the warm-up: %d, want 200", rec.Code)
 	}
 }

@@ -12,10 +12,13 @@ import (
 type server struct {
 	version   string
 	unhealthy atomic.Bool
+	// warmUntil is when /health starts passing on its own: a service
+	// that takes a while to start.
+	warmUntil time.Time
 }
 
-func newServer(version string, unhealthy bool) http.Handler {
-	s := &server{version: version}
+func newServer(version string, unhealthy bool, unhealthyFor time.Duration) http.Handler {
+	s := &server{version: version, warmUntil: time.Now().Add(unhealthyFor)}
 	s.unhealthy.Store(unhealthy)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.hello)
@@ -30,7 +33,7 @@ func (s *server) hello(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *server) health(w http.ResponseWriter, _ *http.Request) {
-	if s.unhealthy.Load() {
+	if s.unhealthy.Load() || time.Now().Before(s.warmUntil) {
 		http.Error(w, "unhealthy", http.StatusInternalServerError)
 		return
 	}
