@@ -119,21 +119,14 @@ func (c *Consul) Start(ctx context.Context) error {
 		c.mu.Unlock()
 		return errors.New("consul: already running")
 	}
-	args := []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-config-file", c.config}
-	p, err := startProcess("consul", c.bin, args, c.dir, c.logOutput)
+	p, err := startConsulDev(c.bin, c.config, c.dir, c.logOutput)
 	if err != nil {
 		c.mu.Unlock()
 		return err
 	}
 	c.proc, c.last = p, p
 	c.mu.Unlock()
-
-	ctx, cancel := context.WithTimeout(ctx, c.readyTimeout)
-	defer cancel()
-	if err := waitReady(ctx, p, func(ctx context.Context) error { return consulHasLeader(ctx, c.client) }); err != nil {
-		return fmt.Errorf("consul at %s not ready: %w", c.Addr(), err)
-	}
-	return nil
+	return awaitConsul(ctx, p, c.client, c.Addr(), c.readyTimeout)
 }
 
 // Stop stops the agent and waits for it to exit; Start brings it back.

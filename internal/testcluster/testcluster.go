@@ -252,21 +252,14 @@ func (c *Cluster) StartConsul(ctx context.Context) error {
 		c.mu.Unlock()
 		return errors.New("consul: already running")
 	}
-	args := []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-config-file", c.consulConfig}
-	p, err := startProcess("consul", c.consulBin, args, c.dir, c.logOutput)
+	p, err := startConsulDev(c.consulBin, c.consulConfig, c.dir, c.logOutput)
 	if err != nil {
 		c.mu.Unlock()
 		return err
 	}
 	c.consul, c.lastConsul = p, p
 	c.mu.Unlock()
-
-	ctx, cancel := context.WithTimeout(ctx, c.readyTimeout)
-	defer cancel()
-	if err := waitReady(ctx, p, c.consulReady); err != nil {
-		return fmt.Errorf("consul at %s not ready: %w", c.ConsulAddr(), err)
-	}
-	return nil
+	return awaitConsul(ctx, p, c.consulClient, c.ConsulAddr(), c.readyTimeout)
 }
 
 // StopConsul stops the Consul agent, leaving Nomad running, to test how
