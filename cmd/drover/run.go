@@ -452,27 +452,26 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	}
 	var a *agent.Agent
 	trigger := func(reason string) { a.Trigger(reason) }
-	newTerm := func(ctx context.Context, _ agent.Term) (agent.Cycles, agent.RolloutStatus, error) {
-		runner, rollouts := w.runner(ctx, c, role{apply: !c.dryRun, resume: true, metrics: m, trigger: trigger})
-		return runner, rollouts, nil
-	}
+	var lead *leadership
 	if c.ha {
-		lead, err := w.leadership(c, id)
-		if err != nil {
+		if lead, err = w.leadership(c, id); err != nil {
 			fmt.Fprintf(stderr, "drover agent: %v\n", err)
 			return exitError
 		}
 		opts.Leadership = lead
 		opts.Triggers = w.consul.Triggers(c.stateKeyPrefix()+"trigger", c.consulTimeout)
 		opts.NoLeaderAfter = 2*c.leaderTTL + time.Minute
-		newTerm = func(ctx context.Context, t agent.Term) (agent.Cycles, agent.RolloutStatus, error) {
+	}
+	newTerm := func(ctx context.Context, t agent.Term) (agent.Cycles, agent.RolloutStatus, error) {
+		r := role{apply: !c.dryRun, resume: true, metrics: m, trigger: trigger}
+		if lead != nil {
 			// Every state write is refused by Consul once this replica
 			// no longer holds the lock; every Nomad write is checked
 			// against the lease right before it is made.
-			runner, rollouts := w.runner(ctx, c, role{apply: !c.dryRun, resume: true, metrics: m, trigger: trigger,
-				state: lead.fenced(w.consul, t), allowed: t.Valid})
-			return runner, rollouts, nil
+			r.state, r.allowed = lead.fenced(w.consul, t), t.Valid
 		}
+		runner, rollouts := w.runner(ctx, c, r)
+		return runner, rollouts, nil
 	}
 	a, err = agent.New(newTerm, opts)
 	if err != nil {
