@@ -82,10 +82,22 @@ func TestHA_OneLeaderDeploysTheOthersStandBy(t *testing.T) {
 		if v.HA.Error != "" || v.HA.Leader.Advertise != "http://"+leader.addr || v.HA.Leader.Instance != id {
 			t.Errorf("%s's ha.leader = %+v, error %q; want %s at http://%s, instance %s", f.id, *v.HA.Leader, v.HA.Error, leader.id, leader.addr, id)
 		}
-		// The leader's report, fetched from it.
-		if v.Commit != second || v.jobClass(id) != mine.jobClass(id) {
-			t.Errorf("%s's /v1/status: commit %q, %s's class %q; want the leader's: %s, %q", f.id, v.Commit, id, v.jobClass(id), second, mine.jobClass(id))
-		}
+		// The leader's report, fetched from it. The leader may run
+		// another cycle between two reads (Nomad marking the version
+		// stable moves the job's index), so both are read until a pair
+		// agrees, each read at most once a poll.
+		eventually(t, 10*time.Second, f.id+"'s /v1/status is the leader's", func() (bool, string) {
+			theirs, err := haStatus(f.agentProc)
+			if err != nil {
+				return false, err.Error()
+			}
+			mine, err := haStatus(leader.agentProc)
+			if err != nil {
+				return false, err.Error()
+			}
+			return theirs.Commit == second && mine.Commit == second && theirs.jobClass(id) == mine.jobClass(id),
+				fmt.Sprintf("commit %q, %s's class %q; the leader's: %q, %q", theirs.Commit, id, theirs.jobClass(id), mine.Commit, mine.jobClass(id))
+		})
 		if g := leaderGauge(t, f); g != 0 {
 			t.Errorf("drover_leader on standby %s = %v, want 0", f.id, g)
 		}
