@@ -91,9 +91,13 @@ func TestUI_BadCommitFailsThenRollsBack(t *testing.T) {
 	b.waitFor(id+" rolled back to the good commit", rowIs(id, "rolled back", good), 150*time.Second)
 	b.assertNotReloaded()
 	seen := eval[[]string](b, `window.__seen`)
+	// The first time the row showed each state: the rollback's own
+	// rollout shows "rolling out" again after "failed".
 	at := map[string]int{}
 	for i, s := range seen {
-		at[s] = i
+		if _, ok := at[s]; !ok {
+			at[s] = i
+		}
 	}
 	iRolling, rolling := at["rolling out"]
 	iBack := at["rolled back"]
