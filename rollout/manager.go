@@ -52,7 +52,9 @@ type Options struct {
 	// NoRollback reports failed rollouts and quarantines their spec, but
 	// never registers the last good spec in its place.
 	NoRollback bool
-	// Trigger asks for a cycle at once: the one that applies a rollback.
+	// Trigger asks for a cycle at once: the one that applies a rollback,
+	// or the one that registers the jobs waiting for a dependency whose
+	// rollout just ended healthy.
 	Trigger func(reason string)
 	// Resume makes Prepare resume the watches a previous agent left in
 	// flight; for the agent, not for a one-shot apply.
@@ -89,6 +91,8 @@ type Manager struct {
 	// pins are this cycle's rollbacks and holds, by job, set by Pin and
 	// read by Record and Status.
 	pins map[jobs.Key]pin
+	// needed are the jobs the last pinned set has dependents waiting on.
+	needed map[jobs.Key]bool
 	// specCache holds the last good specs the previous Pin read, by
 	// commit and path.
 	specCache map[string]*jobs.File

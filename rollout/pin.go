@@ -46,10 +46,41 @@ func (m *Manager) Pin(ctx context.Context, set *jobs.Set) *jobs.Set {
 			out.Files[i] = &held
 		}
 	}
+	needed := dependedOn(out)
 	m.mu.Lock()
-	m.pins, m.specCache = pins, used
+	m.pins, m.specCache, m.needed = pins, used, needed
 	m.mu.Unlock()
 	return out
+}
+
+// dependedOn is the jobs some job of set depends on (jobs.MetaDependsOn):
+// when one of their rollouts ends healthy, a cycle is asked for at once so
+// the jobs held for it are registered without waiting for the interval.
+func dependedOn(set *jobs.Set) map[jobs.Key]bool {
+	out := map[jobs.Key]bool{}
+	for _, f := range set.Files {
+		if f.Err != nil {
+			continue
+		}
+		// A bad reference is the engine's job.error; here it only
+		// names no job to wait for.
+		deps, _ := f.DependsOn()
+		for _, k := range deps {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// released asks for a cycle when the jobs held for k may now go: its
+// rollout ended without failing and some job depends on it.
+func (m *Manager) released(k jobs.Key) {
+	m.mu.Lock()
+	needed := m.needed[k]
+	m.mu.Unlock()
+	if needed {
+		m.opts.Trigger("dependency " + k.String() + " settled")
+	}
 }
 
 func (m *Manager) pinQuarantined(ctx context.Context, f *jobs.File, s *state.Job, q state.Quarantine, used map[string]*jobs.File) (pin, *jobs.File) {

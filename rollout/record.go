@@ -76,6 +76,7 @@ func (m *Manager) applied(ctx context.Context, r *dsync.JobResult, p pin, pinned
 	}
 	if !watched {
 		log.Info().Str("event", "rollout.healthy").Str("kind", string(ro.Kind)).Str("reason", ro.Reason).Msg("batch job registered")
+		m.released(r.Key)
 		return
 	}
 	target := health.TargetOf(job)

@@ -103,6 +103,11 @@ func (m *Manager) finish(k jobs.Key, w *watch, v health.Verdict) {
 		m.failed(k, ro, v, s, rollback)
 	}
 	m.record(&Outcome{Key: k, Rollout: ro}, "")
+	if v.Phase == state.Healthy || v.Phase == state.Unknown {
+		// An unresolved rollout is not watched any more, so it no
+		// longer holds its dependents either.
+		m.released(k)
+	}
 }
 
 func (m *Manager) failed(k jobs.Key, ro state.Rollout, v health.Verdict, s *state.Job, rollbackTo string) {

@@ -56,15 +56,39 @@ func (e *Engine) listJobs(ctx context.Context) (map[jobs.Key]*api.JobListStub, e
 }
 
 // syncJobs plans and, when applying, registers every file of set, a bounded
-// number at a time. Once ctx is cancelled no new job is started.
+// number at a time. Plans run in any order; a job that depends on others
+// (jobs.MetaDependsOn) waits for their results before it registers, and is
+// held unless they are in sync and settled. Once ctx is cancelled no new
+// job is started.
 func (e *Engine) syncJobs(ctx context.Context, abort context.CancelCauseFunc, set *jobs.Set, cluster map[jobs.Key]*api.JobListStub) []*JobResult {
 	results := make([]*JobResult, len(set.Files))
+	order := orderOf(set)
+	// done[i] is closed once results[i] is written: a dependent reads it
+	// only after that.
+	done := make([]chan struct{}, len(set.Files))
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	finish := func(i int, r *JobResult) {
+		r.DependsOn = order.keys[i]
+		results[i] = r
+		close(done[i])
+	}
 	sem := make(chan struct{}, e.opts.Parallel)
 	var wg gosync.WaitGroup
 	for i, f := range set.Files {
 		if f.Err != nil {
-			results[i] = e.fileError(f, set.Revision)
+			finish(i, e.fileError(f, set.Revision))
 			continue
+		}
+		if err := order.errs[i]; err != nil {
+			finish(i, e.orderError(f, set.Revision, err))
+			continue
+		}
+		if order.holds[i] != "" && f.Hold == "" {
+			held := *f
+			held.Hold = order.holds[i]
+			f = &held
 		}
 		// Checked before the select too: when a slot is free as well,
 		// select would pick at random and could start the job anyway.
@@ -74,29 +98,32 @@ func (e *Engine) syncJobs(ctx context.Context, abort context.CancelCauseFunc, se
 		}
 		if r := e.fromMemo(f, set.Revision, cluster[f.Key()]); r != nil {
 			// Known in sync: no plan, so no slot and no goroutine.
-			results[i] = r
+			finish(i, r)
 			continue
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		s := &slot{sem: sem}
+		if !s.acquire(ctx) {
 			// Running jobs write results: truncate only a copy of the
 			// slice header, and only once they are done.
 			wg.Wait()
 			return compact(results[:i])
 		}
+		var gate func() string
+		if deps := order.deps[i]; len(deps) > 0 {
+			gate = func() string { return e.await(ctx, s, set, deps, results, done) }
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			r := e.syncJob(ctx, f, set.Revision, cluster[f.Key()])
+			defer s.release()
+			r := e.syncJob(ctx, f, set.Revision, cluster[f.Key()], gate)
 			switch {
 			case errors.Is(r.Err, ErrFenced):
 				abort(r.Err)
 			case IsUnreachable(r.Err):
 				abort(fmt.Errorf("nomad stopped answering during the sync: %w", r.Err))
 			}
-			results[i] = r
+			finish(i, r)
 		}()
 	}
 	wg.Wait()
@@ -124,8 +151,22 @@ func (e *Engine) fileError(f *jobs.File, revision string) *JobResult {
 	return r
 }
 
-// syncJob plans one job, reports its class and applies it when asked.
-func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stub *api.JobListStub) *JobResult {
+// orderError is the result of a job whose dependencies can never be met as
+// written.
+func (e *Engine) orderError(f *jobs.File, revision string, err error) *JobResult {
+	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: revision, Fingerprint: f.Fingerprint, Class: Failed, Err: err}
+	if f.Commit != "" {
+		r.Commit = f.Commit
+	}
+	log := e.jobLogger(r)
+	log.Error().Str("event", "job.error").Err(err).Msg("job's dependencies cannot be met; not registered")
+	return r
+}
+
+// syncJob plans one job, reports its class and applies it when asked. gate,
+// when set, is asked before a register, and may take a while: a non-empty
+// answer holds the job with that reason.
+func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stub *api.JobListStub, gate func() string) *JobResult {
 	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: revision, Fingerprint: f.Fingerprint, Hold: f.Hold}
 	var owner jobs.Ownership
 	var owned bool
@@ -173,7 +214,14 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	r.Class = classify(stub, f.Fingerprint, owner, owned, r.Changes)
 	e.memo.record(r.Key, in, r)
 	e.logClass(log, r)
-	if r.Class == InSync || !e.opts.Apply {
+	if r.Class == InSync {
+		return r
+	}
+	if r.Hold == "" && gate != nil {
+		// A dry run asks too: the plan says the job would wait.
+		r.Hold = gate()
+	}
+	if !e.opts.Apply {
 		return r
 	}
 	if r.Hold != "" {

@@ -27,6 +27,8 @@ type fakeCluster struct {
 	registerErr map[string]error
 	// onPlan runs inside Plan, before it returns.
 	onPlan func(job *api.Job)
+	// onRegister runs inside Register, before it records the call.
+	onRegister func(job *api.Job)
 
 	mu           gosync.Mutex
 	planned      []*api.Job
@@ -66,6 +68,9 @@ func (c *fakeCluster) Plan(ctx context.Context, job *api.Job) (*api.JobPlanRespo
 }
 
 func (c *fakeCluster) Register(ctx context.Context, job *api.Job, opts *api.RegisterOptions) (*api.JobRegisterResponse, error) {
+	if c.onRegister != nil {
+		c.onRegister(job)
+	}
 	c.mu.Lock()
 	c.registered = append(c.registered, registerCall{job, opts})
 	c.mu.Unlock()

@@ -36,6 +36,7 @@ type jobJSON struct {
 	Groups            map[string]GroupCounts `json:"groups,omitempty"`
 	PlacementFailures []string               `json:"placement_failures,omitempty"`
 	Held              string                 `json:"held,omitempty"`
+	DependsOn         []string               `json:"depends_on,omitempty"`
 	Applied           *appliedJSON           `json:"applied,omitempty"`
 	Error             string                 `json:"error,omitempty"`
 }
@@ -60,6 +61,9 @@ func (r *JobResult) MarshalJSON() ([]byte, error) {
 		Groups:        r.Groups,
 		Held:          r.Hold,
 		Error:         errString(r.Err),
+	}
+	for _, k := range r.DependsOn {
+		v.DependsOn = append(v.DependsOn, k.String())
 	}
 	v.PlacementFailures = sortedKeys(r.PlacementFailures)
 	if a := r.Applied; a != nil {

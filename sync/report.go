@@ -17,6 +17,9 @@ type JobResult struct {
 	Fingerprint string
 	// Hold is why the job was not registered even though it differs.
 	Hold string
+	// DependsOn are the jobs this one is registered after
+	// (jobs.MetaDependsOn), as written.
+	DependsOn []jobs.Key
 	// AppliedCommit is the drover.commit the cluster's copy had before this
 	// cycle, "" when absent or not drover's.
 	AppliedCommit string

@@ -51,6 +51,13 @@ func (p *printer) job(j *JobResult) {
 		head = fmt.Sprintf("Job: %q in %s (%s, %s)", j.ID, j.Namespace, j.Class, j.Path)
 	}
 	p.line(0, mark, head)
+	if len(j.DependsOn) > 0 {
+		deps := make([]string, len(j.DependsOn))
+		for i, k := range j.DependsOn {
+			deps[i] = k.String()
+		}
+		p.line(1, " ", "registered after: "+strings.Join(deps, ", "))
+	}
 	if j.Hold != "" {
 		p.line(1, "!", "held, not applied: "+j.Hold)
 	}
