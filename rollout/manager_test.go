@@ -294,3 +294,44 @@ func TestPin_ReadsTheLastGoodSpecOnce(t *testing.T) {
 		t.Errorf("the last good spec was read %d times in 3 cycles, want once", specs.calls)
 	}
 }
+
+// TestRecord_HealthyDependencyAsksForACycle: the jobs held for a
+// dependency are registered by a cycle asked for when its rollout ends
+// healthy, not at the next interval; a job nothing depends on asks none.
+func TestRecord_HealthyDependencyAsksForACycle(t *testing.T) {
+	ctx := context.Background()
+	nomad := &fakeNomad{}
+	var triggers []string
+	var mu gosync.Mutex
+	m := New(ctx, state.NewLedger(&state.MemoryKV{}, "drover/test/", state.LedgerOptions{}),
+		health.NewWatcher(ctx, nomad, noChecks{}, health.WatcherOptions{Tick: 5 * time.Millisecond, Pause: time.Millisecond}), nil, nil,
+		Options{
+			Policy:  health.Policy{MinHealthy: 20 * time.Millisecond, Deadline: time.Minute, Bake: 20 * time.Millisecond},
+			Trigger: func(r string) { mu.Lock(); triggers = append(triggers, r); mu.Unlock() },
+			Logger:  zerolog.Nop(),
+		})
+	defer m.Close()
+	if err := m.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dep := file("api", "api.nomad.hcl", "a")
+	dep.Job.Meta = map[string]string{jobs.MetaDependsOn: "web"}
+	nomad.set([]*api.AllocationListStub{alloc(1, "running")}, nil)
+
+	m.Pin(ctx, &jobs.Set{Files: []*jobs.File{file("web", "web.nomad.hcl", "good")}})
+	m.Record(ctx, applied("c1", "good", 1))
+	if err := m.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Pin(ctx, &jobs.Set{Files: []*jobs.File{file("web", "web.nomad.hcl", "good"), dep}})
+	m.Record(ctx, applied("c2", "good2", 2))
+	nomad.set([]*api.AllocationListStub{alloc(2, "running")}, nil)
+	if err := m.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "dependency default/web settled"; len(triggers) != 1 || triggers[0] != want {
+		t.Errorf("triggers = %q; want one %q, for the rollout api waits on", triggers, want)
+	}
+}
