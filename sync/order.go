@@ -42,7 +42,10 @@ func orderOf(set *jobs.Set) order {
 	}
 	broken := set.Failed()
 	for i, f := range set.Files {
-		if f.Err != nil {
+		// A rollback (a last good spec put back) waits for nothing:
+		// putting back what was healthy comes first, and the order its
+		// old spec asked for may name jobs git no longer has.
+		if f.Err != nil || f.Commit != "" {
 			continue
 		}
 		keys, err := f.DependsOn()

@@ -275,3 +275,17 @@ func TestSync_DryRunSaysTheDependentWouldWait(t *testing.T) {
 		t.Errorf("text output lacks the order:\n%s", text.String())
 	}
 }
+
+// TestSync_RollbackIsNotHeldForItsDependencies: a last good spec put back
+// registers even when the jobs it names are not settled, or not in git.
+func TestSync_RollbackIsNotHeldForItsDependencies(t *testing.T) {
+	b := jobFile(t, "b", "b:1")
+	b.Hold = "rollout of commit c0ffee (version 3) is being watched"
+	back := dependent(t, "a", "a:0", "b, gone")
+	back.Commit = "0123456789abcdef"
+	c := &fakeCluster{stubs: []*api.JobListStub{inSyncStub(b, 5)}, plans: map[string]*api.JobPlanResponse{"a": changedPlan("a", 7)}}
+	got := syncSet(t, c, Options{Apply: true}, back, b)
+	if a := got["a"]; a.Applied == nil || a.Hold != "" || a.Err != nil {
+		t.Errorf("a: applied %v, hold %q, err %v; want the rollback registered", a.Applied, a.Hold, a.Err)
+	}
+}
