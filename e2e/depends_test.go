@@ -141,3 +141,36 @@ func TestDependsOn_HeldWhenItsDependencyFails(t *testing.T) {
 		t.Errorf("app in Nomad: err %v; want it never registered (404)", err)
 	}
 }
+
+// TestDependsOn_ApplyWaitDeploysTheWholeChain: a one-shot `apply --wait`
+// registers db, waits for its rollout, then registers app (held in the
+// first cycle), and returns once both are healthy.
+func TestDependsOn_ApplyWaitDeploysTheWholeChain(t *testing.T) {
+	t.Parallel()
+	const db, app = "dep-wait-db", "dep-wait-app"
+	r := newRepo(t)
+	c1 := r.commit("db and app", map[string]string{
+		"db.nomad.hcl":  rolloutJob(db, helloVariant{version: "1.0.0"}),
+		"app.nomad.hcl": dependentJob(app, db, helloVariant{version: "1.0.0"}),
+	})
+	run := drover(t, append([]string{"apply"}, syncArgs(r, "dep-wait", "--wait", "--health-min-healthy", "2s", "--bake", "2s",
+		"--health-deadline", "25s")...)...)
+	if run.code != 0 {
+		t.Fatalf("apply --wait: exit %d\n%s\n%s", run.code, run.stdout, run.stderr)
+	}
+	for _, id := range []string{db, app} {
+		if !strings.Contains(run.stdout, "default/"+id+" deploy commit "+c1[:12]+" version 0: healthy") {
+			t.Errorf("apply --wait output lacks %s's healthy rollout:\n%s", id, run.stdout)
+		}
+	}
+	if !strings.Contains(run.stdout, "held, not applied: waiting for dependency default/"+db) {
+		t.Errorf("the first cycle's report does not show app held behind db:\n%s", run.stdout)
+	}
+	held, applied := run.events("job.held"), run.events("job.applied")
+	if len(held) != 1 || held[0]["job"] != app || len(applied) != 2 || applied[0]["job"] != db || applied[1]["job"] != app {
+		t.Errorf("held %v, applied %v; want app held once, db registered, then app", held, applied)
+	}
+	if got := runningCommit(t, app); got != c1 {
+		t.Errorf("app runs commit %q, want %s", got, c1)
+	}
+}
