@@ -115,7 +115,7 @@ func (c *fakeCluster) registrations() map[string][]registerCall {
 func ptr[T any](v T) *T { return &v }
 
 // jobFile is a loaded job file for job id in the default namespace.
-func jobFile(t *testing.T, id, image string) *jobs.File {
+func jobFile(t testing.TB, id, image string) *jobs.File {
 	t.Helper()
 	job := &api.Job{
 		ID:        ptr(id),

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/drover-dev/drover/jobs"
@@ -91,44 +92,99 @@ func orderOf(set *jobs.Set) order {
 
 // cycles returns, for every node on a cycle of deps, one such cycle from
 // the node back to itself (the node first and last); nil for the others.
+// The strongly connected components find the nodes on cycles in linear
+// time; only within a component is a shortest way back searched for.
 func cycles(deps [][]int) [][]int {
 	out := make([][]int, len(deps))
-	for start := range deps {
-		// Breadth first from start's dependencies: the shortest way
-		// back to start, if there is one.
-		prev := map[int]int{}
-		queue := []int{}
-		for _, d := range deps[start] {
-			if _, seen := prev[d]; !seen {
-				prev[d] = start
-				queue = append(queue, d)
-			}
+	for _, comp := range components(deps) {
+		if len(comp) == 1 && !slices.Contains(deps[comp[0]], comp[0]) {
+			continue
 		}
-		for len(queue) > 0 && out[start] == nil {
-			at := queue[0]
-			queue = queue[1:]
-			if at == start {
-				path := []int{start}
-				for p := prev[start]; p != start; p = prev[p] {
-					path = append(path, p)
-				}
-				path = append(path, start)
-				// Collected walking back: reverse into dependency order.
-				for l, r := 1, len(path)-2; l < r; l, r = l+1, r-1 {
-					path[l], path[r] = path[r], path[l]
-				}
-				out[start] = path
-				break
-			}
-			for _, d := range deps[at] {
-				if _, seen := prev[d]; !seen {
-					prev[d] = at
-					queue = append(queue, d)
-				}
-			}
+		in := make(map[int]bool, len(comp))
+		for _, n := range comp {
+			in[n] = true
+		}
+		for _, n := range comp {
+			out[n] = shortestCycle(deps, n, in)
 		}
 	}
 	return out
+}
+
+// components are the strongly connected components of deps (Tarjan).
+func components(deps [][]int) [][]int {
+	n := len(deps)
+	index, low := make([]int, n), make([]int, n)
+	onStack := make([]bool, n)
+	var stack []int
+	var out [][]int
+	next := 1 // 0 is "not visited yet"
+	var visit func(v int)
+	visit = func(v int) {
+		index[v], low[v] = next, next
+		next++
+		stack = append(stack, v)
+		onStack[v] = true
+		for _, w := range deps[v] {
+			switch {
+			case index[w] == 0:
+				visit(w)
+				low[v] = min(low[v], low[w])
+			case onStack[w]:
+				low[v] = min(low[v], index[w])
+			}
+		}
+		if low[v] != index[v] {
+			return
+		}
+		var comp []int
+		for {
+			w := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			onStack[w] = false
+			comp = append(comp, w)
+			if w == v {
+				break
+			}
+		}
+		out = append(out, comp)
+	}
+	for v := range deps {
+		if index[v] == 0 && len(deps[v]) > 0 {
+			visit(v)
+		}
+	}
+	return out
+}
+
+// shortestCycle is a shortest way from start back to itself through the
+// nodes of in, in dependency order: start, what it depends on, …, start.
+func shortestCycle(deps [][]int, start int, in map[int]bool) []int {
+	prev := map[int]int{}
+	queue := []int{start}
+	for len(queue) > 0 {
+		at := queue[0]
+		queue = queue[1:]
+		for _, d := range deps[at] {
+			if !in[d] {
+				continue
+			}
+			if d == start {
+				path := []int{start}
+				for p := at; p != start; p = prev[p] {
+					path = append(path, p)
+				}
+				// Collected walking back: reverse the middle.
+				slices.Reverse(path[1:])
+				return append(path, start)
+			}
+			if _, seen := prev[d]; !seen {
+				prev[d] = at
+				queue = append(queue, d)
+			}
+		}
+	}
+	return nil
 }
 
 // slot is one job's place in the engine's bound on parallel jobs.

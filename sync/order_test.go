@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -287,5 +288,55 @@ func TestSync_RollbackIsNotHeldForItsDependencies(t *testing.T) {
 	got := syncSet(t, c, Options{Apply: true}, back, b)
 	if a := got["a"]; a.Applied == nil || a.Hold != "" || a.Err != nil {
 		t.Errorf("a: applied %v, hold %q, err %v; want the rollback registered", a.Applied, a.Hold, a.Err)
+	}
+}
+
+// BenchmarkOrderOf is the per-cycle cost of reading and checking the
+// dependencies of 1000 jobs: none at all, and each depending on the one
+// before (a 1000-long chain, the worst case of the cycle search).
+func BenchmarkOrderOf(b *testing.B) {
+	for _, chain := range []bool{false, true} {
+		set := &jobs.Set{Revision: "c1"}
+		for i := 0; i < 1000; i++ {
+			id := fmt.Sprintf("j%04d", i)
+			f := jobFile(b, id, "img:1")
+			if chain && i > 0 {
+				f.Job.Meta = map[string]string{jobs.MetaDependsOn: fmt.Sprintf("j%04d", i-1)}
+			}
+			set.Files = append(set.Files, f)
+		}
+		name := "independent"
+		if chain {
+			name = "chain"
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if o := orderOf(set); o.errs[999] != nil {
+					b.Fatal(o.errs[999])
+				}
+			}
+		})
+	}
+}
+
+func TestCycles(t *testing.T) {
+	tests := []struct {
+		name string
+		deps [][]int
+		want [][]int
+	}{
+		{"none", [][]int{{1}, {2}, nil}, [][]int{nil, nil, nil}},
+		{"three long, and a node leading into it", [][]int{{1}, {2}, {0}, {0}},
+			[][]int{{0, 1, 2, 0}, {1, 2, 0, 1}, {2, 0, 1, 2}, nil}},
+		{"the shortest way back", [][]int{{1, 2}, {2}, {0}}, [][]int{{0, 2, 0}, {1, 2, 0, 1}, {2, 0, 2}}},
+		{"self", [][]int{{0}, {0}}, [][]int{{0, 0}, nil}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := cycles(tc.deps)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("cycles(%v) = %v, want %v", tc.deps, got, tc.want)
+			}
+		})
 	}
 }
