@@ -114,12 +114,16 @@ func (c *Controls) Hold(ctx context.Context, set *jobs.Set) (*jobs.Set, error) {
 	}
 	for i, f := range set.Files {
 		out.Files[i] = f
-		if f.Err != nil || f.Hold != "" {
+		if f.Err != nil {
 			continue
 		}
 		if why := c.holds(f, sus, verdict); why != "" {
 			held := *f
+			// The operator's reason first: it is the one people act on.
 			held.Hold = why
+			if f.Hold != "" {
+				held.Hold += "; " + f.Hold
+			}
 			out.Files[i] = &held
 		}
 	}
