@@ -178,14 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		var c config
 		f := newFlagSet(cmd.name)
 		cmd.flags(&c, f)
-		err := f.parse(args[1:], getenv)
-		// Arguments and flags may come in any order: the flag package
-		// stops at the first argument, so go on after it.
-		for cmd.args != "" && err == nil && f.fs.NArg() > 0 {
-			c.control.jobs = append(c.control.jobs, f.fs.Arg(0))
-			err = f.fs.Parse(f.fs.Args()[1:])
-		}
-		if err != nil {
+		if err := cmd.parse(&c, f, args[1:], getenv); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fmt.Fprintf(stdout, "Usage: drover %s %s[flags]\n\n%s\n", cmd.name, argsUsage(cmd.args), cmd.summary)
 				f.usage(stdout)
@@ -207,6 +200,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	fmt.Fprintf(stderr, "drover: unknown command %q\nRun \"drover --help\" for usage.\n", args[0])
 	return exitError
+}
+
+// parse applies the environment and args to c. The arguments of a command
+// that takes some (suspend, resume: jobs) may come before, between or
+// after the flags: the flag package stops at the first argument, so
+// parsing goes on after it.
+func (cmd command) parse(c *config, f *flagSet, args []string, getenv func(string) string) error {
+	err := f.parse(args, getenv)
+	for cmd.args != "" && err == nil && f.fs.NArg() > 0 {
+		c.control.jobs = append(c.control.jobs, f.fs.Arg(0))
+		err = f.fs.Parse(f.fs.Args()[1:])
+	}
+	return err
 }
 
 func argsUsage(args string) string {
