@@ -198,27 +198,38 @@ func (c *Controls) Watch(ctx context.Context, trigger func(reason string), retry
 	if c.watch == nil || c.store == nil {
 		return
 	}
-	var index uint64
-	failures := 0
+	const wait = 5 * time.Minute
+	var index, seen uint64
+	first, failures := true, 0
 	for ctx.Err() == nil {
-		_, next, err := c.watch.GetWait(ctx, c.store.key, index, 5*time.Minute)
+		// Consul may stretch the wait by a sixteenth.
+		qctx, cancel := context.WithTimeout(ctx, wait+wait/16+c.store.timeout)
+		p, next, err := c.watch.GetWait(qctx, c.store.key, index, wait)
+		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
 			failures++
-			wait := retry(failures)
-			c.opts.Logger.Warn().Str("event", "watch.error").Err(err).Str("retry_in", wait.Round(time.Millisecond).String()).
+			d := retry(failures)
+			c.opts.Logger.Warn().Str("event", "watch.error").Err(err).Str("retry_in", d.Round(time.Millisecond).String()).
 				Msg("watching the suspensions failed")
-			if !backoff.Sleep(ctx, wait) {
+			if !backoff.Sleep(ctx, d) {
 				return
 			}
 			continue
 		}
 		failures = 0
-		if index != 0 && next != index {
+		// The index of an absent key moves with every write anywhere in
+		// the KV store: only the key's own modify index says it changed.
+		var mod uint64
+		if p != nil {
+			mod = p.ModifyIndex
+		}
+		if !first && mod != seen {
 			trigger("suspensions changed")
 		}
+		first, seen = false, mod
 		if next < index {
 			next = 0 // a restored or new Consul: start over
 		}

@@ -232,3 +232,50 @@ func TestHold_UnreadableSuspensionsFailTheCycle(t *testing.T) {
 		t.Fatal("no error")
 	}
 }
+
+// scriptedWatch answers GetWait from a script, then blocks until ctx ends.
+type scriptedWatch struct {
+	answers []watchAnswer
+	done    chan struct{}
+}
+
+type watchAnswer struct {
+	pair  *state.Pair
+	index uint64
+	err   error
+}
+
+func (w *scriptedWatch) GetWait(ctx context.Context, _ string, _ uint64, _ time.Duration) (*state.Pair, uint64, error) {
+	if len(w.answers) == 0 {
+		close(w.done)
+		<-ctx.Done()
+		return nil, 0, ctx.Err()
+	}
+	a := w.answers[0]
+	w.answers = w.answers[1:]
+	return a.pair, a.index, a.err
+}
+
+// TestWatch_TriggersOnlyWhenTheKeyChanges: the index of an absent key
+// moves with any write to the KV store; only a change of the key itself
+// (written, rewritten, deleted) starts a cycle.
+func TestWatch_TriggersOnlyWhenTheKeyChanges(t *testing.T) {
+	pair := func(mod uint64) *state.Pair { return &state.Pair{Key: "s", ModifyIndex: mod} }
+	w := &scriptedWatch{done: make(chan struct{}), answers: []watchAnswer{
+		{nil, 10, nil},      // first read: the key is absent
+		{nil, 12, nil},      // another key written: no cycle
+		{pair(13), 13, nil}, // suspended: a cycle
+		{pair(13), 15, nil}, // another key written: no cycle
+		{nil, 0, context.DeadlineExceeded},
+		{pair(16), 16, nil}, // rewritten (after a failed query): a cycle
+		{nil, 17, nil},      // deleted: a cycle
+	}}
+	var triggers []string
+	ctx, cancel := context.WithCancel(context.Background())
+	c := New(NewStore(newMemKV(), "s", time.Second), w, Options{Logger: zerolog.Nop()})
+	go func() { <-w.done; cancel() }()
+	c.Watch(ctx, func(reason string) { triggers = append(triggers, reason) }, func(int) time.Duration { return time.Millisecond })
+	if len(triggers) != 3 || triggers[0] != "suspensions changed" {
+		t.Errorf("triggers %q, want 3 (suspended, rewritten, deleted)", triggers)
+	}
+}
