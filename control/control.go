@@ -195,6 +195,9 @@ func (c *Controls) observe(s Suspensions) {
 // takes effect at once rather than at the next interval. It returns when
 // ctx ends.
 func (c *Controls) Watch(ctx context.Context, trigger func(reason string), retry func(attempt int) time.Duration) {
+	var wg gosync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { c.watchWindows(ctx, trigger) })
 	if c.watch == nil || c.store == nil {
 		return
 	}
@@ -234,6 +237,32 @@ func (c *Controls) Watch(ctx context.Context, trigger func(reason string), retry
 			next = 0 // a restored or new Consul: start over
 		}
 		index = next
+	}
+}
+
+// watchWindows starts a cycle as soon as the windows stop holding, so a
+// deploy held by a freeze goes out when it ends, not at the next interval
+// or schedule. It only computes: no I/O.
+func (c *Controls) watchWindows(ctx context.Context, trigger func(reason string)) {
+	if c.opts.Windows.Empty() {
+		return
+	}
+	wasHeld := false
+	for {
+		v := c.opts.Windows.At(c.opts.Now())
+		if wasHeld && v.Held == "" {
+			trigger("window closed")
+		}
+		wasHeld = v.Held != ""
+		// Looked at again every minute at most: a window may open
+		// meanwhile, and the clock may jump.
+		wait := time.Minute
+		if d := v.Until.Sub(c.opts.Now()); !v.Until.IsZero() && d < wait {
+			wait = max(d, time.Millisecond)
+		}
+		if !backoff.Sleep(ctx, wait) {
+			return
+		}
 	}
 }
 

@@ -279,3 +279,33 @@ func TestWatch_TriggersOnlyWhenTheKeyChanges(t *testing.T) {
 		t.Errorf("triggers %q, want 3 (suspended, rewritten, deleted)", triggers)
 	}
 }
+
+// TestWatch_ACycleWhenTheFreezeEnds: a deploy held by a deny window goes
+// out when the window closes, not at the next interval.
+func TestWatch_ACycleWhenTheFreezeEnds(t *testing.T) {
+	// The clock runs at real speed, 20ms before a daily window closes.
+	end := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
+	offset := end.Add(-20 * time.Millisecond).Sub(time.Now())
+	c := New(nil, nil, Options{
+		Windows: Windows{Deny: []Window{mustWindow(t, "CRON_TZ=UTC 0 0 * * * 1h")}},
+		Now:     func() time.Time { return time.Now().Add(offset) },
+		Logger:  zerolog.Nop(),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	triggered := make(chan string, 1)
+	go c.Watch(ctx, func(reason string) {
+		select {
+		case triggered <- reason:
+		default:
+		}
+	}, nil)
+	select {
+	case reason := <-triggered:
+		if reason != "window closed" {
+			t.Errorf("reason %q", reason)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no cycle when the window closed")
+	}
+}

@@ -203,24 +203,27 @@ func (r *Runner) Run(ctx context.Context) (*dsync.Report, *Failure) {
 				Str("commit", set.Revision).Msg("job file not read")
 		}
 	}
-	ro := r.parts.Rollouts
+	ro, controls := r.parts.Rollouts, r.parts.Controls
 	if ro != nil {
 		r.enter(StepState)
 		if err := ro.Prepare(ctx); err != nil {
 			if !r.opts.StateOptional {
 				return nil, classify(ctx, StepState, err)
 			}
-			r.opts.Logger.Warn().Str("event", "state.error").Err(err).Msg("rollout state unreadable; this plan ignores quarantines")
+			r.opts.Logger.Warn().Str("event", "state.error").Err(err).Msg("rollout state unreadable; this plan ignores quarantines and suspensions")
 			ro = nil
+			// The suspensions live beside the state: asking again would
+			// only wait out the same Consul.
+			controls = nil
 		}
 	}
 	if ro != nil {
 		r.enter(StepPin)
 		set = ro.Pin(ctx, set)
 	}
-	if c := r.parts.Controls; c != nil {
+	if controls != nil {
 		r.enter(StepControl)
-		held, err := c.Hold(ctx, set)
+		held, err := controls.Hold(ctx, set)
 		switch {
 		case err == nil:
 			set = held
