@@ -73,9 +73,6 @@ func New(store *Store, watch Blocking, opts Options) *Controls {
 	return &Controls{store: store, watch: watch, opts: opts}
 }
 
-// Store is where the suspensions are kept, nil when nowhere.
-func (c *Controls) Store() *Store { return c.store }
-
 // Hold reads the suspensions and judges the windows, and returns set with
 // the jobs that must not be registered now held, and what must not be
 // pruned. An error means the suspensions could not be read: acting on
