@@ -111,24 +111,27 @@ func (st *Store) Read(ctx context.Context) (Suspensions, uint64, error) {
 	if p == nil {
 		return Suspensions{}, 0, nil
 	}
-	s, err := Decode(p.Value)
-	if err != nil {
-		return Suspensions{}, p.ModifyIndex, err
+	var s Suspensions
+	if len(p.Value) > 0 {
+		if err := json.Unmarshal(p.Value, &s); err != nil {
+			return Suspensions{}, p.ModifyIndex, &CorruptError{Key: st.key, Err: err}
+		}
 	}
 	return s, p.ModifyIndex, nil
 }
 
-// Decode reads the stored document.
-func Decode(b []byte) (Suspensions, error) {
-	var s Suspensions
-	if len(b) == 0 {
-		return s, nil
-	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return Suspensions{}, fmt.Errorf("suspensions are not valid JSON (fix or delete the key): %w", err)
-	}
-	return s, nil
+// CorruptError is a suspensions document that is not drover's JSON:
+// written by hand or by something else. Retrying cannot fix it.
+type CorruptError struct {
+	Key string
+	Err error
 }
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("suspensions at %s are not valid JSON (fix or delete the key): %v", e.Key, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
 
 // maxCASTries bounds the retries of a write that keeps losing the race.
 const maxCASTries = 20

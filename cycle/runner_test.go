@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/source"
 	dsync "github.com/drover-dev/drover/sync"
@@ -31,6 +32,7 @@ func TestClassify(t *testing.T) {
 		{"consul acl", context.Background(), fmt.Errorf("read state: %w", consulapi.StatusError{Code: http.StatusForbidden, Body: "ACL not found"}), Stalled, "Consul"},
 		{"consul 500", context.Background(), fmt.Errorf("read state: %w", consulapi.StatusError{Code: 500}), Transient, ""},
 		{"network", context.Background(), errors.New("dial tcp 127.0.0.1:4646: connection refused"), Transient, ""},
+		{"suspensions corrupt", context.Background(), fmt.Errorf("control: %w", &control.CorruptError{Key: "drover/x/suspend", Err: errors.New("bad")}), Stalled, "fix or delete"},
 		{"shutdown", cancelled, errors.New("anything"), Interrupted, ""},
 	}
 	for _, tt := range tests {
