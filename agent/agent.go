@@ -109,6 +109,9 @@ type Options struct {
 	// NomadUIURL is the Nomad web UI the page links jobs to; "" links
 	// none.
 	NomadUIURL string
+	// Controls serve POST /v1/suspend and /v1/resume and the controls of
+	// /v1/status, and the leader watches them; nil: none.
+	Controls Controls
 }
 
 // Agent is the long-running sync loop.
@@ -288,6 +291,9 @@ func (a *Agent) lead(ctx context.Context) error {
 	}
 	if a.opts.Triggers != nil {
 		running.Go(func() { a.forwarded(termCtx) })
+	}
+	if a.opts.Controls != nil {
+		running.Go(func() { a.opts.Controls.Watch(termCtx, a.Trigger, a.opts.WatchBackoff) })
 	}
 	a.loop(termCtx, cycles, watch)
 	cancel()

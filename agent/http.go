@@ -14,6 +14,8 @@ import (
 //	GET  /v1/status       the last cycle's outcome per job, as JSON
 //	GET  /metrics         Prometheus metrics (404 without Options.Metrics)
 //	POST /v1/sync         start a cycle now (202); needs the bearer token when Options.APIToken is set
+//	POST /v1/suspend      suspend jobs or the instance ({"jobs":[...],"reason":"...","by":"..."}); bearer token as /v1/sync
+//	POST /v1/resume       resume them; same body and token
 //	POST /webhook/github  GitHub push events, signed with Options.WebhookSecret
 //	POST /webhook/gitlab  GitLab push hooks, carrying Options.WebhookSecret as token
 //	GET  /v1/events       the recent events as JSON (?after=<seq>), or as Server-Sent Events (Accept: text/event-stream)
@@ -51,6 +53,8 @@ func (a *Agent) Handler() http.Handler {
 		code, answer := a.requestSync(r.Context(), "api")
 		writeJSON(w, code, answer)
 	})
+	mux.HandleFunc("POST /v1/suspend", a.serveControl(true))
+	mux.HandleFunc("POST /v1/resume", a.serveControl(false))
 	mux.HandleFunc("POST /webhook/github", func(w http.ResponseWriter, r *http.Request) { a.githubWebhook(w, r, github) })
 	mux.HandleFunc("POST /webhook/gitlab", func(w http.ResponseWriter, r *http.Request) { a.gitlabWebhook(w, r, gitlab) })
 	if a.stream != nil {

@@ -119,6 +119,10 @@ func (a *Agent) statusView(ctx context.Context) any {
 	if rollouts != nil {
 		v.Rollouts = rollouts.Status()
 	}
+	if a.opts.Controls != nil {
+		c := a.opts.Controls.Status()
+		v.Controls = &c
+	}
 	return v
 }
 

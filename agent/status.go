@@ -5,6 +5,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/rollout"
@@ -107,6 +108,8 @@ type statusJSON struct {
 	Rollouts []rollout.JobStatus `json:"rollouts,omitempty"`
 	// HA is this replica's role and the leader.
 	HA *haJSON `json:"ha,omitempty"`
+	// Controls are the suspensions and windows.
+	Controls *control.Status `json:"controls,omitempty"`
 }
 
 func (s *status) snapshot(now time.Time) statusJSON {

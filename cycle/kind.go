@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/drover-dev/drover/consul"
+	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/source"
@@ -57,6 +58,7 @@ var stalls = []struct {
 	{func(err error) bool { return errors.Is(err, source.ErrAuthRefused) }, "git credentials refused (check --git-token / --git-username)"},
 	{func(err error) bool { return errors.Is(err, source.ErrHostKey) }, "SSH host key not trusted (check --ssh-known-hosts)"},
 	{func(err error) bool { var e *jobs.FileTooLargeError; return errors.As(err, &e) }, "var file too large (shrink it in a new commit)"},
+	{func(err error) bool { var e *control.CorruptError; return errors.As(err, &e) }, "suspensions unreadable (fix or delete <state-prefix>suspend)"},
 	{nomad.IsForbidden, "permission denied by Nomad (check NOMAD_TOKEN's ACL policy)"},
 	{consul.IsForbidden, "permission denied by Consul (check CONSUL_HTTP_TOKEN's ACL policy)"},
 }

@@ -1,5 +1,5 @@
 // Package cycle runs drover's reconcile cycle, fetch → load → state → pin →
-// sync → record, the one way every command runs it: `plan`, `apply`,
+// control → sync → record, the one way every command runs it: `plan`, `apply`,
 // `apply --wait` and the agent's loop. Every step and every call in it has
 // a deadline; the runner tells which step a cycle is in and when it last
 // made progress, so /healthz can tell a hung cycle from a long one; and a
@@ -24,12 +24,15 @@ type Step string
 
 // The steps of a cycle, in order.
 const (
-	StepFetch  Step = "fetch"
-	StepLoad   Step = "load"
-	StepState  Step = "state"
-	StepPin    Step = "pin"
-	StepSync   Step = "sync"
-	StepRecord Step = "record"
+	StepFetch Step = "fetch"
+	StepLoad  Step = "load"
+	StepState Step = "state"
+	StepPin   Step = "pin"
+	// StepControl holds what the operator's suspensions and windows say
+	// must not be applied now.
+	StepControl Step = "control"
+	StepSync    Step = "sync"
+	StepRecord  Step = "record"
 )
 
 // Source fetches the newest revision of what drover follows.
@@ -70,6 +73,14 @@ type Rollouts interface {
 	Close()
 }
 
+// Controls are the operator's brakes (*control.Controls).
+type Controls interface {
+	// Hold returns set with the jobs that must not be registered now
+	// held, and what must not be pruned; an error means the suspensions
+	// could not be read.
+	Hold(ctx context.Context, set *jobs.Set) (*jobs.Set, error)
+}
+
 // Parts are what a runner runs. Rollouts may be nil (no state, no
 // rollouts: a plan without Consul).
 type Parts struct {
@@ -77,6 +88,8 @@ type Parts struct {
 	Loader   Loader
 	Engine   Engine
 	Rollouts Rollouts
+	// Controls may be nil: nothing is held but what the rollouts hold.
+	Controls Controls
 	// Progress is touched by the loader and the engine after each call
 	// they complete; nil makes a new one.
 	Progress *Progress
@@ -190,20 +203,35 @@ func (r *Runner) Run(ctx context.Context) (*dsync.Report, *Failure) {
 				Str("commit", set.Revision).Msg("job file not read")
 		}
 	}
-	ro := r.parts.Rollouts
+	ro, controls := r.parts.Rollouts, r.parts.Controls
 	if ro != nil {
 		r.enter(StepState)
 		if err := ro.Prepare(ctx); err != nil {
 			if !r.opts.StateOptional {
 				return nil, classify(ctx, StepState, err)
 			}
-			r.opts.Logger.Warn().Str("event", "state.error").Err(err).Msg("rollout state unreadable; this plan ignores quarantines")
+			r.opts.Logger.Warn().Str("event", "state.error").Err(err).Msg("rollout state unreadable; this plan ignores quarantines and suspensions")
 			ro = nil
+			// The suspensions live beside the state: asking again would
+			// only wait out the same Consul.
+			controls = nil
 		}
 	}
 	if ro != nil {
 		r.enter(StepPin)
 		set = ro.Pin(ctx, set)
+	}
+	if controls != nil {
+		r.enter(StepControl)
+		held, err := controls.Hold(ctx, set)
+		switch {
+		case err == nil:
+			set = held
+		case !r.opts.StateOptional:
+			return nil, classify(ctx, StepControl, err)
+		default:
+			r.opts.Logger.Warn().Str("event", "state.error").Err(err).Msg("suspensions unreadable; this plan ignores them")
+		}
 	}
 	r.enter(StepSync)
 	report, err := r.parts.Engine.Sync(ctx, set)
@@ -280,7 +308,7 @@ func (r *Runner) budget(s Step) time.Duration {
 	case StepState:
 		// A read of the state, then the writes earlier cycles left.
 		return 2*r.opts.ConsulTimeout + grace
-	case StepRecord:
+	case StepRecord, StepControl:
 		return r.opts.ConsulTimeout + grace
 	}
 	return r.opts.NomadTimeout + grace

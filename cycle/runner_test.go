@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/source"
 	dsync "github.com/drover-dev/drover/sync"
@@ -31,6 +32,7 @@ func TestClassify(t *testing.T) {
 		{"consul acl", context.Background(), fmt.Errorf("read state: %w", consulapi.StatusError{Code: http.StatusForbidden, Body: "ACL not found"}), Stalled, "Consul"},
 		{"consul 500", context.Background(), fmt.Errorf("read state: %w", consulapi.StatusError{Code: 500}), Transient, ""},
 		{"network", context.Background(), errors.New("dial tcp 127.0.0.1:4646: connection refused"), Transient, ""},
+		{"suspensions corrupt", context.Background(), fmt.Errorf("control: %w", &control.CorruptError{Key: "drover/x/suspend", Err: errors.New("bad")}), Stalled, "fix or delete"},
 		{"shutdown", cancelled, errors.New("anything"), Interrupted, ""},
 	}
 	for _, tt := range tests {
@@ -184,3 +186,58 @@ func TestRunner_StateErrorStopsAnApplyButNotAPlan(t *testing.T) {
 type failingState struct{ recorder }
 
 func (*failingState) Prepare(context.Context) error { return errors.New("consul: connection refused") }
+
+type holdFunc func(ctx context.Context, set *jobs.Set) (*jobs.Set, error)
+
+func (f holdFunc) Hold(ctx context.Context, set *jobs.Set) (*jobs.Set, error) { return f(ctx, set) }
+
+// TestRunner_ControlsHoldAfterPin: the engine gets the set the controls
+// return; unreadable suspensions stop an apply (it could deploy a
+// suspended job) but not a plan.
+func TestRunner_ControlsHoldAfterPin(t *testing.T) {
+	heldSet := &jobs.Set{NoPrune: "instance suspended"}
+	for _, tc := range []struct {
+		name     string
+		err      error
+		optional bool
+		want     *jobs.Set
+		step     Step
+	}{
+		{name: "held", want: heldSet},
+		{name: "unreadable, apply", err: errors.New("consul: connection refused"), step: StepControl},
+		{name: "unreadable, plan", err: errors.New("consul: connection refused"), optional: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			loaded := &jobs.Set{}
+			var synced *jobs.Set
+			r := New(Parts{
+				Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+				Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return loaded, nil }),
+				Engine: syncFunc(func(_ context.Context, set *jobs.Set) (*dsync.Report, error) {
+					synced = set
+					return &dsync.Report{}, nil
+				}),
+				Rollouts: &recorder{},
+				Controls: holdFunc(func(_ context.Context, set *jobs.Set) (*jobs.Set, error) {
+					if tc.err != nil {
+						return set, tc.err
+					}
+					return heldSet, nil
+				}),
+			}, Options{StateOptional: tc.optional})
+			_, f := r.Run(context.Background())
+			switch {
+			case tc.step != "":
+				if f == nil || f.Step != tc.step || synced != nil {
+					t.Fatalf("failure %+v, synced %v; want a failure at %s and no sync", f, synced, tc.step)
+				}
+			case f != nil:
+				t.Fatalf("failure %+v", f)
+			case tc.want != nil && synced != tc.want:
+				t.Fatal("the engine did not get the held set")
+			case tc.want == nil && synced != loaded:
+				t.Fatal("a plan without readable suspensions did not sync the loaded set")
+			}
+		})
+	}
+}

@@ -75,6 +75,12 @@ type Set struct {
 	// symlinks, sorted by path. They are not errors: the set is complete
 	// without them, as it was before they were committed.
 	Skipped []Skipped
+	// NoPrune, when set, says why this cycle must stop no job at all (the
+	// instance is suspended, a deny window is open).
+	NoPrune string
+	// Keep are jobs this cycle must not stop even when their file is gone
+	// (a suspended job), with why.
+	Keep map[Key]string
 }
 
 // Failed reports whether any file could not become a job. A cycle with a

@@ -70,6 +70,7 @@ type Metrics struct {
 	nomadRequests *prometheus.CounterVec
 	webhooks      *prometheus.CounterVec
 	leader        prometheus.Gauge
+	suspended     prometheus.Gauge
 
 	// routes turns a Nomad API path into its route template.
 	routes *routes
@@ -134,6 +135,10 @@ func New(version string) *Metrics {
 			Namespace: namespace, Name: "leader",
 			Help: "1 while this replica leads its instance (or runs alone), 0 while it stands by.",
 		}),
+		suspended: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "suspended",
+			Help: "1 while the whole instance is suspended (drover suspend), as its leader last read it.",
+		}),
 		routes: newRoutes(),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -145,7 +150,7 @@ func New(version string) *Metrics {
 
 	m.reg.MustRegister(
 		m.syncDuration, m.fetchDuration, m.lastSuccess, m.jobs, m.drift, m.applies, m.conflicts,
-		m.rollouts, m.rollbacks, m.nomadRequests, m.webhooks, m.leader, buildInfo,
+		m.rollouts, m.rollbacks, m.nomadRequests, m.webhooks, m.leader, m.suspended, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -207,6 +212,18 @@ func (m *Metrics) SyncFinished(failed bool, took time.Duration, end time.Time) {
 	}
 	m.syncDuration.WithLabelValues(ResultOK).Observe(took.Seconds())
 	m.lastSuccess.Set(float64(end.UnixNano()) / 1e9)
+}
+
+// Suspended records whether the whole instance is suspended.
+func (m *Metrics) Suspended(on bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if on {
+		v = 1
+	}
+	m.suspended.Set(v)
 }
 
 // Leader records whether this replica leads.

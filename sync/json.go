@@ -81,8 +81,9 @@ func (o *Orphan) MarshalJSON() ([]byte, error) {
 		Commit    string `json:"commit,omitempty"`
 		Pruned    bool   `json:"pruned"`
 		EvalID    string `json:"eval_id,omitempty"`
+		Kept      string `json:"kept,omitempty"`
 		Error     string `json:"error,omitempty"`
-	}{o.ID, o.Namespace, o.Path, o.Commit, o.Pruned, o.EvalID, errString(o.Err)})
+	}{o.ID, o.Namespace, o.Path, o.Commit, o.Pruned, o.EvalID, o.Kept, errString(o.Err)})
 }
 
 // MarshalJSON gives a report's stable JSON shape.

@@ -36,7 +36,7 @@ func (e *Engine) orphans(ctx context.Context, set *jobs.Set, cluster map[jobs.Ke
 			// Its file is broken, not gone.
 			continue
 		}
-		out = append(out, &Orphan{Key: key, Path: owner.Path, Commit: owner.Commit})
+		out = append(out, &Orphan{Key: key, Path: owner.Path, Commit: owner.Commit, Kept: set.Keep[key]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
 
@@ -47,9 +47,11 @@ func (e *Engine) orphans(ctx context.Context, set *jobs.Set, cluster map[jobs.Ke
 		ev := log.Warn().Str("event", "job.orphan").Bool("prune", e.opts.Prune)
 		if blocked != "" {
 			ev = ev.Str("prune_blocked", blocked)
+		} else if o.Kept != "" {
+			ev = ev.Str("prune_blocked", o.Kept)
 		}
 		ev.Msg("job was registered by drover but its file is gone from git")
-		if blocked != "" || !e.opts.Prune || ctx.Err() != nil {
+		if blocked != "" || o.Kept != "" || !e.opts.Prune || ctx.Err() != nil {
 			continue
 		}
 		if err := e.deregister(ctx, o); err != nil {
@@ -76,6 +78,8 @@ func (e *Engine) pruneBlocked(set *jobs.Set) string {
 		return "a job file failed to load; its job may be one of the orphans"
 	case len(set.Files) == 0:
 		return "no job files were found; refusing to stop every job"
+	case set.NoPrune != "":
+		return set.NoPrune
 	}
 	return ""
 }

@@ -157,3 +157,30 @@ func TestSync_OrphansAreSorted(t *testing.T) {
 		t.Errorf("orphans in order %v", got)
 	}
 }
+
+func TestSync_KeepsOrphansTheControlsHold(t *testing.T) {
+	gone := jobs.Key{Namespace: "default", ID: "gone"}
+	for _, tc := range []struct {
+		name          string
+		set           *jobs.Set
+		blocked, kept string
+	}{
+		{name: "instance suspended", set: &jobs.Set{NoPrune: "instance suspended by ann"}, blocked: "instance suspended by ann"},
+		{name: "job suspended", set: &jobs.Set{Keep: map[jobs.Key]string{gone: "job suspended by ann"}}, kept: "job suspended by ann"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.set.Files = []*jobs.File{jobFile(t, "keep", "a")}
+			c := &fakeCluster{stubs: []*api.JobListStub{orphanStub()}}
+			report, err := newEngine(c, Options{Apply: true, Prune: true}).Sync(context.Background(), tc.set)
+			if err != nil {
+				t.Fatalf("Sync: %v", err)
+			}
+			if len(c.deregistered) != 0 {
+				t.Errorf("deregistered %v", c.deregistered)
+			}
+			if len(report.Orphans) != 1 || report.Orphans[0].Pruned || report.Orphans[0].Kept != tc.kept || report.PruneBlocked != tc.blocked {
+				t.Fatalf("orphans %+v, prune blocked %q", report.Orphans, report.PruneBlocked)
+			}
+		})
+	}
+}

@@ -59,7 +59,10 @@ type Orphan struct {
 	// Pruned is set when this cycle deregistered the job.
 	Pruned bool
 	EvalID string
-	Err    error
+	// Kept says why this job in particular is not stopped (it is
+	// suspended), "" when nothing keeps it.
+	Kept string
+	Err  error
 }
 
 // Report is the outcome of one cycle.

@@ -24,6 +24,8 @@ func WriteText(w io.Writer, r *Report, color bool) {
 			verb = "prune failed: " + o.Err.Error()
 		case r.PruneBlocked != "":
 			verb = "kept: " + r.PruneBlocked
+		case o.Kept != "":
+			verb = "kept: " + o.Kept
 		}
 		p.line(0, "-", fmt.Sprintf("Job: %q (orphan: file %s gone from git; %s)", o.ID, o.Path, verb))
 	}

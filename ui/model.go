@@ -19,6 +19,24 @@ type statusDoc struct {
 	Report      *report           `json:"report"`
 	Rollouts    []jobRollout      `json:"rollouts"`
 	HA          *ha               `json:"ha"`
+	Controls    *controls         `json:"controls"`
+}
+
+// controls are the operator's suspensions and the windows.
+type controls struct {
+	Suspensions struct {
+		Instance *suspension           `json:"instance"`
+		Jobs     map[string]suspension `json:"jobs"`
+	} `json:"suspensions"`
+	// Held is why a window holds every deploy now.
+	Held string `json:"held"`
+}
+
+// suspension is who suspended something, when and why.
+type suspension struct {
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
 }
 
 // commitInfo is the commit drover is at, as git describes it.
@@ -144,17 +162,19 @@ type row struct {
 	Class                 string
 	// Status is the row's word, one of the words of statuses; Rank orders
 	// the rows that need a person first.
-	Status     string
-	Rank       int
-	GitCommit  string
-	Running    string
-	LastGood   string
-	Phase      string
-	PhaseNote  string
-	Changed    *time.Time
-	Report     *reportJob
-	Rollout    *jobRollout
-	Orphan     *orphan
+	Status    string
+	Rank      int
+	GitCommit string
+	Running   string
+	LastGood  string
+	Phase     string
+	PhaseNote string
+	Changed   *time.Time
+	Report    *reportJob
+	Rollout   *jobRollout
+	Orphan    *orphan
+	// Suspended is the job's own suspension, nil when it has none.
+	Suspended  *suspension
 	searchText string
 }
 
@@ -254,6 +274,11 @@ func (d *statusDoc) rows(now time.Time, bake time.Duration) []row {
 	out := make([]row, 0, len(order))
 	for _, k := range order {
 		r := byKey[k]
+		if c := d.Controls; c != nil {
+			if s, ok := c.Suspensions.Jobs[k.ns+"/"+k.name]; ok {
+				r.Suspended = &s
+			}
+		}
 		r.fill(now, bake)
 		out = append(out, *r)
 	}

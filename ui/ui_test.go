@@ -319,6 +319,40 @@ func TestPage_StandbySaysItShowsTheLeader(t *testing.T) {
 	}
 }
 
+// TestPage_ShowsSuspensionsAndWindows: a banner for the instance's
+// suspension and for a window that holds, on every page; a marker on the
+// rows of suspended jobs, saying who and why.
+func TestPage_ShowsSuspensionsAndWindows(t *testing.T) {
+	d := doc()
+	d["controls"] = map[string]any{
+		"suspensions": map[string]any{
+			"instance": map[string]any{"by": "bob", "at": now.Add(-5 * time.Minute), "reason": "incident " + xss},
+			"jobs":     map[string]any{"default/db": map[string]any{"by": "alice", "at": now.Add(-time.Hour), "reason": "migration"}},
+		},
+		"held": "deny window until 2026-11-30T07:00:00Z",
+	}
+	p := newPage(t, d, bus(t), nil)
+	for _, path := range []string{"/", "/jobs/default/api"} {
+		_, body := p.get(path)
+		for _, want := range []string{
+			`id="suspended">Suspended by bob <time datetime="2026-11-27T11:55:00Z">5m00s ago</time>: incident &lt;script&gt;`,
+			`id="window">Held: deny window until 2026-11-30T07:00:00Z.`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("GET %s has no %q", path, want)
+			}
+		}
+	}
+	_, body := p.get("/")
+	if n := strings.Count(body, ">suspended</span>"); n != 1 || !strings.Contains(body, `title="suspended by alice at 2026-11-27T11:00:00Z: migration">suspended</span>`) {
+		t.Errorf("%d suspended markers; want one on db, saying who and why", n)
+	}
+	_, body = newPage(t, doc(), bus(t), nil).get("/")
+	if strings.Contains(body, `id="suspended"`) || strings.Contains(body, `id="window"`) || strings.Contains(body, ">suspended</span>") {
+		t.Error("a page with nothing suspended shows a suspension")
+	}
+}
+
 func TestPage_StatusErrorIsShown(t *testing.T) {
 	u, err := New(Options{Status: func(context.Context) ([]byte, error) { return nil, fmt.Errorf("leader gone <b>") }})
 	if err != nil {

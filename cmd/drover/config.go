@@ -58,6 +58,11 @@ type config struct {
 
 	ui         bool
 	nomadUIURL string
+
+	control controlConfig
+	// noSource is set by the commands that touch only Consul (suspend,
+	// resume): they accept the agent's flags but need no --repo.
+	noSource bool
 }
 
 func defaultDataDir() string {
@@ -151,6 +156,7 @@ func (c *config) agentFlags(f *flagSet) {
 // validate checks what flags alone can tell.
 func (c *config) validate() error {
 	switch {
+	case c.noSource:
 	case c.repo == "" && c.dir == "":
 		return fmt.Errorf("--repo (or DROVER_REPO) is required")
 	case c.repo != "" && c.dir != "":
@@ -171,6 +177,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("--health-deadline (%s) must be longer than --health-min-healthy (%s)", c.policy.Deadline, c.policy.MinHealthy)
 	}
 	if _, err := c.variables(); err != nil {
+		return err
+	}
+	if _, err := c.windows(); err != nil {
 		return err
 	}
 	if err := c.validateForge(); err != nil {

@@ -17,7 +17,7 @@ func parseFor(t *testing.T, command string, env map[string]string, args ...strin
 		f := newFlagSet(cmd.name)
 		cmd.flags(&c, f)
 		getenv := func(k string) string { return env[k] }
-		if err := f.parse(args, getenv); err != nil {
+		if err := cmd.parse(&c, f, args, getenv); err != nil {
 			return nil, err
 		}
 		c.readTokens(getenv)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/drover-dev/drover/agent"
 	"github.com/drover-dev/drover/consul"
+	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
@@ -46,6 +47,12 @@ Usage:
                            on its last good commit. Serves GET /healthz, GET /v1/status and Prometheus
                            metrics on GET /metrics. Replicas of one --instance elect a leader through
                            Consul (--ha): one acts, the others stand by and take over.
+  drover suspend [JOB…] [flags]
+                           Stop applying (and rolling back) the jobs, or with no JOB the whole instance, until
+                           resumed: they are still planned and reported. JOB is name or namespace/name.
+                           Kept in Consul (<state-prefix>suspend): takes the agent's flags, needs no agent.
+  drover resume  [JOB…] [flags]
+                           Lift those suspensions (no JOB: the instance's).
   drover version           Print the version.
 
 Run "drover COMMAND --help" for the flags of one command.
@@ -57,14 +64,18 @@ Consul holds drover's rollout state (--state-prefix) and the health checks rollo
 `
 
 type command struct {
-	name, summary string
-	flags         func(c *config, f *flagSet)
-	run           func(ctx context.Context, c *config, stdout, stderr io.Writer) int
+	name string
+	// args names the arguments the command takes after its name, ""
+	// when it takes none.
+	args    string
+	summary string
+	flags   func(c *config, f *flagSet)
+	run     func(ctx context.Context, c *config, stdout, stderr io.Writer) int
 }
 
 func commands() []command {
 	return []command{
-		{"plan", "Plan every job against the cluster and print the differences.\nExit 0 when in sync, 2 when changes are pending, 1 on any error.",
+		{"plan", "", "Plan every job against the cluster and print the differences.\nExit 0 when in sync, 2 when changes are pending, 1 on any error.",
 			func(c *config, f *flagSet) {
 				c.sourceFlags(f, true)
 				c.jobFlags(f)
@@ -75,16 +86,17 @@ func commands() []command {
 				c.forgeFlags(f)
 				c.logFlags(f, "warn")
 			}, runPlan},
-		{"apply", "Register every job that differs from git, with check-index so a concurrent\nedit is refused, never overwritten. Exit 0 only if everything applied.",
+		{"apply", "", "Register every job that differs from git, with check-index so a concurrent\nedit is refused, never overwritten. Exit 0 only if everything applied.",
 			func(c *config, f *flagSet) {
 				c.sourceFlags(f, true)
 				c.jobFlags(f)
 				c.syncFlags(f)
 				c.stateFlags(f)
 				c.rolloutFlags(f, true)
+				c.controlFlags(f)
 				c.logFlags(f, "info")
 			}, runApply},
-		{"agent", "Sync continuously, watch every rollout and roll back failed ones. Serves on --listen: the web page at / (--ui), GET /healthz, GET /v1/status, GET /v1/events, GET /metrics (Prometheus),\nPOST /v1/sync (bearer --api-token when set), and push webhooks POST /webhook/github and\nPOST /webhook/gitlab (authenticated with --webhook-secret; refused without it).",
+		{"agent", "", "Sync continuously, watch every rollout and roll back failed ones. Serves on --listen: the web page at / (--ui), GET /healthz, GET /v1/status, GET /v1/events, GET /metrics (Prometheus),\nPOST /v1/sync (bearer --api-token when set), and push webhooks POST /webhook/github and\nPOST /webhook/gitlab (authenticated with --webhook-secret; refused without it).",
 			func(c *config, f *flagSet) {
 				c.sourceFlags(f, false)
 				c.jobFlags(f)
@@ -92,21 +104,63 @@ func commands() []command {
 				c.stateFlags(f)
 				c.rolloutFlags(f, false)
 				c.agentFlags(f)
+				c.controlFlags(f)
 				c.feedbackFlags(f)
 				c.forgeFlags(f)
 				c.logFlags(f, "info")
 			}, runAgent},
+		{"suspend", "[JOB…]", "Suspend the jobs (name or namespace/name), or with no JOB the whole instance: they are\nplanned and reported, drift included, but nothing is applied or rolled back (see\n--rollback-while-suspended) until resumed. Written to Consul at <state-prefix>suspend;\nthe agent's leader acts on it at once. Takes every agent flag, so one flag set serves all.",
+			func(c *config, f *flagSet) {
+				agentFlagSet(c, f)
+				c.operatorFlags(f, true)
+			}, runSuspend},
+		{"resume", "[JOB…]", "Lift the suspensions of the jobs, or with no JOB the instance's (a job suspended on its\nown stays so until resumed by name).",
+			func(c *config, f *flagSet) {
+				agentFlagSet(c, f)
+				c.operatorFlags(f, false)
+			}, runResume},
 	}
+}
+
+// agentFlagSet is every flag of the agent, for the commands that accept
+// them so a script can pass one flag set to all (suspend, resume).
+func agentFlagSet(c *config, f *flagSet) {
+	for _, cmd := range commands() {
+		if cmd.name == "agent" {
+			cmd.flags(c, f)
+		}
+	}
+	c.noSource = true
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, overview)
+		agentGroups := map[string]bool{}
 		for _, cmd := range commands() {
-			fmt.Fprintf(stdout, "\nFlags of drover %s:\n", cmd.name)
 			f := newFlagSet(cmd.name)
 			cmd.flags(&config{}, f)
-			f.usage(stdout)
+			if cmd.name == "agent" {
+				for _, g := range f.groups {
+					agentGroups[g.title] = true
+				}
+			}
+			if cmd.args == "" {
+				fmt.Fprintf(stdout, "\nFlags of drover %s:\n", cmd.name)
+				f.usage(stdout)
+				continue
+			}
+			// suspend and resume take the agent's flags: say only
+			// what they add.
+			fmt.Fprintf(stdout, "\nFlags of drover %s: those of drover agent, and\n", cmd.name)
+			own := *f
+			own.groups = nil
+			for _, g := range f.groups {
+				if !agentGroups[g.title] {
+					own.groups = append(own.groups, g)
+				}
+			}
+			own.usage(stdout)
 		}
 		if len(args) == 0 {
 			return exitError
@@ -124,9 +178,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		var c config
 		f := newFlagSet(cmd.name)
 		cmd.flags(&c, f)
-		if err := f.parse(args[1:], getenv); err != nil {
+		if err := cmd.parse(&c, f, args[1:], getenv); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(stdout, "Usage: drover %s [flags]\n\n%s\n", cmd.name, cmd.summary)
+				fmt.Fprintf(stdout, "Usage: drover %s %s[flags]\n\n%s\n", cmd.name, argsUsage(cmd.args), cmd.summary)
 				f.usage(stdout)
 				return exitOK
 			}
@@ -146,6 +200,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	fmt.Fprintf(stderr, "drover: unknown command %q\nRun \"drover --help\" for usage.\n", args[0])
 	return exitError
+}
+
+// parse applies the environment and args to c. The arguments of a command
+// that takes some (suspend, resume: jobs) may come before, between or
+// after the flags: the flag package stops at the first argument, so
+// parsing goes on after it.
+func (cmd command) parse(c *config, f *flagSet, args []string, getenv func(string) string) error {
+	err := f.parse(args, getenv)
+	for cmd.args != "" && err == nil && f.fs.NArg() > 0 {
+		c.control.jobs = append(c.control.jobs, f.fs.Arg(0))
+		err = f.fs.Parse(f.fs.Args()[1:])
+	}
+	return err
+}
+
+func argsUsage(args string) string {
+	if args == "" {
+		return ""
+	}
+	return args + " "
 }
 
 // wiring is the clients every command builds from its config.
@@ -171,6 +245,8 @@ type role struct {
 	state state.KV
 	// allowed, when set, is asked right before every Nomad write.
 	allowed func() bool
+	// controls are the suspensions and windows; nil builds them.
+	controls *control.Controls
 }
 
 // wire builds the clients; bus, when set, is given every log line too.
@@ -238,7 +314,11 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 		trigger = func(reason string) { runner.Request(reason) }
 	}
 	rollouts := w.newRollouts(ctx, c, loader, trigger, r)
-	runner = cycle.New(cycle.Parts{Source: w.source(c), Loader: loader, Engine: engine, Rollouts: rollouts, Progress: progress},
+	controls := r.controls
+	if controls == nil {
+		controls = w.controls(c, r.metrics, w.log)
+	}
+	runner = cycle.New(cycle.Parts{Source: w.source(c), Loader: loader, Engine: engine, Rollouts: rollouts, Controls: controls, Progress: progress},
 		cycle.Options{
 			GitTimeout:    c.gitTimeout,
 			NomadTimeout:  c.callTimeout,
@@ -450,6 +530,8 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	if c.watch {
 		opts.Watch = w.nomad
 	}
+	controls := w.controls(c, m, w.log)
+	opts.Controls = controls
 	var a *agent.Agent
 	trigger := func(reason string) { a.Trigger(reason) }
 	var lead *leadership
@@ -463,7 +545,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		opts.NoLeaderAfter = 2*c.leaderTTL + time.Minute
 	}
 	newTerm := func(ctx context.Context, t agent.Term) (agent.Cycles, agent.RolloutStatus, error) {
-		r := role{apply: !c.dryRun, resume: true, metrics: m, trigger: trigger}
+		r := role{apply: !c.dryRun, resume: true, metrics: m, trigger: trigger, controls: controls}
 		if lead != nil {
 			// Every state write is refused by Consul once this replica
 			// no longer holds the lock; every Nomad write is checked

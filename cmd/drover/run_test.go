@@ -113,3 +113,31 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version: %d %q", code, out)
 	}
 }
+
+// TestSuspend_TakesTheAgentsFlagsAndJobsAnywhere: one flag set serves
+// agent, suspend and resume; jobs may come before, between and after
+// flags; no --repo is needed; a bad window names its flag.
+func TestSuspend_TakesTheAgentsFlagsAndJobsAnywhere(t *testing.T) {
+	agentArgs := []string{"--repo", "https://example.invalid/jobs.git", "--instance", "prod", "--prune", "--deny-window", "@daily 1h"}
+	c, err := parseFor(t, "suspend", nil, append([]string{"web", "--reason", "db migration", "infra/cache", "--by", "ann"}, agentArgs...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.control.jobs, " ") != "web infra/cache" || c.control.reason != "db migration" || c.control.by != "ann" ||
+		c.instance != "prod" || c.stateKeyPrefix() != "drover/prod/" {
+		t.Errorf("parsed %+v, instance %q", c.control, c.instance)
+	}
+	if c, err := parseFor(t, "resume", nil, "--instance", "prod"); err != nil || len(c.control.jobs) != 0 {
+		t.Errorf("resume with no --repo and no job: %v", err)
+	}
+	if _, err := parseFor(t, "resume", nil, "web", "--reason", "x"); err == nil {
+		t.Error("resume took --reason")
+	}
+	_, err = parseFor(t, "agent", nil, "--repo", "x", "--allow-window", "0 9 * * MON-FRI")
+	if err == nil || !strings.Contains(err.Error(), `--allow-window: window "0 9 * * MON-FRI"`) {
+		t.Errorf("bad window: %v", err)
+	}
+	if code, _, stderr := runCLI(t, nil, "agent", "--repo", "x", "web"); code != 1 || !strings.Contains(stderr, `unexpected argument "web"`) {
+		t.Errorf("agent took a job argument: %d %s", code, stderr)
+	}
+}

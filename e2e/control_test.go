@@ -1,0 +1,247 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// controlStatus is what the tests read of /v1/status.
+type controlStatus struct {
+	Controls struct {
+		Suspensions struct {
+			Instance *struct{ By, Reason string } `json:"instance"`
+			Jobs     map[string]struct {
+				By, Reason string
+			} `json:"jobs"`
+		} `json:"suspensions"`
+		Held  string `json:"held"`
+		Until string `json:"until"`
+	} `json:"controls"`
+	Report struct {
+		Jobs []struct {
+			Job, Class, Held string
+		} `json:"jobs"`
+	} `json:"report"`
+}
+
+func statusOf(t *testing.T, a *agentProc) controlStatus {
+	t.Helper()
+	code, body := agentGet(a, "/v1/status")
+	if code != http.StatusOK {
+		t.Fatalf("GET /v1/status: %d %s", code, body)
+	}
+	var st controlStatus
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("status: %v\n%s", err, body)
+	}
+	return st
+}
+
+// heldIn returns the held reason of job in the last report.
+func (st controlStatus) heldIn(job string) string {
+	for _, j := range st.Report.Jobs {
+		if j.Job == job {
+			return j.Held
+		}
+	}
+	return ""
+}
+
+func handEnv(t *testing.T, id string) string {
+	t.Helper()
+	return nomadJob(t, id).TaskGroups[0].Tasks[0].Env["HAND"]
+}
+
+// TestControl_SuspendedJobDriftsUntilResumed: a job suspended with
+// `drover suspend` (the agent's flags, no agent needed) is still planned:
+// a hand edit is reported as drift, held and not corrected, and /v1/status
+// says who suspended it, when and why. The suspension is in Consul, so a
+// new agent honours it too; `drover resume` corrects the drift at once.
+func TestControl_SuspendedJobDriftsUntilResumed(t *testing.T) {
+	t.Parallel()
+	const id = "ctl-susp"
+	r := newRepo(t)
+	r.commit("job", map[string]string{id + ".nomad.hcl": helloJob(id, "1.0.0")})
+	args := append(syncArgs(r, "ctl-susp"), "--interval", "1h")
+	a := startAgent(t, args...)
+	a.waitEvent("job.applied", time.Minute, func(e map[string]any) bool { return e["job"] == id })
+	waitHealthy(t, id, 1)
+
+	m := a.mark()
+	out := drover(t, append([]string{"suspend", id, "--reason", "db migration", "--by", "alice"}, args...)...)
+	if out.code != 0 || !strings.Contains(out.stdout, "Job default/"+id+": suspended by alice at ") ||
+		!strings.Contains(out.stdout, ": db migration") {
+		t.Fatalf("drover suspend: exit %d\n%s%s", out.code, out.stdout, out.stderr)
+	}
+	// The leader watches the key: it sees the suspension at once.
+	a.waitFor(m, "control.suspended", 30*time.Second, "the leader sees the suspension", func(e map[string]any) bool {
+		return e["scope"] == "default/"+id && e["by"] == "alice" && e["reason"] == "db migration"
+	})
+
+	m = a.mark()
+	job := nomadJob(t, id)
+	job.TaskGroups[0].Tasks[0].Env = map[string]string{"HAND": "edit"}
+	if _, _, err := env.cluster.Nomad().Jobs().Register(job, nil); err != nil {
+		t.Fatalf("hand edit: %v", err)
+	}
+	a.waitFor(m, "job.drift", 30*time.Second, "the hand edit reported", forJob(id))
+	held := a.waitFor(m, "job.held", 30*time.Second, "the drift held", forJob(id))
+	if reason, _ := held["reason"].(string); !strings.HasPrefix(reason, "suspended by alice at ") || !strings.Contains(reason, ": db migration") {
+		t.Errorf("job.held reason %q", reason)
+	}
+	a.waitFor(m, "sync.done", 30*time.Second, "the cycle that held it", okCycle)
+	if n := a.countAfter(m, "job.applied", forJob(id)); n != 0 {
+		t.Fatalf("a suspended job was applied %d times", n)
+	}
+	if got := handEnv(t, id); got != "edit" {
+		t.Fatalf("the hand edit was corrected while suspended: HAND=%q", got)
+	}
+	st := statusOf(t, a)
+	if s := st.Controls.Suspensions.Jobs["default/"+id]; s.By != "alice" || s.Reason != "db migration" {
+		t.Errorf("status suspensions: %+v", st.Controls.Suspensions)
+	}
+	if !strings.HasPrefix(st.heldIn(id), "suspended by alice") {
+		t.Errorf("status report held %q", st.heldIn(id))
+	}
+
+	// A new agent finds the suspension in Consul and keeps holding.
+	a.stop()
+	b := startAgent(t, args...)
+	b.waitEvent("control.suspended", time.Minute, func(e map[string]any) bool {
+		return e["scope"] == "default/"+id && e["by"] == "alice" && e["already"] == true
+	})
+	b.waitEvent("job.held", time.Minute, forJob(id))
+	b.waitEvent("sync.done", time.Minute, okCycle)
+	if n := len(eventsIn(b.log.String(), "job.applied")); n != 0 {
+		t.Fatalf("the restarted agent applied %d jobs of a suspended one", n)
+	}
+	if got := handEnv(t, id); got != "edit" {
+		t.Fatalf("the restarted agent corrected a suspended job: HAND=%q", got)
+	}
+
+	m = b.mark()
+	out = drover(t, append([]string{"resume", id}, args...)...)
+	if out.code != 0 || !strings.Contains(out.stdout, "Nothing of instance \"ctl-susp\" is suspended.") {
+		t.Fatalf("drover resume: exit %d\n%s%s", out.code, out.stdout, out.stderr)
+	}
+	b.waitFor(m, "control.resumed", 30*time.Second, "the leader sees the resume", func(e map[string]any) bool {
+		return e["scope"] == "default/"+id && e["suspended_by"] == "alice"
+	})
+	b.waitFor(m, "job.applied", 30*time.Second, "the drift corrected", func(e map[string]any) bool {
+		return e["job"] == id && e["class"] == "drift"
+	})
+	if got := handEnv(t, id); got != "" {
+		t.Errorf("after resume: HAND=%q, want the hand edit gone", got)
+	}
+}
+
+// TestControl_InstanceSuspendedOverHTTP: POST /v1/suspend without a job
+// suspends the whole instance (behind --api-token): a new commit is held,
+// a job whose file is gone is not pruned, the gauge says so; POST
+// /v1/resume applies and prunes.
+func TestControl_InstanceSuspendedOverHTTP(t *testing.T) {
+	t.Parallel()
+	const a1, b1, token = "ctl-inst-a", "ctl-inst-b", "ctl-token"
+	r := newRepo(t)
+	r.commit("jobs", map[string]string{
+		a1 + ".nomad.hcl": helloJob(a1, "1.0.0"),
+		b1 + ".nomad.hcl": helloJob(b1, "1.0.0"),
+	})
+	ag := startAgentWith(t, []string{"DROVER_API_TOKEN=" + token}, append(syncArgs(r, "ctl-inst"), "--interval", "1h", "--prune")...)
+	ag.waitEvent("job.applied", time.Minute, func(e map[string]any) bool { return e["job"] == a1 })
+	ag.waitEvent("job.applied", time.Minute, func(e map[string]any) bool { return e["job"] == b1 })
+	waitHealthy(t, a1, 1)
+	waitHealthy(t, b1, 1)
+
+	url := "http://" + ag.addr
+	body := []byte(`{"reason":"incident 42","by":"bob"}`)
+	if code, resp := post(t, url+"/v1/suspend", nil, body); code != http.StatusUnauthorized {
+		t.Fatalf("POST /v1/suspend without the token: %d %s", code, resp)
+	}
+	m := ag.mark()
+	auth := map[string]string{"Authorization": "Bearer " + token}
+	code, resp := post(t, url+"/v1/suspend", auth, body)
+	if code != http.StatusOK || !strings.Contains(resp, `"by": "bob"`) {
+		t.Fatalf("POST /v1/suspend: %d %s", code, resp)
+	}
+	ag.waitFor(m, "control.suspended", 30*time.Second, "the instance suspended", func(e map[string]any) bool {
+		return e["scope"] == "instance" && e["by"] == "bob"
+	})
+	if code, scrape := get(t, url+"/metrics"); code != 200 || metric(scrape, "drover_suspended") != 1 {
+		t.Errorf("drover_suspended = %v, want 1", metric(scrape, "drover_suspended"))
+	}
+
+	m = ag.mark()
+	r.commit("a 2.0.0, b gone", map[string]string{a1 + ".nomad.hcl": helloJob(a1, "2.0.0"), b1 + ".nomad.hcl": ""})
+	ag.syncNow(token)
+	held := ag.waitFor(m, "job.held", 10*time.Second, "the new commit held", forJob(a1))
+	if reason, _ := held["reason"].(string); !strings.HasPrefix(reason, "suspended by bob") {
+		t.Errorf("job.held reason %q", reason)
+	}
+	orphan := ag.waitFor(m, "job.orphan", 10*time.Second, "b reported", forJob(b1))
+	if pb, _ := orphan["prune_blocked"].(string); !strings.Contains(pb, "instance suspended by bob") {
+		t.Errorf("job.orphan prune_blocked %q", pb)
+	}
+	if n := ag.countAfter(m, "job.applied", nil) + ag.countAfter(m, "job.pruned", nil); n != 0 {
+		t.Fatalf("%d applies or prunes while the instance is suspended", n)
+	}
+	if st := statusOf(t, ag); st.Controls.Suspensions.Instance == nil || st.Controls.Suspensions.Instance.Reason != "incident 42" {
+		t.Errorf("status suspensions: %+v", st.Controls.Suspensions)
+	}
+
+	m = ag.mark()
+	if code, resp := post(t, url+"/v1/resume", auth, nil); code != http.StatusOK {
+		t.Fatalf("POST /v1/resume: %d %s", code, resp)
+	}
+	ag.waitFor(m, "control.resumed", 30*time.Second, "the instance resumed", func(e map[string]any) bool { return e["scope"] == "instance" })
+	ag.waitFor(m, "job.applied", 30*time.Second, "a's new commit applied", forJob(a1))
+	ag.waitFor(m, "job.pruned", 30*time.Second, "b pruned", forJob(b1))
+	if code, scrape := get(t, url+"/metrics"); code != 200 || metric(scrape, "drover_suspended") != 0 {
+		t.Errorf("drover_suspended = %v after resume, want 0", metric(scrape, "drover_suspended"))
+	}
+}
+
+// TestControl_DenyWindowHoldsADeploy: inside a deny window (one that
+// covers now) a new job is planned and held, saying until when; an agent
+// started without the window applies it. A bad window is a start-up error
+// naming the flag.
+func TestControl_DenyWindowHoldsADeploy(t *testing.T) {
+	t.Parallel()
+	const id = "ctl-deny"
+	if out := drover(t, "agent", "--repo", "/nonexistent", "--deny-window", "0 18 * * FRI"); out.code != 1 ||
+		!strings.Contains(out.stderr, `--deny-window: window "0 18 * * FRI"`) {
+		t.Errorf("a bad window: exit %d, %s", out.code, out.stderr)
+	}
+
+	r := newRepo(t)
+	r.commit("job", map[string]string{id + ".nomad.hcl": helloJob(id, "1.0.0")})
+	args := append(syncArgs(r, "ctl-deny"), "--interval", "1h")
+	// Opens every minute for an hour: open now, whenever now is.
+	a := startAgent(t, append(args, "--deny-window", "* * * * * 1h")...)
+	held := a.waitEvent("job.held", time.Minute, forJob(id))
+	if reason, _ := held["reason"].(string); !strings.HasPrefix(reason, "deny window until ") {
+		t.Errorf("job.held reason %q", reason)
+	}
+	summary := a.waitEvent("sync.held", time.Minute, nil)
+	if reason, _ := summary["reason"].(string); !strings.HasPrefix(reason, "deny window until ") || summary["until"] == nil {
+		t.Errorf("sync.held %v", summary)
+	}
+	a.waitEvent("sync.done", time.Minute, okCycle)
+	if n := len(eventsIn(a.log.String(), "job.applied")); n != 0 {
+		t.Fatalf("%d applies inside a deny window", n)
+	}
+	if _, _, err := env.cluster.Nomad().Jobs().Info(id, nil); err == nil {
+		t.Fatal("the job was registered inside a deny window")
+	}
+	if st := statusOf(t, a); !strings.HasPrefix(st.Controls.Held, "deny window until ") || st.Controls.Until == "" {
+		t.Errorf("status controls held %q until %q", st.Controls.Held, st.Controls.Until)
+	}
+	a.stop()
+
+	b := startAgent(t, args...)
+	b.waitEvent("job.applied", time.Minute, forJob(id))
+	waitHealthy(t, id, 1)
+}
