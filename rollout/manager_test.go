@@ -268,6 +268,29 @@ func TestPin_HoldsAJobWhoseRolloutIsWatched(t *testing.T) {
 	}
 }
 
+// TestPin_KeepsWhatDescribesTheSet: the commit's subject and author, the
+// skipped files and the prune limits reach the sync past the pin step.
+func TestPin_KeepsWhatDescribesTheSet(t *testing.T) {
+	ctx := context.Background()
+	m := New(ctx, state.NewLedger(&state.MemoryKV{}, "p/", state.LedgerOptions{}), health.NewWatcher(ctx, &fakeNomad{}, noChecks{}, health.WatcherOptions{}), nil, nil,
+		Options{Logger: zerolog.Nop()})
+	defer m.Close()
+	in := &jobs.Set{
+		Revision: "c1",
+		Commit:   &jobs.CommitInfo{Subject: "deploy web"},
+		Files:    []*jobs.File{file("web", "web.nomad.hcl", "fp")},
+		Skipped:  []jobs.Skipped{{Path: "link.nomad", Reason: "symlink"}},
+		NoPrune:  "suspended",
+	}
+	out := m.Pin(ctx, in)
+	if out.Revision != "c1" || out.Commit == nil || out.Commit.Subject != "deploy web" || len(out.Skipped) != 1 || out.NoPrune != "suspended" {
+		t.Errorf("pinned set = %+v; want the input's revision, commit, skipped files and prune limit", out)
+	}
+	if &out.Files[0] == &in.Files[0] {
+		t.Error("the pinned set shares its file slice with the input")
+	}
+}
+
 type countingSpecs struct {
 	specsAt
 	calls int

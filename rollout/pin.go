@@ -17,7 +17,11 @@ func (m *Manager) Pin(ctx context.Context, set *jobs.Set) *jobs.Set {
 	pins := map[jobs.Key]pin{}
 	// Last good specs are read from git and parsed once, not every cycle.
 	used := map[string]*jobs.File{}
-	out := &jobs.Set{Revision: set.Revision, Files: make([]*jobs.File, len(set.Files))}
+	// A copy of the whole set: what describes it (commit, skipped files,
+	// prune limits) goes on to the sync with the pinned files.
+	cp := *set
+	out := &cp
+	out.Files = make([]*jobs.File, len(set.Files))
 	for i, f := range set.Files {
 		out.Files[i] = f
 		if f.Err != nil {
