@@ -23,7 +23,7 @@ func (e *Engine) Sync(ctx context.Context, set *jobs.Set) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	report := &Report{Revision: set.Revision, Commit: set.Commit}
+	report := &Report{Revision: set.Revision, Commit: set.Commit, Sources: set.Sources}
 	// A Nomad that stops answering fails the cycle at the first call that
 	// times out, instead of once per job: a thousand plans each waiting out
 	// the call timeout would hold the cycle for hours.
@@ -63,7 +63,7 @@ func (e *Engine) syncJobs(ctx context.Context, abort context.CancelCauseFunc, se
 	var wg gosync.WaitGroup
 	for i, f := range set.Files {
 		if f.Err != nil {
-			results[i] = e.fileError(f, set.Revision)
+			results[i] = e.fileError(f, set.RevisionOf(f))
 			continue
 		}
 		// Checked before the select too: when a slot is free as well,
@@ -72,7 +72,7 @@ func (e *Engine) syncJobs(ctx context.Context, abort context.CancelCauseFunc, se
 			wg.Wait()
 			return compact(results[:i])
 		}
-		if r := e.fromMemo(f, set.Revision, cluster[f.Key()]); r != nil {
+		if r := e.fromMemo(f, set.RevisionOf(f), cluster[f.Key()]); r != nil {
 			// Known in sync: no plan, so no slot and no goroutine.
 			results[i] = r
 			continue
@@ -89,7 +89,7 @@ func (e *Engine) syncJobs(ctx context.Context, abort context.CancelCauseFunc, se
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := e.syncJob(ctx, f, set.Revision, cluster[f.Key()])
+			r := e.syncJob(ctx, f, set.RevisionOf(f), cluster[f.Key()])
 			switch {
 			case errors.Is(r.Err, ErrFenced):
 				abort(r.Err)
@@ -114,8 +114,16 @@ func compact(rs []*JobResult) []*JobResult {
 }
 
 func (e *Engine) fileError(f *jobs.File, revision string) *JobResult {
-	r := &JobResult{Path: f.Path, Commit: revision, Class: Failed, Err: f.Err}
+	r := &JobResult{Path: f.Path, Source: f.SourceName, Commit: revision, Class: Failed, Err: f.Err}
 	ev := e.opts.Logger.Error().Str("event", "job.error").Str("path", f.Path).Str("commit", revision)
+	if f.SourceName != "" {
+		ev = ev.Str("source", f.SourceName)
+	}
+	if f.SourceName != "" && f.Job != nil {
+		// A job two sources claim still names its job.
+		r.Key = f.Key()
+		ev = ev.Str("job", r.ID).Str("namespace", r.Namespace)
+	}
 	var pe *jobs.ParseError
 	if errors.As(f.Err, &pe) && pe.Line > 0 {
 		ev = ev.Int("line", pe.Line)
@@ -126,7 +134,7 @@ func (e *Engine) fileError(f *jobs.File, revision string) *JobResult {
 
 // syncJob plans one job, reports its class and applies it when asked.
 func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stub *api.JobListStub) *JobResult {
-	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: revision, Fingerprint: f.Fingerprint, Hold: f.Hold}
+	r := &JobResult{Key: f.Key(), Path: f.Path, Source: f.SourceName, Commit: revision, Fingerprint: f.Fingerprint, Hold: f.Hold}
 	var owner jobs.Ownership
 	var owned bool
 	if stub != nil {
@@ -148,6 +156,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 		Path:        f.Path,
 		Fingerprint: f.Fingerprint,
 		Instance:    e.opts.Instance,
+		Source:      f.SourceName,
 	})
 	log := e.jobLogger(r)
 
@@ -240,8 +249,12 @@ func isRefusal(err error) bool {
 }
 
 func (e *Engine) jobLogger(r *JobResult) zerolog.Logger {
-	return e.opts.Logger.With().Str("job", r.ID).Str("namespace", r.Namespace).
-		Str("path", r.Path).Str("commit", r.Commit).Logger()
+	c := e.opts.Logger.With().Str("job", r.ID).Str("namespace", r.Namespace).
+		Str("path", r.Path).Str("commit", r.Commit)
+	if r.Source != "" {
+		c = c.Str("source", r.Source)
+	}
+	return c.Logger()
 }
 
 func (e *Engine) logClass(log zerolog.Logger, r *JobResult) {

@@ -11,6 +11,8 @@ import (
 type JobResult struct {
 	jobs.Key
 	Path string
+	// Source names the job's source with many sources (--config).
+	Source string
 	// Commit is the commit the job carries once in sync.
 	Commit string
 	// Fingerprint identifies the spec the engine planned.
@@ -53,6 +55,11 @@ type Orphan struct {
 	jobs.Key
 	Path   string
 	Commit string
+	// Source is the source that registered the job, with many sources.
+	Source string
+	// Blocked says, with many sources, why this orphan was kept although
+	// pruning is on (Report.PruneBlocked is for all orphans with one).
+	Blocked string
 	// Pruned is set when this cycle deregistered the job.
 	Pruned bool
 	EvalID string
@@ -68,6 +75,8 @@ type Report struct {
 	Orphans []*Orphan
 	// PruneBlocked says why orphans were kept even though pruning is on.
 	PruneBlocked string
+	// Sources is what each source gave, with many sources (--config).
+	Sources []jobs.SourceOutcome
 	Duration     time.Duration
 }
 
@@ -111,6 +120,13 @@ func (r *Report) Counts() Counts {
 			c.Errors++
 		case j.Applied != nil:
 			c.Applied++
+		}
+	}
+	for _, s := range r.Sources {
+		if s.Err != nil {
+			// A source that could not be read fails the cycle's outcome
+			// as a broken file does: `apply` exits 1.
+			c.Errors++
 		}
 	}
 	for _, o := range r.Orphans {
