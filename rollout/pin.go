@@ -17,7 +17,7 @@ func (m *Manager) Pin(ctx context.Context, set *jobs.Set) *jobs.Set {
 	pins := map[jobs.Key]pin{}
 	// Last good specs are read from git and parsed once, not every cycle.
 	used := map[string]*jobs.File{}
-	out := &jobs.Set{Revision: set.Revision, Files: make([]*jobs.File, len(set.Files))}
+	out := &jobs.Set{Revision: set.Revision, Sources: set.Sources, Files: make([]*jobs.File, len(set.Files))}
 	for i, f := range set.Files {
 		out.Files[i] = f
 		if f.Err != nil {
@@ -86,6 +86,7 @@ func (m *Manager) pinQuarantined(ctx context.Context, f *jobs.File, s *state.Job
 	m.mu.Unlock()
 	g := *good
 	g.Commit = s.LastGood.Commit
+	g.SourceName = f.SourceName
 	p.to = s.LastGood.Commit
 	return p, &g
 }
@@ -107,13 +108,18 @@ func (m *Manager) rollbackFailed(k jobs.Key, q state.Quarantine, to, reason stri
 }
 
 func (m *Manager) lastGoodSpec(ctx context.Context, rev *state.Revision, used map[string]*jobs.File) (*jobs.File, error) {
-	k := rev.Commit + "\x00" + rev.Path
+	k := rev.Commit + "\x00" + rev.Path + "\x00" + rev.Source
 	m.mu.Lock()
 	f := m.specCache[k]
 	m.mu.Unlock()
 	if f == nil {
 		var err error
-		if f, err = m.specs.JobAt(ctx, rev.Commit, rev.Path); err != nil {
+		if ss, ok := m.specs.(SourceSpecs); ok && rev.Source != "" {
+			f, err = ss.JobFrom(ctx, rev.Source, rev.Commit, rev.Path)
+		} else {
+			f, err = m.specs.JobAt(ctx, rev.Commit, rev.Path)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
