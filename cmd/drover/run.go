@@ -138,6 +138,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return exitError
 		}
 		c.readTokens(getenv)
+		c.setFlags, c.getenv = map[string]bool{}, getenv
+		f.fs.Visit(func(fl *flag.Flag) { c.setFlags[fl.Name] = true })
 		if err := c.validate(); err != nil {
 			fmt.Fprintf(stderr, "drover %s: %v\n", cmd.name, err)
 			return exitError
@@ -154,6 +156,8 @@ type wiring struct {
 	nomad  *nomad.Client
 	consul *consul.Client
 	repo   *source.Repo
+	// sources are the config file's (--config), instead of repo.
+	sources []*sourceRepo
 }
 
 // role says what a command needs of its runner.
@@ -195,6 +199,10 @@ func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, 
 		return nil, err
 	}
 	w := &wiring{log: log, nomad: nc, consul: cc}
+	if c.sources != nil {
+		w.sources, err = openSources(ctx, c, log)
+		return w, err
+	}
 	if c.repo != "" {
 		openCtx, cancel := context.WithTimeout(ctx, c.gitTimeout)
 		defer cancel()
@@ -237,8 +245,15 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 	if trigger == nil {
 		trigger = func(reason string) { runner.Request(reason) }
 	}
-	rollouts := w.newRollouts(ctx, c, loader, trigger, r)
-	runner = cycle.New(cycle.Parts{Source: w.source(c), Loader: loader, Engine: engine, Rollouts: rollouts, Progress: progress},
+	parts := cycle.Parts{Source: w.source(c), Loader: loader, Engine: engine, Progress: progress}
+	specs := w.specs(loader)
+	if w.sources != nil {
+		many, manySpecs := w.manySources(c, progress)
+		parts.Source, parts.Loader, specs = many, many, manySpecs
+	}
+	rollouts := w.newRollouts(ctx, c, specs, trigger, r)
+	parts.Rollouts = rollouts
+	runner = cycle.New(parts,
 		cycle.Options{
 			GitTimeout:    c.gitTimeout,
 			NomadTimeout:  c.callTimeout,
@@ -270,18 +285,22 @@ func (w *wiring) source(c *config) cycle.Source {
 	})
 }
 
-// newRollouts builds the rollout manager over Consul's KV and checks.
-func (w *wiring) newRollouts(ctx context.Context, c *config, loader *jobs.Loader, trigger func(string), r role) *rollout.Manager {
-	var specs rollout.Specs
-	if w.repo != nil {
-		specs = rollout.SpecsFunc(func(ctx context.Context, commit, path string) (*jobs.File, error) {
-			snap, err := w.repo.SnapshotAt(ctx, commit)
-			if err != nil {
-				return nil, err
-			}
-			return loader.LoadFile(ctx, snap, path)
-		})
+// specs reads last good specs from the followed repo; nil without one.
+func (w *wiring) specs(loader *jobs.Loader) rollout.Specs {
+	if w.repo == nil {
+		return nil
 	}
+	return rollout.SpecsFunc(func(ctx context.Context, commit, path string) (*jobs.File, error) {
+		snap, err := w.repo.SnapshotAt(ctx, commit)
+		if err != nil {
+			return nil, err
+		}
+		return loader.LoadFile(ctx, snap, path)
+	})
+}
+
+// newRollouts builds the rollout manager over Consul's KV and checks.
+func (w *wiring) newRollouts(ctx context.Context, c *config, specs rollout.Specs, trigger func(string), r role) *rollout.Manager {
 	var rec rollout.Recorder
 	if r.metrics != nil {
 		rec = r.metrics
@@ -407,9 +426,14 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	id := replicaID(os.Getenv)
 	// Whether the secrets are set, never what they are.
 	describe := map[string]string{
-		"instance": c.instance, "repo": w.repo.URL(), "ref": c.ref, "version": version,
+		"instance": c.instance, "version": version,
 		"webhooks": enabled(c.webhookSecret != ""), "sync_token": enabled(c.apiToken != ""),
 		"state_prefix": c.stateKeyPrefix(), "id": id,
+	}
+	if w.sources != nil {
+		describe["config"], describe["sources"] = c.configFile, w.sourceNames()
+	} else {
+		describe["repo"], describe["ref"] = w.repo.URL(), c.ref
 	}
 	if c.dryRun {
 		describe["mode"] = "dry-run"
@@ -439,7 +463,8 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		Listen:        c.listen,
 		Describe:      describe,
 		Logger:        w.log,
-		RefName:       w.repo.RefName,
+		RefName:       w.refName(),
+		Sources:       w.webhookSources(),
 		WebhookSecret: c.webhookSecret,
 		APIToken:      c.apiToken,
 		Metrics:       m,

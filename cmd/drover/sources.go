@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/drover-dev/drover/agent"
+	"github.com/drover-dev/drover/cycle"
+	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/rollout"
+	"github.com/drover-dev/drover/source"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/rs/zerolog"
+)
+
+// sourceConfig is one source of a config file (--config): every
+// attribute is the flag of the same name, for that source only.
+type sourceConfig struct {
+	name      string
+	repo, ref string
+	auth      source.Auth
+	selector  jobs.Selector
+	vars      jobs.Variables
+	// namespace is given to jobs whose file sets none; "" is
+	// NOMAD_NAMESPACE's.
+	namespace string
+	prune     bool
+}
+
+// sourceFlagNames are the flags a config file's sources replace: setting
+// one together with --config is an error, not a silent choice.
+var sourceFlagNames = []string{
+	"repo", "ref", "dir", "path", "include", "exclude", "var-file", "var",
+	"git-username", "git-token", "ssh-key", "ssh-key-passphrase", "ssh-known-hosts", "ssh-insecure-skip-host-key",
+}
+
+// fileSchema is the config file: source blocks, nothing else.
+type fileSchema struct {
+	Sources []sourceBlock `hcl:"source,block"`
+}
+
+type sourceBlock struct {
+	Name     string    `hcl:"name,label"`
+	DefRange hcl.Range `hcl:",def_range"`
+
+	Repo      string            `hcl:"repo"`
+	Ref       string            `hcl:"ref,optional"`
+	Path      []string          `hcl:"path,optional"`
+	Include   []string          `hcl:"include,optional"`
+	Exclude   []string          `hcl:"exclude,optional"`
+	VarFile   []string          `hcl:"var_file,optional"`
+	Var       map[string]string `hcl:"var,optional"`
+	Namespace string            `hcl:"namespace,optional"`
+	Prune     *bool             `hcl:"prune,optional"`
+
+	GitUsername            string `hcl:"git_username,optional"`
+	GitTokenEnv            string `hcl:"git_token_env,optional"`
+	GitTokenFile           string `hcl:"git_token_file,optional"`
+	SSHKey                 string `hcl:"ssh_key,optional"`
+	SSHKeyPassphraseEnv    string `hcl:"ssh_key_passphrase_env,optional"`
+	SSHKeyPassphraseFile   string `hcl:"ssh_key_passphrase_file,optional"`
+	SSHKnownHosts          string `hcl:"ssh_known_hosts,optional"`
+	SSHInsecureSkipHostKey bool   `hcl:"ssh_insecure_skip_host_key,optional"`
+
+	// The secrets' own flags, only to refuse them with a clear error:
+	// a config file is read by more people than a secret should be.
+	GitToken         *hcl.Attribute `hcl:"git_token,optional"`
+	SSHKeyPassphrase *hcl.Attribute `hcl:"ssh_key_passphrase,optional"`
+
+	PathRange    hcl.Range `hcl:"path,attr_range"`
+	IncludeRange hcl.Range `hcl:"include,attr_range"`
+	ExcludeRange hcl.Range `hcl:"exclude,attr_range"`
+	TokenRange   hcl.Range `hcl:"git_token_env,attr_range"`
+	TokenFRange  hcl.Range `hcl:"git_token_file,attr_range"`
+	PassRange    hcl.Range `hcl:"ssh_key_passphrase_env,attr_range"`
+	PassFRange   hcl.Range `hcl:"ssh_key_passphrase_file,attr_range"`
+}
+
+// sourceName is what a source may be called: it is written into job meta,
+// log fields and metric labels.
+var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// loadSources reads a config file. Errors name the file, the line and the
+// attribute; a secret is read from the environment or a file named in it,
+// never from the file itself. prune is --prune, the default of every
+// source.
+func loadSources(path string, prune bool, getenv func(string) string) ([]sourceConfig, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	p := hclparse.NewParser()
+	file, diags := p.ParseHCL(src, path)
+	if diags.HasErrors() {
+		return nil, diagError(diags)
+	}
+	var schema fileSchema
+	if diags := gohcl.DecodeBody(file.Body, nil, &schema); diags.HasErrors() {
+		return nil, diagError(diags)
+	}
+	if len(schema.Sources) == 0 {
+		return nil, fmt.Errorf("%s: no source block: a config file lists at least one source", path)
+	}
+	seen := map[string]hcl.Range{}
+	var out []sourceConfig
+	for _, b := range schema.Sources {
+		if first, ok := seen[b.Name]; ok {
+			return nil, fmt.Errorf("%s: source %q is declared twice (first at line %d)", at(b.DefRange), b.Name, first.Start.Line)
+		}
+		seen[b.Name] = b.DefRange
+		s, err := b.resolve(prune, getenv)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (b *sourceBlock) resolve(prune bool, getenv func(string) string) (sourceConfig, error) {
+	fail := func(r hcl.Range, format string, a ...any) (sourceConfig, error) {
+		return sourceConfig{}, fmt.Errorf("%s: source %q: %s", at(r), b.Name, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case !sourceName.MatchString(b.Name):
+		return fail(b.DefRange, "a source name is 1 to 63 lowercase letters, digits, - or _, starting with a letter or digit")
+	case b.GitToken != nil:
+		return fail(b.GitToken.Range, "git_token: no secret in the config file; name where it is with git_token_env or git_token_file")
+	case b.SSHKeyPassphrase != nil:
+		return fail(b.SSHKeyPassphrase.Range, "ssh_key_passphrase: no secret in the config file; name where it is with ssh_key_passphrase_env or ssh_key_passphrase_file")
+	case strings.TrimSpace(b.Repo) == "":
+		return fail(b.DefRange, "repo must not be empty")
+	}
+	s := sourceConfig{
+		name: b.Name, repo: b.Repo, ref: b.Ref, namespace: b.Namespace, prune: prune,
+		selector: jobs.Selector{Dirs: b.Path, Include: b.Include, Exclude: b.Exclude},
+		vars:     jobs.Variables{Files: b.VarFile, Flags: b.Var},
+		auth: source.Auth{
+			Username: b.GitUsername, SSHKeyPath: b.SSHKey, SSHKnownHostsPath: b.SSHKnownHosts,
+			InsecureSkipHostKey: b.SSHInsecureSkipHostKey,
+		},
+	}
+	if b.Prune != nil {
+		s.prune = *b.Prune
+	}
+	if err := s.selector.Validate(); err != nil {
+		r := b.PathRange
+		if !strings.HasPrefix(err.Error(), "--path") {
+			r = b.IncludeRange
+			if r.Empty() {
+				r = b.ExcludeRange
+			}
+		}
+		if r.Empty() {
+			r = b.DefRange
+		}
+		return fail(r, "%s", strings.Replace(err.Error(), "--path", "path", 1))
+	}
+	var err error
+	if s.auth.Token, err = secret("git_token", b.GitTokenEnv, b.GitTokenFile, b.TokenRange, b.TokenFRange, getenv); err != nil {
+		return fail(b.DefRange, "%v", err)
+	}
+	if s.auth.SSHKeyPassphrase, err = secret("ssh_key_passphrase", b.SSHKeyPassphraseEnv, b.SSHKeyPassphraseFile, b.PassRange, b.PassFRange, getenv); err != nil {
+		return fail(b.DefRange, "%v", err)
+	}
+	return s, nil
+}
+
+// secret reads a credential from the environment variable or the file
+// named. Errors name the attribute and its line, not what it says: a
+// token pasted where its variable's name belongs must not be printed.
+func secret(attr, env, file string, envRange, fileRange hcl.Range, getenv func(string) string) (string, error) {
+	switch {
+	case env != "" && file != "":
+		return "", fmt.Errorf("%s_env and %s_file are exclusive (line %d)", attr, attr, fileRange.Start.Line)
+	case env != "":
+		v := getenv(env)
+		if v == "" {
+			return "", fmt.Errorf("%s_env (line %d): the environment variable it names is not set", attr, envRange.Start.Line)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return "", fmt.Errorf("%s_file (line %d): cannot read the file it names: %w", attr, fileRange.Start.Line, err)
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("%s_file (line %d): the file it names is empty", attr, fileRange.Start.Line)
+		}
+		return v, nil
+	}
+	return "", nil
+}
+
+// at is a position as people read it: file:line.
+func at(r hcl.Range) string {
+	return fmt.Sprintf("%s:%d", r.Filename, r.Start.Line)
+}
+
+// diagError turns HCL diagnostics into one error, each as
+// file:line: summary; detail.
+func diagError(diags hcl.Diagnostics) error {
+	var lines []string
+	for _, hd := range diags {
+		if hd.Severity != hcl.DiagError {
+			continue
+		}
+		msg := hd.Summary
+		if hd.Detail != "" {
+			msg += ": " + hd.Detail
+		}
+		if hd.Subject != nil {
+			msg = at(*hd.Subject) + ": " + msg
+		}
+		lines = append(lines, msg)
+	}
+	return fmt.Errorf("%s", strings.Join(lines, "\n"))
+}
+
+// sourceRepo is a config file's source with the repo it is read from.
+// Sources of the same repo and ref share one *source.Repo: one fetch.
+type sourceRepo struct {
+	sourceConfig
+	repo *source.Repo
+	// key is the repo and ref, which the sharing sources have in common.
+	key string
+}
+
+// openSources opens the repo of every source, once per repo and ref. Two
+// refs of one repo get clones of their own: a clone follows one ref, and
+// both are fetched at once.
+func openSources(ctx context.Context, c *config, log zerolog.Logger) ([]*sourceRepo, error) {
+	byKey := map[string]*source.Repo{}
+	refsOf := map[string]int{}
+	var out []*sourceRepo
+	for _, s := range c.sources {
+		key := s.repo + "\x00" + s.ref
+		r := byKey[key]
+		if r == nil {
+			dataDir := c.dataDir
+			if n := refsOf[s.repo]; n > 0 {
+				dataDir = filepath.Join(c.dataDir, fmt.Sprintf("ref-%d", n))
+			}
+			refsOf[s.repo]++
+			openCtx, cancel := context.WithTimeout(ctx, c.gitTimeout)
+			var err error
+			r, err = source.Open(openCtx, source.Options{URL: s.repo, Ref: s.ref, DataDir: dataDir, Auth: s.auth, Logger: log})
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("source %q: %w", s.name, err)
+			}
+			byKey[key] = r
+		}
+		out = append(out, &sourceRepo{sourceConfig: s, repo: r, key: key})
+	}
+	return out, nil
+}
+
+// loader is the source's own loader: its paths, variables and namespace.
+func (s *sourceRepo) loader(w *wiring, c *config, progress *cycle.Progress) *jobs.Loader {
+	ns := s.namespace
+	if ns == "" {
+		ns = os.Getenv("NOMAD_NAMESPACE")
+	}
+	return &jobs.Loader{
+		Parser:      w.nomad,
+		Selector:    s.selector,
+		Vars:        s.vars,
+		Namespace:   ns,
+		Parallel:    c.parallel,
+		CallTimeout: c.callTimeout,
+		Progress:    progress.Touch,
+		Source:      s.name,
+	}
+}
+
+// manySources is the cycle's source and loader with many sources, and the
+// rollout manager's last good specs, each read from its own source's repo.
+func (w *wiring) manySources(c *config, progress *cycle.Progress) (*cycle.Sources, rollout.Specs) {
+	list := make([]cycle.NamedSource, len(w.sources))
+	specs := sourceSpecs{}
+	for i, s := range w.sources {
+		loader := s.loader(w, c, progress)
+		list[i] = cycle.NamedSource{
+			Name: s.name, Repo: s.key, Loader: loader, Prune: s.prune,
+			Source: cycle.SourceFunc(func(ctx context.Context) (jobs.Tree, error) {
+				snap, err := s.repo.Fetch(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return snap, nil
+			}),
+		}
+		specs[s.name] = func(ctx context.Context, commit, path string) (*jobs.File, error) {
+			snap, err := s.repo.SnapshotAt(ctx, commit)
+			if err != nil {
+				return nil, err
+			}
+			return loader.LoadFile(ctx, snap, path)
+		}
+	}
+	return cycle.NewSources(list, w.log), specs
+}
+
+func (w *wiring) sourceNames() string {
+	names := make([]string, len(w.sources))
+	for i, s := range w.sources {
+		names[i] = s.name
+	}
+	return strings.Join(names, ",")
+}
+
+// refName is the single source's ref for the webhooks; nil with many.
+func (w *wiring) refName() func() string {
+	if w.repo == nil {
+		return nil
+	}
+	return w.repo.RefName
+}
+
+// webhookSources are the sources a push is matched against; nil with one.
+func (w *wiring) webhookSources() []agent.WebhookSource {
+	if w.sources == nil {
+		return nil
+	}
+	out := make([]agent.WebhookSource, len(w.sources))
+	for i, s := range w.sources {
+		out[i] = agent.WebhookSource{Name: s.name, URL: s.repo.URL(), RefName: s.repo.RefName}
+	}
+	return out
+}
+
+// sourceSpecs reads a last good spec from the source that registered it.
+type sourceSpecs map[string]rollout.SpecsFunc
+
+// JobAt is a spec recorded before there were sources: no source can say
+// which repo it is in.
+func (s sourceSpecs) JobAt(_ context.Context, commit, path string) (*jobs.File, error) {
+	return nil, fmt.Errorf("%s at %s was recorded without a source; cannot tell which repo to read it from", path, commit)
+}
+
+// JobFrom reads path at commit in the named source.
+func (s sourceSpecs) JobFrom(ctx context.Context, name, commit, path string) (*jobs.File, error) {
+	at, ok := s[name]
+	if !ok {
+		return nil, fmt.Errorf("source %q is not in the config any more", name)
+	}
+	return at(ctx, commit, path)
+}
