@@ -53,9 +53,11 @@ type fetched struct {
 	errs  map[string]error
 }
 
-func (f *fetched) Revision() string                { return "" }
-func (f *fetched) Files() ([]string, error)        { return nil, errors.New("many sources are not one tree") }
-func (f *fetched) ReadFile(string) ([]byte, error) { return nil, errors.New("many sources are not one tree") }
+func (f *fetched) Revision() string         { return "" }
+func (f *fetched) Files() ([]string, error) { return nil, errors.New("many sources are not one tree") }
+func (f *fetched) ReadFile(string) ([]byte, error) {
+	return nil, errors.New("many sources are not one tree")
+}
 
 // Fetch fetches every distinct repo once, all at the same time.
 func (s *Sources) Fetch(ctx context.Context) (jobs.Tree, error) {

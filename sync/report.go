@@ -76,8 +76,8 @@ type Report struct {
 	// PruneBlocked says why orphans were kept even though pruning is on.
 	PruneBlocked string
 	// Sources is what each source gave, with many sources (--config).
-	Sources []jobs.SourceOutcome
-	Duration     time.Duration
+	Sources  []jobs.SourceOutcome
+	Duration time.Duration
 }
 
 // Counts summarises a report.
