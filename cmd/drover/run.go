@@ -138,8 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return exitError
 		}
 		c.readTokens(getenv)
-		c.setFlags, c.getenv = map[string]bool{}, getenv
-		f.fs.Visit(func(fl *flag.Flag) { c.setFlags[fl.Name] = true })
+		c.setFlags, c.getenv = f.setNames(getenv), getenv
 		if err := c.validate(); err != nil {
 			fmt.Fprintf(stderr, "drover %s: %v\n", cmd.name, err)
 			return exitError

@@ -165,11 +165,12 @@ func (b *sourceBlock) resolve(prune bool, getenv func(string) string) (sourceCon
 		return fail(r, "%s", strings.Replace(err.Error(), "--path", "path", 1))
 	}
 	var err error
-	if s.auth.Token, err = secret("git_token", b.GitTokenEnv, b.GitTokenFile, b.TokenRange, b.TokenFRange, getenv); err != nil {
-		return fail(b.DefRange, "%v", err)
+	var r hcl.Range
+	if s.auth.Token, r, err = secret("git_token", b.GitTokenEnv, b.GitTokenFile, b.TokenRange, b.TokenFRange, getenv); err != nil {
+		return fail(r, "%v", err)
 	}
-	if s.auth.SSHKeyPassphrase, err = secret("ssh_key_passphrase", b.SSHKeyPassphraseEnv, b.SSHKeyPassphraseFile, b.PassRange, b.PassFRange, getenv); err != nil {
-		return fail(b.DefRange, "%v", err)
+	if s.auth.SSHKeyPassphrase, r, err = secret("ssh_key_passphrase", b.SSHKeyPassphraseEnv, b.SSHKeyPassphraseFile, b.PassRange, b.PassFRange, getenv); err != nil {
+		return fail(r, "%v", err)
 	}
 	return s, nil
 }
@@ -177,16 +178,16 @@ func (b *sourceBlock) resolve(prune bool, getenv func(string) string) (sourceCon
 // secret reads a credential from the environment variable or the file
 // named. Errors name the attribute and its line, not what it says: a
 // token pasted where its variable's name belongs must not be printed.
-func secret(attr, env, file string, envRange, fileRange hcl.Range, getenv func(string) string) (string, error) {
+func secret(attr, env, file string, envRange, fileRange hcl.Range, getenv func(string) string) (string, hcl.Range, error) {
 	switch {
 	case env != "" && file != "":
-		return "", fmt.Errorf("%s_env and %s_file are exclusive (line %d)", attr, attr, fileRange.Start.Line)
+		return "", fileRange, fmt.Errorf("%s_env and %s_file are exclusive", attr, attr)
 	case env != "":
 		v := getenv(env)
 		if v == "" {
-			return "", fmt.Errorf("%s_env (line %d): the environment variable it names is not set", attr, envRange.Start.Line)
+			return "", envRange, fmt.Errorf("%s_env: the environment variable it names is not set", attr)
 		}
-		return v, nil
+		return v, envRange, nil
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -194,15 +195,15 @@ func secret(attr, env, file string, envRange, fileRange hcl.Range, getenv func(s
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			return "", fmt.Errorf("%s_file (line %d): cannot read the file it names: %w", attr, fileRange.Start.Line, err)
+			return "", fileRange, fmt.Errorf("%s_file: cannot read the file it names: %w", attr, err)
 		}
 		v := strings.TrimSpace(string(b))
 		if v == "" {
-			return "", fmt.Errorf("%s_file (line %d): the file it names is empty", attr, fileRange.Start.Line)
+			return "", fileRange, fmt.Errorf("%s_file: the file it names is empty", attr)
 		}
-		return v, nil
+		return v, fileRange, nil
 	}
-	return "", nil
+	return "", hcl.Range{}, nil
 }
 
 // at is a position as people read it: file:line.
