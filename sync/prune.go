@@ -93,7 +93,7 @@ func (e *Engine) pruneSources(ctx context.Context, set *jobs.Set, orphans []*Orp
 			ev = ev.Str("prune_blocked", o.Blocked)
 		}
 		ev.Msg("job was registered by drover but its file is gone from git")
-		if !prune {
+		if src != nil && !src.Prune {
 			// Off is the user's choice, not a block.
 			o.Blocked = ""
 		}
