@@ -50,6 +50,21 @@ Usage:
 
 Run "drover COMMAND --help" for the flags of one command.
 
+Many sources: --config FILE (plan, apply, agent) follows every source block of an HCL file
+instead of --repo and the other source flags; each attribute is the flag of the same name,
+for that source only, and secrets are named, never written:
+  source "NAME" {                      # a-z 0-9 - _; stamped on its jobs as meta drover.source
+    repo      = "https://…"            # required
+    ref       = "main"
+    path      = ["jobs"]               # include = […], exclude = […]
+    var_file  = ["prod.vars.hcl"]
+    var       = { region = "eu" }
+    namespace = "platform"             # for jobs that set none (else NOMAD_NAMESPACE)
+    prune     = true                   # default --prune
+    git_username = "deploy"            # git_token_env = "VAR" or git_token_file = "/path"
+    ssh_key = "/path"                  # ssh_known_hosts, ssh_insecure_skip_host_key,
+  }                                    # ssh_key_passphrase_env or ssh_key_passphrase_file
+
 Nomad and Consul are configured the standard way: NOMAD_ADDR, NOMAD_TOKEN, NOMAD_REGION,
 NOMAD_NAMESPACE (default namespace of jobs that set none), NOMAD_CACERT, NOMAD_CLIENT_CERT,
 NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME, NOMAD_SKIP_VERIFY; CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN….
