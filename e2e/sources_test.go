@@ -222,3 +222,37 @@ func TestSources_AnUnreadableSourceKeepsItsJobsAndTheOthersSync(t *testing.T) {
 		t.Errorf("srcs-gone is still running; alpha prunes its own orphans")
 	}
 }
+
+// TestSources_RollbackReadsTheLastGoodSpecFromItsOwnRepo: a failed rollout
+// of the second source's job is rolled back to the spec at its last good
+// commit, read from that source's repo, not the first source's.
+func TestSources_RollbackReadsTheLastGoodSpecFromItsOwnRepo(t *testing.T) {
+	t.Parallel()
+	const id = "srcs-rb"
+	alpha, beta := newRepo(t), newRepo(t)
+	alpha.commit("alpha's job", map[string]string{"srcs-rb-other.nomad.hcl": batchJob("srcs-rb-other", "1")})
+	good := beta.commit("good", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "1.0.0"})})
+	config := sourcesConfig(t, []namedRepo{{"alpha", alpha}, {"beta", beta}})
+	a := startAgentWith(t, noVarEnv, append([]string{"--config", config, "--instance", "srcs-rb", "--health-fail-after", "5s"}, rolloutArgs...)...)
+	healthy := a.waitEvent("rollout.healthy", 90*time.Second, onCommit(id, good))
+	if healthy["source"] != "beta" {
+		t.Errorf("rollout.healthy = %v; want source beta", healthy)
+	}
+
+	bad := beta.commit("bad", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "2.0.0", unhealthy: true})})
+	a.sync()
+	a.waitEvent("rollout.failed", 90*time.Second, onCommit(id, bad))
+	rb := a.waitEvent("rollback.applied", time.Minute, func(e map[string]any) bool {
+		return e["job"] == id && e["from_commit"] == bad && e["to_commit"] == good
+	})
+	if rb["source"] != "beta" {
+		t.Errorf("rollback.applied = %v; want source beta", rb)
+	}
+	if failed := eventsIn(a.log.String(), "rollback.failed"); len(failed) != 0 {
+		t.Errorf("rollback.failed: %v", failed)
+	}
+	if meta := nomadJob(t, id).Meta; meta["drover.commit"] != good || meta["drover.source"] != "beta" {
+		t.Errorf("after rollback %s meta = %v; want beta's %s", id, meta, good)
+	}
+	waitHealthy(t, id, 1)
+}

@@ -285,8 +285,12 @@ func (m *Manager) reportProblems() {
 }
 
 func (m *Manager) logger(k jobs.Key, r state.Rollout) *zerolog.Logger {
-	l := m.log.With().Str("job", k.ID).Str("namespace", k.Namespace).Str("commit", r.Commit).
-		Uint64("version", r.Version).Logger()
+	c := m.log.With().Str("job", k.ID).Str("namespace", k.Namespace).Str("commit", r.Commit).
+		Uint64("version", r.Version)
+	if r.Source != "" {
+		c = c.Str("source", r.Source)
+	}
+	l := c.Logger()
 	return &l
 }
 
