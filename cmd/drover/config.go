@@ -203,14 +203,14 @@ func (c *config) validateSources() error {
 			return fmt.Errorf("--config and --%s (or %s) are exclusive: with --config, each source sets its own", name, envName(name))
 		}
 	}
-	getenv := c.getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
 	if c.forge.status != "" || c.forge.comment != "" {
 		// Both speak of one repo's commits; a cycle of many sources is at
 		// one commit per source.
 		return fmt.Errorf("--status and --comment follow one repository: not available with --config yet")
+	}
+	getenv := c.getenv
+	if getenv == nil {
+		getenv = os.Getenv
 	}
 	var err error
 	c.sources, err = loadSources(c.configFile, c.prune, getenv)
