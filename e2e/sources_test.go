@@ -256,3 +256,66 @@ func TestSources_RollbackReadsTheLastGoodSpecFromItsOwnRepo(t *testing.T) {
 	}
 	waitHealthy(t, id, 1)
 }
+
+// TestSources_TwoSourcesOfOneRepoPlanWithTheirOwnSettings: two sources may
+// read different paths of one repo with different variables; `plan
+// --config` plans each job with its own source's settings.
+func TestSources_TwoSourcesOfOneRepoPlanWithTheirOwnSettings(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t)
+	sha := r.commit("two teams", map[string]string{
+		"web/srcs-web.nomad.hcl": batchJob("srcs-web", "1"),
+		"ops/srcs-ops.nomad.hcl": `job "srcs-ops" {
+  type = "batch"
+  group "run" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = var.hello_bin
+        args    = ["-version", var.team]
+      }
+    }
+  }
+}
+variable "hello_bin" { type = string }
+variable "team" { type = string }
+`,
+	})
+	path := filepath.Join(t.TempDir(), "drover.hcl")
+	config := fmt.Sprintf(`source "web" {
+  repo = %[1]q
+  path = ["web"]
+  var  = { hello_bin = %[2]q }
+}
+
+source "ops" {
+  repo = %[1]q
+  path = ["ops"]
+  var  = { hello_bin = %[2]q, team = "ops" }
+}
+`, r.dir, env.hello)
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := droverWith(t, noVarEnv, "plan", "--json", "--config", path, "--instance", "srcs-mono")
+	if res.code != 2 {
+		t.Fatalf("plan: exit %d, want 2 (two jobs to create)\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	var report struct {
+		Revision string `json:"revision"`
+		Jobs     []struct {
+			Job, Source, Commit, Class, Error string
+		} `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &report); err != nil {
+		t.Fatalf("plan --json: %v\n%s", err, res.stdout)
+	}
+	if report.Revision != "web@"+sha+",ops@"+sha || len(report.Jobs) != 2 {
+		t.Fatalf("plan: revision %q, jobs %+v", report.Revision, report.Jobs)
+	}
+	for _, j := range report.Jobs {
+		if j.Source != strings.TrimPrefix(j.Job, "srcs-") || j.Commit != sha || j.Class != "create" || j.Error != "" {
+			t.Errorf("planned %+v; want created from its own source at %s", j, sha)
+		}
+	}
+}
