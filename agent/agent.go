@@ -93,6 +93,10 @@ type Options struct {
 	// source.Repo.RefName), so that pushes to other refs are ignored. nil,
 	// like "", lets every authentic push trigger a cycle.
 	RefName func() string
+	// Sources, with many sources (--config), are the repos and refs drover
+	// follows: a push starts a cycle only when its repo and ref are one
+	// source's. Nil: RefName alone decides.
+	Sources []WebhookSource
 	// WebhookSecret authenticates POST /webhook/github (HMAC of the body)
 	// and POST /webhook/gitlab (X-Gitlab-Token). Empty refuses both.
 	WebhookSecret string

@@ -34,6 +34,24 @@ func (a *Agent) recordCycle(report *dsync.Report, f *cycle.Failure, took time.Du
 	m.DriftDetected(drift)
 	if f == nil {
 		m.JobStates(states)
+		recordSources(m, report)
+	}
+}
+
+// recordSources feeds the per-source gauges, with many sources.
+func recordSources(m *metrics.Metrics, report *dsync.Report) {
+	if report.Sources == nil {
+		return
+	}
+	states := map[string]map[string]int{}
+	for _, j := range report.Jobs {
+		if states[j.Source] == nil {
+			states[j.Source] = map[string]int{}
+		}
+		states[j.Source][string(j.Class)]++
+	}
+	for _, s := range report.Sources {
+		m.SourceStates(s.Name, s.Err == nil, states[s.Name])
 	}
 }
 

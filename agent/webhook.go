@@ -41,6 +41,11 @@ type pushEvent struct {
 	Ref string `json:"ref"`
 	// After is the commit the ref points at after the push.
 	After string `json:"after"`
+	// Repository (GitHub, GitLab) and Project (GitLab) hold the pushed
+	// repo's URLs. Kept raw: they are read only with many sources, and a
+	// payload drover reads the ref of is not refused for their shape.
+	Repository json.RawMessage `json:"repository"`
+	Project    json.RawMessage `json:"project"`
 }
 
 // deliveryMemory is how many keys (delivery IDs, body digests) are
@@ -232,6 +237,10 @@ func (a *Agent) gitlabWebhook(w http.ResponseWriter, r *http.Request, seen *deli
 
 // push starts a cycle if the pushed ref is the one drover follows.
 func (a *Agent) push(w http.ResponseWriter, req webhookRequest, p pushEvent) {
+	if a.opts.Sources != nil {
+		a.pushToSources(w, req, p)
+		return
+	}
 	watched := ""
 	if a.opts.RefName != nil {
 		watched = a.opts.RefName()

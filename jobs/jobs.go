@@ -63,6 +63,9 @@ type File struct {
 	// Err explains why the file could not become a job. It names the file
 	// and, for HCL errors, the line.
 	Err error
+	// SourceName names the source (--config) the file was read from; ""
+	// when drover follows the one source given by flags.
+	SourceName string
 }
 
 // Key identifies a job in a cluster.

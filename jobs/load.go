@@ -38,6 +38,9 @@ type Loader struct {
 	// DefaultMaxFileSize. An oversized job file is an error on its File;
 	// an oversized var file fails the load.
 	MaxFileSize int64
+	// Source names the source the files are read from (File.SourceName),
+	// with many sources; "" with one.
+	Source string
 
 	// cache is the last verdict per path, with the key of the content and
 	// variables it was made from.
@@ -81,6 +84,9 @@ type Set struct {
 	// Keep are jobs this cycle must not stop even when their file is gone
 	// (a suspended job), with why.
 	Keep map[Key]string
+	// Sources is, with many sources (--config), what each gave; nil when
+	// drover follows the one source given by flags.
+	Sources []SourceOutcome
 }
 
 // Failed reports whether any file could not become a job. A cycle with a
@@ -233,10 +239,10 @@ func (l *Loader) read(ctx context.Context, tree Tree, paths []string, unchanged 
 		case errors.As(err, &tooLarge):
 			// Not cached: the next load asks for the size again, which
 			// costs no read.
-			files[i] = &File{Path: p, Err: err}
+			files[i] = &File{Path: p, Err: err, SourceName: l.Source}
 			continue
 		case err != nil:
-			files[i] = &File{Path: p, Err: fmt.Errorf("%s: read: %w", p, err)}
+			files[i] = &File{Path: p, Err: fmt.Errorf("%s: read: %w", p, err), SourceName: l.Source}
 			continue
 		}
 		key := cacheKey(p, src, vars.text+"\x00"+vars.files, l.Namespace)
@@ -254,7 +260,7 @@ func (l *Loader) read(ctx context.Context, tree Tree, paths []string, unchanged 
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			if ctx.Err() != nil {
-				files[i] = &File{Path: p, Err: &transientError{context.Cause(ctx)}}
+				files[i] = &File{Path: p, Err: &transientError{context.Cause(ctx)}, SourceName: l.Source}
 				return
 			}
 			f := l.parse(ctx, p, src, vars)
@@ -296,7 +302,7 @@ func (l *Loader) config() string {
 }
 
 func (l *Loader) parse(ctx context.Context, p string, src []byte, vars resolved) *File {
-	f := &File{Path: p, Source: src}
+	f := &File{Path: p, Source: src, SourceName: l.Source}
 	timeout := l.CallTimeout
 	if timeout <= 0 {
 		timeout = time.Minute

@@ -15,6 +15,9 @@ const (
 	MetaPath        = "drover.path"
 	MetaFingerprint = "drover.fingerprint"
 	MetaInstance    = "drover.instance"
+	// MetaSource names the source (--config) a job was read from; absent
+	// for a job of the single source given by flags.
+	MetaSource = "drover.source"
 )
 
 // MetaHealthFailAfter, set in a job file, overrides --health-fail-after
@@ -32,13 +35,15 @@ type Ownership struct {
 	// Instance names the drover that owns the job, so two drovers sharing
 	// a cluster never prune each other's jobs.
 	Instance string
+	// Source is the named source of the job, "" with a single source.
+	Source string
 }
 
 // Stamp returns a copy of job carrying o as meta. The input is not modified:
 // parsed jobs are shared between cycles.
 func Stamp(job *api.Job, o Ownership) *api.Job {
 	c := *job
-	c.Meta = make(map[string]string, len(job.Meta)+5)
+	c.Meta = make(map[string]string, len(job.Meta)+6)
 	for k, v := range job.Meta {
 		c.Meta[k] = v
 	}
@@ -48,6 +53,9 @@ func Stamp(job *api.Job, o Ownership) *api.Job {
 	c.Meta[MetaInstance] = o.Instance
 	if o.Commit != "" {
 		c.Meta[MetaCommit] = o.Commit
+	}
+	if o.Source != "" {
+		c.Meta[MetaSource] = o.Source
 	}
 	return &c
 }
@@ -63,6 +71,7 @@ func OwnershipOf(meta map[string]string, instance string) (o Ownership, ok bool)
 		Path:        meta[MetaPath],
 		Fingerprint: meta[MetaFingerprint],
 		Instance:    meta[MetaInstance],
+		Source:      meta[MetaSource],
 	}, true
 }
 
@@ -71,7 +80,7 @@ func OwnershipOf(meta map[string]string, instance string) (o Ownership, ok bool)
 // MetaHealthFailAfter) are set by people in git and are part of the spec.
 func IsOwnMeta(key string) bool {
 	switch key {
-	case MetaManaged, MetaCommit, MetaPath, MetaFingerprint, MetaInstance:
+	case MetaManaged, MetaCommit, MetaPath, MetaFingerprint, MetaInstance, MetaSource:
 		return true
 	}
 	return false

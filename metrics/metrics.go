@@ -71,6 +71,9 @@ type Metrics struct {
 	webhooks      *prometheus.CounterVec
 	leader        prometheus.Gauge
 	suspended     prometheus.Gauge
+	// sourceJobs and sourceRead exist only with many sources (--config).
+	sourceJobs *prometheus.GaugeVec
+	sourceRead *prometheus.GaugeVec
 
 	// routes turns a Nomad API path into its route template.
 	routes *routes
@@ -148,9 +151,18 @@ func New(version string) *Metrics {
 	})
 	buildInfo.Set(1)
 
+	m.sourceJobs = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "source_jobs",
+		Help: "With many sources (--config): each source's jobs by the class the last sync cycle planned them in.",
+	}, []string{"source", "state"})
+	m.sourceRead = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "source_read",
+		Help: "With many sources (--config): 1 when the last sync cycle fetched and loaded the source, 0 when it could not (its jobs are held).",
+	}, []string{"source"})
+
 	m.reg.MustRegister(
 		m.syncDuration, m.fetchDuration, m.lastSuccess, m.jobs, m.drift, m.applies, m.conflicts,
-		m.rollouts, m.rollbacks, m.nomadRequests, m.webhooks, m.leader, m.suspended, buildInfo,
+		m.rollouts, m.rollbacks, m.nomadRequests, m.webhooks, m.leader, m.suspended, m.sourceJobs, m.sourceRead, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -259,6 +271,22 @@ func (m *Metrics) JobStates(counts map[string]int) {
 	}
 	for _, s := range jobStates() {
 		m.jobs.WithLabelValues(s).Set(float64(counts[s]))
+	}
+}
+
+// SourceStates records one source's outcome in a cycle: whether it was
+// read, and its jobs by state, as JobStates does for all of them.
+func (m *Metrics) SourceStates(source string, read bool, counts map[string]int) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if read {
+		v = 1
+	}
+	m.sourceRead.WithLabelValues(source).Set(v)
+	for _, s := range jobStates() {
+		m.sourceJobs.WithLabelValues(source, s).Set(float64(counts[s]))
 	}
 }
 

@@ -26,6 +26,13 @@ type Specs interface {
 	JobAt(ctx context.Context, commit, path string) (*jobs.File, error)
 }
 
+// SourceSpecs is Specs over many sources (--config): the spec is read
+// from the named source's repo, with that source's loader settings. A
+// Specs that is not one reads every spec from the single source.
+type SourceSpecs interface {
+	JobFrom(ctx context.Context, source, commit, path string) (*jobs.File, error)
+}
+
 // SpecsFunc adapts a function to Specs.
 type SpecsFunc func(ctx context.Context, commit, path string) (*jobs.File, error)
 
@@ -282,8 +289,12 @@ func (m *Manager) reportProblems() {
 }
 
 func (m *Manager) logger(k jobs.Key, r state.Rollout) *zerolog.Logger {
-	l := m.log.With().Str("job", k.ID).Str("namespace", k.Namespace).Str("commit", r.Commit).
-		Uint64("version", r.Version).Logger()
+	c := m.log.With().Str("job", k.ID).Str("namespace", k.Namespace).Str("commit", r.Commit).
+		Uint64("version", r.Version)
+	if r.Source != "" {
+		c = c.Str("source", r.Source)
+	}
+	l := c.Logger()
 	return &l
 }
 

@@ -121,6 +121,7 @@ func (m *Manager) pinQuarantined(ctx context.Context, f *jobs.File, s *state.Job
 	m.mu.Unlock()
 	g := *good
 	g.Commit = s.LastGood.Commit
+	g.SourceName = f.SourceName
 	p.to = s.LastGood.Commit
 	return p, &g
 }
@@ -142,13 +143,18 @@ func (m *Manager) rollbackFailed(k jobs.Key, q state.Quarantine, to, reason stri
 }
 
 func (m *Manager) lastGoodSpec(ctx context.Context, rev *state.Revision, used map[string]*jobs.File) (*jobs.File, error) {
-	k := rev.Commit + "\x00" + rev.Path
+	k := rev.Commit + "\x00" + rev.Path + "\x00" + rev.Source
 	m.mu.Lock()
 	f := m.specCache[k]
 	m.mu.Unlock()
 	if f == nil {
 		var err error
-		if f, err = m.specs.JobAt(ctx, rev.Commit, rev.Path); err != nil {
+		if ss, ok := m.specs.(SourceSpecs); ok && rev.Source != "" {
+			f, err = ss.JobFrom(ctx, rev.Source, rev.Commit, rev.Path)
+		} else {
+			f, err = m.specs.JobAt(ctx, rev.Commit, rev.Path)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

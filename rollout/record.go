@@ -39,7 +39,7 @@ func (m *Manager) Record(ctx context.Context, report *dsync.Report) {
 // applied starts watching a register.
 func (m *Manager) applied(ctx context.Context, r *dsync.JobResult, p pin, pinned bool) {
 	now := m.now()
-	rev := state.Revision{Commit: r.Commit, Fingerprint: r.Fingerprint, Path: r.Path, Version: r.Applied.Version, At: now}
+	rev := state.Revision{Commit: r.Commit, Fingerprint: r.Fingerprint, Path: r.Path, Source: r.Source, Version: r.Applied.Version, At: now}
 	ro := state.Rollout{Kind: state.Deploy, Revision: rev, Phase: state.Watching, Started: now}
 	if pinned && p.to != "" {
 		ro.Kind, ro.FromCommit = state.Rollback, p.quarantine.Commit

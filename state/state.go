@@ -17,6 +17,9 @@ type Revision struct {
 	Commit      string `json:"commit"`
 	Fingerprint string `json:"fingerprint"`
 	Path        string `json:"path"`
+	// Source names the source Path is in, with many sources (--config):
+	// a rollback reads the spec from that source's repo.
+	Source string `json:"source,omitempty"`
 	// Version is the Nomad job version the register produced.
 	Version uint64    `json:"version"`
 	At      time.Time `json:"at"`

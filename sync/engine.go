@@ -23,7 +23,7 @@ func (e *Engine) Sync(ctx context.Context, set *jobs.Set) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	report := &Report{Revision: set.Revision, Commit: set.Commit}
+	report := &Report{Revision: set.Revision, Commit: set.Commit, Sources: set.Sources}
 	// A Nomad that stops answering fails the cycle at the first call that
 	// times out, instead of once per job: a thousand plans each waiting out
 	// the call timeout would hold the cycle for hours.
@@ -78,11 +78,11 @@ func (e *Engine) syncJobs(ctx context.Context, abort context.CancelCauseFunc, se
 	var wg gosync.WaitGroup
 	for i, f := range set.Files {
 		if f.Err != nil {
-			finish(i, e.fileError(f, set.Revision))
+			finish(i, e.fileError(f, set.RevisionOf(f)))
 			continue
 		}
 		if err := order.errs[i]; err != nil {
-			finish(i, e.orderError(f, set.Revision, err))
+			finish(i, e.orderError(f, set.RevisionOf(f), err))
 			continue
 		}
 		if order.holds[i] != "" && f.Hold == "" {
@@ -96,7 +96,7 @@ func (e *Engine) syncJobs(ctx context.Context, abort context.CancelCauseFunc, se
 			wg.Wait()
 			return compact(results[:i])
 		}
-		if r := e.fromMemo(f, set.Revision, cluster[f.Key()]); r != nil {
+		if r := e.fromMemo(f, set.RevisionOf(f), cluster[f.Key()]); r != nil {
 			// Known in sync: no plan, so no slot and no goroutine.
 			finish(i, r)
 			continue
@@ -116,7 +116,7 @@ func (e *Engine) syncJobs(ctx context.Context, abort context.CancelCauseFunc, se
 		go func() {
 			defer wg.Done()
 			defer s.release()
-			r := e.syncJob(ctx, f, set.Revision, cluster[f.Key()], gate)
+			r := e.syncJob(ctx, f, set.RevisionOf(f), cluster[f.Key()], gate)
 			switch {
 			case errors.Is(r.Err, ErrFenced):
 				abort(r.Err)
@@ -141,8 +141,16 @@ func compact(rs []*JobResult) []*JobResult {
 }
 
 func (e *Engine) fileError(f *jobs.File, revision string) *JobResult {
-	r := &JobResult{Path: f.Path, Commit: revision, Class: Failed, Err: f.Err}
+	r := &JobResult{Path: f.Path, Source: f.SourceName, Commit: revision, Class: Failed, Err: f.Err}
 	ev := e.opts.Logger.Error().Str("event", "job.error").Str("path", f.Path).Str("commit", revision)
+	if f.SourceName != "" {
+		ev = ev.Str("source", f.SourceName)
+	}
+	if f.SourceName != "" && f.Job != nil {
+		// A job two sources claim still names its job.
+		r.Key = f.Key()
+		ev = ev.Str("job", r.ID).Str("namespace", r.Namespace)
+	}
 	var pe *jobs.ParseError
 	if errors.As(f.Err, &pe) && pe.Line > 0 {
 		ev = ev.Int("line", pe.Line)
@@ -154,7 +162,7 @@ func (e *Engine) fileError(f *jobs.File, revision string) *JobResult {
 // orderError is the result of a job whose dependencies can never be met as
 // written.
 func (e *Engine) orderError(f *jobs.File, revision string, err error) *JobResult {
-	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: revision, Fingerprint: f.Fingerprint, Class: Failed, Err: err}
+	r := &JobResult{Key: f.Key(), Path: f.Path, Source: f.SourceName, Commit: revision, Fingerprint: f.Fingerprint, Class: Failed, Err: err}
 	if f.Commit != "" {
 		r.Commit = f.Commit
 	}
@@ -167,7 +175,7 @@ func (e *Engine) orderError(f *jobs.File, revision string, err error) *JobResult
 // when set, is asked before a register, and may take a while: a non-empty
 // answer holds the job with that reason.
 func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stub *api.JobListStub, gate func() string) *JobResult {
-	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: revision, Fingerprint: f.Fingerprint, Hold: f.Hold}
+	r := &JobResult{Key: f.Key(), Path: f.Path, Source: f.SourceName, Commit: revision, Fingerprint: f.Fingerprint, Hold: f.Hold}
 	var owner jobs.Ownership
 	var owned bool
 	if stub != nil {
@@ -189,6 +197,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 		Path:        f.Path,
 		Fingerprint: f.Fingerprint,
 		Instance:    e.opts.Instance,
+		Source:      f.SourceName,
 	})
 	log := e.jobLogger(r)
 
@@ -288,8 +297,12 @@ func isRefusal(err error) bool {
 }
 
 func (e *Engine) jobLogger(r *JobResult) zerolog.Logger {
-	return e.opts.Logger.With().Str("job", r.ID).Str("namespace", r.Namespace).
-		Str("path", r.Path).Str("commit", r.Commit).Logger()
+	c := e.opts.Logger.With().Str("job", r.ID).Str("namespace", r.Namespace).
+		Str("path", r.Path).Str("commit", r.Commit)
+	if r.Source != "" {
+		c = c.Str("source", r.Source)
+	}
+	return c.Logger()
 }
 
 func (e *Engine) logClass(log zerolog.Logger, r *JobResult) {

@@ -28,6 +28,7 @@ type jobJSON struct {
 	Job               string                 `json:"job,omitempty"`
 	Namespace         string                 `json:"namespace,omitempty"`
 	Path              string                 `json:"path"`
+	Source            string                 `json:"source,omitempty"`
 	Class             Class                  `json:"class"`
 	State             string                 `json:"state"`
 	Commit            string                 `json:"commit,omitempty"`
@@ -53,6 +54,7 @@ func (r *JobResult) MarshalJSON() ([]byte, error) {
 		Job:           r.ID,
 		Namespace:     r.Namespace,
 		Path:          r.Path,
+		Source:        r.Source,
 		Class:         r.Class,
 		State:         r.State(),
 		Commit:        r.Commit,
@@ -79,11 +81,12 @@ func (o *Orphan) MarshalJSON() ([]byte, error) {
 		Namespace string `json:"namespace"`
 		Path      string `json:"path,omitempty"`
 		Commit    string `json:"commit,omitempty"`
+		Source    string `json:"source,omitempty"`
 		Pruned    bool   `json:"pruned"`
+		Blocked   string `json:"prune_blocked,omitempty"`
 		EvalID    string `json:"eval_id,omitempty"`
-		Kept      string `json:"kept,omitempty"`
 		Error     string `json:"error,omitempty"`
-	}{o.ID, o.Namespace, o.Path, o.Commit, o.Pruned, o.EvalID, o.Kept, errString(o.Err)})
+	}{o.ID, o.Namespace, o.Path, o.Commit, o.Source, o.Pruned, o.Blocked, o.EvalID, errString(o.Err)})
 }
 
 // MarshalJSON gives a report's stable JSON shape.
@@ -103,8 +106,26 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		Jobs         []*JobResult     `json:"jobs"`
 		Orphans      []*Orphan        `json:"orphans"`
 		PruneBlocked string           `json:"prune_blocked,omitempty"`
+		Sources      []sourceJSON     `json:"sources,omitempty"`
 		DurationMS   int64            `json:"duration_ms"`
-	}{r.Revision, r.Commit, r.Counts(), results, orphans, r.PruneBlocked, r.Duration.Milliseconds()})
+	}{r.Revision, r.Commit, r.Counts(), results, orphans, r.PruneBlocked, sourcesJSON(r.Sources), r.Duration.Milliseconds()})
+}
+
+// sourceJSON is one source of a report with many sources.
+type sourceJSON struct {
+	Name     string           `json:"name"`
+	Revision string           `json:"revision,omitempty"`
+	Commit   *jobs.CommitInfo `json:"commit_info,omitempty"`
+	Prune    bool             `json:"prune"`
+	Error    string           `json:"error,omitempty"`
+}
+
+func sourcesJSON(in []jobs.SourceOutcome) []sourceJSON {
+	var out []sourceJSON
+	for _, s := range in {
+		out = append(out, sourceJSON{Name: s.Name, Revision: s.Revision, Commit: s.Commit, Prune: s.Prune, Error: errString(s.Err)})
+	}
+	return out
 }
 
 func errString(err error) string {

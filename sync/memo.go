@@ -82,7 +82,7 @@ func (e *Engine) fromMemo(f *jobs.File, revision string, stub *api.JobListStub) 
 	if stub != nil {
 		owner, owned = jobs.OwnershipOf(stub.Meta, e.opts.Instance)
 	}
-	r := &JobResult{Key: f.Key(), Path: f.Path, Commit: commitFor(f, revision, owner, owned), Class: InSync,
+	r := &JobResult{Key: f.Key(), Path: f.Path, Source: f.SourceName, Commit: commitFor(f, revision, owner, owned), Class: InSync,
 		Fingerprint: f.Fingerprint, Hold: f.Hold}
 	if owned {
 		r.AppliedCommit = owner.Commit

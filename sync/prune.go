@@ -16,10 +16,17 @@ func (e *Engine) orphans(ctx context.Context, set *jobs.Set, cluster map[jobs.Ke
 	desired := map[jobs.Key]bool{}
 	broken := map[string]bool{}
 	for _, f := range set.Files {
-		if f.Err != nil {
-			broken[f.Path] = true
-		} else {
+		switch {
+		case f.Err == nil:
 			desired[f.Key()] = true
+		case f.SourceName != "":
+			broken[f.SourceName+"\x00"+f.Path] = true
+			if f.Job != nil {
+				// Claimed by two sources: wanted, just not applied.
+				desired[f.Key()] = true
+			}
+		default:
+			broken[f.Path] = true
 		}
 	}
 	var out []*Orphan
@@ -32,14 +39,18 @@ func (e *Engine) orphans(ctx context.Context, set *jobs.Set, cluster map[jobs.Ke
 			// Periodic and parameterized children inherit their parent's
 			// meta; they belong to Nomad, not to a file.
 			continue
-		case broken[owner.Path]:
+		case broken[owner.Path], owner.Source != "" && broken[owner.Source+"\x00"+owner.Path]:
 			// Its file is broken, not gone.
 			continue
 		}
-		out = append(out, &Orphan{Key: key, Path: owner.Path, Commit: owner.Commit, Kept: set.Keep[key]})
+		out = append(out, &Orphan{Key: key, Path: owner.Path, Commit: owner.Commit, Source: owner.Source, Blocked: set.Keep[key]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
 
+	if set.Sources != nil {
+		e.pruneSources(ctx, set, out)
+		return out, ""
+	}
 	blocked := e.pruneBlocked(set)
 	for _, o := range out {
 		log := e.opts.Logger.With().Str("job", o.ID).Str("namespace", o.Namespace).
@@ -47,11 +58,11 @@ func (e *Engine) orphans(ctx context.Context, set *jobs.Set, cluster map[jobs.Ke
 		ev := log.Warn().Str("event", "job.orphan").Bool("prune", e.opts.Prune)
 		if blocked != "" {
 			ev = ev.Str("prune_blocked", blocked)
-		} else if o.Kept != "" {
-			ev = ev.Str("prune_blocked", o.Kept)
+		} else if o.Blocked != "" {
+			ev = ev.Str("prune_blocked", o.Blocked)
 		}
 		ev.Msg("job was registered by drover but its file is gone from git")
-		if blocked != "" || o.Kept != "" || !e.opts.Prune || ctx.Err() != nil {
+		if blocked != "" || o.Blocked != "" || !e.opts.Prune || ctx.Err() != nil {
 			continue
 		}
 		if err := e.deregister(ctx, o); err != nil {
@@ -65,6 +76,77 @@ func (e *Engine) orphans(ctx context.Context, set *jobs.Set, cluster map[jobs.Ke
 		blocked = ""
 	}
 	return out, blocked
+}
+
+// pruneSources prunes the orphans of a set of many sources: each by its
+// own source's setting, and only when that source was read in full this
+// cycle. An orphan of a source that is gone from the config, or from
+// before there were sources, is only reported: nothing says it is wanted
+// gone.
+func (e *Engine) pruneSources(ctx context.Context, set *jobs.Set, orphans []*Orphan) {
+	for _, o := range orphans {
+		src := set.Source(o.Source)
+		prune := src != nil && src.Prune
+		// What the controls keep (a suspension of the instance or of this
+		// job) comes first: it holds whatever the source says.
+		switch {
+		case set.NoPrune != "":
+			o.Blocked = set.NoPrune
+		case o.Blocked == "":
+			o.Blocked = e.sourcePruneBlocked(set, src, o.Source)
+		}
+		log := e.opts.Logger.With().Str("job", o.ID).Str("namespace", o.Namespace).
+			Str("path", o.Path).Str("commit", o.Commit).Str("source", o.Source).Logger()
+		ev := log.Warn().Str("event", "job.orphan").Bool("prune", prune)
+		if o.Blocked != "" {
+			ev = ev.Str("prune_blocked", o.Blocked)
+		}
+		ev.Msg("job was registered by drover but its file is gone from git")
+		if src != nil && !src.Prune && set.NoPrune == "" && set.Keep[o.Key] == "" {
+			// Off is the user's choice, not a block.
+			o.Blocked = ""
+		}
+		if o.Blocked != "" || !prune || ctx.Err() != nil {
+			continue
+		}
+		if err := e.deregister(ctx, o); err != nil {
+			o.Err = err
+			log.Error().Str("event", "job.error").Err(err).Msg("prune failed")
+			continue
+		}
+		log.Info().Str("event", "job.pruned").Str("eval_id", o.EvalID).Msg("job stopped (not purged)")
+	}
+}
+
+// sourcePruneBlocked says why an orphan of the named source must not be
+// pruned this cycle, or "".
+func (e *Engine) sourcePruneBlocked(set *jobs.Set, src *jobs.SourceOutcome, name string) string {
+	switch {
+	case src == nil && name == "":
+		return "the job has no drover.source: it was registered before --config; stop it by hand"
+	case src == nil:
+		return fmt.Sprintf("source %q is not in the config; stop the job by hand, or add the source back", name)
+	case !src.Prune:
+		return fmt.Sprintf("pruning is off for source %q", name)
+	case !e.opts.Apply:
+		return "dry run"
+	case src.Err != nil:
+		return fmt.Sprintf("source %q could not be read this cycle", name)
+	}
+	n := 0
+	for _, f := range set.Files {
+		if f.SourceName != name {
+			continue
+		}
+		if f.Err != nil {
+			return fmt.Sprintf("a job file of source %q failed to load; its job may be one of the orphans", name)
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Sprintf("source %q has no job files; refusing to stop all its jobs", name)
+	}
+	return ""
 }
 
 // pruneBlocked says why this cycle must not prune, or "".

@@ -178,7 +178,7 @@ func TestSync_KeepsOrphansTheControlsHold(t *testing.T) {
 			if len(c.deregistered) != 0 {
 				t.Errorf("deregistered %v", c.deregistered)
 			}
-			if len(report.Orphans) != 1 || report.Orphans[0].Pruned || report.Orphans[0].Kept != tc.kept || report.PruneBlocked != tc.blocked {
+			if len(report.Orphans) != 1 || report.Orphans[0].Pruned || report.Orphans[0].Blocked != tc.kept || report.PruneBlocked != tc.blocked {
 				t.Fatalf("orphans %+v, prune blocked %q", report.Orphans, report.PruneBlocked)
 			}
 		})

@@ -11,6 +11,8 @@ import (
 type JobResult struct {
 	jobs.Key
 	Path string
+	// Source names the job's source with many sources (--config).
+	Source string
 	// Commit is the commit the job carries once in sync.
 	Commit string
 	// Fingerprint identifies the spec the engine planned.
@@ -56,13 +58,16 @@ type Orphan struct {
 	jobs.Key
 	Path   string
 	Commit string
+	// Source is the source that registered the job, with many sources.
+	Source string
+	// Blocked says why this orphan in particular is kept although pruning
+	// is on: it is suspended, or, with many sources, its source says so
+	// (Report.PruneBlocked is for all orphans of one source).
+	Blocked string
 	// Pruned is set when this cycle deregistered the job.
 	Pruned bool
 	EvalID string
-	// Kept says why this job in particular is not stopped (it is
-	// suspended), "" when nothing keeps it.
-	Kept string
-	Err  error
+	Err    error
 }
 
 // Report is the outcome of one cycle.
@@ -74,7 +79,9 @@ type Report struct {
 	Orphans []*Orphan
 	// PruneBlocked says why orphans were kept even though pruning is on.
 	PruneBlocked string
-	Duration     time.Duration
+	// Sources is what each source gave, with many sources (--config).
+	Sources  []jobs.SourceOutcome
+	Duration time.Duration
 }
 
 // Counts summarises a report.
@@ -117,6 +124,13 @@ func (r *Report) Counts() Counts {
 			c.Errors++
 		case j.Applied != nil:
 			c.Applied++
+		}
+	}
+	for _, s := range r.Sources {
+		if s.Err != nil {
+			// A source that could not be read fails the cycle's outcome
+			// as a broken file does: `apply` exits 1.
+			c.Errors++
 		}
 	}
 	for _, o := range r.Orphans {

@@ -12,6 +12,11 @@ import (
 // header per job that is not in sync, its diff, and a summary line.
 func WriteText(w io.Writer, r *Report, color bool) {
 	p := &printer{w: w, color: color}
+	for _, s := range r.Sources {
+		if s.Err != nil {
+			p.line(0, "!", fmt.Sprintf("Source %q could not be read; its jobs are held: %v", s.Name, s.Err))
+		}
+	}
 	for _, j := range r.Jobs {
 		p.job(j)
 	}
@@ -24,10 +29,14 @@ func WriteText(w io.Writer, r *Report, color bool) {
 			verb = "prune failed: " + o.Err.Error()
 		case r.PruneBlocked != "":
 			verb = "kept: " + r.PruneBlocked
-		case o.Kept != "":
-			verb = "kept: " + o.Kept
+		case o.Blocked != "":
+			verb = "kept: " + o.Blocked
 		}
-		p.line(0, "-", fmt.Sprintf("Job: %q (orphan: file %s gone from git; %s)", o.ID, o.Path, verb))
+		file := o.Path
+		if o.Source != "" {
+			file = o.Source + ":" + o.Path
+		}
+		p.line(0, "-", fmt.Sprintf("Job: %q (orphan: file %s gone from git; %s)", o.ID, file, verb))
 	}
 	c := r.Counts()
 	fmt.Fprintf(w, "\nSummary: %d in sync, %d create, %d update, %d drift, %d prune, %d errors\n",

@@ -70,6 +70,7 @@ type reportJob struct {
 	Job               string   `json:"job"`
 	Namespace         string   `json:"namespace"`
 	Path              string   `json:"path"`
+	Source            string   `json:"source"`
 	Class             string   `json:"class"`
 	State             string   `json:"state"`
 	Commit            string   `json:"commit"`
@@ -84,6 +85,7 @@ type orphan struct {
 	Job       string `json:"job"`
 	Namespace string `json:"namespace"`
 	Path      string `json:"path"`
+	Source    string `json:"source"`
 	Commit    string `json:"commit"`
 	Pruned    bool   `json:"pruned"`
 	Error     string `json:"error"`
@@ -294,12 +296,21 @@ func (d *statusDoc) rows(now time.Time, bake time.Duration) []row {
 	return out
 }
 
+// sourcePath is a job file as the page names it: with many sources,
+// prefixed by its source.
+func sourcePath(source, path string) string {
+	if source == "" {
+		return path
+	}
+	return source + ": " + path
+}
+
 func (r *row) fill(now time.Time, bake time.Duration) {
 	if j := r.Report; j != nil {
-		r.Path, r.Class, r.GitCommit, r.Running = j.Path, j.Class, j.Commit, j.AppliedCommit
+		r.Path, r.Class, r.GitCommit, r.Running = sourcePath(j.Source, j.Path), j.Class, j.Commit, j.AppliedCommit
 	}
 	if o := r.Orphan; o != nil {
-		r.Path, r.Running = o.Path, o.Commit
+		r.Path, r.Running = sourcePath(o.Source, o.Path), o.Commit
 	}
 	if ro := r.Rollout; ro != nil {
 		r.LastGood = ro.LastGoodCommit

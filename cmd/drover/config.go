@@ -23,6 +23,15 @@ type config struct {
 	auth                    source.Auth
 	gitTimeout              time.Duration
 
+	// configFile lists many sources (--config); sources are what it says,
+	// read by validate. Empty: the flags define the one source.
+	configFile string
+	sources    []sourceConfig
+	// setFlags are the flags the command line or the environment set.
+	setFlags map[string]bool
+	// getenv reads the credentials a config file names; nil is os.Getenv.
+	getenv func(string) string
+
 	paths, include, exclude, varFiles, vars []string
 
 	instance    string
@@ -74,6 +83,7 @@ func defaultDataDir() string {
 
 func (c *config) sourceFlags(f *flagSet, withDir bool) {
 	g := f.group("Git source")
+	f.String(g, &c.configFile, "config", "", "HCL file of source blocks: many repos (or paths of one) followed by one drover, each\nwith its own ref, paths, variables, namespace, credentials and prune. Replaces --repo,\n--ref, --path and the other source flags. See \"Many sources\" in the README.")
 	f.String(g, &c.repo, "repo", "", "Git repository to follow: https://…, ssh://…, git@host:path, file://… or a local path.")
 	f.String(g, &c.ref, "ref", "", "Branch, tag or full commit SHA to follow. Empty: the remote's default branch.")
 	if withDir {
@@ -153,10 +163,15 @@ func (c *config) agentFlags(f *flagSet) {
 	f.Bool(g, &c.watch, "watch-cluster", true, "Watch the cluster's jobs (blocking queries) and sync as soon as one drover\nmanages changes, instead of waiting for --interval / --schedule.")
 }
 
-// validate checks what flags alone can tell.
+// validate checks what flags alone can tell, and reads --config.
 func (c *config) validate() error {
+	if c.configFile != "" {
+		if err := c.validateSources(); err != nil {
+			return err
+		}
+	}
 	switch {
-	case c.noSource:
+	case c.noSource, c.configFile != "":
 	case c.repo == "" && c.dir == "":
 		return fmt.Errorf("--repo (or DROVER_REPO) is required")
 	case c.repo != "" && c.dir != "":
@@ -186,6 +201,28 @@ func (c *config) validate() error {
 		return err
 	}
 	return c.selector().Validate()
+}
+
+// validateSources reads --config, which must come alone: a source flag
+// beside it would be silently ignored otherwise.
+func (c *config) validateSources() error {
+	for _, name := range sourceFlagNames {
+		if c.setFlags[name] {
+			return fmt.Errorf("--config and --%s (or %s) are exclusive: with --config, each source sets its own", name, envName(name))
+		}
+	}
+	if c.forge.status != "" || c.forge.comment != "" {
+		// Both speak of one repo's commits; a cycle of many sources is at
+		// one commit per source.
+		return fmt.Errorf("--status and --comment follow one repository: not available with --config yet")
+	}
+	getenv := c.getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var err error
+	c.sources, err = loadSources(c.configFile, c.prune, getenv)
+	return err
 }
 
 // stateKeyPrefix is --state-prefix with the instance filled in, ending in "/".

@@ -105,6 +105,21 @@ func (f *flagSet) parse(args []string, getenv func(string) string) error {
 	return f.fs.Parse(args)
 }
 
+// setNames are the flags parse set, from the command line or the
+// environment.
+func (f *flagSet) setNames(getenv func(string) string) map[string]bool {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	for _, g := range f.groups {
+		for _, s := range g.specs {
+			if getenv(s.env) != "" {
+				set[s.name] = true
+			}
+		}
+	}
+	return set
+}
+
 // usage writes every flag with its environment variable and default.
 func (f *flagSet) usage(w io.Writer) {
 	for _, g := range f.groups {

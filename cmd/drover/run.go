@@ -57,6 +57,21 @@ Usage:
 
 Run "drover COMMAND --help" for the flags of one command.
 
+Many sources: --config FILE (plan, apply, agent) follows every source block of an HCL file
+instead of --repo and the other source flags; each attribute is the flag of the same name,
+for that source only, and secrets are named, never written:
+  source "NAME" {                      # a-z 0-9 - _; stamped on its jobs as meta drover.source
+    repo      = "https://…"            # required
+    ref       = "main"
+    path      = ["jobs"]               # include = […], exclude = […]
+    var_file  = ["prod.vars.hcl"]
+    var       = { region = "eu" }
+    namespace = "platform"             # for jobs that set none (else NOMAD_NAMESPACE)
+    prune     = true                   # default --prune
+    git_username = "deploy"            # git_token_env = "VAR" or git_token_file = "/path"
+    ssh_key = "/path"                  # ssh_known_hosts, ssh_insecure_skip_host_key,
+  }                                    # ssh_key_passphrase_env or ssh_key_passphrase_file
+
 Nomad and Consul are configured the standard way: NOMAD_ADDR, NOMAD_TOKEN, NOMAD_REGION,
 NOMAD_NAMESPACE (default namespace of jobs that set none), NOMAD_CACERT, NOMAD_CLIENT_CERT,
 NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME, NOMAD_SKIP_VERIFY; CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN….
@@ -192,6 +207,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return exitError
 		}
 		c.readTokens(getenv)
+		c.setFlags, c.getenv = f.setNames(getenv), getenv
 		if err := c.validate(); err != nil {
 			fmt.Fprintf(stderr, "drover %s: %v\n", cmd.name, err)
 			return exitError
@@ -228,6 +244,8 @@ type wiring struct {
 	nomad  *nomad.Client
 	consul *consul.Client
 	repo   *source.Repo
+	// sources are the config file's (--config), instead of repo.
+	sources []*sourceRepo
 }
 
 // role says what a command needs of its runner.
@@ -271,6 +289,10 @@ func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, 
 		return nil, err
 	}
 	w := &wiring{log: log, nomad: nc, consul: cc}
+	if c.sources != nil {
+		w.sources, err = openSources(ctx, c, log)
+		return w, err
+	}
 	if c.repo != "" {
 		openCtx, cancel := context.WithTimeout(ctx, c.gitTimeout)
 		defer cancel()
@@ -313,12 +335,19 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 	if trigger == nil {
 		trigger = func(reason string) { runner.Request(reason) }
 	}
-	rollouts := w.newRollouts(ctx, c, loader, trigger, r)
-	controls := r.controls
-	if controls == nil {
-		controls = w.controls(c, r.metrics, w.log)
+	parts := cycle.Parts{Source: w.source(c), Loader: loader, Engine: engine, Progress: progress}
+	specs := w.specs(loader)
+	if w.sources != nil {
+		many, manySpecs := w.manySources(c, progress)
+		parts.Source, parts.Loader, specs = many, many, manySpecs
 	}
-	runner = cycle.New(cycle.Parts{Source: w.source(c), Loader: loader, Engine: engine, Rollouts: rollouts, Controls: controls, Progress: progress},
+	rollouts := w.newRollouts(ctx, c, specs, trigger, r)
+	parts.Rollouts = rollouts
+	parts.Controls = r.controls
+	if parts.Controls == nil {
+		parts.Controls = w.controls(c, r.metrics, w.log)
+	}
+	runner = cycle.New(parts,
 		cycle.Options{
 			GitTimeout:    c.gitTimeout,
 			NomadTimeout:  c.callTimeout,
@@ -350,18 +379,22 @@ func (w *wiring) source(c *config) cycle.Source {
 	})
 }
 
-// newRollouts builds the rollout manager over Consul's KV and checks.
-func (w *wiring) newRollouts(ctx context.Context, c *config, loader *jobs.Loader, trigger func(string), r role) *rollout.Manager {
-	var specs rollout.Specs
-	if w.repo != nil {
-		specs = rollout.SpecsFunc(func(ctx context.Context, commit, path string) (*jobs.File, error) {
-			snap, err := w.repo.SnapshotAt(ctx, commit)
-			if err != nil {
-				return nil, err
-			}
-			return loader.LoadFile(ctx, snap, path)
-		})
+// specs reads last good specs from the followed repo; nil without one.
+func (w *wiring) specs(loader *jobs.Loader) rollout.Specs {
+	if w.repo == nil {
+		return nil
 	}
+	return rollout.SpecsFunc(func(ctx context.Context, commit, path string) (*jobs.File, error) {
+		snap, err := w.repo.SnapshotAt(ctx, commit)
+		if err != nil {
+			return nil, err
+		}
+		return loader.LoadFile(ctx, snap, path)
+	})
+}
+
+// newRollouts builds the rollout manager over Consul's KV and checks.
+func (w *wiring) newRollouts(ctx context.Context, c *config, specs rollout.Specs, trigger func(string), r role) *rollout.Manager {
 	var rec rollout.Recorder
 	if r.metrics != nil {
 		rec = r.metrics
@@ -487,9 +520,14 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	id := replicaID(os.Getenv)
 	// Whether the secrets are set, never what they are.
 	describe := map[string]string{
-		"instance": c.instance, "repo": w.repo.URL(), "ref": c.ref, "version": version,
+		"instance": c.instance, "version": version,
 		"webhooks": enabled(c.webhookSecret != ""), "sync_token": enabled(c.apiToken != ""),
 		"state_prefix": c.stateKeyPrefix(), "id": id,
+	}
+	if w.sources != nil {
+		describe["config"], describe["sources"] = c.configFile, w.sourceNames()
+	} else {
+		describe["repo"], describe["ref"] = w.repo.URL(), c.ref
 	}
 	if c.dryRun {
 		describe["mode"] = "dry-run"
@@ -519,7 +557,8 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		Listen:        c.listen,
 		Describe:      describe,
 		Logger:        w.log,
-		RefName:       w.repo.RefName,
+		RefName:       w.refName(),
+		Sources:       w.webhookSources(),
 		WebhookSecret: c.webhookSecret,
 		APIToken:      c.apiToken,
 		Metrics:       m,

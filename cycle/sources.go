@@ -1,0 +1,201 @@
+package cycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	gosync "sync"
+
+	"github.com/drover-dev/drover/jobs"
+	"github.com/rs/zerolog"
+)
+
+// NamedSource is one of many sources (--config): where its jobs come from
+// and how they are loaded.
+type NamedSource struct {
+	Name string
+	// Repo identifies what Source fetches (URL and ref): sources with the
+	// same Repo share one fetch per cycle, as long as they share Source.
+	Repo   string
+	Source Source
+	// Loader is the source's own (*jobs.Loader with Source set to Name).
+	Loader Loader
+	Prune  bool
+}
+
+// Sources follows many sources as one: it is both the Source and the
+// Loader of a Runner, so the cycle is the same with one source or many. A
+// source that cannot be fetched or loaded does not stop the others: its
+// jobs are held at what it last gave and none of its orphans is stopped.
+// Only when every source fails does the cycle fail, with the first
+// source's error, classified as it would be with that source alone.
+type Sources struct {
+	list []NamedSource
+	log  zerolog.Logger
+	// last is each source's last loaded set, owned by the cycle.
+	last map[string]*jobs.Set
+	// lastErr is each failing source's reason, to log it once.
+	lastErr map[string]string
+	merged  *jobs.Set
+	// mergedFrom are the sets merged, to return the same merged set when
+	// no source changed.
+	mergedFrom []*jobs.Set
+}
+
+// NewSources follows list, in that order.
+func NewSources(list []NamedSource, log zerolog.Logger) *Sources {
+	return &Sources{list: list, log: log, last: map[string]*jobs.Set{}, lastErr: map[string]string{}}
+}
+
+// fetched is what Fetch gives Load: each source's tree or error.
+type fetched struct {
+	trees map[string]jobs.Tree
+	errs  map[string]error
+}
+
+func (f *fetched) Revision() string         { return "" }
+func (f *fetched) Files() ([]string, error) { return nil, errors.New("many sources are not one tree") }
+func (f *fetched) ReadFile(string) ([]byte, error) {
+	return nil, errors.New("many sources are not one tree")
+}
+
+// Fetch fetches every distinct repo once, all at the same time.
+func (s *Sources) Fetch(ctx context.Context) (jobs.Tree, error) {
+	type result struct {
+		tree jobs.Tree
+		err  error
+	}
+	first := map[string]int{}
+	results := make([]result, len(s.list))
+	var wg gosync.WaitGroup
+	for i, src := range s.list {
+		if _, ok := first[src.Repo]; ok {
+			continue
+		}
+		first[src.Repo] = i
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t, err := src.Source.Fetch(ctx)
+			results[i] = result{t, err}
+		}()
+	}
+	wg.Wait()
+	out := &fetched{trees: map[string]jobs.Tree{}, errs: map[string]error{}}
+	var firstErr error
+	for _, src := range s.list {
+		r := results[first[src.Repo]]
+		if r.err != nil {
+			out.errs[src.Name] = fmt.Errorf("source %q: fetch: %w", src.Name, r.err)
+			if firstErr == nil {
+				firstErr = out.errs[src.Name]
+			}
+			continue
+		}
+		out.trees[src.Name] = r.tree
+	}
+	if len(out.trees) == 0 && firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}
+
+// Load loads each fetched source with its own loader and merges the sets.
+func (s *Sources) Load(ctx context.Context, tree jobs.Tree) (*jobs.Set, error) {
+	f, ok := tree.(*fetched)
+	if !ok {
+		return nil, fmt.Errorf("many sources: got a %T to load, not their fetch", tree)
+	}
+	parts := make([]jobs.SourceSet, len(s.list))
+	sets := make([]*jobs.Set, len(s.list))
+	var firstErr error
+	failed := false
+	for i, src := range s.list {
+		err := f.errs[src.Name]
+		if err == nil {
+			var set *jobs.Set
+			set, err = src.Loader.Load(ctx, f.trees[src.Name])
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if err != nil {
+				err = fmt.Errorf("source %q: load: %w", src.Name, err)
+			} else {
+				s.last[src.Name], sets[i] = set, set
+			}
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		parts[i] = s.part(src, err)
+		failed = failed || err != nil
+	}
+	if firstErr != nil && allFailed(parts) {
+		return nil, firstErr
+	}
+	if !failed && sameSets(sets, s.mergedFrom) {
+		return s.merged, nil
+	}
+	merged := jobs.Merge(parts)
+	s.merged, s.mergedFrom = merged, sets
+	return merged, nil
+}
+
+// part is what src gives this cycle: its new set, or, when err says it
+// could not be read, its last set with every job held.
+func (s *Sources) part(src NamedSource, err error) jobs.SourceSet {
+	p := jobs.SourceSet{SourceOutcome: jobs.SourceOutcome{Name: src.Name, Prune: src.Prune, Err: err}}
+	last := s.last[src.Name]
+	if last != nil {
+		p.Revision, p.Commit = last.Revision, last.Commit
+	}
+	if err == nil {
+		if s.lastErr[src.Name] != "" {
+			s.log.Info().Str("event", "source.recovered").Str("source", src.Name).Str("commit", p.Revision).Msg("source read again")
+			delete(s.lastErr, src.Name)
+		}
+		p.Set = last
+		return p
+	}
+	if s.lastErr[src.Name] != err.Error() {
+		// Once per reason: a source down for a day says so once.
+		s.lastErr[src.Name] = err.Error()
+		s.log.Error().Str("event", "source.error").Str("source", src.Name).Err(err).
+			Msg("source could not be read; its jobs are held at what it last gave and none is pruned")
+	}
+	if last == nil {
+		return p
+	}
+	held := &jobs.Set{Revision: last.Revision, Commit: last.Commit}
+	for _, f := range last.Files {
+		if f.Err == nil {
+			h := *f
+			h.Hold = fmt.Sprintf("source %q could not be read: %v", src.Name, err)
+			f = &h
+		}
+		held.Files = append(held.Files, f)
+	}
+	p.Set = held
+	return p
+}
+
+func allFailed(parts []jobs.SourceSet) bool {
+	for _, p := range parts {
+		if p.Err == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func sameSets(a, b []*jobs.Set) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
