@@ -69,6 +69,7 @@ func commands() []command {
 				c.sourceFlags(f, true)
 				c.jobFlags(f)
 				c.syncFlags(f)
+				c.resetCountsFlag(f)
 				c.stateFlags(f)
 				c.planFlags(f)
 				c.commentFlags(f)
@@ -80,6 +81,7 @@ func commands() []command {
 				c.sourceFlags(f, true)
 				c.jobFlags(f)
 				c.syncFlags(f)
+				c.resetCountsFlag(f)
 				c.stateFlags(f)
 				c.rolloutFlags(f, true)
 				c.logFlags(f, "info")
@@ -226,6 +228,7 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 		Instance:    c.instance,
 		Apply:       r.apply,
 		Prune:       c.prune,
+		ResetCounts: c.resetCounts,
 		Parallel:    c.parallel,
 		CallTimeout: c.callTimeout,
 		Allowed:     r.allowed,
