@@ -282,7 +282,8 @@ func TestSync_AutoscaledCountIsInSyncAndRemembered(t *testing.T) {
 		plans: map[string]*api.JobPlanResponse{"web": countPlan(10, "3", "1")},
 	}
 	set := &jobs.Set{Revision: "c1", Files: []*jobs.File{f}}
-	planned, report := syncTwice(t, newEngine(c, Options{Apply: true}), c, set, nil)
+	e := newEngine(c, Options{Apply: true})
+	planned, report := syncTwice(t, e, c, set, nil)
 	if len(planned) != 0 {
 		t.Errorf("second cycle planned %q; an in-sync autoscaled job should be remembered", planned)
 	}
@@ -292,11 +293,28 @@ func TestSync_AutoscaledCountIsInSyncAndRemembered(t *testing.T) {
 	if n := len(c.registrations()); n != 0 {
 		t.Errorf("%d registers for a count the autoscaler owns", n)
 	}
+	// The remembered verdict does not hide a real change in git.
+	changed := scaledFile(t, "web", "app:2")
+	c.plans["web"] = countPlan(10, "3", "1", taskDiff("t", nil, configDiff(edited("image", "app:1", "app:2"))))
+	c.mu.Lock()
+	c.planned = nil
+	c.mu.Unlock()
+	set.Files[0] = changed
+	report, err := e.Sync(context.Background(), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned = c.plannedIDs()
+	if !slices.Equal(planned, []string{"web"}) || report.Jobs[0].Class != Update || len(c.registrations()["web"]) != 1 {
+		t.Errorf("after a spec change: planned %q, class %s, registers %d; want it planned and registered",
+			planned, report.Jobs[0].Class, len(c.registrations()["web"]))
+	}
 
 	// With --reset-counts the same plan is drift, and git's count is
 	// registered.
-	c2 := &fakeCluster{stubs: c.stubs, plans: c.plans}
-	report, err := newEngine(c2, Options{Apply: true, ResetCounts: true}).Sync(context.Background(), set)
+	set.Files[0] = f
+	c2 := &fakeCluster{stubs: c.stubs, plans: map[string]*api.JobPlanResponse{"web": countPlan(10, "3", "1")}}
+	report, err = newEngine(c2, Options{Apply: true, ResetCounts: true}).Sync(context.Background(), set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,5 +389,35 @@ func TestSync_CountChangeOfAnotherGroupCopiesTheScaledCount(t *testing.T) {
 	}
 	if *f.Job.TaskGroups[0].Count != 1 {
 		t.Error("the parsed job was modified")
+	}
+}
+
+// TestSync_GitCountChangeOfScaledGroupWaitsForResetCounts: a commit that
+// changes only the count of a scaled group registers nothing; with
+// ResetCounts it is an update registered with git's count.
+func TestSync_GitCountChangeOfScaledGroupWaitsForResetCounts(t *testing.T) {
+	f := scaledFile(t, "web", "app:1")
+	f.Job.TaskGroups[0].Count = ptr(2)
+	stubs := []*api.JobListStub{stub("web", 10, owned(f.Path, "c1", "fp-with-count-1"))}
+	plans := map[string]*api.JobPlanResponse{"web": countPlan(10, "1", "2")}
+	set := &jobs.Set{Revision: "c2", Files: []*jobs.File{f}}
+
+	c := &fakeCluster{stubs: stubs, plans: plans}
+	report, err := newEngine(c, Options{Apply: true}).Sync(context.Background(), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Jobs[0].Class != InSync || len(c.registrations()) != 0 {
+		t.Errorf("class %s, %d registers; want in sync and nothing registered", report.Jobs[0].Class, len(c.registrations()))
+	}
+
+	c = &fakeCluster{stubs: stubs, plans: plans}
+	report, err = newEngine(c, Options{Apply: true, ResetCounts: true}).Sync(context.Background(), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regs := c.registrations()["web"]
+	if report.Jobs[0].Class != Update || len(regs) != 1 || regs[0].opts.PreserveCounts || *regs[0].job.TaskGroups[0].Count != 2 {
+		t.Errorf("reset counts: class %s, registers %+v; want an update registered with git's count 2", report.Jobs[0].Class, regs)
 	}
 }
