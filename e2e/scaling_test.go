@@ -26,6 +26,14 @@ func scalingJob(id, version, jobMeta string) string {
 // active, so it waits for the job's latest one to finish first.
 func scale(t *testing.T, id string, count int) {
 	t.Helper()
+	waitDeployed(t, id)
+	if _, _, err := env.cluster.Nomad().Jobs().Scale(id, "web", &count, "e2e: as the autoscaler would", false, nil, nil); err != nil {
+		t.Fatalf("scale %s to %d: %v", id, count, err)
+	}
+}
+
+func waitDeployed(t *testing.T, id string) {
+	t.Helper()
 	eventually(t, time.Minute, id+"'s deployment finished", func() (bool, string) {
 		d, _, err := env.cluster.Nomad().Jobs().LatestDeployment(id, nil)
 		if err != nil || d == nil {
@@ -33,9 +41,6 @@ func scale(t *testing.T, id string, count int) {
 		}
 		return d.Status == "successful", d.Status
 	})
-	if _, _, err := env.cluster.Nomad().Jobs().Scale(id, "web", &count, "e2e: as the autoscaler would", false, nil, nil); err != nil {
-		t.Fatalf("scale %s to %d: %v", id, count, err)
-	}
 }
 
 func groupCount(t *testing.T, id string) int {
@@ -74,11 +79,17 @@ func TestScaling_HandScaledGroupIsLeftAloneAndSpecChangeKeepsItsCount(t *testing
 		t.Errorf("job.count_ignored = %v; want group web, git 1, cluster 2", ignored)
 	}
 	waitHealthy(t, id, 2)
+	waitDeployed(t, id)
 	// The allocations the scale placed start and settle; a cycle
 	// through the API is the barrier after which anything the watch saw
-	// has been synced.
+	// has been synced. The scaled job is remembered in sync: that cycle
+	// plans nothing.
 	a.syncNow("")
 	logs := a.log.String()
+	done := eventsIn(logs, "sync.done")
+	if c := counts(done[len(done)-1]); c["planned"] != 0 || c["in_sync"] != 1 {
+		t.Errorf("the cycle after the scale settled: counts %v; want the job in sync without a plan", c)
+	}
 	if d := eventsFor(logs, "job.drift", id); len(d) != 0 {
 		t.Errorf("a scale by the autoscaler reported as drift: %v", d)
 	}

@@ -172,7 +172,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	filt := filterDiff(plan.Diff, others)
 	r.Diff = filt.diff
 	r.Changes = Changes(filt.diff)
-	r.Groups = withoutCountEdits(groupCounts(plan.Annotations), filt.counts)
+	r.Groups = withoutForeign(groupCounts(plan.Annotations), filt, r.Changes)
 	r.PlacementFailures = plan.FailedTGAllocs
 	r.Warnings = plan.Warnings
 	r.Class = classify(stub, f.Fingerprint, owner, owned, r.Changes)
@@ -194,9 +194,6 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	job, preserveCounts, err := e.keepOwned(ctx, r, job, others, filt)
 	if err != nil {
 		r.Err = err
-		if IsUnreachable(err) {
-			e.memo.forget(r.Key)
-		}
 		log.Error().Str("event", "job.error").Err(err).Msg("reading the fields other tools own failed; not registered")
 		return r
 	}

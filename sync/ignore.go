@@ -282,19 +282,23 @@ func atoi(s string) int {
 	return n
 }
 
-// withoutCountEdits takes the allocations a dropped count difference
-// would place or stop out of the plan's counts: planned at git's count,
-// they are not what a register keeping the cluster's count would do, and
-// they would keep an in-sync job from being remembered as one.
-func withoutCountEdits(groups map[string]GroupCounts, edits []countEdit) map[string]GroupCounts {
-	if len(edits) == 0 {
+// withoutForeign takes out of the plan's allocation counts what only the
+// dropped differences would do. The plan registers git's spec as it is:
+// a count difference places or stops that many allocations, and any change
+// to the spec (a count included) updates every allocation in place or
+// destructively. When nothing else differs, git's spec is not registered,
+// so none of that happens; left in, it would also keep an in-sync job from
+// being remembered by the plan memo, and re-plan it every cycle. When
+// something else differs, the updates are the register's, and stay.
+func withoutForeign(groups map[string]GroupCounts, filt filtered, changes []string) map[string]GroupCounts {
+	if len(groups) == 0 || (len(filt.counts) == 0 && len(filt.fields) == 0) {
 		return groups
 	}
 	out := make(map[string]GroupCounts, len(groups))
 	for k, v := range groups {
 		out[k] = v
 	}
-	for _, e := range edits {
+	for _, e := range filt.counts {
 		c, ok := out[e.Group]
 		if !ok {
 			continue
@@ -305,6 +309,12 @@ func withoutCountEdits(groups map[string]GroupCounts, edits []countEdit) map[str
 			c.Stop -= min(c.Stop, uint64(-d))
 		}
 		out[e.Group] = c
+	}
+	if len(changes) == 0 {
+		for k, c := range out {
+			c.InPlace, c.Destructive, c.Canary = 0, 0, 0
+			out[k] = c
+		}
 	}
 	return out
 }

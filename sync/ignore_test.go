@@ -173,18 +173,49 @@ func TestForeignOf(t *testing.T) {
 	}
 }
 
-func TestWithoutCountEdits(t *testing.T) {
+func TestWithoutForeign(t *testing.T) {
+	// As Nomad plans git's count 1 against 3 allocations, and 2 against 4
+	// (a spec change updates every allocation it keeps).
 	groups := map[string]GroupCounts{
-		"down":  {Stop: 2, Destructive: 1},
-		"up":    {Place: 3},
+		"down":  {Stop: 2, InPlace: 1},
+		"up":    {Place: 2, InPlace: 2},
 		"other": {Place: 1},
 	}
-	got := withoutCountEdits(groups, []countEdit{{Group: "down", Git: 1, Cluster: 3}, {Group: "up", Git: 4, Cluster: 2}})
-	want := map[string]GroupCounts{"down": {Destructive: 1}, "up": {Place: 1}, "other": {Place: 1}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %+v, want %+v", got, want)
+	counts := []countEdit{{Group: "down", Git: 1, Cluster: 3}, {Group: "up", Git: 4, Cluster: 2}}
+	for _, tt := range []struct {
+		name    string
+		filt    filtered
+		changes []string
+		want    map[string]GroupCounts
+	}{
+		{
+			name: "nothing else differs: no allocation moves, but a replacement",
+			filt: filtered{counts: counts},
+			want: map[string]GroupCounts{"down": {}, "up": {}, "other": {Place: 1}},
+		},
+		{
+			name:    "something else differs: the register's updates stay",
+			filt:    filtered{counts: counts},
+			changes: []string{`TaskGroups[down].Tasks[t].Config.image: "a" => "b"`},
+			want:    map[string]GroupCounts{"down": {InPlace: 1}, "up": {InPlace: 2}, "other": {Place: 1}},
+		},
+		{
+			name: "only ignored fields differ",
+			filt: filtered{fields: []string{"TaskGroups[down].Tasks[t].Env[OWNER]"}},
+			want: map[string]GroupCounts{"down": {Stop: 2}, "up": {Place: 2}, "other": {Place: 1}},
+		},
+		{
+			name: "nothing dropped: the plan's counts",
+			want: groups,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := withoutForeign(groups, tt.filt, tt.changes); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v\nwant %+v", got, tt.want)
+			}
+		})
 	}
-	if groups["down"].Stop != 2 {
+	if groups["down"] != (GroupCounts{Stop: 2, InPlace: 1}) {
 		t.Error("the plan's counts were modified")
 	}
 }
@@ -267,7 +298,7 @@ func countPlan(index uint64, cluster, git string, extra ...*api.TaskDiff) *api.J
 		JobModifyIndex: index,
 		Diff:           jobDiff(nil, groupDiff("g", []*api.FieldDiff{edited("Count", cluster, git)}, extra...)),
 		Annotations: &api.PlanAnnotations{DesiredTGUpdates: map[string]*api.DesiredUpdates{
-			"g": {Stop: 2, Ignore: 1},
+			"g": {Stop: 2, InPlaceUpdate: 1},
 		}},
 	}
 }
@@ -342,8 +373,8 @@ func TestSync_SpecChangeOfAutoscaledJobPreservesCounts(t *testing.T) {
 	if r.Class != Update || !slices.Equal(r.Changes, []string{`TaskGroups[g].Tasks[t].Config.image: "app:1" => "app:2"`}) {
 		t.Errorf("class %s changes %q; want an update of the image only", r.Class, r.Changes)
 	}
-	if r.Groups["g"] != (GroupCounts{}) {
-		t.Errorf("groups %+v; the stops of git's count are not what the register does", r.Groups)
+	if r.Groups["g"] != (GroupCounts{InPlace: 1}) {
+		t.Errorf("groups %+v; want the update without the stops of git's count, which the register does not do", r.Groups)
 	}
 	regs := c.registrations()["web"]
 	if len(regs) != 1 || !regs[0].opts.PreserveCounts || !regs[0].opts.EnforceIndex {
