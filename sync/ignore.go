@@ -84,7 +84,10 @@ type filtered struct {
 // modified: the plan memo and reports may hold it.
 func filterDiff(d *api.JobDiff, o foreign) filtered {
 	out := filtered{diff: d}
-	if d == nil || d.Type != "Edited" {
+	if d == nil || d.Type != "Edited" || o.none() {
+		// A count change is still told apart: it decides whether a
+		// register may preserve counts.
+		out.countChanged = o.none() && countChanged(d)
 		return out
 	}
 	c := *d
@@ -238,6 +241,24 @@ func matchesAny(paths []jobs.IgnorePath, kind jobs.IgnoreKind, group, task, key 
 			return true
 		case task != "" && p.InTask(group, task):
 			return true
+		}
+	}
+	return false
+}
+
+// countChanged reports whether d changes any group's count.
+func countChanged(d *api.JobDiff) bool {
+	if d == nil || d.Type != "Edited" {
+		return false
+	}
+	for _, tg := range d.TaskGroups {
+		if tg == nil {
+			continue
+		}
+		for _, f := range tg.Fields {
+			if f != nil && f.Name == "Count" && f.Type == "Edited" {
+				return true
+			}
 		}
 	}
 	return false
