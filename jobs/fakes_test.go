@@ -50,7 +50,7 @@ func (t *fakeTree) ReadFile(p string) ([]byte, error) {
 }
 
 // fakeParser understands a tiny stand-in for job HCL, one "key = value" per
-// line: job, namespace, image, and fail (returned as a plain, transient
+// line: job, namespace, image, ignore (drover.ignore meta), and fail (returned as a plain, transient
 // error). It records every request and is safe for the loader's parallel
 // parses.
 type fakeParser struct {
@@ -75,7 +75,11 @@ func (p *fakeParser) ParseJob(ctx context.Context, req *api.JobsParseRequest) (*
 	if msg := kv["fail"]; msg != "" {
 		return nil, errors.New(msg)
 	}
-	return testJob(kv["job"], kv["namespace"], kv["image"]), nil
+	job := testJob(kv["job"], kv["namespace"], kv["image"])
+	if v, ok := kv["ignore"]; ok {
+		job.Meta = map[string]string{MetaIgnore: v}
+	}
+	return job, nil
 }
 
 func (p *fakeParser) count() int {

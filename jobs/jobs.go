@@ -51,6 +51,10 @@ type File struct {
 	// Fingerprint identifies the job's spec: equal fingerprints mean git did
 	// not change what the cluster should run.
 	Fingerprint string
+	// Ignore are the fields the job's drover.ignore meta hands to other
+	// tools: a difference in them is not drift and a register keeps the
+	// cluster's value.
+	Ignore []IgnorePath
 	// Submission records the source and variables the job was parsed with.
 	Submission *api.JobSubmission
 	// Commit is the commit the file was read at when that is not the set's

@@ -331,6 +331,14 @@ func (l *Loader) parse(ctx context.Context, p string, src []byte, vars resolved)
 		}
 		job.Namespace = &ns
 	}
+	if v, ok := job.Meta[MetaIgnore]; ok {
+		ignore, err := ParseIgnore(v)
+		if err != nil {
+			f.Err = fmt.Errorf("%s: job %q: meta %s: %w", p, *job.ID, MetaIgnore, err)
+			return f
+		}
+		f.Ignore = ignore
+	}
 	fp, err := Fingerprint(job)
 	if err != nil {
 		f.Err = fmt.Errorf("%s: fingerprint: %w", p, err)

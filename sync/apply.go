@@ -24,16 +24,19 @@ func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }
 // register writes job with check-index against the modify index its plan
 // saw (0 for a job that must not exist yet). It runs on a context detached
 // from shutdown: a register in flight is finished, not abandoned halfway.
-func (e *Engine) register(ctx context.Context, r *JobResult, job *api.Job, sub *api.JobSubmission, index uint64) (*Applied, error) {
+// With preserveCounts, Nomad keeps the count every existing group has in
+// the cluster.
+func (e *Engine) register(ctx context.Context, r *JobResult, job *api.Job, sub *api.JobSubmission, index uint64, preserveCounts bool) (*Applied, error) {
 	if err := e.allowed(); err != nil {
 		return nil, fmt.Errorf("register %s: %w", r.Key, err)
 	}
 	ctx, cancel := e.call(context.WithoutCancel(ctx))
 	defer cancel()
 	resp, err := e.cluster.Register(ctx, job, &api.RegisterOptions{
-		EnforceIndex: true,
-		ModifyIndex:  index,
-		Submission:   sub,
+		EnforceIndex:   true,
+		ModifyIndex:    index,
+		Submission:     sub,
+		PreserveCounts: preserveCounts,
 	})
 	e.progress()
 	if err != nil {

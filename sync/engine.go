@@ -215,13 +215,19 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 			Msg("plan refused; planned again at retry_at, or at once when git or the cluster's copy changes")
 		return r
 	}
-	r.Diff = plan.Diff
-	r.Changes = Changes(plan.Diff)
-	r.Groups = groupCounts(plan.Annotations)
+	// Fields other tools own (an autoscaled count, drover.ignore) are
+	// dropped from the diff before it is classified: a difference only
+	// there is not drift.
+	others := foreignOf(f, e.opts.ResetCounts)
+	filt := filterDiff(plan.Diff, others)
+	r.Diff = filt.diff
+	r.Changes = Changes(filt.diff)
+	r.Groups = withoutForeign(groupCounts(plan.Annotations), filt, r.Changes)
 	r.PlacementFailures = plan.FailedTGAllocs
 	r.Warnings = plan.Warnings
 	r.Class = classify(stub, f.Fingerprint, owner, owned, r.Changes)
 	e.memo.record(r.Key, in, r)
+	logIgnored(log, filt)
 	e.logClass(log, r)
 	if r.Class == InSync {
 		return r
@@ -242,7 +248,13 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 		// register is not, so stop before starting one.
 		return r
 	}
-	applied, err := e.register(ctx, r, job, f.Submission, plan.JobModifyIndex)
+	job, preserveCounts, err := e.keepOwned(ctx, r, job, others, filt)
+	if err != nil {
+		r.Err = err
+		log.Error().Str("event", "job.error").Err(err).Msg("reading the fields other tools own failed; not registered")
+		return r
+	}
+	applied, err := e.register(ctx, r, job, f.Submission, plan.JobModifyIndex, preserveCounts)
 	if err != nil {
 		r.Err = err
 		if IsConflict(err) {

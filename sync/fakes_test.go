@@ -29,6 +29,9 @@ type fakeCluster struct {
 	onPlan func(job *api.Job)
 	// onRegister runs inside Register, before it records the call.
 	onRegister func(job *api.Job)
+	// current is returned by Job per job ID; a job without one reads as
+	// its ID and version 7.
+	current map[string]*api.Job
 
 	mu           gosync.Mutex
 	planned      []*api.Job
@@ -81,6 +84,9 @@ func (c *fakeCluster) Register(ctx context.Context, job *api.Job, opts *api.Regi
 }
 
 func (c *fakeCluster) Job(ctx context.Context, namespace, id string) (*api.Job, error) {
+	if j, ok := c.current[id]; ok {
+		return j, nil
+	}
 	return &api.Job{ID: &id, Namespace: &namespace, Version: ptr(uint64(7))}, nil
 }
 

@@ -54,6 +54,11 @@ type Options struct {
 	// by the number of refusals in a row; default exponential from 30s to
 	// 15m. A change to either plans it at once.
 	PlanRetry func(attempt int) time.Duration
+	// ResetCounts gives every group git's count, also groups whose count
+	// an autoscaler owns (an enabled scaling block) or drover.ignore
+	// lists: their count differences are changes again and registers
+	// write git's count. By default those counts stay the cluster's.
+	ResetCounts bool
 	// Allowed, when set, is asked right before every register and
 	// deregister; false refuses the write and stops the cycle. A replica
 	// of a highly available drover passes its leadership's lease check.

@@ -37,6 +37,7 @@ type config struct {
 	instance    string
 	parallel    int
 	prune       bool
+	resetCounts bool
 	callTimeout time.Duration
 
 	consulTimeout time.Duration
@@ -114,6 +115,13 @@ func (c *config) syncFlags(f *flagSet) {
 	f.Int(g, &c.parallel, "parallel", dsync.DefaultParallel, "Jobs planned and applied at once.")
 	f.Bool(g, &c.prune, "prune", false, "Stop (not purge) jobs drover registered whose file is gone from git.\nWithout it they are only reported.")
 	f.Duration(g, &c.callTimeout, "nomad-timeout", cycle.DefaultNomadTimeout, "Deadline of one Nomad API call, parsing a job file included. A cycle that makes no\nprogress for longer is reported stuck by /healthz.")
+}
+
+// resetCountsFlag is for the one-shot commands only: an agent resetting
+// counts every cycle would fight the autoscaler again.
+func (c *config) resetCountsFlag(f *flagSet) {
+	g := f.group("Sync")
+	f.Bool(g, &c.resetCounts, "reset-counts", false, "Give every task group git's count, also groups with an enabled scaling block (whose count\nthe autoscaler owns and drover otherwise leaves alone) and counts listed in a job's\ndrover.ignore meta: plan shows those count differences, apply registers them.")
 }
 
 func (c *config) stateFlags(f *flagSet) {

@@ -95,6 +95,7 @@ func commands() []command {
 				c.sourceFlags(f, true)
 				c.jobFlags(f)
 				c.syncFlags(f)
+				c.resetCountsFlag(f)
 				c.stateFlags(f)
 				c.planFlags(f)
 				c.commentFlags(f)
@@ -106,6 +107,7 @@ func commands() []command {
 				c.sourceFlags(f, true)
 				c.jobFlags(f)
 				c.syncFlags(f)
+				c.resetCountsFlag(f)
 				c.stateFlags(f)
 				c.rolloutFlags(f, true)
 				c.controlFlags(f)
@@ -324,6 +326,7 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 		Instance:    c.instance,
 		Apply:       r.apply,
 		Prune:       c.prune,
+		ResetCounts: c.resetCounts,
 		Parallel:    c.parallel,
 		CallTimeout: c.callTimeout,
 		Allowed:     r.allowed,
