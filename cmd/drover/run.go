@@ -346,10 +346,11 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 	}
 	rollouts := w.newRollouts(ctx, c, specs, trigger, r)
 	parts.Rollouts = rollouts
-	parts.Controls = r.controls
-	if parts.Controls == nil {
-		parts.Controls = w.controls(c, r.metrics, w.log)
+	controls := r.controls
+	if controls == nil {
+		controls = w.controls(c, r.metrics, w.log)
 	}
+	parts.Controls = controls
 	runner = cycle.New(parts,
 		cycle.Options{
 			GitTimeout:    c.gitTimeout,
