@@ -42,11 +42,7 @@ const maxControlBody = 64 << 10
 // the leader's watch of the key starts the cycle that acts on it.
 func (a *Agent) serveControl(suspend bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := a.checkBearer(r); err != nil {
-			a.log.Warn().Str("event", "api.rejected").Str("path", r.URL.Path).Str("remote_addr", r.RemoteAddr).
-				Str("reason", err.Error()).Msg("API request refused")
-			w.Header().Set("WWW-Authenticate", `Bearer realm="drover"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
+		if !a.authorized(w, r) {
 			return
 		}
 		if a.opts.Controls == nil {

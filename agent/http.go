@@ -43,11 +43,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/status", a.serveStatus)
 	mux.Handle("GET /metrics", a.opts.Metrics.Handler())
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
-		if err := a.checkBearer(r); err != nil {
-			a.log.Warn().Str("event", "api.rejected").Str("path", r.URL.Path).Str("remote_addr", r.RemoteAddr).
-				Str("reason", err.Error()).Msg("API request refused")
-			w.Header().Set("WWW-Authenticate", `Bearer realm="drover"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
+		if !a.authorized(w, r) {
 			return
 		}
 		code, answer := a.requestSync(r.Context(), "api")
@@ -64,6 +60,20 @@ func (a *Agent) Handler() http.Handler {
 		a.page.Register(mux)
 	}
 	return mux
+}
+
+// authorized answers 401 and logs api.rejected for a request without the
+// bearer token --api-token asks for, and reports whether it may go on.
+func (a *Agent) authorized(w http.ResponseWriter, r *http.Request) bool {
+	err := a.checkBearer(r)
+	if err == nil {
+		return true
+	}
+	a.log.Warn().Str("event", "api.rejected").Str("path", r.URL.Path).Str("remote_addr", r.RemoteAddr).
+		Str("reason", err.Error()).Msg("API request refused")
+	w.Header().Set("WWW-Authenticate", `Bearer realm="drover"`)
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
+	return false
 }
 
 // checkBearer enforces Options.APIToken, when set, as the request's

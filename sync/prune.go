@@ -53,24 +53,11 @@ func (e *Engine) orphans(ctx context.Context, set *jobs.Set, cluster map[jobs.Ke
 	}
 	blocked := e.pruneBlocked(set)
 	for _, o := range out {
-		log := e.opts.Logger.With().Str("job", o.ID).Str("namespace", o.Namespace).
-			Str("path", o.Path).Str("commit", o.Commit).Logger()
-		ev := log.Warn().Str("event", "job.orphan").Bool("prune", e.opts.Prune)
-		if blocked != "" {
-			ev = ev.Str("prune_blocked", blocked)
-		} else if o.Blocked != "" {
-			ev = ev.Str("prune_blocked", o.Blocked)
+		why := blocked
+		if why == "" {
+			why = o.Blocked
 		}
-		ev.Msg("job was registered by drover but its file is gone from git")
-		if blocked != "" || o.Blocked != "" || !e.opts.Prune || ctx.Err() != nil {
-			continue
-		}
-		if err := e.deregister(ctx, o); err != nil {
-			o.Err = err
-			log.Error().Str("event", "job.error").Err(err).Msg("prune failed")
-			continue
-		}
-		log.Info().Str("event", "job.pruned").Str("eval_id", o.EvalID).Msg("job stopped (not purged)")
+		e.pruneOrphan(ctx, o, e.opts.Prune, why)
 	}
 	if !e.opts.Prune {
 		blocked = ""
@@ -95,27 +82,36 @@ func (e *Engine) pruneSources(ctx context.Context, set *jobs.Set, orphans []*Orp
 		case o.Blocked == "":
 			o.Blocked = e.sourcePruneBlocked(set, src, o.Source)
 		}
-		log := e.opts.Logger.With().Str("job", o.ID).Str("namespace", o.Namespace).
-			Str("path", o.Path).Str("commit", o.Commit).Str("source", o.Source).Logger()
-		ev := log.Warn().Str("event", "job.orphan").Bool("prune", prune)
-		if o.Blocked != "" {
-			ev = ev.Str("prune_blocked", o.Blocked)
-		}
-		ev.Msg("job was registered by drover but its file is gone from git")
+		e.pruneOrphan(ctx, o, prune, o.Blocked)
 		if src != nil && !src.Prune && set.NoPrune == "" && set.Keep[o.Key] == "" {
 			// Off is the user's choice, not a block.
 			o.Blocked = ""
 		}
-		if o.Blocked != "" || !prune || ctx.Err() != nil {
-			continue
-		}
-		if err := e.deregister(ctx, o); err != nil {
-			o.Err = err
-			log.Error().Str("event", "job.error").Err(err).Msg("prune failed")
-			continue
-		}
-		log.Info().Str("event", "job.pruned").Str("eval_id", o.EvalID).Msg("job stopped (not purged)")
 	}
+}
+
+// pruneOrphan reports o, and stops it when prune is on and blocked says
+// nothing.
+func (e *Engine) pruneOrphan(ctx context.Context, o *Orphan, prune bool, blocked string) {
+	log := e.opts.Logger.With().Str("job", o.ID).Str("namespace", o.Namespace).
+		Str("path", o.Path).Str("commit", o.Commit).Logger()
+	if o.Source != "" {
+		log = log.With().Str("source", o.Source).Logger()
+	}
+	ev := log.Warn().Str("event", "job.orphan").Bool("prune", prune)
+	if blocked != "" {
+		ev = ev.Str("prune_blocked", blocked)
+	}
+	ev.Msg("job was registered by drover but its file is gone from git")
+	if blocked != "" || !prune || ctx.Err() != nil {
+		return
+	}
+	if err := e.deregister(ctx, o); err != nil {
+		o.Err = err
+		log.Error().Str("event", "job.error").Err(err).Msg("prune failed")
+		return
+	}
+	log.Info().Str("event", "job.pruned").Str("eval_id", o.EvalID).Msg("job stopped (not purged)")
 }
 
 // sourcePruneBlocked says why an orphan of the named source must not be
