@@ -78,6 +78,7 @@ type reportJob struct {
 	Changes           []string `json:"changes"`
 	PlacementFailures []string `json:"placement_failures"`
 	Held              string   `json:"held"`
+	DependsOn         []string `json:"depends_on"`
 	Error             string   `json:"error"`
 }
 

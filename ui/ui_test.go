@@ -34,7 +34,7 @@ func doc() map[string]any {
 			{"job": "web", "namespace": "default", "path": "web.nomad.hcl", "class": "in_sync", "state": "synced", "commit": "aaa111", "held": "rollout in flight"},
 			{"job": "db", "namespace": "default", "path": "db.nomad.hcl", "class": "in_sync", "state": "synced", "commit": "aaa111", "held": "rollout in flight"},
 			{"job": "api", "namespace": "default", "path": "api.nomad.hcl", "class": "update", "state": "applied", "commit": "bbb222",
-				"changes": []string{`+/- Count: "1" => "2"`, `+ Meta[note]: "` + xss + `"`}},
+				"changes": []string{`+/- Count: "1" => "2"`, `+ Meta[note]: "` + xss + `"`}, "depends_on": []string{"default/db"}},
 			{"job": xss, "namespace": "default", "path": "evil/" + xss + ".hcl", "class": "drift", "state": "out_of_sync", "commit": "ccc333"},
 			{"path": "broken.nomad.hcl", "class": "failed", "state": "error", "error": "broken.nomad.hcl:3,1: Unclosed configuration block"},
 		}},
@@ -165,6 +165,7 @@ func TestPage_JobPageShowsWhyItRolledBack(t *testing.T) {
 		`href="https://github.com/acme/jobs/commit/aaa000"`,
 		`Count: &#34;1&#34; =&gt; &#34;2&#34;`, // the plan's diff
 		`id="history"`, "update",
+		`<a href="/jobs/default/db">default/db</a>`, // what it is registered after
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("job page lacks %q", want)
