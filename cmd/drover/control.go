@@ -112,7 +112,8 @@ func operate(ctx context.Context, c *config, stdout, stderr io.Writer, name stri
 	st := suspendStore(cc, c)
 	sus, err := write(ctx, st)
 	if err != nil {
-		fmt.Fprintf(stderr, "drover %s: %s: %v\n", name, st.Key(), err)
+		// The error names the key (Consul's client says which it read).
+		fmt.Fprintf(stderr, "drover %s: %v\n", name, err)
 		return exitError
 	}
 	printSuspensions(stdout, c.instance, sus)
