@@ -97,6 +97,11 @@ func (w *Watcher) stream(ctx context.Context, feeds *gosync.WaitGroup) {
 		}
 		w.mu.Lock()
 		v := &w.view
+		// This subscription asks for every job watched now.
+		select {
+		case <-v.grown:
+		default:
+		}
 		ids := make([]string, 0, len(v.jobs))
 		for k := range v.jobs {
 			ids = append(ids, k.ID)
