@@ -119,6 +119,17 @@ func (c *Client) WatchJobs(ctx context.Context, index uint64, wait time.Duration
 	return stubs, next, nil
 }
 
+// JobEvents streams the Job topic of every namespace the token can read
+// from index on; see Events for what a stream promises.
+func (c *Client) JobEvents(ctx context.Context, index uint64) (<-chan *api.Events, error) {
+	topics := map[api.Topic][]string{api.TopicJob: {"*"}}
+	ch, err := c.api.EventStream().Stream(ctx, topics, index, &api.QueryOptions{Namespace: api.AllNamespacesNamespace})
+	if err != nil {
+		return nil, fmt.Errorf("stream job events from index %d: %w", index, err)
+	}
+	return ch, nil
+}
+
 // Plan dry-runs job with a diff against the registered version.
 func (c *Client) Plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {
 	resp, _, err := c.api.Jobs().PlanOpts(job, &api.PlanOptions{Diff: true}, write(ctx, deref(job.Namespace)))
