@@ -168,7 +168,9 @@ func (w *Watcher) stream(ctx context.Context, feeds *gosync.WaitGroup) {
 }
 
 // streamFailed marks every watched job to be read once a stream is up
-// again, and unreachable until then.
+// again. A job never read is unreachable until then; one read before
+// keeps what its reads say, as those do not need the stream: a watch that
+// needs newer data reads it.
 func (w *Watcher) streamFailed(ctx context.Context, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -176,7 +178,10 @@ func (w *Watcher) streamFailed(ctx context.Context, err error) {
 		return
 	}
 	for _, jf := range w.view.jobs {
-		jf.stale, jf.err = true, fmt.Errorf("nomad event stream: %w", err)
+		jf.stale = true
+		if jf.asOf.IsZero() {
+			jf.err = fmt.Errorf("nomad event stream: %w", err)
+		}
 	}
 	w.wakeLocked()
 }
