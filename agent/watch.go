@@ -11,6 +11,7 @@ import (
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
 	dsync "github.com/drover-dev/drover/sync"
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
 )
@@ -191,36 +192,44 @@ func (w *clusterWatch) applyEvents(events []api.Event, now time.Time) {
 		if e.Topic != api.TopicJob {
 			continue
 		}
-		job, deleted, err := e.DeregisteredJob()
-		if err != nil || job == nil || job.ID == nil {
+		job, deleted, err := jobOf(e)
+		if err != nil || job == nil {
 			continue
 		}
-		k := jobs.Key{Namespace: deref(job.Namespace), ID: *job.ID}
+		k := jobs.Key{Namespace: job.Namespace, ID: job.ID}
 		changed = true
 		if deleted {
 			delete(latest, k)
 			continue
 		}
 		_, owned := jobs.OwnershipOf(job.Meta, w.instance)
-		latest[k] = jobState{index: derefU(job.JobModifyIndex), stop: job.Stop != nil && *job.Stop, dead: deref(job.Status) == "dead", owned: owned}
+		latest[k] = jobState{index: job.JobModifyIndex, stop: job.Stop, dead: job.Status == "dead", owned: owned}
 	}
 	if changed {
 		w.update(latest, now)
 	}
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+// eventJob is what the watch compares of a job event's job.
+type eventJob struct {
+	ID, Namespace, Status string
+	Stop                  bool
+	JobModifyIndex        uint64
+	Meta                  map[string]string
 }
 
-func derefU(u *uint64) uint64 {
-	if u == nil {
-		return 0
+// jobOf decodes only the fields compared: the API client's Event.Job
+// decodes the whole job by reflection, a few KB a job, on every status
+// change of every job.
+func jobOf(e *api.Event) (*eventJob, bool, error) {
+	var out struct {
+		Job     *eventJob
+		Deleted bool
 	}
-	return *u
+	if err := mapstructure.Decode(e.Payload, &out); err != nil {
+		return nil, false, fmt.Errorf("decode job event: %w", err)
+	}
+	return out.Job, out.Deleted, nil
 }
 
 // observe takes a new list and schedules a check if a relevant job differs

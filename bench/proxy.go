@@ -70,6 +70,10 @@ func kindOf(r *http.Request) string {
 		}
 	}
 	k := r.Method + " " + path
+	if path == "/v1/event/stream" && len(r.URL.Query()["topic"]) > 0 {
+		// The rollout watch's stream and the cluster watch's apart.
+		k += " " + strings.SplitN(r.URL.Query()["topic"][0], ":", 2)[0]
+	}
 	if r.URL.Query().Get("wait") != "" || r.URL.Query().Get("index") != "" {
 		k += " (blocking)"
 	}

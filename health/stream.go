@@ -219,29 +219,28 @@ func (w *Watcher) apply(ctx context.Context, batch *api.Events) {
 		e := &batch.Events[i]
 		switch e.Topic {
 		case api.TopicAllocation:
-			a, err := e.Allocation()
-			if err != nil || a == nil {
+			stub, deployment, err := allocOf(e)
+			if err != nil || stub == nil {
 				continue
 			}
-			k := jobs.Key{Namespace: a.Namespace, ID: a.JobID}
+			k := jobs.Key{Namespace: stub.Namespace, ID: stub.JobID}
 			jf := v.jobs[k]
 			if jf == nil {
 				continue
 			}
-			stub := a.Stub()
-			old, known := jf.allocs[a.ID]
+			old, known := jf.allocs[stub.ID]
 			switch {
 			case known && old.ModifyIndex >= stub.ModifyIndex:
 			case known:
 				// The event's allocation carries no job; its version
 				// does not change.
 				stub.JobType, stub.JobVersion = old.JobType, old.JobVersion
-				jf.allocs[a.ID] = stub
+				jf.allocs[stub.ID] = stub
 				changed = true
 			default:
-				if d := jf.deps[a.DeploymentID]; d != nil {
+				if d := jf.deps[deployment]; d != nil {
 					stub.JobVersion = d.JobVersion
-					jf.allocs[a.ID] = stub
+					jf.allocs[stub.ID] = stub
 					changed = true
 				} else {
 					// No version to judge it by: read the job.
@@ -249,7 +248,7 @@ func (w *Watcher) apply(ctx context.Context, batch *api.Events) {
 				}
 			}
 		case api.TopicDeployment:
-			d, err := e.Deployment()
+			d, err := deploymentOf(e)
 			if err != nil || d == nil {
 				continue
 			}
