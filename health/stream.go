@@ -41,10 +41,18 @@ type jobFeed struct {
 	// read again before retryAt.
 	failures int
 	retryAt  time.Time
+	// changed is closed, and replaced, on news of this job.
+	changed chan struct{}
 }
 
 func newJobFeed() *jobFeed {
-	return &jobFeed{allocs: map[string]*api.AllocationListStub{}, deps: map[string]*api.Deployment{}}
+	return &jobFeed{allocs: map[string]*api.AllocationListStub{}, deps: map[string]*api.Deployment{}, changed: make(chan struct{})}
+}
+
+// wake wakes the job's watches. Needs Watcher.mu held.
+func (f *jobFeed) wake() {
+	close(f.changed)
+	f.changed = make(chan struct{})
 }
 
 func (t Target) key() jobs.Key { return jobs.Key{Namespace: t.Namespace, ID: t.JobID} }
@@ -214,7 +222,6 @@ func (w *Watcher) apply(ctx context.Context, batch *api.Events) {
 	}
 	v := &w.view
 	v.index = max(v.index, batch.Index)
-	changed := false
 	for i := range batch.Events {
 		e := &batch.Events[i]
 		switch e.Topic {
@@ -236,12 +243,12 @@ func (w *Watcher) apply(ctx context.Context, batch *api.Events) {
 				// does not change.
 				stub.JobType, stub.JobVersion = old.JobType, old.JobVersion
 				jf.allocs[stub.ID] = stub
-				changed = true
+				jf.wake()
 			default:
 				if d := jf.deps[deployment]; d != nil {
 					stub.JobVersion = d.JobVersion
 					jf.allocs[stub.ID] = stub
-					changed = true
+					jf.wake()
 				} else {
 					// No version to judge it by: read the job.
 					w.readLocked(k, jf)
@@ -258,12 +265,9 @@ func (w *Watcher) apply(ctx context.Context, batch *api.Events) {
 			}
 			if old, ok := jf.deps[d.ID]; !ok || d.ModifyIndex > old.ModifyIndex {
 				jf.deps[d.ID] = d
-				changed = true
+				jf.wake()
 			}
 		}
-	}
-	if changed {
-		w.wakeLocked()
 	}
 }
 
@@ -315,7 +319,7 @@ func (w *Watcher) read(ctx context.Context, k jobs.Key, jf *jobFeed) {
 			merge(jf.allocs, allocs, index, func(a *api.AllocationListStub) string { return a.ID }, func(a *api.AllocationListStub) uint64 { return a.ModifyIndex })
 			merge(jf.deps, deps, index, func(d *api.Deployment) string { return d.ID }, func(d *api.Deployment) uint64 { return d.ModifyIndex })
 		}
-		w.wakeLocked()
+		jf.wake()
 		// A failed read is not repeated here: the watches' need asks
 		// again after the backoff, so a failing Nomad is not read in a
 		// loop.

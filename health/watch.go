@@ -119,7 +119,10 @@ type Watcher struct {
 	// feeds gets a new one: the last watch waits for the feeds it stopped,
 	// not for those a new first watch has started since.
 	feeds *gosync.WaitGroup
-	// changed is closed, and replaced, whenever a source answers.
+	// changed is closed, and replaced, when Consul answers or the Nomad
+	// stream fails: news for every watch. News of one job wakes only its
+	// watches (jobFeed.changed), so an event costs its job's watches, not
+	// every watch's.
 	changed chan struct{}
 	view    view
 }
@@ -200,7 +203,7 @@ func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progres
 		// The tracker steps whether or not the sources have answered:
 		// its clock runs on, and a source that does not answer turns
 		// into an error within the call timeout.
-		changed, obs, settled := w.observe(t)
+		changed, jobChanged, obs, settled := w.observe(t)
 		v := tracker.Step(w.opts.Now(), Assess(t, obs))
 		last = v
 		// The first report waits for every source's first answer (or
@@ -228,6 +231,7 @@ func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progres
 		case <-w.ctx.Done():
 			return last, w.ctx.Err()
 		case <-changed:
+		case <-jobChanged:
 		case <-tick.C:
 		}
 	}
@@ -246,9 +250,10 @@ func (w *Watcher) explain(ctx context.Context, v *Verdict) {
 	}
 }
 
-// observe returns what the sources show of t, and whether every source it
-// needs has answered (or failed) at least once.
-func (w *Watcher) observe(t Target) (<-chan struct{}, Observation, bool) {
+// observe returns what the sources show of t, whether every source it
+// needs has answered (or failed) at least once, and the channels closed
+// on news of any job and of t's job.
+func (w *Watcher) observe(t Target) (<-chan struct{}, <-chan struct{}, Observation, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	v := &w.view
@@ -270,7 +275,7 @@ func (w *Watcher) observe(t Target) (<-chan struct{}, Observation, bool) {
 			settled = settled && !o.ConsulPending
 		}
 	}
-	return w.changed, o, settled
+	return w.changed, jf.changed, o, settled
 }
 
 // refresh asks the sources t needs for data at least as new as need: a
