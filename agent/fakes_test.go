@@ -37,6 +37,8 @@ type fakeNomad struct {
 	watchErrs []error
 
 	plans, registers, watches int
+	// streams are the job event subscriptions handed out.
+	streams []chan *api.Events
 }
 
 func newFakeNomad() *fakeNomad {
@@ -55,6 +57,7 @@ func (n *fakeNomad) write(id string, meta map[string]string) uint64 {
 	if meta != nil {
 		s.Meta = meta
 	}
+	n.publish(s)
 	close(n.changed)
 	n.changed = make(chan struct{})
 	return n.index
@@ -113,6 +116,36 @@ func (n *fakeNomad) WatchJobs(ctx context.Context, index uint64, wait time.Durat
 	}
 	defer n.mu.Unlock()
 	return n.list(), n.index, nil
+}
+
+// JobEvents hands out a subscription that each write feeds.
+func (n *fakeNomad) JobEvents(ctx context.Context, index uint64) (<-chan *api.Events, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ch := make(chan *api.Events, 1024)
+	n.streams = append(n.streams, ch)
+	return ch, nil
+}
+
+// publish sends a job event for s, through JSON as on the wire; needs
+// n.mu held.
+func (n *fakeNomad) publish(s *api.JobListStub) {
+	job := map[string]any{"ID": s.ID, "Namespace": s.Namespace, "Status": s.Status, "Stop": s.Stop, "JobModifyIndex": s.JobModifyIndex, "Meta": s.Meta}
+	b, err := json.Marshal(map[string]any{"Job": job})
+	if err != nil {
+		panic(err)
+	}
+	var payload map[string]any
+	if err := json.Unmarshal(b, &payload); err != nil {
+		panic(err)
+	}
+	batch := &api.Events{Index: n.index, Events: []api.Event{{Topic: api.TopicJob, Key: s.ID, Payload: payload}}}
+	for _, ch := range n.streams {
+		select {
+		case ch <- batch:
+		default:
+		}
+	}
 }
 
 func (n *fakeNomad) Plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {

@@ -2,48 +2,58 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"maps"
 	gosync "sync"
 	"time"
 
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
 	dsync "github.com/drover-dev/drover/sync"
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
 )
 
-// JobWatcher is the blocking job list the cluster watch runs on.
+// JobWatcher is what the cluster watch runs on: Nomad's job events, and
+// the job list as the safety net.
 type JobWatcher interface {
 	// WatchJobs lists every namespace's jobs with their meta once the
 	// cluster's job index is past index, or when wait has passed without
 	// a change, and returns the index to wait on next.
 	WatchJobs(ctx context.Context, index uint64, wait time.Duration) ([]*api.JobListStub, uint64, error)
+	// JobEvents streams the Job topic of every namespace from index on.
+	// It returns once Nomad has answered; the channel closes when ctx ends
+	// or after a batch with Err.
+	JobEvents(ctx context.Context, index uint64) (<-chan *api.Events, error)
 }
 
 // clusterWatch turns changes to the cluster's jobs into sync cycles, so a
 // hand edit is corrected in about a second instead of at the next interval.
 //
-// It runs on blocking queries of the job list rather than the event stream
-// (/v1/event/stream, topic Job). The list is level-triggered: each answer is
-// the whole state, compared with what drover last reconciled, so nothing is
-// lost across a dropped connection, a restarted server or a backoff, and
-// there is no event index to keep or replay. It needs only the list-jobs
-// permission drover already has, and is the same call a cycle makes. Its
-// cost is the whole list per change; the list is small (about 0.5 KB per job
-// with meta), changes collapse into one answer while a query is not
-// waiting, and a minimum gap between queries bounds the rate while an
-// allocation-heavy deploy keeps the index moving.
+// It lists the jobs once, then follows Nomad's event stream (topic Job,
+// every namespace) from the list's index: each event carries one job that
+// was written, so a change costs that job, not the whole list, and
+// allocation churn costs nothing (a job summary moving is no job event).
+// The list stays the level-triggered safety net: it is read again after
+// any stream failure and every resync period (5 minutes), and each list
+// replaces what the events built, so nothing is lost across a dropped
+// connection, a restarted server (whose event buffer starts empty) or a
+// stream that resumed past the end of Nomad's short event buffer. Both
+// need only the read-job permission drover already has.
 //
 // What counts as a change is a different JobModifyIndex or Stop of a job
-// git has or this instance owns, or the job going dead or coming back:
-// what can change the job's plan (see the engine's plan memo). Allocation
-// churn, a status moving between pending and running as allocations start
-// or are replaced, and other people's jobs are ignored: during a big deploy
-// they move on every allocation and would be a cycle each. Changes are debounced, so a burst of edits is one
-// cycle. A cycle's own registers are not changes: the loop tells the watch
-// the modify index each register produced (cycleDone), and a check that
-// comes due while a cycle runs waits for that. A job that drifts on every
-// register therefore cannot make the agent loop.
+// git has or this instance owns, or the job going dead, coming back or
+// being purged: what can change the job's plan (see the engine's plan
+// memo). A status moving between pending and running as allocations start
+// or are replaced, and other people's jobs, are ignored: during a big
+// deploy they move on every allocation and would be a cycle each. Changes
+// are debounced, so a burst of edits is one cycle. A cycle's own registers
+// are not changes: the loop tells the watch the modify index each
+// register produced (cycleDone), and a check that comes due while a cycle
+// runs waits for that. A job that drifts on every register therefore
+// cannot make the agent loop.
 type clusterWatch struct {
 	lister   JobWatcher
 	instance string
@@ -52,8 +62,9 @@ type clusterWatch struct {
 	// debounce is the quiet time after the last change before a cycle;
 	// maxDelay caps the wait from the first change; minGap spaces queries.
 	debounce, maxDelay, minGap time.Duration
-	// wait is how long one blocking query waits for a change.
-	wait    time.Duration
+	// resync is how long one stream is followed before the list is read
+	// again.
+	resync  time.Duration
 	backoff func(attempt int) time.Duration
 
 	mu gosync.Mutex
@@ -89,52 +100,136 @@ func newClusterWatch(lister JobWatcher, instance string, trigger func(string), o
 		// Shorter than debounce, so lists keep coming while a burst lasts
 		// and each one can push the cycle back.
 		minGap:  opts.WatchDebounce / 2,
-		wait:    5 * time.Minute,
+		resync:  5 * time.Minute,
 		backoff: opts.WatchBackoff,
 	}
 }
 
-// run queries until ctx is cancelled, backing off while the cluster fails.
+// listTimeout bounds the list and the stream's subscription, which both
+// answer at once.
+const listTimeout = time.Minute
+
+// run lists and follows the job events until ctx is cancelled, backing off
+// while the cluster fails.
 func (w *clusterWatch) run(ctx context.Context) {
 	defer w.stopTimer()
-	var index uint64
 	failures := 0
+	fail := func(err error) bool {
+		failures++
+		retry := w.backoff(failures)
+		w.log.Warn().Str("event", "watch.error").Err(err).Str("retry_in", retry.Round(time.Millisecond).String()).
+			Msg("watching the cluster's jobs failed; cycles still run on the interval")
+		return backoff.Sleep(ctx, retry)
+	}
 	for {
-		// The query waits on the server; a client deadline past it only
-		// catches a connection that died silently.
-		qctx, cancel := context.WithTimeout(ctx, w.wait+time.Minute)
-		stubs, next, err := w.lister.WatchJobs(qctx, index, w.wait)
+		lctx, cancel := context.WithTimeout(ctx, listTimeout)
+		stubs, index, err := w.lister.WatchJobs(lctx, 0, 0)
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
-			failures++
-			retry := w.backoff(failures)
-			w.log.Warn().Str("event", "watch.error").Err(err).Str("retry_in", retry.Round(time.Millisecond).String()).
-				Msg("watching the cluster's jobs failed; cycles still run on the interval")
-			if !backoff.Sleep(ctx, retry) {
+			if !fail(err) {
 				return
 			}
 			continue
 		}
-		if failures > 0 {
-			w.log.Info().Str("event", "watch.recovered").Int("failures", failures).Msg("watching the cluster's jobs again")
-			failures = 0
+		w.observe(stubs, time.Now())
+
+		// The stream starts at the list's index: the writes after it.
+		sctx, cancel := context.WithTimeout(ctx, w.resync)
+		timer := time.AfterFunc(listTimeout, cancel)
+		events, err := w.lister.JobEvents(sctx, index)
+		timer.Stop()
+		if err == nil {
+			if failures > 0 {
+				w.log.Info().Str("event", "watch.recovered").Int("failures", failures).Msg("watching the cluster's jobs again")
+				failures = 0
+			}
+			err = w.follow(sctx, events)
 		}
-		if next < index {
-			// The index went backwards (a restored snapshot, a new
-			// cluster): start over rather than wait for it to catch up.
-			next = 0
+		resynced := errors.Is(sctx.Err(), context.DeadlineExceeded)
+		cancel()
+		if ctx.Err() != nil {
+			return
 		}
-		if next != index || index == 0 {
-			w.observe(stubs, time.Now())
-		}
-		index = next
-		if !backoff.Sleep(ctx, w.minGap) {
+		if !resynced && !fail(err) {
 			return
 		}
 	}
+}
+
+// follow applies the job events of one stream until it ends, returning
+// why. A burst of events is one check: update debounces.
+func (w *clusterWatch) follow(ctx context.Context, events <-chan *api.Events) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case batch, ok := <-events:
+			if !ok {
+				return errors.New("job event stream closed")
+			}
+			if batch.Err != nil {
+				return fmt.Errorf("job event stream: %w", batch.Err)
+			}
+			w.applyEvents(batch.Events, time.Now())
+		}
+	}
+}
+
+// applyEvents takes the jobs written in a batch of events.
+func (w *clusterWatch) applyEvents(events []api.Event, now time.Time) {
+	w.mu.Lock()
+	latest := maps.Clone(w.latest)
+	w.mu.Unlock()
+	if latest == nil {
+		latest = map[jobs.Key]jobState{}
+	}
+	changed := false
+	for i := range events {
+		e := &events[i]
+		if e.Topic != api.TopicJob {
+			continue
+		}
+		job, deleted, err := jobOf(e)
+		if err != nil || job == nil {
+			continue
+		}
+		k := jobs.Key{Namespace: job.Namespace, ID: job.ID}
+		changed = true
+		if deleted {
+			delete(latest, k)
+			continue
+		}
+		_, owned := jobs.OwnershipOf(job.Meta, w.instance)
+		latest[k] = jobState{index: job.JobModifyIndex, stop: job.Stop, dead: job.Status == "dead", owned: owned}
+	}
+	if changed {
+		w.update(latest, now)
+	}
+}
+
+// eventJob is what the watch compares of a job event's job.
+type eventJob struct {
+	ID, Namespace, Status string
+	Stop                  bool
+	JobModifyIndex        uint64
+	Meta                  map[string]string
+}
+
+// jobOf decodes only the fields compared: the API client's Event.Job
+// decodes the whole job by reflection, a few KB a job, on every status
+// change of every job.
+func jobOf(e *api.Event) (*eventJob, bool, error) {
+	var out struct {
+		Job     *eventJob
+		Deleted bool
+	}
+	if err := mapstructure.Decode(e.Payload, &out); err != nil {
+		return nil, false, fmt.Errorf("decode job event: %w", err)
+	}
+	return out.Job, out.Deleted, nil
 }
 
 // observe takes a new list and schedules a check if a relevant job differs
@@ -147,6 +242,12 @@ func (w *clusterWatch) observe(stubs []*api.JobListStub, now time.Time) {
 			index: s.JobModifyIndex, stop: s.Stop, dead: s.Status == "dead", owned: owned,
 		}
 	}
+	w.update(latest, now)
+}
+
+// update takes the latest state of the jobs, from a list or events, and
+// schedules a check if a relevant job differs from what was reconciled.
+func (w *clusterWatch) update(latest map[jobs.Key]jobState, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	previous := w.latest

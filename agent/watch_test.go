@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	gosync "sync"
@@ -188,6 +189,47 @@ func TestWatch_StatusChurnOfRegisteredJobsIsNoChange(t *testing.T) {
 			w.cycleDone(&dsync.Report{Jobs: []*dsync.JobResult{{Key: jobs.Key{Namespace: "default", ID: "a"},
 				Class: dsync.Create, Applied: &dsync.Applied{ModifyIndex: 5}}}})
 			w.observe(tt.list, now)
+			w.mu.Lock()
+			scheduled := w.timer != nil
+			w.mu.Unlock()
+			if scheduled != tt.change {
+				t.Errorf("a check was scheduled: %v, want %v", scheduled, tt.change)
+			}
+		})
+	}
+}
+
+// TestWatch_PurgedJobFromTheEventStreamIsAChange: a purge arrives as a job
+// event with Deleted set; it drops the job, which is a change for a job
+// drover owns, while a foreign job's event is none.
+func TestWatch_PurgedJobFromTheEventStreamIsAChange(t *testing.T) {
+	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+	jobEvent := func(id string, meta map[string]string, deleted bool) api.Event {
+		b, err := json.Marshal(map[string]any{"Job": map[string]any{"ID": id, "Namespace": "default", "Status": "running", "JobModifyIndex": 5, "Meta": meta}, "Deleted": deleted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var payload map[string]any
+		if err := json.Unmarshal(b, &payload); err != nil {
+			t.Fatal(err)
+		}
+		return api.Event{Topic: api.TopicJob, Key: id, Payload: payload}
+	}
+	for _, tt := range []struct {
+		name   string
+		event  api.Event
+		change bool
+	}{
+		{"the same job again", jobEvent("a", meta, false), false},
+		{"someone else's job", jobEvent("other", nil, false), false},
+		{"purged", jobEvent("a", meta, true), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
+			defer w.stopTimer()
+			now := time.Now()
+			w.observe([]*api.JobListStub{{ID: "a", Namespace: "default", Status: "running", JobModifyIndex: 5, Meta: meta}}, now)
+			w.applyEvents([]api.Event{tt.event}, now)
 			w.mu.Lock()
 			scheduled := w.timer != nil
 			w.mu.Unlock()

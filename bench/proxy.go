@@ -70,6 +70,10 @@ func kindOf(r *http.Request) string {
 		}
 	}
 	k := r.Method + " " + path
+	if path == "/v1/event/stream" && len(r.URL.Query()["topic"]) > 0 {
+		// The rollout watch's stream and the cluster watch's apart.
+		k += " " + strings.SplitN(r.URL.Query()["topic"][0], ":", 2)[0]
+	}
 	if r.URL.Query().Get("wait") != "" || r.URL.Query().Get("index") != "" {
 		k += " (blocking)"
 	}
@@ -97,15 +101,17 @@ func (c *callCounter) byteSnapshot() map[string]int64 {
 	return out
 }
 
-// byteCounter counts what the proxy writes back to the agent.
+// byteCounter counts what the proxy writes back to the agent as it goes,
+// so a stream still open when a measure is taken counts what it sent.
 type byteCounter struct {
 	http.ResponseWriter
-	n int64
+	counter *callCounter
+	kind    string
 }
 
 func (w *byteCounter) Write(b []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(b)
-	w.n += int64(n)
+	w.counter.addBytes(w.kind, int64(n))
 	return n, err
 }
 
@@ -164,9 +170,7 @@ func startProxy(target string) (*proxy, error) {
 	rp.ErrorLog = log.New(io.Discard, "", 0)
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.counter.count(r)
-		bc := &byteCounter{ResponseWriter: w}
-		rp.ServeHTTP(bc, r)
-		p.counter.addBytes(kindOf(r), bc.n)
+		rp.ServeHTTP(&byteCounter{ResponseWriter: w, counter: &p.counter, kind: kindOf(r)}, r)
 	})}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil

@@ -590,3 +590,41 @@ func TestFault_RollbackTargetGoneFromGitFailsTheRollbackVisibly(t *testing.T) {
 	code, body := healthz(second)
 	t.Logf("/healthz with a failed rollback: %d %q", code, body)
 }
+
+// eventStream is Nomad's event stream, which the rollout watch follows.
+var eventStream = faultproxy.Rule{Method: http.MethodGet, Path: "/v1/event/stream", Query: "topic=Allocation"}
+
+// TestStream_CutDuringARolloutStillGivesTheRightVerdict: the rollout
+// watch's event stream is cut while a bad commit deploys, and refused
+// while its task fails, so no event of the failure comes through it. The
+// rollout shows Nomad unreachable, and is still failed from drover's own
+// reads of the job, rolled back, and never judged healthy; the stream is
+// taken again once Nomad allows it.
+func TestStream_CutDuringARolloutStillGivesTheRightVerdict(t *testing.T) {
+	t.Parallel()
+	const id = "stream-cut"
+	r := newRepo(t)
+	good := r.commit("good", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "1.0.0"})})
+	a, f := startFaultyAgent(t, append(syncArgs(r, id), "--interval", "1h", "--health-min-healthy", "2s",
+		"--bake", "2s", "--health-deadline", "40s")...)
+	a.waitFor(0, "rollout.healthy", 90*time.Second, "good commit", onCommit(id, good))
+
+	bad := r.commit("bad", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "2.0.0", badCommand: true})})
+	f.nomad.Set(eventStream, faultproxy.Refuse())
+	a.sync()
+	a.waitFor(0, "job.applied", time.Minute, "bad commit", onCommit(id, bad))
+	// The stream up since the good commit's watch, if any, is cut too.
+	f.nomad.Cut(eventStream)
+	subscriptions := f.nomad.Count(eventStream)
+	a.waitFor(0, "rollout.unreachable", time.Minute, "the stream refused", onCommit(id, bad))
+
+	f.nomad.Clear(eventStream)
+	waitCount(t, f.nomad, eventStream, subscriptions+1, time.Minute)
+	a.waitFor(0, "rollout.failed", 90*time.Second, "bad commit failed once the stream is back", onCommit(id, bad))
+	a.waitFor(0, "rollback.applied", 60*time.Second, "rollback to the good commit", func(e map[string]any) bool {
+		return e["job"] == id && e["to_commit"] == good
+	})
+	if n := a.count("rollout.healthy", id, bad); n != 0 {
+		t.Errorf("the bad commit was judged healthy (%d events)", n)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	gosync "sync"
@@ -15,18 +17,24 @@ import (
 	"github.com/hashicorp/nomad/api"
 )
 
-// Nomad is the part of the Nomad API the watcher needs: cluster-wide
-// blocking queries. Index 0 asks for an answer at once; a query must
-// return when its context ends.
+// Nomad is the part of the Nomad API the watcher needs: an event stream
+// of the watched jobs and a read of one job. Calls must return when their
+// context ends.
 type Nomad interface {
-	Allocations(ctx context.Context, index uint64, wait time.Duration) ([]*api.AllocationListStub, uint64, error)
-	Deployments(ctx context.Context, index uint64, wait time.Duration) ([]*api.Deployment, uint64, error)
+	// Events streams the allocation and deployment events of the jobs
+	// with these IDs (any namespace) from index on. It returns once Nomad
+	// answered; the channel closes when ctx ends or after a batch with Err.
+	Events(ctx context.Context, jobIDs []string, index uint64) (<-chan *api.Events, error)
+	// JobStatus reads one job's allocations and deployments now, with
+	// the index of the read.
+	JobStatus(ctx context.Context, namespace, id string) ([]*api.AllocationListStub, []*api.Deployment, uint64, error)
 }
 
-// Consul is the part of the Consul API the watcher needs, with the same
-// rules as Nomad's.
+// Consul is the part of the Consul API the watcher needs: a blocking
+// query of the checks of some services. Index 0 asks for an answer at
+// once; a query must return when its context ends.
 type Consul interface {
-	Checks(ctx context.Context, index uint64, wait time.Duration) ([]*consulapi.HealthCheck, uint64, error)
+	Checks(ctx context.Context, services []string, index uint64, wait time.Duration) ([]*consulapi.HealthCheck, uint64, error)
 }
 
 // CheckOutputs reads the live output of checks from the local Consul agent,
@@ -56,47 +64,81 @@ type WatcherOptions struct {
 	// Retry is the delay after the n-th consecutive failed query;
 	// default doubling from 1s to 30s.
 	Retry func(attempt int) time.Duration
+	// Reads bounds the reads of single jobs in flight at once; default 8.
+	Reads int
 	Now   func() time.Time
 }
 
-// Watcher follows rollouts. Three blocking queries — every allocation and
-// every deployment in Nomad, every check in Consul — run while at least one
-// rollout is watched, whatever the number of rollouts, and stop when none is.
+// Watcher follows rollouts, at a cost in proportion to what changes in
+// the jobs it watches, not to the size of the cluster.
 //
-// A blocking query in flight says nothing until it returns, so the data
-// of a source is only known to be as new as its last successful query was
-// sent (its asOf). When a rollout's verdict is due and needs newer data,
-// the watcher asks for a fresh read: the source's blocking query is
-// cancelled and one that answers at once is sent. One such read serves
-// every watch that needs data no newer than it was sent, so the cost is
-// a query per source per threshold, not per rollout.
+// Nomad: one event stream (topics Allocation and Deployment, filtered by
+// Nomad on the watched jobs' IDs) runs while at least one rollout is
+// watched, whatever their number. A job is read once on its own
+// (/v1/job/:id/allocations and /deployments) after the stream that
+// includes it is up, and events then update what the read showed; an
+// object is replaced only by a newer ModifyIndex, so a late or repeated
+// event never undoes newer data. Watches that start together (a cycle
+// starts them all at its end) make one new subscription: it starts from
+// the last index the old one delivered and the old one is closed only once
+// the new one is up, so the jobs already watched miss nothing. Nomad keeps
+// only a short buffer of events (100 raft indexes by default) and starts a
+// stream whose index has left it at the oldest one it has, without an
+// error; so after a dropped stream the watcher cannot know what it missed
+// and reads every watched job again.
+//
+// Freshness: events arrive with no proof of how current the stream is
+// (its heartbeats carry no index), so a job's data is only known to be as
+// new as its last read was sent (its asOf). When a verdict needs newer
+// data, that job is read again: one read, shared by every watch of the
+// job, never the whole cluster. An event that shows an allocation the
+// watcher has not seen triggers a read as well: the event's allocation
+// carries no job version, which the verdict needs.
+//
+// Consul: one blocking query of the checks of the watched services only
+// (a filter on their names), restarted at once when a service is added.
+// A blocking query in flight says nothing until it returns, so Consul's
+// data is as new as its last successful query was sent; a verdict that
+// needs newer data cancels the blocking query for one that answers at
+// once, which serves every watch.
 type Watcher struct {
 	nomad  Nomad
 	consul Consul
 	opts   WatcherOptions
 	// ctx is the owner's: the feeds run under it.
 	ctx context.Context
+	// reads bounds the job reads in flight.
+	reads chan struct{}
 
 	mu      gosync.Mutex
 	watches int
 	stop    context.CancelFunc
+	// feedCtx is the current feeds' context, ended by stop.
+	feedCtx context.Context
 	// feeds counts the goroutines of the current feeds. Each start of the
 	// feeds gets a new one: the last watch waits for the feeds it stopped,
 	// not for those a new first watch has started since.
 	feeds *gosync.WaitGroup
-	// changed is closed, and replaced, whenever a source answers.
+	// changed is closed, and replaced, when Consul answers or the Nomad
+	// stream fails: news for every watch. News of one job wakes only its
+	// watches (jobFeed.changed), so an event costs its job's watches, not
+	// every watch's.
 	changed chan struct{}
 	view    view
 }
 
-// view is the newest answer of each source, indexed for lookups, and the
-// state of each source's feed. Each start of the feeds makes a new one.
+// view is what the sources show of the watched jobs, and the state of
+// each feed. Each start of the feeds makes a new one.
 type view struct {
-	allocs             map[jobs.Key][]*api.AllocationListStub
-	deployments        map[jobs.Key][]*api.Deployment
-	checks             map[string][]*consulapi.HealthCheck
-	allocsSrc, depsSrc *source
-	checksSrc          *source
+	jobs map[jobs.Key]*jobFeed
+	// index is the last index the Nomad stream delivered; grown says the
+	// watched jobs grew since the stream was subscribed.
+	index uint64
+	grown chan struct{}
+	// services counts the watches of each Consul service.
+	services  map[string]int
+	checks    map[string][]*consulapi.HealthCheck
+	checksSrc *source
 }
 
 // source is where one feed stands; guarded by Watcher.mu.
@@ -140,7 +182,10 @@ func NewWatcher(ctx context.Context, nomad Nomad, consul Consul, opts WatcherOpt
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Watcher{nomad: nomad, consul: consul, opts: opts, ctx: ctx, changed: make(chan struct{})}
+	if opts.Reads <= 0 {
+		opts.Reads = 8
+	}
+	return &Watcher{nomad: nomad, consul: consul, opts: opts, ctx: ctx, reads: make(chan struct{}, opts.Reads), changed: make(chan struct{})}
 }
 
 // Watch follows t until tracker reaches a final verdict, calling progress
@@ -148,8 +193,8 @@ func NewWatcher(ctx context.Context, nomad Nomad, consul Consul, opts WatcherOpt
 // source changes. It returns the final verdict, or the error of ctx or of
 // the watcher's own context when one ends first.
 func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progress func(Verdict)) (Verdict, error) {
-	w.attach()
-	defer w.detach()
+	w.attach(t)
+	defer w.detach(t)
 	tick := time.NewTicker(w.opts.Tick)
 	defer tick.Stop()
 	var last, reported Verdict
@@ -158,7 +203,7 @@ func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progres
 		// The tracker steps whether or not the sources have answered:
 		// its clock runs on, and a source that does not answer turns
 		// into an error within the call timeout.
-		changed, obs, settled := w.observe(t)
+		changed, jobChanged, obs, settled := w.observe(t)
 		v := tracker.Step(w.opts.Now(), Assess(t, obs))
 		last = v
 		// The first report waits for every source's first answer (or
@@ -186,6 +231,7 @@ func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progres
 		case <-w.ctx.Done():
 			return last, w.ctx.Err()
 		case <-changed:
+		case <-jobChanged:
 		case <-tick.C:
 		}
 	}
@@ -204,24 +250,21 @@ func (w *Watcher) explain(ctx context.Context, v *Verdict) {
 	}
 }
 
-// observe returns what the sources show of t, and whether every source it
-// needs has answered (or failed) at least once.
-func (w *Watcher) observe(t Target) (<-chan struct{}, Observation, bool) {
+// observe returns what the sources show of t, whether every source it
+// needs has answered (or failed) at least once, and the channels closed
+// on news of any job and of t's job.
+func (w *Watcher) observe(t Target) (<-chan struct{}, <-chan struct{}, Observation, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	v := &w.view
-	k := jobs.Key{Namespace: t.Namespace, ID: t.JobID}
+	jf := v.jobs[t.key()]
 	o := Observation{
-		Allocs: v.allocs[k], Deployments: v.deployments[k],
-		NomadErr:     firstErr(v.allocsSrc.err, v.depsSrc.err),
-		NomadPending: !v.allocsSrc.answered() || !v.depsSrc.answered(),
-		AsOf:         oldest(v.allocsSrc.asOf, v.depsSrc.asOf),
+		Allocs: jf.allocList(), Deployments: jf.deploymentList(),
+		NomadErr: jf.err, NomadPending: !jf.answered(), AsOf: jf.asOf,
 	}
 	settled := !o.NomadPending
-	if len(t.Services) > 0 {
-		for _, s := range t.Services {
-			o.Checks = append(o.Checks, v.checks[s]...)
-		}
+	for _, s := range t.Services {
+		o.Checks = append(o.Checks, v.checks[s]...)
 	}
 	if t.needsChecks() {
 		if w.consul == nil {
@@ -232,73 +275,116 @@ func (w *Watcher) observe(t Target) (<-chan struct{}, Observation, bool) {
 			settled = settled && !o.ConsulPending
 		}
 	}
-	return w.changed, o, settled
+	return w.changed, jf.changed, o, settled
 }
 
-// refresh asks the sources t needs for data at least as new as need. A
-// source whose data is older cancels its blocking query; its feed then
-// sends one that answers at once. One such query sent at or after need
-// serves every watch.
+// refresh asks the sources t needs for data at least as new as need: a
+// read of t's job, and Consul's fresh read. One read sent at or after
+// need serves every watch of the job; one Consul query, every watch.
 func (w *Watcher) refresh(t Target, need time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	srcs := []*source{w.view.allocsSrc, w.view.depsSrc}
-	if t.needsChecks() && w.consul != nil {
-		srcs = append(srcs, w.view.checksSrc)
+	if jf := w.view.jobs[t.key()]; jf.asOf.Before(need) {
+		if need.After(jf.need) {
+			jf.need = need
+		}
+		// A read in flight reads again when done if it was sent too
+		// early; a job whose reads fail waits for its backoff.
+		if !jf.reading && !w.opts.Now().Before(jf.retryAt) {
+			w.readLocked(t.key(), jf)
+		}
 	}
-	for _, s := range srcs {
-		if !s.asOf.Before(need) {
-			continue
-		}
-		if need.After(s.need) {
-			s.need = need
-		}
-		// A blocking query is cancelled even if sent after need: it
-		// answers only on a change or after Wait. A query that answers at
-		// once is left to finish: it is bounded by the call timeout, and
-		// the feed follows it with another if it was sent too early.
-		if s.cancel != nil && s.blocking && !s.refreshing {
-			s.refreshing = true
-			s.cancel()
-		}
+	if t.needsChecks() && w.consul != nil {
+		w.refreshChecksLocked(need)
 	}
 }
 
-func (w *Watcher) attach() {
+// refreshChecksLocked makes Consul's next query answer at once if its
+// data is older than need. Needs w.mu held.
+func (w *Watcher) refreshChecksLocked(need time.Time) {
+	s := w.view.checksSrc
+	if !s.asOf.Before(need) {
+		return
+	}
+	if need.After(s.need) {
+		s.need = need
+	}
+	// A blocking query is cancelled even if sent after need: it answers
+	// only on a change or after Wait. A query that answers at once is left
+	// to finish: it is bounded by the call timeout, and the feed follows
+	// it with another if it was sent too early.
+	if s.cancel != nil && s.blocking && !s.refreshing {
+		s.refreshing = true
+		s.cancel()
+	}
+}
+
+func (w *Watcher) attach(t Target) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.watches++
-	if w.watches > 1 {
-		return
+	if w.watches == 1 {
+		w.start()
 	}
+	k := t.key()
+	jf := w.view.jobs[k]
+	if jf == nil {
+		jf = newJobFeed()
+		w.view.jobs[k] = jf
+		select {
+		case w.view.grown <- struct{}{}:
+		default:
+		}
+	}
+	jf.watches++
+	added := false
+	for _, s := range t.Services {
+		w.view.services[s]++
+		added = added || w.view.services[s] == 1
+	}
+	if added && w.consul != nil {
+		// The query in flight does not ask for the new service.
+		w.refreshChecksLocked(w.opts.Now())
+	}
+}
+
+// start starts the feeds for a first watch. Needs w.mu held.
+func (w *Watcher) start() {
 	// The feeds stop with the last watch; a new first watch must not see
 	// what they showed back then.
-	w.view = view{allocsSrc: &source{}, depsSrc: &source{}, checksSrc: &source{}}
+	w.view = view{
+		jobs: map[jobs.Key]*jobFeed{}, grown: make(chan struct{}, 1),
+		services: map[string]int{}, checksSrc: &source{},
+	}
 	ctx, cancel := context.WithCancel(w.ctx)
-	w.stop = cancel
+	w.stop, w.feedCtx = cancel, ctx
 	feeds := &gosync.WaitGroup{}
 	w.feeds = feeds
-	feeds.Go(func() {
-		feed(ctx, w, w.view.allocsSrc, w.nomad.Allocations, func(v *view, allocs []*api.AllocationListStub) {
-			v.allocs = groupBy(allocs, func(a *api.AllocationListStub) jobs.Key { return jobs.Key{Namespace: a.Namespace, ID: a.JobID} })
-		})
-	})
-	feeds.Go(func() {
-		feed(ctx, w, w.view.depsSrc, w.nomad.Deployments, func(v *view, deps []*api.Deployment) {
-			v.deployments = groupBy(deps, func(d *api.Deployment) jobs.Key { return jobs.Key{Namespace: d.Namespace, ID: d.JobID} })
-		})
-	})
+	feeds.Go(func() { w.stream(ctx, feeds) })
 	if w.consul != nil {
 		feeds.Go(func() {
-			feed(ctx, w, w.view.checksSrc, w.consul.Checks, func(v *view, checks []*consulapi.HealthCheck) {
+			feed(ctx, w, w.view.checksSrc, w.queryChecks, func(v *view, checks []*consulapi.HealthCheck) {
 				v.checks = groupBy(checks, func(c *consulapi.HealthCheck) string { return c.ServiceName })
 			})
 		})
 	}
 }
 
-func (w *Watcher) detach() {
+func (w *Watcher) detach(t Target) {
 	w.mu.Lock()
+	k := t.key()
+	if jf := w.view.jobs[k]; jf != nil {
+		// Its events are dropped from now on; the stream keeps asking for
+		// it until the next subscription, which costs nothing more.
+		if jf.watches--; jf.watches == 0 {
+			delete(w.view.jobs, k)
+		}
+	}
+	for _, s := range t.Services {
+		if w.view.services[s]--; w.view.services[s] <= 0 {
+			delete(w.view.services, s)
+		}
+	}
 	w.watches--
 	last := w.watches == 0
 	feeds := w.feeds
@@ -308,6 +394,27 @@ func (w *Watcher) detach() {
 	w.mu.Unlock()
 	if last {
 		feeds.Wait()
+	}
+}
+
+// queryChecks is Consul's query over the watched services. With none it
+// answers no checks, at once for a first query, else after wait or when
+// a new service cancels it.
+func (w *Watcher) queryChecks(ctx context.Context, index uint64, wait time.Duration) ([]*consulapi.HealthCheck, uint64, error) {
+	w.mu.Lock()
+	services := slices.Sorted(maps.Keys(w.view.services))
+	w.mu.Unlock()
+	if len(services) > 0 {
+		return w.consul.Checks(ctx, services, index, wait)
+	}
+	if index == 0 {
+		return nil, 1, nil
+	}
+	select {
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	case <-time.After(wait):
+		return nil, index, nil
 	}
 }
 
@@ -397,17 +504,6 @@ func groupBy[K comparable, T any](items []T, key func(T) K) map[K][]T {
 		out[k] = append(out[k], it)
 	}
 	return out
-}
-
-// firstErr is the first non-nil error: both Nomad feeds usually fail for
-// the same reason, which is worth saying once.
-func firstErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // oldest is the earliest of times, zero if any is zero (a source that has

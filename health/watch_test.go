@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -43,6 +44,8 @@ type fakeCluster struct {
 	// each query held.
 	hold chan struct{}
 	held chan string
+
+	streams []fakeStream
 }
 
 // fakeQuery is one query a fakeCluster was asked.
@@ -71,6 +74,18 @@ func (f *fakeCluster) set(change func(f *fakeCluster)) {
 	defer f.mu.Unlock()
 	change(f)
 	f.index++
+	// Every object changed, as far as modify indexes tell.
+	for i, a := range f.allocs {
+		c := *a
+		c.ModifyIndex = f.index
+		f.allocs[i] = &c
+	}
+	for i, d := range f.deps {
+		c := *d
+		c.ModifyIndex = f.index
+		f.deps[i] = &c
+	}
+	f.publish()
 	close(f.changed)
 	f.changed = make(chan struct{})
 }
@@ -105,16 +120,102 @@ func (f *fakeCluster) blocking(sources ...string) bool {
 	return true
 }
 
-func (f *fakeCluster) Allocations(ctx context.Context, index uint64, wait time.Duration) ([]*api.AllocationListStub, uint64, error) {
-	return blockingQuery(ctx, f, "allocations", index, wait, func() ([]*api.AllocationListStub, error) { return f.allocs, f.nomadErr })
+// Events is Nomad's event stream: each change of the cluster (set) sends
+// every allocation and deployment as an event, the way the real stream
+// sends them (JSON, allocations without their job).
+func (f *fakeCluster) Events(ctx context.Context, jobIDs []string, index uint64) (<-chan *api.Events, error) {
+	// The query log keeps the index asked for; it answers at once.
+	if _, _, err := blockingQuery(ctx, f, "events", index, 0, func() (struct{}, error) { return struct{}{}, f.nomadErr }); err != nil {
+		return nil, err
+	}
+	ch := make(chan *api.Events, 64)
+	f.mu.Lock()
+	f.streams = append(f.streams, fakeStream{ctx: ctx, ch: ch})
+	f.mu.Unlock()
+	return ch, nil
 }
 
-func (f *fakeCluster) Deployments(ctx context.Context, index uint64, wait time.Duration) ([]*api.Deployment, uint64, error) {
-	return blockingQuery(ctx, f, "deployments", index, wait, func() ([]*api.Deployment, error) { return f.deps, f.nomadErr })
+// JobStatus is a read of one job.
+func (f *fakeCluster) JobStatus(ctx context.Context, namespace, id string) ([]*api.AllocationListStub, []*api.Deployment, uint64, error) {
+	type status struct {
+		allocs []*api.AllocationListStub
+		deps   []*api.Deployment
+		index  uint64
+	}
+	st, _, err := blockingQuery(ctx, f, "status", 0, 0, func() (status, error) {
+		var st status
+		for _, a := range f.allocs {
+			if a.Namespace == namespace && a.JobID == id {
+				st.allocs = append(st.allocs, a)
+			}
+		}
+		for _, d := range f.deps {
+			if d.Namespace == namespace && d.JobID == id {
+				st.deps = append(st.deps, d)
+			}
+		}
+		st.index = f.index
+		return st, f.nomadErr
+	})
+	return st.allocs, st.deps, st.index, err
 }
 
-func (f *fakeCluster) Checks(ctx context.Context, index uint64, wait time.Duration) ([]*consulapi.HealthCheck, uint64, error) {
-	return blockingQuery(ctx, f, "checks", index, wait, func() ([]*consulapi.HealthCheck, error) { return f.checks, f.consulErr })
+func (f *fakeCluster) Checks(ctx context.Context, services []string, index uint64, wait time.Duration) ([]*consulapi.HealthCheck, uint64, error) {
+	return blockingQuery(ctx, f, "checks", index, wait, func() ([]*consulapi.HealthCheck, error) {
+		var out []*consulapi.HealthCheck
+		for _, c := range f.checks {
+			if slices.Contains(services, c.ServiceName) {
+				out = append(out, c)
+			}
+		}
+		return out, f.consulErr
+	})
+}
+
+// fakeStream is one subscription to the fake's events.
+type fakeStream struct {
+	ctx context.Context
+	ch  chan *api.Events
+}
+
+// publish sends the cluster's objects to the streams open. Needs f.mu.
+func (f *fakeCluster) publish() {
+	batch := &api.Events{Index: f.index}
+	for _, a := range f.allocs {
+		batch.Events = append(batch.Events, event(api.TopicAllocation, "Allocation", &api.Allocation{
+			ID: a.ID, Namespace: a.Namespace, JobID: a.JobID, TaskGroup: a.TaskGroup,
+			DesiredStatus: a.DesiredStatus, ClientStatus: a.ClientStatus, ClientDescription: a.ClientDescription,
+			TaskStates: a.TaskStates, DeploymentStatus: a.DeploymentStatus, CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex,
+		}))
+	}
+	for _, d := range f.deps {
+		batch.Events = append(batch.Events, event(api.TopicDeployment, "Deployment", d))
+	}
+	open := f.streams[:0]
+	for _, st := range f.streams {
+		if st.ctx.Err() != nil {
+			continue
+		}
+		select {
+		case st.ch <- batch:
+		default:
+		}
+		open = append(open, st)
+	}
+	f.streams = open
+}
+
+// event is a stream event whose payload went through JSON, as on the wire.
+func event(topic api.Topic, field string, obj any) api.Event {
+	b, err := json.Marshal(map[string]any{field: obj})
+	if err != nil {
+		panic(err)
+	}
+	var payload map[string]any
+	if err := json.Unmarshal(b, &payload); err != nil {
+		panic(err)
+	}
+	return api.Event{Topic: topic, Payload: payload}
 }
 
 // blockingQuery answers like the real APIs; get runs under f.mu.
@@ -292,7 +393,7 @@ func TestWatcher_RolloutReachesHealthy(t *testing.T) {
 	if got, want := phases(r.progress), []state.Phase{state.Watching, state.Baking, state.Healthy}; !slices.Equal(got, want) {
 		t.Errorf("progress phases = %v, want %v", got, want)
 	}
-	if _, active, _ := f.counts(); active["allocations"]+active["deployments"]+active["checks"] != 0 {
+	if _, active, _ := f.counts(); active["events"]+active["status"]+active["checks"] != 0 {
 		t.Errorf("queries still in flight after the last watch: %v", active)
 	}
 }
@@ -306,7 +407,7 @@ func TestWatcher_FeedsStopWithTheLastWatch(t *testing.T) {
 			t.Fatalf("round %d: Watch = %+v, %v; want healthy", round, r.verdict, r.err)
 		}
 		calls, active, _ := f.counts()
-		for _, source := range []string{"allocations", "deployments", "checks"} {
+		for _, source := range []string{"events", "status", "checks"} {
 			if calls[source] == 0 {
 				t.Errorf("round %d: no %s query", round, source)
 			}
@@ -336,7 +437,7 @@ func TestWatcher_FeedsStopWhenTheOwnerContextEnds(t *testing.T) {
 	if !errors.Is(r.err, context.Canceled) {
 		t.Errorf("Watch error = %v, want context.Canceled", r.err)
 	}
-	if _, active, _ := f.counts(); active["allocations"]+active["deployments"]+active["checks"] != 0 {
+	if _, active, _ := f.counts(); active["events"]+active["status"]+active["checks"] != 0 {
 		t.Errorf("queries still in flight after the owner's context ended: %v", active)
 	}
 	// A watch started after the owner is gone ends at once.
@@ -353,8 +454,13 @@ func TestWatcher_EveryQueryHasADeadline(t *testing.T) {
 	w := NewWatcher(t.Context(), f, f, opts)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := startWatch(ctx, w, helloTarget("ok", 0), Policy{MinHealthy: time.Hour, Deadline: time.Hour}, nil)
-	sources := []string{"allocations", "deployments", "checks"}
-	eventually(t, "a blocking query of every source", func() bool { return f.blocking(sources...) })
+	// Nomad's stream subscription and job reads answer at once; Consul's
+	// query blocks.
+	// (The subscription's deadline is a timer that cancels it, as the
+	// stream must outlive it: TestWatcher_SourceHungFromTheStartIsUnreachable
+	// covers it.)
+	sources := []string{"status", "checks"}
+	eventually(t, "a blocking query of Consul and a read of the job", func() bool { return f.blocking("checks") && len(f.queries("status")) > 0 })
 	cancel()
 	await(t, done, "the watch to end")
 
@@ -457,7 +563,8 @@ func TestWatcher_ConsulErrorIsUnreachable(t *testing.T) {
 func TestWatcher_SourceHungFromTheStartIsUnreachable(t *testing.T) {
 	for _, tt := range []struct{ source, unreachable string }{
 		{"checks", "consul: no answer within 50ms: context deadline exceeded"},
-		{"allocations", "nomad: no answer within 50ms: context deadline exceeded"},
+		{"status", "nomad: no answer within 50ms: context deadline exceeded"},
+		{"events", "nomad: nomad event stream: no answer within 50ms: context canceled"},
 	} {
 		t.Run(tt.source, func(t *testing.T) {
 			f := newFakeCluster(captured(t, "healthy"))
@@ -539,7 +646,7 @@ func TestWatcher_FreshReadCancelsTheBlockingQueryOnceForAllWatches(t *testing.T)
 	bDone := startWatch(ctx, w, helloTarget("ok", 0), p, bReports)
 	await(t, aReports, "the first verdict of A")
 	await(t, bReports, "the first verdict of B")
-	sources := []string{"allocations", "deployments", "checks"}
+	sources := []string{"checks"}
 	eventually(t, "a blocking query of every source", func() bool { return f.blocking(sources...) })
 
 	// Min healthy is over for both: their data, sent before, is too old.
@@ -580,7 +687,7 @@ func TestWatcher_NomadErrorIsUnreachable(t *testing.T) {
 	reports := make(chan Verdict, 1)
 	done := startWatch(t.Context(), w, helloTarget("nocmd", 0), Policy{Deadline: time.Minute}, reports)
 	first := await(t, reports, "the first verdict")
-	if first.Phase != state.Watching || !strings.HasPrefix(first.Unreachable, "nomad: 503 Service Unavailable") {
+	if first.Phase != state.Watching || !strings.Contains(first.Unreachable, "503 Service Unavailable") {
 		t.Fatalf("first verdict = %+v, want watching with Nomad unreachable", first)
 	}
 	f.set(func(f *fakeCluster) { f.nomadErr = nil })
@@ -629,7 +736,7 @@ func TestWatcher_ConcurrentWatchesShareTheFeeds(t *testing.T) {
 		t.Errorf("slow: Waiting = %q, want %q", slowR.verdict.Waiting, want)
 	}
 	calls, active, maxActive := f.counts()
-	for _, source := range []string{"allocations", "deployments", "checks"} {
+	for _, source := range []string{"events", "checks"} {
 		if maxActive[source] != 1 {
 			t.Errorf("%s: %d queries at once, want 1 for both watches", source, maxActive[source])
 		}
@@ -655,7 +762,7 @@ func TestWatcher_LastWatchDoesNotWaitForFeedsStartedAfterIt(t *testing.T) {
 	aReports := make(chan Verdict, 1)
 	aDone := startWatch(aCtx, w, helloTarget("ok", 0), p, aReports)
 	await(t, aReports, "the first verdict of A")
-	eventually(t, "A's feeds to block", func() bool { return f.blocking("allocations", "deployments", "checks") })
+	eventually(t, "A's feeds to block", func() bool { return f.blocking("checks") })
 	cancelA()
 	await(t, f.held, "a query of A's feeds to be cancelled")
 
@@ -680,7 +787,7 @@ func TestWatcher_LastWatchDoesNotWaitForFeedsStartedAfterIt(t *testing.T) {
 	if b := await(t, bDone, "B to end"); !errors.Is(b.err, context.Canceled) {
 		t.Errorf("B: Watch error = %v, want context.Canceled", b.err)
 	}
-	if _, active, _ := f.counts(); active["allocations"]+active["deployments"]+active["checks"] != 0 {
+	if _, active, _ := f.counts(); active["events"]+active["status"]+active["checks"] != 0 {
 		t.Errorf("queries still in flight after the last watch: %v", active)
 	}
 }

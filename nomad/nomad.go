@@ -119,6 +119,17 @@ func (c *Client) WatchJobs(ctx context.Context, index uint64, wait time.Duration
 	return stubs, next, nil
 }
 
+// JobEvents streams the Job topic of every namespace the token can read
+// from index on; see Events for what a stream promises.
+func (c *Client) JobEvents(ctx context.Context, index uint64) (<-chan *api.Events, error) {
+	topics := map[api.Topic][]string{api.TopicJob: {"*"}}
+	ch, err := c.api.EventStream().Stream(ctx, topics, index, &api.QueryOptions{Namespace: api.AllNamespacesNamespace})
+	if err != nil {
+		return nil, fmt.Errorf("stream job events from index %d: %w", index, err)
+	}
+	return ch, nil
+}
+
 // Plan dry-runs job with a diff against the registered version.
 func (c *Client) Plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {
 	resp, _, err := c.api.Jobs().PlanOpts(job, &api.PlanOptions{Diff: true}, write(ctx, deref(job.Namespace)))
@@ -137,27 +148,39 @@ func (c *Client) Job(ctx context.Context, namespace, id string) (*api.Job, error
 	return job, err
 }
 
-// Allocations lists the allocations of every namespace. With a non-zero
-// index it blocks until they change past it or wait passes, and returns the
-// index to wait on next. One cluster-wide query serves every rollout being
-// watched: a query per job would soon hit Nomad's per-client connection
-// limit (http_max_conns_per_client, 100 by default).
-func (c *Client) Allocations(ctx context.Context, index uint64, wait time.Duration) ([]*api.AllocationListStub, uint64, error) {
-	allocs, meta, err := c.api.Allocations().List(blocking(ctx, index, wait))
+// Events streams the allocation and deployment events of the jobs named
+// (by ID, in every namespace the token can read) from index on: Nomad's
+// event stream filtered on the server by job ID, which both topics carry
+// among their filter keys. It returns once Nomad has answered the
+// request; the channel closes when ctx ends, after a batch with Err when
+// the stream fails. Heartbeats are dropped by the API client.
+//
+// Nomad starts a stream whose index has left its event buffer (100
+// batches by default) at the oldest batch it still has, without saying
+// so: callers must not take a resumed stream for a complete one.
+func (c *Client) Events(ctx context.Context, jobIDs []string, index uint64) (<-chan *api.Events, error) {
+	topics := map[api.Topic][]string{api.TopicAllocation: jobIDs, api.TopicDeployment: jobIDs}
+	ch, err := c.api.EventStream().Stream(ctx, topics, index, &api.QueryOptions{Namespace: api.AllNamespacesNamespace})
 	if err != nil {
-		return nil, 0, err
+		return nil, fmt.Errorf("stream events of %d jobs from index %d: %w", len(jobIDs), index, err)
 	}
-	return allocs, meta.LastIndex, nil
+	return ch, nil
 }
 
-// Deployments lists the deployments of every namespace, blocking like
-// Allocations.
-func (c *Client) Deployments(ctx context.Context, index uint64, wait time.Duration) ([]*api.Deployment, uint64, error) {
-	deps, meta, err := c.api.Deployments().List(blocking(ctx, index, wait))
+// JobStatus reads one job's allocations and deployments, and the larger
+// of the two answers' indexes. It costs the job's own objects, not the
+// cluster's.
+func (c *Client) JobStatus(ctx context.Context, namespace, id string) ([]*api.AllocationListStub, []*api.Deployment, uint64, error) {
+	q := (&api.QueryOptions{Namespace: namespace}).WithContext(ctx)
+	allocs, am, err := c.api.Jobs().Allocations(id, true, q)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, fmt.Errorf("read allocations of job %q: %w", id, err)
 	}
-	return deps, meta.LastIndex, nil
+	deps, dm, err := c.api.Jobs().Deployments(id, true, q)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("read deployments of job %q: %w", id, err)
+	}
+	return allocs, deps, max(am.LastIndex, dm.LastIndex), nil
 }
 
 // Deregister stops a job, keeping it for `nomad job status` and a revert.
@@ -190,10 +213,6 @@ func IsNotFound(err error) bool {
 func IsForbidden(err error) bool {
 	var ue api.UnexpectedResponseError
 	return errors.As(err, &ue) && ue.StatusCode() == http.StatusForbidden
-}
-
-func blocking(ctx context.Context, index uint64, wait time.Duration) *api.QueryOptions {
-	return (&api.QueryOptions{Namespace: api.AllNamespacesNamespace, WaitIndex: index, WaitTime: wait}).WithContext(ctx)
 }
 
 func write(ctx context.Context, namespace string) *api.WriteOptions {

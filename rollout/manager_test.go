@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	gosync "sync"
@@ -104,64 +105,88 @@ func TestPin(t *testing.T) {
 	}
 }
 
-// fakeNomad answers the watcher's cluster-wide queries from fixed lists:
-// the first query at once, later ones only when the lists change.
+// fakeNomad is the watcher's Nomad: job reads from fixed lists, and an
+// event stream that sends every allocation and deployment (through JSON,
+// as on the wire) each time the lists change.
 type fakeNomad struct {
 	mu      gosync.Mutex
 	index   uint64
 	allocs  []*api.AllocationListStub
 	deps    []*api.Deployment
-	changed chan struct{}
+	streams []chan *api.Events
 }
 
 func (f *fakeNomad) set(allocs []*api.AllocationListStub, deps []*api.Deployment) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.index++
-	f.allocs, f.deps = allocs, deps
-	if f.changed != nil {
-		close(f.changed)
+	f.allocs, f.deps = nil, nil
+	batch := &api.Events{Index: f.index}
+	for _, a := range allocs {
+		c := *a
+		c.ModifyIndex = f.index
+		f.allocs = append(f.allocs, &c)
+		batch.Events = append(batch.Events, wireEvent(api.TopicAllocation, "Allocation", &api.Allocation{
+			ID: c.ID, Namespace: c.Namespace, JobID: c.JobID, TaskGroup: c.TaskGroup, ClientStatus: c.ClientStatus,
+			DesiredStatus: c.DesiredStatus, TaskStates: c.TaskStates, ModifyIndex: c.ModifyIndex,
+		}))
 	}
-	f.changed = make(chan struct{})
+	for _, d := range deps {
+		c := *d
+		c.ModifyIndex = f.index
+		f.deps = append(f.deps, &c)
+		batch.Events = append(batch.Events, wireEvent(api.TopicDeployment, "Deployment", &c))
+	}
+	for _, ch := range f.streams {
+		select {
+		case ch <- batch:
+		default:
+		}
+	}
 }
 
-func (f *fakeNomad) wait(ctx context.Context, index uint64) (uint64, error) {
-	f.mu.Lock()
-	if f.changed == nil {
-		f.changed = make(chan struct{})
-	}
-	ch, cur := f.changed, f.index
-	f.mu.Unlock()
-	if index < cur {
-		return cur, nil
-	}
-	select {
-	case <-ch:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
+func (f *fakeNomad) Events(ctx context.Context, _ []string, _ uint64) (<-chan *api.Events, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.index, nil
+	ch := make(chan *api.Events, 64)
+	f.streams = append(f.streams, ch)
+	return ch, nil
 }
 
-func (f *fakeNomad) Allocations(ctx context.Context, index uint64, _ time.Duration) ([]*api.AllocationListStub, uint64, error) {
-	i, err := f.wait(ctx, index)
+func (f *fakeNomad) JobStatus(ctx context.Context, namespace, id string) ([]*api.AllocationListStub, []*api.Deployment, uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.allocs, i, err
+	var allocs []*api.AllocationListStub
+	var deps []*api.Deployment
+	for _, a := range f.allocs {
+		if a.Namespace == namespace && a.JobID == id {
+			allocs = append(allocs, a)
+		}
+	}
+	for _, d := range f.deps {
+		if d.Namespace == namespace && d.JobID == id {
+			deps = append(deps, d)
+		}
+	}
+	return allocs, deps, f.index, nil
 }
 
-func (f *fakeNomad) Deployments(ctx context.Context, index uint64, _ time.Duration) ([]*api.Deployment, uint64, error) {
-	i, err := f.wait(ctx, index)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.deps, i, err
+// wireEvent is a stream event whose payload went through JSON.
+func wireEvent(topic api.Topic, field string, obj any) api.Event {
+	b, err := json.Marshal(map[string]any{field: obj})
+	if err != nil {
+		panic(err)
+	}
+	var payload map[string]any
+	if err := json.Unmarshal(b, &payload); err != nil {
+		panic(err)
+	}
+	return api.Event{Topic: topic, Payload: payload}
 }
 
 type noChecks struct{}
 
-func (noChecks) Checks(context.Context, uint64, time.Duration) ([]*consulapi.HealthCheck, uint64, error) {
+func (noChecks) Checks(context.Context, []string, uint64, time.Duration) ([]*consulapi.HealthCheck, uint64, error) {
 	return nil, 1, nil
 }
 

@@ -69,10 +69,12 @@ type Proxy struct {
 	changed     chan struct{}
 	heldChanged chan struct{}
 	held        map[*held]struct{}
-	requests    []Request
-	conns       map[net.Conn]struct{}
-	closed      bool
-	handlers    gosync.WaitGroup
+	// forwarding are the requests being forwarded, with what cuts each.
+	forwarding map[*held]context.CancelFunc
+	requests   []Request
+	conns      map[net.Conn]struct{}
+	closed     bool
+	handlers   gosync.WaitGroup
 }
 
 // New starts a proxy to target ("http://host:port", or "host:port" as
@@ -401,9 +403,41 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		p.rp.ServeHTTP(w, r)
+		ctx, cut := context.WithCancel(r.Context())
+		f := &held{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery}
+		p.mu.Lock()
+		if p.forwarding == nil {
+			p.forwarding = map[*held]context.CancelFunc{}
+		}
+		p.forwarding[f] = cut
+		p.mu.Unlock()
+		// Deferred: a response cut mid-stream ends the handler with
+		// http.ErrAbortHandler.
+		defer func() {
+			p.mu.Lock()
+			delete(p.forwarding, f)
+			p.mu.Unlock()
+			cut()
+		}()
+		p.rp.ServeHTTP(w, r.WithContext(ctx))
 		return
 	}
+}
+
+// Cut ends the responses being forwarded that r selects, mid-stream: a
+// connection dropped under a long poll or Nomad's event stream. It
+// returns how many it cut. Requests that come after pass as the rules say.
+func (p *Proxy) Cut(r Rule) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for f, cut := range p.forwarding {
+		if r.Matches(f.method, f.path, f.query) {
+			cut()
+			n++
+		}
+	}
+	return n
 }
 
 // errRefused ends a forwarded request whose answer a Refuse rule drops.

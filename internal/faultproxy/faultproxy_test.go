@@ -485,3 +485,48 @@ func TestCount_AndRequestLog(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestCut_EndsAStreamInProgressAndLetsTheNextOneThrough: a cut drops the
+// connection under a stream the rule selects, and the client sees its
+// body end with an error; a new request passes.
+func TestCut_EndsAStreamInProgressAndLetsTheNextOneThrough(t *testing.T) {
+	b := newBackend(t)
+	p := newProxy(t, b)
+	resp, err := http.Get(p.URL() + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	if !sc.Scan() || sc.Text() != "first" {
+		t.Fatalf("first line %q, %v", sc.Text(), sc.Err())
+	}
+	if n := p.Cut(Rule{Path: "/other"}); n != 0 {
+		t.Errorf("a rule selecting nothing cut %d responses", n)
+	}
+	if n := p.Cut(Rule{Path: "/stream"}); n != 1 {
+		t.Fatalf("cut %d responses, want 1", n)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("the cut stream ended cleanly, want an error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cut stream did not end within 5s")
+	}
+	close(b.release)
+	resp2, err := http.Get(p.URL() + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	if body, err := io.ReadAll(resp2.Body); err != nil || string(body) != "first\nsecond\n" {
+		t.Errorf("the next stream = %q, %v", body, err)
+	}
+}
