@@ -31,6 +31,7 @@ func (e *Engine) Sync(ctx context.Context, set *jobs.Set) (*Report, error) {
 	defer abort(nil)
 	report.Jobs = e.syncJobs(jobsCtx, abort, set, cluster)
 	e.memo.retain(set.Keys())
+	e.versions.retain(set.Keys())
 	if err := context.Cause(jobsCtx); err != nil && ctx.Err() == nil {
 		report.Duration = time.Since(start)
 		return report, err

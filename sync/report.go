@@ -44,7 +44,9 @@ type Applied struct {
 	EvalID      string
 	Version     uint64
 	ModifyIndex uint64
-	// Job is the job as registered, read back; nil if that read failed.
+	// Job is the job as sent to Nomad (shared with the loaded file: never
+	// modify it). It is not read back, so Nomad's defaults are not filled
+	// in. Nil when the version was unknown and reading it back failed.
 	Job *api.Job
 }
 

@@ -91,6 +91,9 @@ type Engine struct {
 	cluster Cluster
 	opts    Options
 	memo    planMemo
+	// versions spares reading a job back after a register to learn its
+	// version.
+	versions versionBook
 	// now is the clock of plan retries; tests replace it.
 	now func() time.Time
 }

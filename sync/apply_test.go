@@ -1,0 +1,145 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/drover-dev/drover/jobs"
+	"github.com/hashicorp/nomad/api"
+)
+
+func TestVersionAfter(t *testing.T) {
+	written := &api.JobRegisterResponse{EvalID: "e", JobModifyIndex: 200, EvalCreateIndex: 200}
+	tests := []struct {
+		name    string
+		sent    *uint64
+		index   uint64
+		old     uint64
+		known   bool
+		resp    *api.JobRegisterResponse
+		version uint64
+		at      uint64
+		ok      bool
+	}{
+		{name: "new job", index: 0, resp: written, version: 0, at: 200, ok: true},
+		{name: "new job sent with a version", sent: ptr(uint64(3)), index: 0, resp: written, version: 3, at: 200, ok: true},
+		{name: "changed spec", index: 100, old: 4, known: true, resp: written, version: 5, at: 200, ok: true},
+		{name: "changed spec, higher version sent", sent: ptr(uint64(9)), index: 100, old: 4, known: true, resp: written, version: 9, at: 200, ok: true},
+		{name: "unchanged spec: no write, the eval after the job's index", index: 100, old: 4, known: true,
+			resp: &api.JobRegisterResponse{EvalID: "e", JobModifyIndex: 150, EvalCreateIndex: 201}, version: 4, at: 100, ok: true},
+		{name: "old version unknown", index: 100, resp: written},
+		{name: "no evaluation (periodic): written or not cannot be told", index: 100, old: 4, known: true,
+			resp: &api.JobRegisterResponse{JobModifyIndex: 200}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, at, ok := versionAfter(&api.Job{Version: tt.sent}, tt.index, tt.old, tt.known, tt.resp)
+			if v != tt.version || at != tt.at || ok != tt.ok {
+				t.Errorf("versionAfter = %d at %d, %v; want %d at %d, %v", v, at, ok, tt.version, tt.at, tt.ok)
+			}
+		})
+	}
+}
+
+// TestSync_RegisterKnowsVersionsWithoutReadBack follows one job through
+// drover's own registers: created at 0, updated to 1, registered again
+// with a spec Nomad already had (still 1), never read back.
+func TestSync_RegisterKnowsVersionsWithoutReadBack(t *testing.T) {
+	c := &fakeCluster{plans: map[string]*api.JobPlanResponse{
+		"web": {JobModifyIndex: 0, Diff: &api.JobDiff{Type: "Added", ID: "web"}},
+	}}
+	e := newEngine(c, Options{Apply: true})
+	sync := func(revision string, f *jobs.File) *Applied {
+		t.Helper()
+		report, err := e.Sync(context.Background(), &jobs.Set{Revision: revision, Files: []*jobs.File{f}})
+		if err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+		r := resultsByID(report)["web"]
+		if r == nil || r.Err != nil || r.Applied == nil {
+			t.Fatalf("web: %+v, want applied", r)
+		}
+		return r.Applied
+	}
+
+	if a := sync("c1", jobFile(t, "web", "app:1")); a.Version != 0 || a.ModifyIndex != 100 {
+		t.Errorf("create: version %d at %d, want 0 at 100", a.Version, a.ModifyIndex)
+	}
+
+	v2 := jobFile(t, "web", "app:2")
+	c.stubs = []*api.JobListStub{stub("web", 100, owned("web.nomad", "c1", "fp-of-app:1"))}
+	c.plans["web"] = changedPlan("web", 100)
+	if a := sync("c2", v2); a.Version != 1 || a.ModifyIndex != 200 {
+		t.Errorf("update: version %d at %d, want 1 at 200", a.Version, a.ModifyIndex)
+	}
+
+	// A register Nomad answers without a write (the spec it already has)
+	// keeps the version.
+	c.stubs = []*api.JobListStub{stub("web", 200, owned("web.nomad", "c2", "fp-of-app:0"))}
+	c.plans["web"] = changedPlan("web", 200)
+	c.unchanged = map[string]bool{"web": true}
+	if a := sync("c3", v2); a.Version != 1 {
+		t.Errorf("register of a spec Nomad had: version %d, want 1 (kept)", a.Version)
+	}
+	if got := c.readIDs(); len(got) != 0 {
+		t.Errorf("read back %v, want no read: every version was known", got)
+	}
+}
+
+// TestSync_RegisterReadsBackAJobWrittenByOthers: a version drover did not
+// leave (someone registered the job since, or it never registered it) is
+// read back once, and the read's answer is known from then on.
+func TestSync_RegisterReadsBackAJobWrittenByOthers(t *testing.T) {
+	c := &fakeCluster{
+		stubs: []*api.JobListStub{stub("web", 42, owned("web.nomad", "c0", "fp-of-app:0"))},
+		plans: map[string]*api.JobPlanResponse{"web": changedPlan("web", 42)},
+	}
+	e := newEngine(c, Options{Apply: true})
+	report, err := e.Sync(context.Background(), &jobs.Set{Revision: "c1", Files: []*jobs.File{jobFile(t, "web", "app:1")}})
+	if err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if a := resultsByID(report)["web"].Applied; a == nil || a.Version != 7 || a.Job == nil {
+		t.Fatalf("Applied %+v, want version 7 read back", a)
+	}
+	if got := c.readIDs(); !slices.Equal(got, []string{"web"}) {
+		t.Errorf("read back %v, want web once", got)
+	}
+
+	// The read said 7 at 142; the next register from there needs no read.
+	c.stubs = []*api.JobListStub{stub("web", 142, owned("web.nomad", "c1", "fp-of-app:1"))}
+	c.plans["web"] = changedPlan("web", 142)
+	report, err = e.Sync(context.Background(), &jobs.Set{Revision: "c2", Files: []*jobs.File{jobFile(t, "web", "app:2")}})
+	if err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if a := resultsByID(report)["web"].Applied; a == nil || a.Version != 8 {
+		t.Errorf("Applied %+v, want version 8", a)
+	}
+	if got := c.readIDs(); len(got) != 1 {
+		t.Errorf("read back %v, want no second read", got)
+	}
+}
+
+// TestSync_RegisterWhoseReadBackFails: the register happened; a failed read
+// only leaves the version unknown (and no job for a rollout to watch).
+func TestSync_RegisterWhoseReadBackFails(t *testing.T) {
+	c := &fakeCluster{
+		stubs:   []*api.JobListStub{stub("web", 42, owned("web.nomad", "c0", "fp-of-app:0"))},
+		plans:   map[string]*api.JobPlanResponse{"web": changedPlan("web", 42)},
+		readErr: map[string]error{"web": errors.New("connection reset")},
+	}
+	report, err := newEngine(c, Options{Apply: true}).Sync(context.Background(), &jobs.Set{Revision: "c1", Files: []*jobs.File{jobFile(t, "web", "app:1")}})
+	if err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	r := resultsByID(report)["web"]
+	if r.Err != nil || r.State() != "applied" {
+		t.Errorf("err %v state %s, want applied without error", r.Err, r.State())
+	}
+	if r.Applied == nil || r.Applied.Job != nil || r.Applied.Version != 0 || r.Applied.ModifyIndex != 142 {
+		t.Errorf("Applied %+v, want the register's index, no version, no job", r.Applied)
+	}
+}
