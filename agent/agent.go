@@ -109,6 +109,8 @@ type Options struct {
 	// NomadUIURL is the Nomad web UI the page links jobs to; "" links
 	// none.
 	NomadUIURL string
+	// Pprof serves Go's runtime profiles under /debug/pprof/.
+	Pprof bool
 }
 
 // Agent is the long-running sync loop.

@@ -445,6 +445,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		Metrics:       m,
 		Events:        bus,
 		UI:            c.ui,
+		Pprof:         c.pprof,
 		NomadUIURL:    c.nomadUI(os.Getenv),
 	}
 	if c.watch {
