@@ -166,7 +166,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 			Msg("plan refused; planned again at retry_at, or at once when git or the cluster's copy changes")
 		return r
 	}
-	r.Diff = plan.Diff
+	r.Diff = outline(plan.Diff)
 	r.Changes = Changes(plan.Diff)
 	r.Groups = groupCounts(plan.Annotations)
 	r.PlacementFailures = plan.FailedTGAllocs

@@ -149,3 +149,19 @@ func (r *Report) Failed() bool {
 	c := r.Counts()
 	return c.Errors > 0 || c.Conflicts > 0
 }
+
+// Slim drops what only a printed plan and the cycle itself read: each job's
+// structured diff (its Changes stay) and the job a register sent. It is for
+// whoever keeps a report after the cycle, as the agent's status does until
+// the next one: a deploy's diffs would otherwise be most of the agent's
+// memory (a new job's diff lists every field of its spec).
+func (r *Report) Slim() {
+	for _, j := range r.Jobs {
+		j.Diff = nil
+		if j.Applied != nil {
+			a := *j.Applied
+			a.Job = nil
+			j.Applied = &a
+		}
+	}
+}
