@@ -143,3 +143,53 @@ func TestSync_RegisterWhoseReadBackFails(t *testing.T) {
 		t.Errorf("Applied %+v, want the register's index, no version, no job", r.Applied)
 	}
 }
+
+// TestSync_RegisterNewUnplanned: the agent's engine registers a new job
+// without planning it, plans it once the next cycle (only a plan says what
+// could not be placed), and then leaves it to the memo; held jobs and
+// existing ones are planned first as always.
+func TestSync_RegisterNewUnplanned(t *testing.T) {
+	held := jobFile(t, "held", "app:1")
+	held.Hold = "quarantined"
+	c := &fakeCluster{
+		stubs: []*api.JobListStub{stub("old", 42, owned("old.nomad", "c0", "fp-of-app:0"))},
+		plans: map[string]*api.JobPlanResponse{
+			"old":  changedPlan("old", 42),
+			"held": {Diff: &api.JobDiff{Type: "Added", ID: "held"}},
+		},
+	}
+	e := newEngine(c, Options{Apply: true, RegisterNewUnplanned: true})
+	set := &jobs.Set{Revision: "c1", Files: []*jobs.File{jobFile(t, "web", "app:1"), jobFile(t, "old", "app:1"), held}}
+	report, err := e.Sync(context.Background(), set)
+	if err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if got := c.plannedIDs(); slices.Contains(got, "web") || len(got) != 2 {
+		t.Errorf("planned %v, want old and held, not the new web", got)
+	}
+	web := resultsByID(report)["web"]
+	if web.Class != Create || web.Planned || web.Applied == nil || web.Applied.Version != 0 {
+		t.Errorf("web: class %s planned %v applied %+v, want an unplanned create at version 0", web.Class, web.Planned, web.Applied)
+	}
+	if got := resultsByID(report)["held"]; got.Applied != nil || !got.Planned {
+		t.Errorf("held: planned %v applied %+v, want planned, not registered", got.Planned, got.Applied)
+	}
+
+	// Next cycle: web exists at the register's index; it is planned once,
+	// found in sync, and not again after that.
+	c.stubs = append(c.stubs, stub("web", 100, owned("web.nomad", "c1", set.Files[0].Fingerprint)))
+	for cycle := 2; cycle <= 3; cycle++ {
+		before := len(c.plannedIDs())
+		report, err := e.Sync(context.Background(), &jobs.Set{Revision: "c1", Files: set.Files[:1]})
+		if err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+		planned := slices.Contains(c.plannedIDs()[before:], "web")
+		if want := cycle == 2; planned != want {
+			t.Errorf("cycle %d: web planned %v, want %v", cycle, planned, want)
+		}
+		if r := resultsByID(report)["web"]; r.Class != InSync {
+			t.Errorf("cycle %d: web %s, want in sync", cycle, r.Class)
+		}
+	}
+}

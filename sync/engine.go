@@ -152,8 +152,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	})
 	log := e.jobLogger(r)
 
-	r.Planned = true
-	plan, err := e.plan(ctx, job)
+	plan, err := e.planUnlessNew(ctx, r, job, stub)
 	if err != nil {
 		r.Class, r.Err = Failed, err
 		if !isRefusal(err) {
@@ -198,7 +197,9 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 		return r
 	}
 	r.Applied = applied
-	if len(r.PlacementFailures) == 0 {
+	// A job registered unplanned is planned once more next cycle: only a
+	// plan can say whether everything was placed.
+	if r.Planned && len(r.PlacementFailures) == 0 {
 		e.memo.recordApplied(r.Key, appliedInput(in, applied.ModifyIndex), r.Warnings)
 	}
 	log.Info().Str("event", "job.applied").Str("class", string(r.Class)).Str("eval_id", applied.EvalID).
@@ -218,6 +219,16 @@ func commitFor(f *jobs.File, revision string, owner jobs.Ownership, owned bool) 
 		return f.Commit
 	}
 	return revision
+}
+
+// planUnlessNew plans job, or, with Options.RegisterNewUnplanned, answers
+// for a new job what its plan would say about its spec: it is all new.
+func (e *Engine) planUnlessNew(ctx context.Context, r *JobResult, job *api.Job, stub *api.JobListStub) (*api.JobPlanResponse, error) {
+	if stub == nil && e.opts.RegisterNewUnplanned && e.opts.Apply && r.Hold == "" {
+		return &api.JobPlanResponse{Diff: &api.JobDiff{Type: "Added", ID: r.ID}}, nil
+	}
+	r.Planned = true
+	return e.plan(ctx, job)
 }
 
 func (e *Engine) plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {

@@ -171,6 +171,9 @@ type role struct {
 	state state.KV
 	// allowed, when set, is asked right before every Nomad write.
 	allowed func() bool
+	// unplanned registers new jobs without planning them first (the
+	// agent: nothing prints their plan).
+	unplanned bool
 }
 
 // wire builds the clients; bus, when set, is given every log line too.
@@ -230,7 +233,9 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 		CallTimeout: c.callTimeout,
 		Allowed:     r.allowed,
 		Progress:    progress.Touch,
-		Logger:      w.log,
+
+		RegisterNewUnplanned: r.unplanned,
+		Logger:               w.log,
 	})
 	var runner *cycle.Runner
 	trigger := r.trigger
@@ -464,7 +469,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		opts.NoLeaderAfter = 2*c.leaderTTL + time.Minute
 	}
 	newTerm := func(ctx context.Context, t agent.Term) (agent.Cycles, agent.RolloutStatus, error) {
-		r := role{apply: !c.dryRun, resume: true, metrics: m, trigger: trigger}
+		r := role{apply: !c.dryRun, resume: true, metrics: m, trigger: trigger, unplanned: true}
 		if lead != nil {
 			// Every state write is refused by Consul once this replica
 			// no longer holds the lock; every Nomad write is checked
