@@ -176,8 +176,11 @@ func TestSync_RegisterNewUnplanned(t *testing.T) {
 	}
 
 	// Next cycle: web exists at the register's index; it is planned once,
-	// found in sync, and not again after that.
+	// found in sync with its allocation still to place (the register's
+	// evaluation at work), and not planned again after that.
 	c.stubs = append(c.stubs, stub("web", 100, owned("web.nomad", "c1", set.Files[0].Fingerprint)))
+	c.plans["web"] = &api.JobPlanResponse{JobModifyIndex: 100, Diff: &api.JobDiff{Type: "None", ID: "web"},
+		Annotations: &api.PlanAnnotations{DesiredTGUpdates: map[string]*api.DesiredUpdates{"g": {Place: 1}}}}
 	for cycle := 2; cycle <= 3; cycle++ {
 		before := len(c.plannedIDs())
 		report, err := e.Sync(context.Background(), &jobs.Set{Revision: "c1", Files: set.Files[:1]})
@@ -190,6 +193,31 @@ func TestSync_RegisterNewUnplanned(t *testing.T) {
 		}
 		if r := resultsByID(report)["web"]; r.Class != InSync {
 			t.Errorf("cycle %d: web %s, want in sync", cycle, r.Class)
+		}
+	}
+}
+
+// TestSync_RegisterNewUnplannedThatCannotBePlaced: the plan after an
+// unplanned register reports what could not be placed, and keeps being
+// made while that lasts, as for any job.
+func TestSync_RegisterNewUnplannedThatCannotBePlaced(t *testing.T) {
+	c := &fakeCluster{plans: map[string]*api.JobPlanResponse{}}
+	e := newEngine(c, Options{Apply: true, RegisterNewUnplanned: true})
+	f := jobFile(t, "web", "app:1")
+	if _, err := e.Sync(context.Background(), &jobs.Set{Revision: "c1", Files: []*jobs.File{f}}); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	c.stubs = []*api.JobListStub{stub("web", 100, owned("web.nomad", "c1", f.Fingerprint))}
+	c.plans["web"] = &api.JobPlanResponse{JobModifyIndex: 100, Diff: &api.JobDiff{Type: "None", ID: "web"},
+		FailedTGAllocs: map[string]*api.AllocationMetric{"g": {NodesEvaluated: 1, NodesExhausted: 1}}}
+	for cycle := 2; cycle <= 3; cycle++ {
+		report, err := e.Sync(context.Background(), &jobs.Set{Revision: "c1", Files: []*jobs.File{f}})
+		if err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+		r := resultsByID(report)["web"]
+		if !r.Planned || len(r.PlacementFailures) != 1 {
+			t.Errorf("cycle %d: planned %v, placement failures %v; want planned, g not placed", cycle, r.Planned, r.PlacementFailures)
 		}
 	}
 }

@@ -197,10 +197,10 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 		return r
 	}
 	r.Applied = applied
-	// A job registered unplanned is planned once more next cycle: only a
-	// plan can say whether everything was placed.
-	if r.Planned && len(r.PlacementFailures) == 0 {
-		e.memo.recordApplied(r.Key, appliedInput(in, applied.ModifyIndex), r.Warnings)
+	// A job registered unplanned is planned once, next cycle: only a plan
+	// can say whether everything was placed.
+	if len(r.PlacementFailures) == 0 {
+		e.memo.recordApplied(r.Key, appliedInput(in, applied.ModifyIndex), r.Warnings, !r.Planned)
 	}
 	log.Info().Str("event", "job.applied").Str("class", string(r.Class)).Str("eval_id", applied.EvalID).
 		Uint64("version", applied.Version).Uint64("modify_index", applied.ModifyIndex).Msg("job registered")
