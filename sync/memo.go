@@ -17,7 +17,9 @@ import (
 // cycle cost one job list instead of one plan per job, and a deploy one
 // plan per job: a job drover just registered is known to be in sync at the
 // modify index the register returned, so it is not planned again to find
-// that out.
+// that out. A job the agent registered without a plan (a new one, see
+// Options.RegisterNewUnplanned) is planned once after its register, for
+// what the scheduler could not place.
 //
 // The cluster side is the job list stub: any write to the job (a hand
 // `nomad job run`, a scale, a stop, a revert) bumps JobModifyIndex, and a
