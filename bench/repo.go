@@ -19,9 +19,13 @@ func jobFile(i int) string { return jobID(i) + ".nomad.hcl" }
 // 1000 allocations fit one dev node:
 // the node offers about 4 GHz and 24 GB on the bench machine, and the
 // mock driver runs no process, so the limits are bookkeeping only.
-func benchJob(i int, version string) string {
+func benchJob(i int, version string) string { return benchJobCount(i, version, 1) }
+
+// benchJobCount is benchJob with count allocations; 0 places nothing.
+func benchJobCount(i int, version string, count int) string {
 	return fmt.Sprintf(`job %q {
   group "g" {
+    count = %d
     ephemeral_disk {
       size = 10
     }
@@ -45,11 +49,14 @@ func benchJob(i int, version string) string {
     }
   }
 }
-`, jobID(i), version)
+`, jobID(i), count, version)
 }
 
 // makeRepo writes n job files and commits them.
-func makeRepo(dir string, n int) error {
+func makeRepo(dir string, n int) error { return makeRepoCount(dir, n, 1) }
+
+// makeRepoCount is makeRepo with count allocations per job.
+func makeRepoCount(dir string, n, count int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -57,7 +64,7 @@ func makeRepo(dir string, n int) error {
 		return err
 	}
 	for i := range n {
-		if err := os.WriteFile(filepath.Join(dir, jobFile(i)), []byte(benchJob(i, "1")), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, jobFile(i)), []byte(benchJobCount(i, "1", count)), 0o644); err != nil {
 			return err
 		}
 	}
