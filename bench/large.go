@@ -103,7 +103,10 @@ func (b *bench) large(ctx context.Context, n int) (*largeResult, error) {
 func (b *bench) largeAgent(ctx context.Context, c *testcluster.Cluster, px *proxy, repo, data string, r *largeResult) error {
 	env := append(os.Environ(), c.Env()...)
 	env = append(env, "NOMAD_ADDR="+px.addr)
-	args := []string{"--repo", repo, "--instance", instance, "--data-dir", data, "--interval", "1h"}
+	// Its own state prefix: the rollouts `drover apply` recorded are not
+	// resumed, so the quiet cycles are the agent's cost of N synced jobs
+	// with no rollout in flight.
+	args := []string{"--repo", repo, "--instance", instance, "--data-dir", data, "--interval", "1h", "--state-prefix", "drover/bench-large-agent/"}
 	if b.heapDir != "" {
 		args = append(args, "--pprof")
 	}
