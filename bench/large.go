@@ -19,9 +19,7 @@ import (
 // the register floor at drover's default settings, then a running agent's
 // quiet cycles and peak RSS.
 type largeResult struct {
-	n int
-	// place: every job places its allocation; else count = 0.
-	place        bool
+	n            int
 	floor, apply time.Duration
 	applyCalls   map[string]int
 	// firstCycle is the agent's first cycle: it plans every job.
@@ -43,11 +41,11 @@ func largeCapacity(n int) *testcluster.Capacity {
 // large measures n jobs on a dev node told it is big enough for them: the
 // register floor (16 wide) and `drover apply` at its defaults, each on a
 // fresh cluster, back to back; then, on the second, an agent's first cycle,
-// its quiet cycles (calls and CPU) and its peak RSS. Without b.largePlace
-// the jobs have count = 0: one dev node's scheduler places about 5
-// allocations a second once it holds a few thousand (measured at 10,000),
-// so placing them all takes longer than the rest of the bench, and every
-// plan of a placed job pays the same.
+// its quiet cycles (calls and CPU) and its peak RSS. Every job places its
+// allocation: a job with count = 0 would do for the cold sync, but Nomad
+// marks it dead and drover registers a dead job again every cycle. One
+// dev node's scheduler places about 5 allocations a second once it holds
+// a few thousand, so at 10,000 the wait for them dominates the run.
 func (b *bench) large(ctx context.Context, n int) (*largeResult, error) {
 	dir, err := os.MkdirTemp("", "drover-bench-large-")
 	if err != nil {
@@ -55,14 +53,10 @@ func (b *bench) large(ctx context.Context, n int) (*largeResult, error) {
 	}
 	defer os.RemoveAll(dir)
 	repo := filepath.Join(dir, "repo")
-	count := 0
-	if b.largePlace {
-		count = 1
-	}
-	if err := makeRepoCount(repo, n, count); err != nil {
+	if err := makeRepo(repo, n); err != nil {
 		return nil, err
 	}
-	r := &largeResult{n: n, place: b.largePlace}
+	r := &largeResult{n: n}
 	b.logf("N=%d: register floor at parallel %d", n, deployParallel)
 	err = b.withClusterOpts(ctx, filepath.Join(dir, "floor"), largeCapacity(n), func(c *testcluster.Cluster) error {
 		r.floor, err = registerFloor(ctx, c.Nomad(), repo, n, deployParallel)
@@ -83,11 +77,7 @@ func (b *bench) large(ctx context.Context, n int) (*largeResult, error) {
 		}
 		r.applyCalls, _ = px.counter.snapshot()
 		b.logf("N=%d: drover apply %s (%.2f× the floor), calls %v; waiting for the cluster to settle", n, secs(r.apply), ratio(r.apply, r.floor), r.applyCalls)
-		if b.largePlace {
-			if err := waitPlaced(ctx, c.Nomad(), n, 60*time.Minute); err != nil {
-				return err
-			}
-		} else if err := waitSettled(ctx, c.Nomad()); err != nil {
+		if err := waitPlaced(ctx, c.Nomad(), n, 90*time.Minute); err != nil {
 			return err
 		}
 		return b.largeAgent(ctx, c, px, repo, filepath.Join(dir, "agent-data"), r)
@@ -198,11 +188,7 @@ func (b *bench) withClusterOpts(ctx context.Context, dir string, capacity *testc
 
 func writeLarge(w io.Writer, r *largeResult) {
 	capa := largeCapacity(r.n)
-	placed := "count = 0: nothing placed"
-	if r.place {
-		placed = "every allocation placed"
-	}
-	fmt.Fprintf(w, "\n### N = %d, %s (one dev node advertising %d MHz, %d MB of memory, %d MB of disk)\n\n", r.n, placed, capa.CPUMHz, capa.MemoryMB, capa.DiskMB)
+	fmt.Fprintf(w, "\n### N = %d (one dev node advertising %d MHz, %d MB of memory, %d MB of disk)\n\n", r.n, capa.CPUMHz, capa.MemoryMB, capa.DiskMB)
 	fmt.Fprintln(w, "| measure | measured | target | met |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	met := func(ok bool) string {

@@ -57,7 +57,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sweep := fs.String("parallel", "", "comma-separated parallelisms: measure only cold sync against the register floor at each, for the largest N")
 	deploy := fs.Bool("deploy", false, "measure only a deploy through a running agent with rollouts on, for each N")
 	large := fs.Bool("large", false, "measure only cold sync against the register floor at default settings, then an agent's quiet cycles and peak RSS, for each N, on a dev node advertising capacity for N jobs (BENCH_N_LARGE overrides -n)")
-	largePlace := fs.Bool("large-place", false, "with -large: every job places one allocation (count = 1) instead of none; the dev node's scheduler then needs well over half an hour for 10,000")
 	heap := fs.String("heapprofile", "", "with -deploy: run the agent with --pprof and write its heap profile (after a GC) into this directory when the registering cycle ends and when every rollout is healthy")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -77,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		ns = append(ns, n)
 	}
-	b := &bench{drover: *droverBin, nomad: *nomadBin, log: stderr, profile: *profile, baseline: *baseline, heapDir: *heap, largePlace: *largePlace}
+	b := &bench{drover: *droverBin, nomad: *nomadBin, log: stderr, profile: *profile, baseline: *baseline, heapDir: *heap}
 	machine, err := describeMachine(ctx, b.nomad)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)

@@ -47,8 +47,6 @@ type bench struct {
 	baseline bool
 	// heapDir receives the deploy's agent heap profiles; "" for none.
 	heapDir string
-	// largePlace gives -large's jobs one allocation each, not none.
-	largePlace bool
 }
 
 // result is what one N measured.

@@ -19,13 +19,9 @@ func jobFile(i int) string { return jobID(i) + ".nomad.hcl" }
 // 1000 allocations fit one dev node:
 // the node offers about 4 GHz and 24 GB on the bench machine, and the
 // mock driver runs no process, so the limits are bookkeeping only.
-func benchJob(i int, version string) string { return benchJobCount(i, version, 1) }
-
-// benchJobCount is benchJob with count allocations; 0 places nothing.
-func benchJobCount(i int, version string, count int) string {
+func benchJob(i int, version string) string {
 	return fmt.Sprintf(`job %q {
   group "g" {
-    count = %d
     ephemeral_disk {
       size = 10
     }
@@ -49,14 +45,11 @@ func benchJobCount(i int, version string, count int) string {
     }
   }
 }
-`, jobID(i), count, version)
+`, jobID(i), version)
 }
 
 // makeRepo writes n job files and commits them.
-func makeRepo(dir string, n int) error { return makeRepoCount(dir, n, 1) }
-
-// makeRepoCount is makeRepo with count allocations per job.
-func makeRepoCount(dir string, n, count int) error {
+func makeRepo(dir string, n int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -64,7 +57,7 @@ func makeRepoCount(dir string, n, count int) error {
 		return err
 	}
 	for i := range n {
-		if err := os.WriteFile(filepath.Join(dir, jobFile(i)), []byte(benchJobCount(i, "1", count)), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, jobFile(i)), []byte(benchJob(i, "1")), 0o644); err != nil {
 			return err
 		}
 	}
