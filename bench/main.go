@@ -17,8 +17,8 @@
 // fresh cluster, side by side; -deploy commits N jobs at once to a running
 // agent with rollouts on and follows them until every rollout is healthy
 // through the bake: plan calls, Nomad response bytes, agent CPU, peak RSS;
-// -large takes N jobs (10,000 in `make bench`) onto one dev node told it
-// has room for them: cold sync at default settings against the register
+// -large takes N jobs (BENCH_N_LARGE, e.g. 10,000) onto one dev node told
+// it has room for them: cold sync at default settings against the register
 // floor, then an agent's quiet cycles and peak RSS.
 //
 // Usage:
