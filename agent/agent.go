@@ -116,6 +116,8 @@ type Options struct {
 	// Controls serve POST /v1/suspend and /v1/resume and the controls of
 	// /v1/status, and the leader watches them; nil: none.
 	Controls Controls
+	// Pprof serves Go's runtime profiles under /debug/pprof/.
+	Pprof bool
 }
 
 // Agent is the long-running sync loop.

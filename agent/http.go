@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 )
@@ -21,6 +22,7 @@ import (
 //	GET  /v1/events       the recent events as JSON (?after=<seq>), or as Server-Sent Events (Accept: text/event-stream)
 //	GET  /                the web page (Options.UI), with /jobs/<namespace>/<name>, /assets/ and, with
 //	                      Options.APIToken, POST /sync (the "sync now" form, carrying the token)
+//	GET  /debug/pprof/    Go's runtime profiles (heap, CPU, goroutines), with Options.Pprof only
 //
 // The GET endpoints are open: they reveal no secret and change nothing.
 // Put the listener behind a proxy or a firewall if what they show (repo,
@@ -58,6 +60,15 @@ func (a *Agent) Handler() http.Handler {
 	}
 	if a.page != nil {
 		a.page.Register(mux)
+	}
+	if a.opts.Pprof {
+		// Registered by hand: importing net/http/pprof for its side
+		// effect would put the profiles on http.DefaultServeMux.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	return mux
 }

@@ -105,3 +105,15 @@ func TestNew_RejectsBadSchedule(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestPprof_OnlyWhenAsked(t *testing.T) {
+	a := newTestAgent(t)
+	if w := serve(a, "GET", "/debug/pprof/heap"); w.Code == http.StatusOK {
+		t.Errorf("without Pprof: /debug/pprof/heap answered %d", w.Code)
+	}
+	a.opts.Pprof = true
+	w := serve(a, "GET", "/debug/pprof/heap?debug=1")
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "heap profile") {
+		t.Errorf("with Pprof: /debug/pprof/heap answered %d %.100q", w.Code, w.Body)
+	}
+}

@@ -54,6 +54,7 @@ func (s *status) finish(r *dsync.Report, f *cycle.Failure, took time.Duration) {
 		s.lastSuccess = s.lastEnd
 	}
 	if r != nil {
+		r.Slim()
 		s.report = r
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -82,8 +83,12 @@ func (b *bench) deployThroughAgent(ctx context.Context, n int) (*deployResult, e
 		defer p.close()
 		env := append(os.Environ(), c.Env()...)
 		env = append(env, "NOMAD_ADDR="+p.addr)
-		a, err := startAgent(b.drover, []string{"--repo", repo, "--instance", instance, "--data-dir", filepath.Join(dir, "data"),
-			"--interval", "10s", "--parallel", fmt.Sprint(deployParallel)}, env)
+		args := []string{"--repo", repo, "--instance", instance, "--data-dir", filepath.Join(dir, "data"),
+			"--interval", "10s", "--parallel", fmt.Sprint(deployParallel)}
+		if b.heapDir != "" {
+			args = append(args, "--pprof")
+		}
+		a, err := startAgent(b.drover, args, env)
 		if err != nil {
 			return err
 		}
@@ -133,6 +138,9 @@ func (b *bench) deployThroughAgent(ctx context.Context, n int) (*deployResult, e
 			return err
 		}
 		b.logf("N=%d: registered in %s; waiting for %d rollouts to be healthy", n, secs(d.coldSync), n)
+		if err := b.heapProfile(ctx, a, fmt.Sprintf("heap-%d-registered.pb.gz", n)); err != nil {
+			return err
+		}
 		healthy := map[string]bool{}
 		from := m
 		var last logLine
@@ -153,6 +161,9 @@ func (b *bench) deployThroughAgent(ctx context.Context, n int) (*deployResult, e
 		d.took = last.at.Sub(start)
 		cpu1, err := cpuTime(pid)
 		if err != nil {
+			return err
+		}
+		if err := b.heapProfile(ctx, a, fmt.Sprintf("heap-%d-healthy.pb.gz", n)); err != nil {
 			return err
 		}
 		kinds1, _ := p.counter.snapshot()
@@ -200,4 +211,37 @@ func writeDeploy(w io.Writer, d *deployResult) {
 		parts = append(parts, fmt.Sprintf("%s %s", k, mb(d.bytesByKind[k])))
 	}
 	fmt.Fprintf(w, "\nPayload by call: %s\n", strings.Join(parts, "; "))
+}
+
+// heapProfile saves the agent's heap profile, taken after a GC so that
+// in-use space is what the agent holds, into b.heapDir as name.
+func (b *bench) heapProfile(ctx context.Context, a *agentProc, name string) error {
+	if b.heapDir == "" {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.listen+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: %s (does this drover have --pprof?)", resp.Status)
+	}
+	if err := os.MkdirAll(b.heapDir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(b.heapDir, name))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	b.logf("heap profile: %s", f.Name())
+	return f.Close()
 }

@@ -11,18 +11,21 @@
 // its peak RSS, and finally the engine in-process with and without the plan
 // memo for the plan-every-job comparison.
 //
-// Two other modes measure one thing each: -parallel 4,8,16 times `drover
+// Three other modes measure one thing each: -parallel 4,8,16 times `drover
 // apply` of the largest N at each parallelism against the register floor
 // (the same jobs registered straight through the API, as wide), each on a
 // fresh cluster, side by side; -deploy commits N jobs at once to a running
 // agent with rollouts on and follows them until every rollout is healthy
-// through the bake: plan calls, Nomad response bytes, agent CPU, peak RSS.
+// through the bake: plan calls, Nomad response bytes, agent CPU, peak RSS;
+// -large takes N jobs (BENCH_N_LARGE, e.g. 10,000) onto one dev node told
+// it has room for them: cold sync at default settings against the register
+// floor, then an agent's quiet cycles and peak RSS.
 //
 // Usage:
 //
-//	bench -drover .bin/drover -nomad .bin/nomad [-n 100,1000] [-parallel 4,8,16 | -deploy]
+//	bench -drover .bin/drover -nomad .bin/nomad [-n 100,1000] [-parallel 4,8,16 | -deploy | -large] [-heapprofile dir]
 //
-// BENCH_N overrides -n.
+// BENCH_N overrides -n; with -large, BENCH_N_LARGE does.
 package main
 
 import (
@@ -53,10 +56,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the in-process quiet cycles (drover, memo on) to this file")
 	sweep := fs.String("parallel", "", "comma-separated parallelisms: measure only cold sync against the register floor at each, for the largest N")
 	deploy := fs.Bool("deploy", false, "measure only a deploy through a running agent with rollouts on, for each N")
+	large := fs.Bool("large", false, "measure only cold sync against the register floor at default settings, then an agent's quiet cycles and peak RSS, for each N, on a dev node advertising capacity for N jobs (BENCH_N_LARGE overrides -n)")
+	heap := fs.String("heapprofile", "", "with -deploy: run the agent with --pprof and write its heap profile (after a GC) into this directory when the registering cycle ends and when every rollout is healthy")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if v := os.Getenv("BENCH_N"); v != "" {
+	if v := os.Getenv("BENCH_N"); v != "" && !*large {
+		*sizes = v
+	}
+	if v := os.Getenv("BENCH_N_LARGE"); v != "" && *large {
 		*sizes = v
 	}
 	var ns []int
@@ -68,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		ns = append(ns, n)
 	}
-	b := &bench{drover: *droverBin, nomad: *nomadBin, log: stderr, profile: *profile, baseline: *baseline}
+	b := &bench{drover: *droverBin, nomad: *nomadBin, log: stderr, profile: *profile, baseline: *baseline, heapDir: *heap}
 	machine, err := describeMachine(ctx, b.nomad)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
@@ -92,6 +100,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, machine)
 		writeSweep(stdout, n, rows)
+		return 0
+	}
+	if *large {
+		fmt.Fprintln(stdout, machine)
+		for _, n := range ns {
+			r, err := b.large(ctx, n)
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: large N=%d: %v\n", n, err)
+				return 1
+			}
+			writeLarge(stdout, r)
+		}
 		return 0
 	}
 	if *deploy {

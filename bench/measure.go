@@ -45,6 +45,8 @@ type bench struct {
 	profile string
 	// baseline times the `nomad job run` loop.
 	baseline bool
+	// heapDir receives the deploy's agent heap profiles; "" for none.
+	heapDir string
 }
 
 // result is what one N measured.

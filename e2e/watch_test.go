@@ -22,7 +22,8 @@ func counts(ev map[string]any) map[string]float64 {
 // TestAgent_WatchCorrectsHandEditWithoutWaitingForTheInterval: with an
 // interval of an hour, the cluster watch alone brings a hand edit to a
 // cycle; that cycle plans only the edited job, and a quiet cluster costs no
-// plan calls at all.
+// plan calls at all (once the jobs the agent created unplanned were
+// planned once).
 func TestAgent_WatchCorrectsHandEditWithoutWaitingForTheInterval(t *testing.T) {
 	r := newRepo(t)
 	r.commit("jobs", map[string]string{
@@ -52,15 +53,32 @@ func TestAgent_WatchCorrectsHandEditWithoutWaitingForTheInterval(t *testing.T) {
 		defer func() { quiet = n }()
 		return n == quiet, fmt.Sprintf("%d cycles so far", n)
 	})
-	r.git("commit", "-q", "--allow-empty", "-m", "no job changes")
-	resp, err := http.Post("http://"+a.addr+"/v1/sync", "", nil)
-	if err != nil {
-		t.Fatal(err)
+	syncNow := func() {
+		t.Helper()
+		n := len(eventsIn(a.log.String(), "sync.done"))
+		resp, err := http.Post("http://"+a.addr+"/v1/sync", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		eventually(t, 30*time.Second, "the cycle POST /v1/sync asked for", func() (bool, string) {
+			return len(eventsIn(a.log.String(), "sync.done")) > n, ""
+		})
 	}
-	resp.Body.Close()
-	eventually(t, 30*time.Second, "the cycle POST /v1/sync asked for", func() (bool, string) {
-		return len(eventsIn(a.log.String(), "sync.done")) > quiet, ""
-	})
+	// The agent registered both jobs without planning them (they were
+	// new); the first cycle after that plans each once, to learn that
+	// everything was placed, whatever started it.
+	syncNow()
+	var plannedAfter float64
+	for _, e := range eventsIn(a.log.String(), "sync.done")[1:] {
+		plannedAfter += counts(e)["planned"]
+	}
+	if plannedAfter != 2 {
+		t.Errorf("after the registering cycle, %v plans in all, want each new job planned once", plannedAfter)
+	}
+	quiet = len(eventsIn(a.log.String(), "sync.done"))
+	r.git("commit", "-q", "--allow-empty", "-m", "no job changes")
+	syncNow()
 	for _, e := range eventsIn(a.log.String(), "sync.done")[quiet:] {
 		if c := counts(e); c["planned"] != 0 || c["in_sync"] != 2 {
 			t.Errorf("a cycle with nothing changed planned %v jobs (counts %v), want 0 of 2 in sync", c["planned"], c)

@@ -9,6 +9,7 @@ import (
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/state"
 	dsync "github.com/drover-dev/drover/sync"
+	"github.com/hashicorp/nomad/api"
 )
 
 // Record takes a cycle's report: every job it registered starts a watched
@@ -44,7 +45,15 @@ func (m *Manager) applied(ctx context.Context, r *dsync.JobResult, p pin, pinned
 	if pinned && p.to != "" {
 		ro.Kind, ro.FromCommit = state.Rollback, p.quarantine.Commit
 	}
-	job := r.Applied.Job
+	// The engine keeps the job as it sent it, not read back: the target
+	// is taken from it as Nomad stored it.
+	var job *api.Job
+	if r.Applied.Job != nil {
+		var err error
+		if job, err = health.AsRegistered(r.Applied.Job, r.Applied.Version); err != nil {
+			m.log.Warn().Str("event", "rollout.error").Str("job", r.ID).Err(err).Msg("registered job not understood")
+		}
+	}
 	watched := job != nil && health.Watched(job)
 	if !watched && job != nil {
 		// A batch job runs to completion: there is no health to hold it to.
@@ -69,9 +78,9 @@ func (m *Manager) applied(ctx context.Context, r *dsync.JobResult, p pin, pinned
 		m.record(nil, "applied")
 	}
 	if job == nil {
-		// The register happened but its result could not be read back:
+		// The register happened but its version could not be learned:
 		// the next cycle plans the job again, and that is all drover can do.
-		log.Warn().Str("event", "rollout.error").Msg("registered job could not be read back; rollout not watched")
+		log.Warn().Str("event", "rollout.error").Msg("registered job's version could not be read back; rollout not watched")
 		return
 	}
 	if !watched {

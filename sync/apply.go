@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	gosync "sync"
 
+	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -45,14 +47,105 @@ func (e *Engine) register(ctx context.Context, r *JobResult, job *api.Job, sub *
 		}
 		return nil, fmt.Errorf("register %s: %w", r.Key, markUnreachable(err))
 	}
-	applied := &Applied{EvalID: resp.EvalID, ModifyIndex: resp.JobModifyIndex}
-	// The register response carries no version; a failed read here does
-	// not undo the register, so it only leaves the version unknown.
-	if got, err := e.cluster.Job(ctx, r.Namespace, r.ID); err == nil && got.Version != nil {
-		applied.Version, applied.Job = *got.Version, got
+	applied := &Applied{EvalID: resp.EvalID, ModifyIndex: resp.JobModifyIndex, Job: job}
+	old, known := e.versions.at(r.Key, index)
+	if v, at, ok := versionAfter(job, index, old, known, resp); ok {
+		applied.Version = v
+		e.versions.set(r.Key, at, v)
+		return applied, nil
 	}
+	// The register response carries no version: only when it cannot be
+	// worked out is the job read back. A failed read does not undo the
+	// register, so it only leaves the version unknown.
+	got, err := e.cluster.Job(ctx, r.Namespace, r.ID)
 	e.progress()
+	if err != nil || got.Version == nil || got.JobModifyIndex == nil {
+		e.versions.forget(r.Key)
+		applied.Job = nil
+		return applied, nil
+	}
+	applied.Version = *got.Version
+	e.versions.set(r.Key, *got.JobModifyIndex, *got.Version)
 	return applied, nil
+}
+
+// versionAfter is the version Nomad gave job by a register made with
+// check-index at index, and the job modify index it has it at, when that
+// can be known without asking Nomad; old is the version the job had at
+// index, if known. It follows Nomad's state store (upsertJobImpl): a new
+// job keeps the version it was sent with (0); a changed spec gets the sent
+// version if that is higher, else the old version plus one; an unchanged
+// spec keeps its version and its job modify index. The check-index passed,
+// so the job's modify index was still index when the register was applied,
+// and a version only ever moves with it: old is the version replaced.
+//
+// Nomad answers a register whose spec did not change without writing the
+// job, with its modify index and an evaluation created after it; a
+// register that wrote the job creates its evaluation in the same write, at
+// the same index. Without an evaluation (periodic and parameterized jobs)
+// the two cannot be told apart: ok is false then, as it is when old is not
+// known.
+func versionAfter(job *api.Job, index, old uint64, known bool, resp *api.JobRegisterResponse) (version, at uint64, ok bool) {
+	var sent uint64
+	if job.Version != nil {
+		sent = *job.Version
+	}
+	switch {
+	case index == 0:
+		return sent, resp.JobModifyIndex, true
+	case !known || resp.EvalID == "":
+		return 0, 0, false
+	case resp.EvalCreateIndex != resp.JobModifyIndex:
+		return old, index, true
+	case sent > old:
+		return sent, resp.JobModifyIndex, true
+	default:
+		return old + 1, resp.JobModifyIndex, true
+	}
+}
+
+// versionBook remembers the version each job had at a job modify index, as
+// drover's own registers left it, so the next register of the job knows
+// the version it replaces. A job someone else registered in between has
+// another modify index, and is read back once.
+type versionBook struct {
+	mu gosync.Mutex
+	m  map[jobs.Key]knownVersion
+}
+
+type knownVersion struct{ index, version uint64 }
+
+func (b *versionBook) at(key jobs.Key, index uint64) (uint64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k, ok := b.m[key]
+	return k.version, ok && k.index == index
+}
+
+func (b *versionBook) set(key jobs.Key, index, version uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[jobs.Key]knownVersion{}
+	}
+	b.m[key] = knownVersion{index, version}
+}
+
+func (b *versionBook) forget(key jobs.Key) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.m, key)
+}
+
+// retain drops the jobs git no longer has.
+func (b *versionBook) retain(keep map[jobs.Key]bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range b.m {
+		if !keep[k] {
+			delete(b.m, k)
+		}
+	}
 }
 
 // ErrFenced is wrapped by the errors of writes the engine did not make

@@ -31,6 +31,7 @@ func (e *Engine) Sync(ctx context.Context, set *jobs.Set) (*Report, error) {
 	defer abort(nil)
 	report.Jobs = e.syncJobs(jobsCtx, abort, set, cluster)
 	e.memo.retain(set.Keys())
+	e.versions.retain(set.Keys())
 	if err := context.Cause(jobsCtx); err != nil && ctx.Err() == nil {
 		report.Duration = time.Since(start)
 		return report, err
@@ -201,8 +202,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	})
 	log := e.jobLogger(r)
 
-	r.Planned = true
-	plan, err := e.plan(ctx, job)
+	plan, err := e.planUnlessNew(ctx, r, job, stub)
 	if err != nil {
 		r.Class, r.Err = Failed, err
 		if !isRefusal(err) {
@@ -220,7 +220,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	// there is not drift.
 	others := foreignOf(f, e.opts.ResetCounts)
 	filt := filterDiff(plan.Diff, others)
-	r.Diff = filt.diff
+	r.Diff = outline(filt.diff)
 	r.Changes = Changes(filt.diff)
 	r.Groups = withoutForeign(groupCounts(plan.Annotations), filt, r.Changes)
 	r.PlacementFailures = plan.FailedTGAllocs
@@ -266,8 +266,10 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 		return r
 	}
 	r.Applied = applied
+	// A job registered unplanned is planned once, next cycle: only a plan
+	// can say whether everything was placed.
 	if len(r.PlacementFailures) == 0 {
-		e.memo.recordApplied(r.Key, appliedInput(in, applied.ModifyIndex), r.Warnings)
+		e.memo.recordApplied(r.Key, appliedInput(in, applied.ModifyIndex), r.Warnings, !r.Planned)
 	}
 	log.Info().Str("event", "job.applied").Str("class", string(r.Class)).Str("eval_id", applied.EvalID).
 		Uint64("version", applied.Version).Uint64("modify_index", applied.ModifyIndex).Msg("job registered")
@@ -286,6 +288,16 @@ func commitFor(f *jobs.File, revision string, owner jobs.Ownership, owned bool) 
 		return f.Commit
 	}
 	return revision
+}
+
+// planUnlessNew plans job, or, with Options.RegisterNewUnplanned, answers
+// for a new job what its plan would say about its spec: it is all new.
+func (e *Engine) planUnlessNew(ctx context.Context, r *JobResult, job *api.Job, stub *api.JobListStub) (*api.JobPlanResponse, error) {
+	if stub == nil && e.opts.RegisterNewUnplanned && e.opts.Apply && r.Hold == "" {
+		return &api.JobPlanResponse{Diff: &api.JobDiff{Type: "Added", ID: r.ID}}, nil
+	}
+	r.Planned = true
+	return e.plan(ctx, job)
 }
 
 func (e *Engine) plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {

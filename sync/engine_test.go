@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,9 +104,14 @@ func TestSync_AppliesOutOfSyncJobsWithCheckIndex(t *testing.T) {
 			t.Errorf("%s: the loaded job was stamped in place: %v", id, files[id].Job.Meta)
 		}
 		r := resultsByID(report)[id]
+		// A new job is at version 0; the others had a version drover
+		// never saw, so they are read back (the fake says 7).
 		want := Applied{EvalID: "eval-" + id, Version: 7, ModifyIndex: index + 100}
-		if r.Applied == nil || r.Applied.Job == nil || *r.Applied.Job.ID != id {
-			t.Fatalf("%s: Applied %+v lacks the job read back after the register", id, r.Applied)
+		if id == "create" {
+			want.Version = 0
+		}
+		if r.Applied == nil || r.Applied.Job != calls[0].job {
+			t.Fatalf("%s: Applied %+v lacks the job as registered", id, r.Applied)
 		}
 		got := *r.Applied
 		got.Job = nil
@@ -115,6 +121,9 @@ func TestSync_AppliesOutOfSyncJobsWithCheckIndex(t *testing.T) {
 	}
 	if got := report.Counts(); got.Applied != 3 || got.Errors != 0 {
 		t.Errorf("Counts = %+v, want 3 applied, no errors", got)
+	}
+	if got := c.readIDs(); slices.Contains(got, "create") || len(got) != 2 {
+		t.Errorf("read back %v, want update and drift only: a new job's version is 0", got)
 	}
 	if report.Pending() || report.Failed() {
 		t.Errorf("Pending %v Failed %v after a clean apply", report.Pending(), report.Failed())

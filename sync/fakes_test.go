@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	gosync "sync"
 	"testing"
 
@@ -32,11 +33,17 @@ type fakeCluster struct {
 	// current is returned by Job per job ID; a job without one reads as
 	// its ID and version 7.
 	current map[string]*api.Job
+	// unchanged answers Register per job ID as Nomad does for a spec it
+	// already has: no write, an evaluation made after the job's index.
+	unchanged map[string]bool
+	// readErr fails Job (the read-back) per job ID.
+	readErr map[string]error
 
 	mu           gosync.Mutex
 	planned      []*api.Job
 	registered   []registerCall
 	deregistered []jobs.Key
+	reads        []string
 }
 
 type registerCall struct {
@@ -80,14 +87,35 @@ func (c *fakeCluster) Register(ctx context.Context, job *api.Job, opts *api.Regi
 	if err := c.registerErr[*job.ID]; err != nil {
 		return nil, err
 	}
-	return &api.JobRegisterResponse{EvalID: "eval-" + *job.ID, JobModifyIndex: opts.ModifyIndex + 100}, nil
+	if c.unchanged[*job.ID] {
+		return &api.JobRegisterResponse{EvalID: "eval-" + *job.ID, JobModifyIndex: opts.ModifyIndex + 1, EvalCreateIndex: opts.ModifyIndex + 2}, nil
+	}
+	index := opts.ModifyIndex + 100
+	return &api.JobRegisterResponse{EvalID: "eval-" + *job.ID, JobModifyIndex: index, EvalCreateIndex: index}, nil
 }
 
+// Job reads a job back: version 7 at the index a register returned.
 func (c *fakeCluster) Job(ctx context.Context, namespace, id string) (*api.Job, error) {
 	if j, ok := c.current[id]; ok {
 		return j, nil
 	}
-	return &api.Job{ID: &id, Namespace: &namespace, Version: ptr(uint64(7))}, nil
+	c.mu.Lock()
+	c.reads = append(c.reads, id)
+	c.mu.Unlock()
+	if err := c.readErr[id]; err != nil {
+		return nil, err
+	}
+	var index uint64
+	for _, r := range c.registrations()[id] {
+		index = r.opts.ModifyIndex + 100
+	}
+	return &api.Job{ID: &id, Namespace: &namespace, Version: ptr(uint64(7)), JobModifyIndex: &index}, nil
+}
+
+func (c *fakeCluster) readIDs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.reads)
 }
 
 func (c *fakeCluster) Deregister(ctx context.Context, namespace, id string) (string, error) {

@@ -17,7 +17,9 @@ import (
 // cycle cost one job list instead of one plan per job, and a deploy one
 // plan per job: a job drover just registered is known to be in sync at the
 // modify index the register returned, so it is not planned again to find
-// that out.
+// that out. A job the agent registered without a plan (a new one, see
+// Options.RegisterNewUnplanned) is planned once after its register, for
+// what the scheduler could not place.
 //
 // The cluster side is the job list stub: any write to the job (a hand
 // `nomad job run`, a scale, a stop, a revert) bumps JobModifyIndex, and a
@@ -67,6 +69,10 @@ type memoEntry struct {
 	// when the next plan may be made.
 	attempts int
 	retryAt  time.Time
+	// unplanned marks a register made without a plan: the job must be
+	// planned once, to learn what the scheduler could not place, before
+	// the memo answers for it.
+	unplanned bool
 }
 
 // fromMemo returns the in-sync result of a job whose last plan, made with
@@ -102,7 +108,7 @@ func (e *Engine) fromMemo(f *jobs.File, revision string, stub *api.JobListStub) 
 			Time("retry_at", hit.retryAt).Msg("plan was refused for this spec and cluster copy; not planned again yet")
 		return r
 	}
-	if stub == nil {
+	if stub == nil || hit.unplanned {
 		return nil
 	}
 	r.Warnings = hit.warnings
@@ -145,6 +151,13 @@ func (m *planMemo) lookup(key jobs.Key, in memoInput) (memoEntry, bool) {
 func (m *planMemo) record(key jobs.Key, in memoInput, r *JobResult) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if prev, ok := m.entries[key]; ok && prev.unplanned && prev.in == in && placed(r) {
+		// The first plan of a job registered unplanned, and nothing
+		// changed since the register: allocations it still shows to
+		// place are the register's own evaluation at work.
+		m.put(key, memoEntry{in: in, warnings: r.Warnings})
+		return
+	}
 	if !memoizable(r) {
 		delete(m.entries, key)
 		return
@@ -152,11 +165,12 @@ func (m *planMemo) record(key jobs.Key, in memoInput, r *JobResult) {
 	m.put(key, memoEntry{in: in, warnings: r.Warnings})
 }
 
-// recordApplied remembers a register: the job is in sync at in.
-func (m *planMemo) recordApplied(key jobs.Key, in memoInput, warnings string) {
+// recordApplied remembers a register: the job is in sync at in. A
+// register made without a plan is remembered as needing one.
+func (m *planMemo) recordApplied(key jobs.Key, in memoInput, warnings string, unplanned bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.put(key, memoEntry{in: in, warnings: warnings})
+	m.put(key, memoEntry{in: in, warnings: warnings, unplanned: unplanned})
 }
 
 // recordRefused remembers a plan Nomad refused with in, and returns when it
@@ -198,6 +212,12 @@ func (m *planMemo) retain(keep map[jobs.Key]bool) {
 			delete(m.entries, k)
 		}
 	}
+}
+
+// placed: a plan that found the job in sync with every allocation placed
+// or placeable.
+func placed(r *JobResult) bool {
+	return r.Class == InSync && r.Err == nil && len(r.PlacementFailures) == 0
 }
 
 // memoizable: only a plan that found nothing at all to do. An in-sync job

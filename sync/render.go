@@ -148,3 +148,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// outline is what a report keeps of a plan's diff. A new job's diff lists
+// every field of its spec, and nothing reads those (Changes and the text
+// both show a new job by its groups), so only the job's and its groups'
+// names and types are kept: a thousand new jobs otherwise hold megabytes
+// of diff in the cycle's report.
+func outline(d *api.JobDiff) *api.JobDiff {
+	if d == nil || d.Type != "Added" {
+		return d
+	}
+	o := &api.JobDiff{Type: d.Type, ID: d.ID}
+	for _, tg := range d.TaskGroups {
+		if tg != nil {
+			o.TaskGroups = append(o.TaskGroups, &api.TaskGroupDiff{Type: tg.Type, Name: tg.Name, Updates: tg.Updates})
+		}
+	}
+	return o
+}

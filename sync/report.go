@@ -49,7 +49,9 @@ type Applied struct {
 	EvalID      string
 	Version     uint64
 	ModifyIndex uint64
-	// Job is the job as registered, read back; nil if that read failed.
+	// Job is the job as sent to Nomad (shared with the loaded file: never
+	// modify it). It is not read back, so Nomad's defaults are not filled
+	// in. Nil when the version was unknown and reading it back failed.
 	Job *api.Job
 }
 
@@ -166,4 +168,20 @@ func (r *Report) Pending() bool {
 func (r *Report) Failed() bool {
 	c := r.Counts()
 	return c.Errors > 0 || c.Conflicts > 0
+}
+
+// Slim drops what only a printed plan and the cycle itself read: each job's
+// structured diff (its Changes stay) and the job a register sent. It is for
+// whoever keeps a report after the cycle, as the agent's status does until
+// the next one: a deploy's diffs would otherwise be most of the agent's
+// memory (a new job's diff lists every field of its spec).
+func (r *Report) Slim() {
+	for _, j := range r.Jobs {
+		j.Diff = nil
+		if j.Applied != nil {
+			a := *j.Applied
+			a.Job = nil
+			j.Applied = &a
+		}
+	}
 }

@@ -303,3 +303,61 @@ func TestWriteText_OrphanVerbs(t *testing.T) {
 		})
 	}
 }
+
+// TestReport_SlimKeepsWhatStatusShows: a report kept after its cycle drops
+// the diffs and sent jobs, and shows the same JSON.
+func TestReport_SlimKeepsWhatStatusShows(t *testing.T) {
+	diff := changedPlan("web", 4).Diff
+	r := &Report{Revision: "c1", Jobs: []*JobResult{{
+		Key: jobs.Key{Namespace: "default", ID: "web"}, Path: "web.nomad", Class: Update, Diff: diff, Changes: Changes(diff),
+		Groups:  map[string]GroupCounts{"g": {InPlace: 1}},
+		Applied: &Applied{EvalID: "e1", Version: 3, ModifyIndex: 99, Job: &api.Job{ID: ptr("web")}},
+	}}}
+	before, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Slim()
+	after, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(before) {
+		t.Errorf("JSON after Slim:\n%s\nbefore:\n%s", after, before)
+	}
+	if j := r.Jobs[0]; j.Diff != nil || j.Applied.Job != nil || len(j.Changes) == 0 {
+		t.Errorf("after Slim: diff %v, applied job %v, changes %v; want no diff, no job, the changes", j.Diff, j.Applied.Job, j.Changes)
+	}
+}
+
+// TestOutline_NewJobRendersTheSame: a new job's diff is kept as an outline,
+// and the plan prints the same as from the whole diff.
+func TestOutline_NewJobRendersTheSame(t *testing.T) {
+	full := &api.JobDiff{Type: "Added", ID: "db",
+		Fields: []*api.FieldDiff{{Type: "Added", Name: "Priority", New: "50"}},
+		TaskGroups: []*api.TaskGroupDiff{{
+			Type: "Added", Name: "g", Updates: map[string]uint64{"create": 1},
+			Fields: []*api.FieldDiff{{Type: "Added", Name: "Count", New: "1"}},
+			Tasks: []*api.TaskDiff{{Type: "Added", Name: "t",
+				Fields: []*api.FieldDiff{{Type: "Added", Name: "Driver", New: "docker"}}}},
+		}},
+	}
+	render := func(d *api.JobDiff) string {
+		var buf bytes.Buffer
+		WriteText(&buf, &Report{Jobs: []*JobResult{{
+			Key: key("db"), Path: "db.nomad", Class: Create, Diff: d, Changes: Changes(d),
+			Groups: map[string]GroupCounts{"g": {Place: 1}},
+		}}}, false)
+		return buf.String()
+	}
+	o := outline(full)
+	if got, want := render(o), render(full); got != want {
+		t.Errorf("from the outline:\n%s\nfrom the whole diff:\n%s", got, want)
+	}
+	if len(o.Fields) != 0 || len(o.TaskGroups[0].Fields)+len(o.TaskGroups[0].Tasks) != 0 {
+		t.Errorf("outline kept fields: %+v %+v", o.Fields, o.TaskGroups[0])
+	}
+	if edited := editedDiff(); outline(edited) != edited {
+		t.Error("an edited job's diff was outlined; its fields are printed")
+	}
+}

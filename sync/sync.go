@@ -49,6 +49,14 @@ type Options struct {
 	// unchanged since a plan found it in sync is not planned again.
 	// For benchmarks and for ruling the memo out when debugging.
 	PlanAlways bool
+	// RegisterNewUnplanned registers a job the cluster does not have yet
+	// without planning it first (with Apply, and unless it is held): for
+	// a new job the plan can only say "create", and it is a scheduler run
+	// on the server as costly as the register's own, so skipping it halves
+	// the Nomad work of a large deploy. The next cycle plans the job once,
+	// which reports what it could not place. For the agent; plan and apply
+	// print a new job's groups and placements from its plan.
+	RegisterNewUnplanned bool
 	// PlanRetry is the wait before planning again a job whose plan Nomad
 	// refused (a 4xx) while neither its spec nor its cluster copy changed,
 	// by the number of refusals in a row; default exponential from 30s to
@@ -96,6 +104,9 @@ type Engine struct {
 	cluster Cluster
 	opts    Options
 	memo    planMemo
+	// versions spares reading a job back after a register to learn its
+	// version.
+	versions versionBook
 	// now is the clock of plan retries; tests replace it.
 	now func() time.Time
 }

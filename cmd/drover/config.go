@@ -73,6 +73,7 @@ type config struct {
 	// noSource is set by the commands that touch only Consul (suspend,
 	// resume): they accept the agent's flags but need no --repo.
 	noSource bool
+	pprof    bool
 }
 
 func defaultDataDir() string {
@@ -168,6 +169,7 @@ func (c *config) agentFlags(f *flagSet) {
 	f.String(g, &c.advertise, "advertise", "", "URL the other replicas reach this one at (for /v1/status on a standby). Default:\nhttp://$NOMAD_ADDR_http when run as a Nomad job with a port named http, else\nhttp://<--listen> with an unspecified host replaced by this host's name.")
 	f.Bool(g, &c.ui, "ui", true, "Serve the web page on --listen: GET / (jobs, rollouts, events, live) and\nGET /jobs/<namespace>/<name>. false: no page (the JSON API stays).")
 	f.String(g, &c.nomadUIURL, "nomad-ui-url", "", "Nomad web UI the page links jobs to. Default: $NOMAD_ADDR/ui (http://127.0.0.1:4646/ui).")
+	f.Bool(g, &c.pprof, "pprof", false, "Serve Go's runtime profiles on --listen under /debug/pprof/ (heap, CPU, goroutines),\nfor go tool pprof. They show job names and specs in memory: keep --listen private.")
 	f.Bool(g, &c.watch, "watch-cluster", true, "Watch the cluster's jobs (blocking queries) and sync as soon as one drover\nmanages changes, instead of waiting for --interval / --schedule.")
 }
 

@@ -267,6 +267,9 @@ type role struct {
 	allowed func() bool
 	// controls are the suspensions and windows; nil builds them.
 	controls *control.Controls
+	// unplanned registers new jobs without planning them first (the
+	// agent: nothing prints their plan).
+	unplanned bool
 }
 
 // wire builds the clients; bus, when set, is given every log line too.
@@ -331,7 +334,9 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 		CallTimeout: c.callTimeout,
 		Allowed:     r.allowed,
 		Progress:    progress.Touch,
-		Logger:      w.log,
+
+		RegisterNewUnplanned: r.unplanned,
+		Logger:               w.log,
 	})
 	var runner *cycle.Runner
 	trigger := r.trigger
@@ -568,6 +573,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		Metrics:       m,
 		Events:        bus,
 		UI:            c.ui,
+		Pprof:         c.pprof,
 		NomadUIURL:    c.nomadUI(os.Getenv),
 	}
 	if c.watch {
@@ -588,7 +594,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		opts.NoLeaderAfter = 2*c.leaderTTL + time.Minute
 	}
 	newTerm := func(ctx context.Context, t agent.Term) (agent.Cycles, agent.RolloutStatus, error) {
-		r := role{apply: !c.dryRun, resume: true, metrics: m, trigger: trigger, controls: controls}
+		r := role{apply: !c.dryRun, resume: true, metrics: m, trigger: trigger, controls: controls, unplanned: true}
 		if lead != nil {
 			// Every state write is refused by Consul once this replica
 			// no longer holds the lock; every Nomad write is checked

@@ -47,7 +47,7 @@ peering {
 // cosmetic: with AWS_CA_BUNDLE set, the AWS fingerprinter fails and the agent
 // exits at start-up; the cloud fingerprinters would also call out to metadata
 // endpoints, and every address here is loopback.
-func nomadConfig(p nomadPorts, dataDir string, consulHTTP int) string {
+func nomadConfig(p nomadPorts, dataDir string, consulHTTP int, capacity *Capacity) string {
 	return fmt.Sprintf(`# Written by drover's testcluster.
 disable_update_check = true
 bind_addr            = "127.0.0.1"
@@ -70,12 +70,30 @@ client {
   options {
     "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
   }
-}
+%s}
 
 consul {
   address = "127.0.0.1:%d"
 }
-`, dataDir, p.HTTP, p.RPC, p.Serf, consulHTTP)
+`, dataDir, p.HTTP, p.RPC, p.Serf, capacityConfig(capacity), consulHTTP)
+}
+
+// capacityConfig is the client block's lines overriding its fingerprinted
+// resources.
+func capacityConfig(c *Capacity) string {
+	if c == nil {
+		return ""
+	}
+	var s string
+	for _, kv := range []struct {
+		key string
+		v   int
+	}{{"cpu_total_compute", c.CPUMHz}, {"memory_total_mb", c.MemoryMB}, {"disk_total_mb", c.DiskMB}} {
+		if kv.v > 0 {
+			s += fmt.Sprintf("  %s = %d\n", kv.key, kv.v)
+		}
+	}
+	return s
 }
 
 // writeFile writes an agent config into dir and returns its path.

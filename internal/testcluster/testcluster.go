@@ -48,6 +48,18 @@ type Options struct {
 	// ReadyTimeout bounds the wait for both agents to be usable. Zero means
 	// 90 seconds.
 	ReadyTimeout time.Duration
+
+	// Capacity, when set, is what the Nomad client advertises instead of
+	// what it fingerprints, e.g. for a benchmark placing more allocations
+	// than the machine could hold if they did real work.
+	Capacity *Capacity
+}
+
+// Capacity is a Nomad client's advertised resources (the client block's
+// cpu_total_compute, memory_total_mb and disk_total_mb). A zero field keeps
+// the fingerprinted value.
+type Capacity struct {
+	CPUMHz, MemoryMB, DiskMB int
 }
 
 // Cluster is a running pair of agents. Its methods are safe for concurrent
@@ -58,6 +70,7 @@ type Cluster struct {
 	removeDir           bool // Dir was ours to create, so Stop removes it
 	logOutput           io.Writer
 	readyTimeout        time.Duration
+	capacity            *Capacity
 
 	consulPorts  consulPorts
 	nomadPorts   nomadPorts
@@ -126,6 +139,7 @@ func newCluster(opts Options) (*Cluster, error) {
 		consulBin:    consulBin,
 		dir:          opts.Dir,
 		readyTimeout: opts.ReadyTimeout,
+		capacity:     opts.Capacity,
 	}
 	if c.readyTimeout <= 0 {
 		c.readyTimeout = 90 * time.Second
@@ -172,7 +186,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 	nomadData := filepath.Join(c.dir, "nomad-data")
-	nomadConfigPath, err := writeFile(c.dir, "nomad.hcl", nomadConfig(c.nomadPorts, nomadData, c.consulPorts.HTTP))
+	nomadConfigPath, err := writeFile(c.dir, "nomad.hcl", nomadConfig(c.nomadPorts, nomadData, c.consulPorts.HTTP, c.capacity))
 	if err != nil {
 		return err
 	}

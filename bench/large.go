@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover/internal/backoff"
+	"github.com/drover-dev/drover/internal/testcluster"
+	"github.com/hashicorp/nomad/api"
+)
+
+// largeResult is what the -large mode measured at one N: cold sync against
+// the register floor at drover's default settings, then a running agent's
+// quiet cycles and peak RSS.
+type largeResult struct {
+	n            int
+	floor, apply time.Duration
+	applyCalls   map[string]int
+	// firstCycle is the agent's first cycle: it plans every job.
+	firstCycle time.Duration
+	quietCalls float64
+	quietKinds map[string]int
+	quietCPU   time.Duration
+	rss        int64
+}
+
+// largeCapacity is what the dev node advertises for n bench jobs (each
+// asks for 1 MHz, 10 MB of memory and 10 MB of disk), with room to spare:
+// the mock driver's tasks do no work, so only the scheduler's bookkeeping
+// stands between one node and n allocations.
+func largeCapacity(n int) *testcluster.Capacity {
+	return &testcluster.Capacity{CPUMHz: 2*n + 4000, MemoryMB: 20*n + 16000, DiskMB: 20*n + 100000}
+}
+
+// large measures n jobs on a dev node told it is big enough for them: the
+// register floor (16 wide) and `drover apply` at its defaults, each on a
+// fresh cluster, back to back; then, on the second, an agent's first cycle,
+// its quiet cycles (calls and CPU) and its peak RSS. Every job places its
+// allocation: a job with count = 0 would do for the cold sync, but Nomad
+// marks it dead and drover registers a dead job again every cycle. One
+// dev node's scheduler places about 5 allocations a second once it holds
+// a few thousand, so at 10,000 the wait for them dominates the run.
+func (b *bench) large(ctx context.Context, n int) (*largeResult, error) {
+	dir, err := os.MkdirTemp("", "drover-bench-large-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	repo := filepath.Join(dir, "repo")
+	if err := makeRepo(repo, n); err != nil {
+		return nil, err
+	}
+	r := &largeResult{n: n}
+	b.logf("N=%d: register floor at parallel %d", n, deployParallel)
+	err = b.withClusterOpts(ctx, filepath.Join(dir, "floor"), largeCapacity(n), func(c *testcluster.Cluster) error {
+		r.floor, err = registerFloor(ctx, c.Nomad(), repo, n, deployParallel)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register floor: %w", err)
+	}
+	b.logf("N=%d: floor %s; drover apply", n, secs(r.floor))
+	err = b.withClusterOpts(ctx, filepath.Join(dir, "drover"), largeCapacity(n), func(c *testcluster.Cluster) error {
+		px, err := startProxy(c.NomadAddr())
+		if err != nil {
+			return err
+		}
+		defer px.close()
+		if r.apply, err = b.droverApplyVia(ctx, c, px.addr, repo, filepath.Join(dir, "apply-data")); err != nil {
+			return err
+		}
+		r.applyCalls, _ = px.counter.snapshot()
+		b.logf("N=%d: drover apply %s (%.2f× the floor), calls %v; waiting for the cluster to settle", n, secs(r.apply), ratio(r.apply, r.floor), r.applyCalls)
+		if err := waitPlaced(ctx, c.Nomad(), n, 90*time.Minute); err != nil {
+			return err
+		}
+		return b.largeAgent(ctx, c, px, repo, filepath.Join(dir, "agent-data"), r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// largeAgent runs an agent over the synced cluster: its first cycle, then
+// quietCycles quiet ones, and its peak RSS.
+func (b *bench) largeAgent(ctx context.Context, c *testcluster.Cluster, px *proxy, repo, data string, r *largeResult) error {
+	env := append(os.Environ(), c.Env()...)
+	env = append(env, "NOMAD_ADDR="+px.addr)
+	// Its own state prefix: the rollouts `drover apply` recorded are not
+	// resumed, so the quiet cycles are the agent's cost of N synced jobs
+	// with no rollout in flight.
+	args := []string{"--repo", repo, "--instance", instance, "--data-dir", data, "--interval", "1h", "--state-prefix", "drover/bench-large-agent/"}
+	if b.heapDir != "" {
+		args = append(args, "--pprof")
+	}
+	start := time.Now()
+	a, err := startAgent(b.drover, args, env)
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+	pid := a.cmd.Process.Pid
+	b.logf("N=%d: agent started (pid %d); its first cycle plans every job", r.n, pid)
+	if _, _, err := a.wait(ctx, 0, "sync.done", 60*time.Minute, nil); err != nil {
+		return err
+	}
+	r.firstCycle = time.Since(start)
+	if err := a.waitQuiet(ctx, 3*time.Second, 10*time.Minute); err != nil {
+		return err
+	}
+	if err := waitSettled(ctx, c.Nomad()); err != nil {
+		return err
+	}
+	b.logf("N=%d: first cycle done after %s; %d quiet cycles (POST /v1/sync)", r.n, secs(r.firstCycle), quietCycles)
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return err
+	}
+	kinds0, calls0 := px.counter.snapshot()
+	for range quietCycles {
+		m := a.mark()
+		if err := postSync(ctx, a.listen, ""); err != nil {
+			return err
+		}
+		if _, _, err := a.wait(ctx, m, "sync.done", 10*time.Minute, nil); err != nil {
+			return err
+		}
+	}
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return err
+	}
+	kinds1, calls1 := px.counter.snapshot()
+	r.quietCalls = float64(calls1-calls0) / quietCycles
+	r.quietCPU = (cpu1 - cpu0) / quietCycles
+	r.quietKinds = map[string]int{}
+	for k, v := range kinds1 {
+		if d := v - kinds0[k]; d > 0 {
+			r.quietKinds[k] = d
+		}
+	}
+	if err := b.heapProfile(ctx, a, fmt.Sprintf("heap-%d-quiet.pb.gz", r.n)); err != nil {
+		return err
+	}
+	r.rss, err = peakRSS(pid)
+	return err
+}
+
+// waitPlaced waits until every one of n jobs has its allocation running.
+func waitPlaced(ctx context.Context, nc *api.Client, n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		stubs, _, err := nc.Jobs().List((&api.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, s := range stubs {
+			if s.JobSummary != nil && s.JobSummary.Summary["g"].Running == 1 {
+				running++
+			}
+		}
+		if running == n {
+			return nil
+		}
+		if !backoff.Sleep(ctx, 5*time.Second) {
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("%d jobs not all running within %s", n, limit)
+}
+
+func (b *bench) withClusterOpts(ctx context.Context, dir string, capacity *testcluster.Capacity, f func(*testcluster.Cluster) error) error {
+	c, err := testcluster.Start(ctx, testcluster.Options{Dir: dir, NomadBin: b.nomad, ReadyTimeout: 3 * time.Minute, Capacity: capacity})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	return f(c)
+}
+
+func writeLarge(w io.Writer, r *largeResult) {
+	capa := largeCapacity(r.n)
+	fmt.Fprintf(w, "\n### N = %d (one dev node advertising %d MHz, %d MB of memory, %d MB of disk)\n\n", r.n, capa.CPUMHz, capa.MemoryMB, capa.DiskMB)
+	fmt.Fprintln(w, "| measure | measured | target | met |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "not met"
+	}
+	fmt.Fprintf(w, "| register floor, %d wide (fresh cluster) | %s | | |\n", deployParallel, secs(r.floor))
+	fmt.Fprintf(w, "| cold sync: `drover apply`, default settings (fresh cluster, right after) | %s | | |\n", secs(r.apply))
+	fmt.Fprintf(w, "| cold sync, ratio to the floor | %.2f× | ≤ 1.15× | %s |\n", ratio(r.apply, r.floor), met(ratio(r.apply, r.floor) <= 1.15))
+	fmt.Fprintf(w, "| `drover apply`'s Nomad calls | %s | | |\n", kindList(r.applyCalls))
+	fmt.Fprintf(w, "| agent's first cycle (plans every job) | %s | | |\n", secs(r.firstCycle))
+	fmt.Fprintf(w, "| quiet cycle: Nomad API calls | %.1f (%s in %d cycles) | ≤ 2 | %s |\n", r.quietCalls, kindList(r.quietKinds), quietCycles, met(r.quietCalls <= 2))
+	fmt.Fprintf(w, "| quiet cycle: CPU, agent process (user+sys) | %s | | |\n", millis(r.quietCPU))
+	fmt.Fprintf(w, "| agent peak RSS (VmHWM) | %.0f MB | ≤ 300 MB | %s |\n", float64(r.rss)/(1<<20), met(r.rss <= 300<<20))
+}
+
+func kindList(m map[string]int) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var parts []string
+	for _, k := range ks {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
