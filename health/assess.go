@@ -131,7 +131,7 @@ func Assess(t Target, o Observation) Assessment {
 			a.Critical = append(a.Critical, criticalChecks(o.Checks, al)...)
 		}
 	}
-	a.Ready = a.Superseded == "" && len(a.Failed) == 0 && deployDone && len(live) > 0 &&
+	a.Ready = a.Superseded == "" && len(a.Failed) == 0 && deployDone && (len(live) > 0 || t.MayBeIdle) &&
 		checksOK && len(a.Critical) == 0 && len(a.Waiting) == 0
 	return a
 }
@@ -215,7 +215,7 @@ func assessAllocs(t Target, allocs []*api.AllocationListStub, a *Assessment) (li
 		}
 		live = append(live, al)
 	}
-	if len(live) == 0 && len(a.Failed) == 0 {
+	if len(live) == 0 && len(a.Failed) == 0 && !(t.MayBeIdle && len(a.Waiting) == 0) {
 		a.Waiting = append(a.Waiting, fmt.Sprintf("no allocation of version %d is running yet", t.Version))
 	}
 	if older > 0 {

@@ -479,3 +479,49 @@ func waitingMatch(got, want []string) bool {
 		return g == w
 	})
 }
+
+// TestAssess_AJobThatMayRunNothingIsNotWaitedFor: a group at count 0 (or
+// one the autoscaler may scale to 0) has no allocation to wait for; one
+// that does come is judged as usual.
+func TestAssess_AJobThatMayRunNothingIsNotWaitedFor(t *testing.T) {
+	target := helloTarget("idle", 3)
+	target.MayBeIdle = true
+	if a := Assess(target, Observation{}); !a.Ready || len(a.Waiting) > 0 {
+		t.Errorf("nothing placed, nothing to place: Ready = %v, Waiting = %q", a.Ready, a.Waiting)
+	}
+	pending := &api.AllocationListStub{ID: "0123456789", JobVersion: 3, TaskGroup: "web",
+		DesiredStatus: api.AllocDesiredStatusRun, ClientStatus: api.AllocClientStatusPending}
+	if a := Assess(target, Observation{Allocs: []*api.AllocationListStub{pending}}); a.Ready {
+		t.Errorf("an allocation of the version is pending: ready, Waiting = %q", a.Waiting)
+	}
+	target.MayBeIdle = false
+	if a := Assess(target, Observation{}); a.Ready {
+		t.Error("a job that must run something is ready with no allocation")
+	}
+}
+
+func TestTargetOf_MayBeIdle(t *testing.T) {
+	group := func(count int, scaling *api.ScalingPolicy) *api.TaskGroup {
+		return &api.TaskGroup{Name: ptr("web"), Count: &count, Scaling: scaling}
+	}
+	zeroMin, oneMin, off := int64(0), int64(1), false
+	for _, tc := range []struct {
+		name   string
+		typ    string
+		groups []*api.TaskGroup
+		want   bool
+	}{
+		{"count 0", "service", []*api.TaskGroup{group(0, nil)}, true},
+		{"count 1", "service", []*api.TaskGroup{group(1, nil)}, false},
+		{"one group idle, one not", "service", []*api.TaskGroup{group(0, nil), group(2, nil)}, false},
+		{"autoscaler may go to 0", "service", []*api.TaskGroup{group(2, &api.ScalingPolicy{Min: &zeroMin})}, true},
+		{"autoscaler keeps 1", "service", []*api.TaskGroup{group(2, &api.ScalingPolicy{Min: &oneMin})}, false},
+		{"scaling disabled", "service", []*api.TaskGroup{group(2, &api.ScalingPolicy{Min: &zeroMin, Enabled: &off})}, false},
+		{"system job", "system", []*api.TaskGroup{group(0, nil)}, false},
+	} {
+		job := &api.Job{ID: ptr("j"), Type: &tc.typ, TaskGroups: tc.groups}
+		if got := TargetOf(job).MayBeIdle; got != tc.want {
+			t.Errorf("%s: MayBeIdle = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -42,6 +42,13 @@ type Target struct {
 	// check_restart grace of its checks: a check is not held critical
 	// against a task that still starts.
 	StartGrace time.Duration
+	// MayBeIdle is set when the job may run no allocation at all and be
+	// right: every group has count 0, or a scaling block that lets the
+	// autoscaler take it to 0 (drover registers those keeping the
+	// cluster's count). Such a rollout does not wait for an allocation
+	// of its version that may never come; one that does come is judged
+	// like any other, and resets the bake.
+	MayBeIdle bool
 }
 
 // Watched reports whether the job's kind has a rollout to watch: batch jobs
@@ -90,8 +97,12 @@ func TargetOf(job *api.Job) Target {
 	if job.Update != nil {
 		t.StartGrace = max(t.StartGrace, deref(job.Update.MinHealthyTime))
 	}
+	t.MayBeIdle = deref(job.Type) != "system"
 	for _, g := range job.TaskGroups {
 		group := deref(g.Name)
+		if !mayBeIdle(g) {
+			t.MayBeIdle = false
+		}
 		if g.Update != nil && deref(g.Update.AutoRevert) {
 			t.AutoRevert = true
 		}
@@ -175,4 +186,14 @@ func (t Target) PolicyFor(p Policy) Policy {
 	}
 	p.StartGrace = t.StartGrace
 	return p
+}
+
+// mayBeIdle reports whether g may rightly run no allocation: its count is
+// 0, or the autoscaler may scale it to 0.
+func mayBeIdle(g *api.TaskGroup) bool {
+	if g.Count != nil && *g.Count == 0 {
+		return true
+	}
+	s := g.Scaling
+	return s != nil && (s.Enabled == nil || *s.Enabled) && s.Min != nil && *s.Min == 0
 }

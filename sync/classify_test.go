@@ -18,13 +18,17 @@ func TestClassify(t *testing.T) {
 		owner   jobs.Ownership
 		owned   bool
 		changes []string
-		want    Class
+		// idle: the plan places nothing (every count 0).
+		idle bool
+		want Class
 	}{
 		{name: "not in the cluster", stub: nil, changes: nil, want: Create},
 		{name: "stopped", stub: &api.JobListStub{Type: "service", Status: "dead", Stop: true}, want: Create},
 		{name: "stopped with changes", stub: &api.JobListStub{Type: "service", Status: "running", Stop: true}, changes: changes, want: Create},
 		{name: "dead service", stub: &api.JobListStub{Type: "service", Status: "dead"}, want: Create},
 		{name: "dead system job", stub: &api.JobListStub{Type: "system", Status: "dead"}, want: Create},
+		{name: "dead service with nothing to place", stub: &api.JobListStub{Type: "service", Status: "dead"}, idle: true, want: InSync},
+		{name: "dead service with nothing to place, changes", stub: &api.JobListStub{Type: "service", Status: "dead"}, owner: jobs.Ownership{Fingerprint: "old"}, owned: true, changes: changes, idle: true, want: Update},
 		{name: "dead batch, no changes", stub: &api.JobListStub{Type: "batch", Status: "dead"}, want: InSync},
 		{name: "dead batch, changes", stub: &api.JobListStub{Type: "batch", Status: "dead"}, owner: jobs.Ownership{Fingerprint: "old"}, owned: true, changes: changes, want: Update},
 		{name: "no changes", stub: running, owner: mine, owned: true, want: InSync},
@@ -36,7 +40,7 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := classify(tt.stub, "fp-git", tt.owner, tt.owned, tt.changes); got != tt.want {
+			if got := classify(tt.stub, "fp-git", tt.owner, tt.owned, tt.changes, !tt.idle); got != tt.want {
 				t.Errorf("classify = %s, want %s", got, tt.want)
 			}
 		})

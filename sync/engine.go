@@ -225,7 +225,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	r.Groups = withoutForeign(groupCounts(plan.Annotations), filt, r.Changes)
 	r.PlacementFailures = plan.FailedTGAllocs
 	r.Warnings = plan.Warnings
-	r.Class = classify(stub, f.Fingerprint, owner, owned, r.Changes)
+	r.Class = classify(stub, f.Fingerprint, owner, owned, r.Changes, places(r.Groups))
 	e.memo.record(r.Key, in, r)
 	logIgnored(log, filt)
 	e.logClass(log, r)
