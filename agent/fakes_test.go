@@ -16,6 +16,7 @@ import (
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
+	"github.com/drover-dev/drover/nomad"
 	dsync "github.com/drover-dev/drover/sync"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -38,7 +39,7 @@ type fakeNomad struct {
 
 	plans, registers, watches int
 	// streams are the job event subscriptions handed out.
-	streams []chan *api.Events
+	streams []chan *nomad.EventBatch
 }
 
 func newFakeNomad() *fakeNomad {
@@ -119,10 +120,10 @@ func (n *fakeNomad) WatchJobs(ctx context.Context, index uint64, wait time.Durat
 }
 
 // JobEvents hands out a subscription that each write feeds.
-func (n *fakeNomad) JobEvents(ctx context.Context, index uint64) (<-chan *api.Events, error) {
+func (n *fakeNomad) JobEvents(ctx context.Context, index uint64) (<-chan *nomad.EventBatch, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	ch := make(chan *api.Events, 1024)
+	ch := make(chan *nomad.EventBatch, 1024)
 	n.streams = append(n.streams, ch)
 	return ch, nil
 }
@@ -131,15 +132,15 @@ func (n *fakeNomad) JobEvents(ctx context.Context, index uint64) (<-chan *api.Ev
 // n.mu held.
 func (n *fakeNomad) publish(s *api.JobListStub) {
 	job := map[string]any{"ID": s.ID, "Namespace": s.Namespace, "Status": s.Status, "Stop": s.Stop, "JobModifyIndex": s.JobModifyIndex, "Meta": s.Meta}
-	b, err := json.Marshal(map[string]any{"Job": job})
+	b, err := json.Marshal(job)
 	if err != nil {
 		panic(err)
 	}
-	var payload map[string]any
-	if err := json.Unmarshal(b, &payload); err != nil {
+	var decoded nomad.JobEvent
+	if err := json.Unmarshal(b, &decoded); err != nil {
 		panic(err)
 	}
-	batch := &api.Events{Index: n.index, Events: []api.Event{{Topic: api.TopicJob, Key: s.ID, Payload: payload}}}
+	batch := &nomad.EventBatch{Index: n.index, Events: []nomad.Event{{Topic: api.TopicJob, Key: s.ID, Job: &decoded}}}
 	for _, ch := range n.streams {
 		select {
 		case ch <- batch:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/nomad"
 	dsync "github.com/drover-dev/drover/sync"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -204,20 +205,20 @@ func TestWatch_StatusChurnOfRegisteredJobsIsNoChange(t *testing.T) {
 // drover owns, while a foreign job's event is none.
 func TestWatch_PurgedJobFromTheEventStreamIsAChange(t *testing.T) {
 	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
-	jobEvent := func(id string, meta map[string]string, deleted bool) api.Event {
-		b, err := json.Marshal(map[string]any{"Job": map[string]any{"ID": id, "Namespace": "default", "Status": "running", "JobModifyIndex": 5, "Meta": meta}, "Deleted": deleted})
+	jobEvent := func(id string, meta map[string]string, deleted bool) nomad.Event {
+		b, err := json.Marshal(map[string]any{"ID": id, "Namespace": "default", "Status": "running", "JobModifyIndex": 5, "Meta": meta})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var payload map[string]any
-		if err := json.Unmarshal(b, &payload); err != nil {
+		var job nomad.JobEvent
+		if err := json.Unmarshal(b, &job); err != nil {
 			t.Fatal(err)
 		}
-		return api.Event{Topic: api.TopicJob, Key: id, Payload: payload}
+		return nomad.Event{Topic: api.TopicJob, Key: id, Job: &job, Deleted: deleted}
 	}
 	for _, tt := range []struct {
 		name   string
-		event  api.Event
+		event  nomad.Event
 		change bool
 	}{
 		{"the same job again", jobEvent("a", meta, false), false},
@@ -229,7 +230,7 @@ func TestWatch_PurgedJobFromTheEventStreamIsAChange(t *testing.T) {
 			defer w.stopTimer()
 			now := time.Now()
 			w.observe([]*api.JobListStub{{ID: "a", Namespace: "default", Status: "running", JobModifyIndex: 5, Meta: meta}}, now)
-			w.applyEvents([]api.Event{tt.event}, now)
+			w.applyEvents([]nomad.Event{tt.event}, now)
 			w.mu.Lock()
 			scheduled := w.timer != nil
 			w.mu.Unlock()

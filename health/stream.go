@@ -13,6 +13,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/nomad"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -195,7 +196,7 @@ func (w *Watcher) streamFailed(ctx context.Context, err error) {
 }
 
 // follow applies a stream's events until it ends, returning why.
-func (w *Watcher) follow(ctx context.Context, events <-chan *api.Events) error {
+func (w *Watcher) follow(ctx context.Context, events <-chan *nomad.EventBatch) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -213,7 +214,7 @@ func (w *Watcher) follow(ctx context.Context, events <-chan *api.Events) error {
 }
 
 // apply takes one batch of events.
-func (w *Watcher) apply(ctx context.Context, batch *api.Events) {
+func (w *Watcher) apply(ctx context.Context, batch *nomad.EventBatch) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if ctx.Err() != nil {
@@ -226,10 +227,10 @@ func (w *Watcher) apply(ctx context.Context, batch *api.Events) {
 		e := &batch.Events[i]
 		switch e.Topic {
 		case api.TopicAllocation:
-			stub, deployment, err := allocOf(e)
-			if err != nil || stub == nil {
+			if e.Allocation == nil {
 				continue
 			}
+			stub, deployment := &e.Allocation.AllocationListStub, e.Allocation.DeploymentID
 			k := jobs.Key{Namespace: stub.Namespace, ID: stub.JobID}
 			jf := v.jobs[k]
 			if jf == nil {
@@ -255,8 +256,8 @@ func (w *Watcher) apply(ctx context.Context, batch *api.Events) {
 				}
 			}
 		case api.TopicDeployment:
-			d, err := deploymentOf(e)
-			if err != nil || d == nil {
+			d := e.Deployment
+			if d == nil {
 				continue
 			}
 			jf := v.jobs[jobs.Key{Namespace: d.Namespace, ID: d.JobID}]

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/state"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/nomad/api"
@@ -123,12 +124,12 @@ func (f *fakeCluster) blocking(sources ...string) bool {
 // Events is Nomad's event stream: each change of the cluster (set) sends
 // every allocation and deployment as an event, the way the real stream
 // sends them (JSON, allocations without their job).
-func (f *fakeCluster) Events(ctx context.Context, jobIDs []string, index uint64) (<-chan *api.Events, error) {
+func (f *fakeCluster) Events(ctx context.Context, jobIDs []string, index uint64) (<-chan *nomad.EventBatch, error) {
 	// The query log keeps the index asked for; it answers at once.
 	if _, _, err := blockingQuery(ctx, f, "events", index, 0, func() (struct{}, error) { return struct{}{}, f.nomadErr }); err != nil {
 		return nil, err
 	}
-	ch := make(chan *api.Events, 64)
+	ch := make(chan *nomad.EventBatch, 64)
 	f.mu.Lock()
 	f.streams = append(f.streams, fakeStream{ctx: ctx, ch: ch})
 	f.mu.Unlock()
@@ -175,21 +176,21 @@ func (f *fakeCluster) Checks(ctx context.Context, services []string, index uint6
 // fakeStream is one subscription to the fake's events.
 type fakeStream struct {
 	ctx context.Context
-	ch  chan *api.Events
+	ch  chan *nomad.EventBatch
 }
 
 // publish sends the cluster's objects to the streams open. Needs f.mu.
 func (f *fakeCluster) publish() {
-	batch := &api.Events{Index: f.index}
+	batch := &nomad.EventBatch{Index: f.index}
 	for _, a := range f.allocs {
-		batch.Events = append(batch.Events, event(api.TopicAllocation, "Allocation", &api.Allocation{
+		batch.Events = append(batch.Events, event(api.TopicAllocation, &api.Allocation{
 			ID: a.ID, Namespace: a.Namespace, JobID: a.JobID, TaskGroup: a.TaskGroup,
 			DesiredStatus: a.DesiredStatus, ClientStatus: a.ClientStatus, ClientDescription: a.ClientDescription,
 			TaskStates: a.TaskStates, DeploymentStatus: a.DeploymentStatus, CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex,
 		}))
 	}
 	for _, d := range f.deps {
-		batch.Events = append(batch.Events, event(api.TopicDeployment, "Deployment", d))
+		batch.Events = append(batch.Events, event(api.TopicDeployment, d))
 	}
 	open := f.streams[:0]
 	for _, st := range f.streams {
@@ -205,17 +206,26 @@ func (f *fakeCluster) publish() {
 	f.streams = open
 }
 
-// event is a stream event whose payload went through JSON, as on the wire.
-func event(topic api.Topic, field string, obj any) api.Event {
-	b, err := json.Marshal(map[string]any{field: obj})
+// event is a stream event whose object went through JSON into the
+// stream's types, as on the wire.
+func event(topic api.Topic, obj any) nomad.Event {
+	b, err := json.Marshal(obj)
 	if err != nil {
 		panic(err)
 	}
-	var payload map[string]any
-	if err := json.Unmarshal(b, &payload); err != nil {
+	e := nomad.Event{Topic: topic}
+	switch topic {
+	case api.TopicAllocation:
+		e.Allocation = new(nomad.AllocEvent)
+		err = json.Unmarshal(b, e.Allocation)
+	case api.TopicDeployment:
+		e.Deployment = new(api.Deployment)
+		err = json.Unmarshal(b, e.Deployment)
+	}
+	if err != nil {
 		panic(err)
 	}
-	return api.Event{Topic: topic, Payload: payload}
+	return e
 }
 
 // blockingQuery answers like the real APIs; get runs under f.mu.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/state"
 	dsync "github.com/drover-dev/drover/sync"
 	consulapi "github.com/hashicorp/consul/api"
@@ -113,7 +114,7 @@ type fakeNomad struct {
 	index   uint64
 	allocs  []*api.AllocationListStub
 	deps    []*api.Deployment
-	streams []chan *api.Events
+	streams []chan *nomad.EventBatch
 }
 
 func (f *fakeNomad) set(allocs []*api.AllocationListStub, deps []*api.Deployment) {
@@ -121,12 +122,12 @@ func (f *fakeNomad) set(allocs []*api.AllocationListStub, deps []*api.Deployment
 	defer f.mu.Unlock()
 	f.index++
 	f.allocs, f.deps = nil, nil
-	batch := &api.Events{Index: f.index}
+	batch := &nomad.EventBatch{Index: f.index}
 	for _, a := range allocs {
 		c := *a
 		c.ModifyIndex = f.index
 		f.allocs = append(f.allocs, &c)
-		batch.Events = append(batch.Events, wireEvent(api.TopicAllocation, "Allocation", &api.Allocation{
+		batch.Events = append(batch.Events, wireEvent(api.TopicAllocation, &api.Allocation{
 			ID: c.ID, Namespace: c.Namespace, JobID: c.JobID, TaskGroup: c.TaskGroup, ClientStatus: c.ClientStatus,
 			DesiredStatus: c.DesiredStatus, TaskStates: c.TaskStates, ModifyIndex: c.ModifyIndex,
 		}))
@@ -135,7 +136,7 @@ func (f *fakeNomad) set(allocs []*api.AllocationListStub, deps []*api.Deployment
 		c := *d
 		c.ModifyIndex = f.index
 		f.deps = append(f.deps, &c)
-		batch.Events = append(batch.Events, wireEvent(api.TopicDeployment, "Deployment", &c))
+		batch.Events = append(batch.Events, wireEvent(api.TopicDeployment, &c))
 	}
 	for _, ch := range f.streams {
 		select {
@@ -145,10 +146,10 @@ func (f *fakeNomad) set(allocs []*api.AllocationListStub, deps []*api.Deployment
 	}
 }
 
-func (f *fakeNomad) Events(ctx context.Context, _ []string, _ uint64) (<-chan *api.Events, error) {
+func (f *fakeNomad) Events(ctx context.Context, _ []string, _ uint64) (<-chan *nomad.EventBatch, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ch := make(chan *api.Events, 64)
+	ch := make(chan *nomad.EventBatch, 64)
 	f.streams = append(f.streams, ch)
 	return ch, nil
 }
@@ -171,17 +172,26 @@ func (f *fakeNomad) JobStatus(ctx context.Context, namespace, id string) ([]*api
 	return allocs, deps, f.index, nil
 }
 
-// wireEvent is a stream event whose payload went through JSON.
-func wireEvent(topic api.Topic, field string, obj any) api.Event {
-	b, err := json.Marshal(map[string]any{field: obj})
+// wireEvent is a stream event whose object went through JSON into the
+// stream's types.
+func wireEvent(topic api.Topic, obj any) nomad.Event {
+	b, err := json.Marshal(obj)
 	if err != nil {
 		panic(err)
 	}
-	var payload map[string]any
-	if err := json.Unmarshal(b, &payload); err != nil {
+	e := nomad.Event{Topic: topic}
+	switch topic {
+	case api.TopicAllocation:
+		e.Allocation = new(nomad.AllocEvent)
+		err = json.Unmarshal(b, e.Allocation)
+	case api.TopicDeployment:
+		e.Deployment = new(api.Deployment)
+		err = json.Unmarshal(b, e.Deployment)
+	}
+	if err != nil {
 		panic(err)
 	}
-	return api.Event{Topic: topic, Payload: payload}
+	return e
 }
 
 type noChecks struct{}
