@@ -16,7 +16,6 @@ import (
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
-	"github.com/drover-dev/drover/nomad"
 	dsync "github.com/drover-dev/drover/sync"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -39,7 +38,7 @@ type fakeNomad struct {
 
 	plans, registers, watches int
 	// streams are the job event subscriptions handed out.
-	streams []chan *nomad.EventBatch
+	streams []chan *api.Events
 }
 
 func newFakeNomad() *fakeNomad {
@@ -120,10 +119,10 @@ func (n *fakeNomad) WatchJobs(ctx context.Context, index uint64, wait time.Durat
 }
 
 // JobEvents hands out a subscription that each write feeds.
-func (n *fakeNomad) JobEvents(ctx context.Context, index uint64) (<-chan *nomad.EventBatch, error) {
+func (n *fakeNomad) JobEvents(ctx context.Context, index uint64) (<-chan *api.Events, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	ch := make(chan *nomad.EventBatch, 1024)
+	ch := make(chan *api.Events, 1024)
 	n.streams = append(n.streams, ch)
 	return ch, nil
 }
@@ -132,15 +131,15 @@ func (n *fakeNomad) JobEvents(ctx context.Context, index uint64) (<-chan *nomad.
 // n.mu held.
 func (n *fakeNomad) publish(s *api.JobListStub) {
 	job := map[string]any{"ID": s.ID, "Namespace": s.Namespace, "Status": s.Status, "Stop": s.Stop, "JobModifyIndex": s.JobModifyIndex, "Meta": s.Meta}
-	b, err := json.Marshal(job)
+	b, err := json.Marshal(map[string]any{"Job": job})
 	if err != nil {
 		panic(err)
 	}
-	var decoded nomad.JobEvent
-	if err := json.Unmarshal(b, &decoded); err != nil {
+	var payload map[string]any
+	if err := json.Unmarshal(b, &payload); err != nil {
 		panic(err)
 	}
-	batch := &nomad.EventBatch{Index: n.index, Events: []nomad.Event{{Topic: api.TopicJob, Key: s.ID, Job: &decoded}}}
+	batch := &api.Events{Index: n.index, Events: []api.Event{{Topic: api.TopicJob, Key: s.ID, Payload: payload}}}
 	for _, ch := range n.streams {
 		select {
 		case ch <- batch:

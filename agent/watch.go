@@ -10,8 +10,8 @@ import (
 
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
-	"github.com/drover-dev/drover/nomad"
 	dsync "github.com/drover-dev/drover/sync"
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
 )
@@ -26,7 +26,7 @@ type JobWatcher interface {
 	// JobEvents streams the Job topic of every namespace from index on.
 	// It returns once Nomad has answered; the channel closes when ctx ends
 	// or after a batch with Err.
-	JobEvents(ctx context.Context, index uint64) (<-chan *nomad.EventBatch, error)
+	JobEvents(ctx context.Context, index uint64) (<-chan *api.Events, error)
 }
 
 // clusterWatch turns changes to the cluster's jobs into sync cycles, so a
@@ -161,7 +161,7 @@ func (w *clusterWatch) run(ctx context.Context) {
 
 // follow applies the job events of one stream until it ends, returning
 // why. A burst of events is one check: update debounces.
-func (w *clusterWatch) follow(ctx context.Context, events <-chan *nomad.EventBatch) error {
+func (w *clusterWatch) follow(ctx context.Context, events <-chan *api.Events) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -179,7 +179,7 @@ func (w *clusterWatch) follow(ctx context.Context, events <-chan *nomad.EventBat
 }
 
 // applyEvents takes the jobs written in a batch of events.
-func (w *clusterWatch) applyEvents(events []nomad.Event, now time.Time) {
+func (w *clusterWatch) applyEvents(events []api.Event, now time.Time) {
 	w.mu.Lock()
 	latest := maps.Clone(w.latest)
 	w.mu.Unlock()
@@ -192,13 +192,13 @@ func (w *clusterWatch) applyEvents(events []nomad.Event, now time.Time) {
 		if e.Topic != api.TopicJob {
 			continue
 		}
-		job := e.Job
-		if job == nil {
+		job, deleted, err := jobOf(e)
+		if err != nil || job == nil {
 			continue
 		}
 		k := jobs.Key{Namespace: job.Namespace, ID: job.ID}
 		changed = true
-		if e.Deleted {
+		if deleted {
 			delete(latest, k)
 			continue
 		}
@@ -208,6 +208,28 @@ func (w *clusterWatch) applyEvents(events []nomad.Event, now time.Time) {
 	if changed {
 		w.update(latest, now)
 	}
+}
+
+// eventJob is what the watch compares of a job event's job.
+type eventJob struct {
+	ID, Namespace, Status string
+	Stop                  bool
+	JobModifyIndex        uint64
+	Meta                  map[string]string
+}
+
+// jobOf decodes only the fields compared: the API client's Event.Job
+// decodes the whole job by reflection, a few KB a job, on every status
+// change of every job.
+func jobOf(e *api.Event) (*eventJob, bool, error) {
+	var out struct {
+		Job     *eventJob
+		Deleted bool
+	}
+	if err := mapstructure.Decode(e.Payload, &out); err != nil {
+		return nil, false, fmt.Errorf("decode job event: %w", err)
+	}
+	return out.Job, out.Deleted, nil
 }
 
 // observe takes a new list and schedules a check if a relevant job differs

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
-	"github.com/drover-dev/drover/nomad"
 	dsync "github.com/drover-dev/drover/sync"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -205,20 +204,20 @@ func TestWatch_StatusChurnOfRegisteredJobsIsNoChange(t *testing.T) {
 // drover owns, while a foreign job's event is none.
 func TestWatch_PurgedJobFromTheEventStreamIsAChange(t *testing.T) {
 	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
-	jobEvent := func(id string, meta map[string]string, deleted bool) nomad.Event {
-		b, err := json.Marshal(map[string]any{"ID": id, "Namespace": "default", "Status": "running", "JobModifyIndex": 5, "Meta": meta})
+	jobEvent := func(id string, meta map[string]string, deleted bool) api.Event {
+		b, err := json.Marshal(map[string]any{"Job": map[string]any{"ID": id, "Namespace": "default", "Status": "running", "JobModifyIndex": 5, "Meta": meta}, "Deleted": deleted})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var job nomad.JobEvent
-		if err := json.Unmarshal(b, &job); err != nil {
+		var payload map[string]any
+		if err := json.Unmarshal(b, &payload); err != nil {
 			t.Fatal(err)
 		}
-		return nomad.Event{Topic: api.TopicJob, Key: id, Job: &job, Deleted: deleted}
+		return api.Event{Topic: api.TopicJob, Key: id, Payload: payload}
 	}
 	for _, tt := range []struct {
 		name   string
-		event  nomad.Event
+		event  api.Event
 		change bool
 	}{
 		{"the same job again", jobEvent("a", meta, false), false},
@@ -230,7 +229,7 @@ func TestWatch_PurgedJobFromTheEventStreamIsAChange(t *testing.T) {
 			defer w.stopTimer()
 			now := time.Now()
 			w.observe([]*api.JobListStub{{ID: "a", Namespace: "default", Status: "running", JobModifyIndex: 5, Meta: meta}}, now)
-			w.applyEvents([]nomad.Event{tt.event}, now)
+			w.applyEvents([]api.Event{tt.event}, now)
 			w.mu.Lock()
 			scheduled := w.timer != nil
 			w.mu.Unlock()

@@ -13,7 +13,6 @@ import (
 
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
-	"github.com/drover-dev/drover/nomad"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -196,7 +195,7 @@ func (w *Watcher) streamFailed(ctx context.Context, err error) {
 }
 
 // follow applies a stream's events until it ends, returning why.
-func (w *Watcher) follow(ctx context.Context, events <-chan *nomad.EventBatch) error {
+func (w *Watcher) follow(ctx context.Context, events <-chan *api.Events) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -214,7 +213,7 @@ func (w *Watcher) follow(ctx context.Context, events <-chan *nomad.EventBatch) e
 }
 
 // apply takes one batch of events.
-func (w *Watcher) apply(ctx context.Context, batch *nomad.EventBatch) {
+func (w *Watcher) apply(ctx context.Context, batch *api.Events) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if ctx.Err() != nil {
@@ -227,10 +226,10 @@ func (w *Watcher) apply(ctx context.Context, batch *nomad.EventBatch) {
 		e := &batch.Events[i]
 		switch e.Topic {
 		case api.TopicAllocation:
-			if e.Allocation == nil {
+			stub, deployment, err := allocOf(e)
+			if err != nil || stub == nil {
 				continue
 			}
-			stub, deployment := &e.Allocation.AllocationListStub, e.Allocation.DeploymentID
 			k := jobs.Key{Namespace: stub.Namespace, ID: stub.JobID}
 			jf := v.jobs[k]
 			if jf == nil {
@@ -256,8 +255,8 @@ func (w *Watcher) apply(ctx context.Context, batch *nomad.EventBatch) {
 				}
 			}
 		case api.TopicDeployment:
-			d := e.Deployment
-			if d == nil {
+			d, err := deploymentOf(e)
+			if err != nil || d == nil {
 				continue
 			}
 			jf := v.jobs[jobs.Key{Namespace: d.Namespace, ID: d.JobID}]

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
-	"github.com/drover-dev/drover/nomad"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -22,20 +21,20 @@ func TestStream_LateOrRepeatedEventNeverUndoesNewerData(t *testing.T) {
 	w.view.jobs[jobs.Key{Namespace: "default", ID: "web"}] = jf
 	w.changed = make(chan struct{})
 
-	alloc := func(status string, index uint64) nomad.Event {
-		return event(api.TopicAllocation, &api.Allocation{ID: "a1", JobID: "web", Namespace: "default", ClientStatus: status, ModifyIndex: index})
+	alloc := func(status string, index uint64) api.Event {
+		return event(api.TopicAllocation, "Allocation", &api.Allocation{ID: "a1", JobID: "web", Namespace: "default", ClientStatus: status, ModifyIndex: index})
 	}
-	dep := func(status string, index uint64) nomad.Event {
-		return event(api.TopicDeployment, &api.Deployment{ID: "d1", JobID: "web", Namespace: "default", JobVersion: 3, Status: status, ModifyIndex: index})
+	dep := func(status string, index uint64) api.Event {
+		return event(api.TopicDeployment, "Deployment", &api.Deployment{ID: "d1", JobID: "web", Namespace: "default", JobVersion: 3, Status: status, ModifyIndex: index})
 	}
 	// Older than what is held, then the same again: both ignored.
-	w.apply(t.Context(), &nomad.EventBatch{Index: 9, Events: []nomad.Event{alloc("pending", 9), dep("failed", 9)}})
-	w.apply(t.Context(), &nomad.EventBatch{Index: 10, Events: []nomad.Event{alloc("failed", 10), dep("failed", 10)}})
+	w.apply(t.Context(), &api.Events{Index: 9, Events: []api.Event{alloc("pending", 9), dep("failed", 9)}})
+	w.apply(t.Context(), &api.Events{Index: 10, Events: []api.Event{alloc("failed", 10), dep("failed", 10)}})
 	if a, d := jf.allocs["a1"], jf.deps["d1"]; a.ClientStatus != "running" || d.Status != "running" {
 		t.Fatalf("after late events: alloc %s, deployment %s; want both still running", a.ClientStatus, d.Status)
 	}
 	// Newer: taken, keeping the version the event does not carry.
-	w.apply(t.Context(), &nomad.EventBatch{Index: 12, Events: []nomad.Event{alloc("complete", 12), dep("successful", 11)}})
+	w.apply(t.Context(), &api.Events{Index: 12, Events: []api.Event{alloc("complete", 12), dep("successful", 11)}})
 	if a, d := jf.allocs["a1"], jf.deps["d1"]; a.ClientStatus != "complete" || a.JobVersion != 3 || d.Status != "successful" {
 		t.Fatalf("after newer events: alloc %s (version %d), deployment %s; want complete (3), successful", a.ClientStatus, a.JobVersion, d.Status)
 	}
@@ -43,13 +42,13 @@ func TestStream_LateOrRepeatedEventNeverUndoesNewerData(t *testing.T) {
 		t.Errorf("stream index = %d, want 12", w.view.index)
 	}
 	// Another job's events are not kept.
-	w.apply(t.Context(), &nomad.EventBatch{Index: 13, Events: []nomad.Event{event(api.TopicDeployment, &api.Deployment{ID: "d9", JobID: "other", Namespace: "default"})}})
+	w.apply(t.Context(), &api.Events{Index: 13, Events: []api.Event{event(api.TopicDeployment, "Deployment", &api.Deployment{ID: "d9", JobID: "other", Namespace: "default"})}})
 	if len(w.view.jobs) != 1 || len(jf.deps) != 1 {
 		t.Errorf("an unwatched job's event was kept: %d jobs, %d deployments", len(w.view.jobs), len(jf.deps))
 	}
 	// An allocation the watcher cannot place by version makes it read
 	// the job instead of guessing.
-	w.apply(t.Context(), &nomad.EventBatch{Index: 14, Events: []nomad.Event{event(api.TopicAllocation, &api.Allocation{ID: "a2", JobID: "web", Namespace: "default", DeploymentID: "unknown", ModifyIndex: 14})}})
+	w.apply(t.Context(), &api.Events{Index: 14, Events: []api.Event{event(api.TopicAllocation, "Allocation", &api.Allocation{ID: "a2", JobID: "web", Namespace: "default", DeploymentID: "unknown", ModifyIndex: 14})}})
 	// The read may be done by now, so count reads rather than look for
 	// one in flight.
 	w.feeds.Wait()
@@ -69,7 +68,7 @@ func TestStream_DroppedStreamResumesFromTheLastIndexAndReadsEveryJob(t *testing.
 	eventually(t, "the batch applied", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return w.view.index == 2 })
 
 	f.mu.Lock()
-	f.streams[0].ch <- &nomad.EventBatch{Err: errors.New("connection reset")}
+	f.streams[0].ch <- &api.Events{Err: errors.New("connection reset")}
 	f.mu.Unlock()
 	eventually(t, "a new stream and a read again", func() bool { return len(f.queries("events")) == 2 && len(f.queries("status")) == 2 })
 	if q := f.queries("events")[1]; q.index != 2 {

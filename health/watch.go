@@ -12,7 +12,6 @@ import (
 
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
-	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/state"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/nomad/api"
@@ -25,7 +24,7 @@ type Nomad interface {
 	// Events streams the allocation and deployment events of the jobs
 	// with these IDs (any namespace) from index on. It returns once Nomad
 	// answered; the channel closes when ctx ends or after a batch with Err.
-	Events(ctx context.Context, jobIDs []string, index uint64) (<-chan *nomad.EventBatch, error)
+	Events(ctx context.Context, jobIDs []string, index uint64) (<-chan *api.Events, error)
 	// JobStatus reads one job's allocations and deployments now, with
 	// the index of the read.
 	JobStatus(ctx context.Context, namespace, id string) ([]*api.AllocationListStub, []*api.Deployment, uint64, error)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/state"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/nomad/api"
@@ -124,12 +123,12 @@ func (f *fakeCluster) blocking(sources ...string) bool {
 // Events is Nomad's event stream: each change of the cluster (set) sends
 // every allocation and deployment as an event, the way the real stream
 // sends them (JSON, allocations without their job).
-func (f *fakeCluster) Events(ctx context.Context, jobIDs []string, index uint64) (<-chan *nomad.EventBatch, error) {
+func (f *fakeCluster) Events(ctx context.Context, jobIDs []string, index uint64) (<-chan *api.Events, error) {
 	// The query log keeps the index asked for; it answers at once.
 	if _, _, err := blockingQuery(ctx, f, "events", index, 0, func() (struct{}, error) { return struct{}{}, f.nomadErr }); err != nil {
 		return nil, err
 	}
-	ch := make(chan *nomad.EventBatch, 64)
+	ch := make(chan *api.Events, 64)
 	f.mu.Lock()
 	f.streams = append(f.streams, fakeStream{ctx: ctx, ch: ch})
 	f.mu.Unlock()
@@ -176,21 +175,21 @@ func (f *fakeCluster) Checks(ctx context.Context, services []string, index uint6
 // fakeStream is one subscription to the fake's events.
 type fakeStream struct {
 	ctx context.Context
-	ch  chan *nomad.EventBatch
+	ch  chan *api.Events
 }
 
 // publish sends the cluster's objects to the streams open. Needs f.mu.
 func (f *fakeCluster) publish() {
-	batch := &nomad.EventBatch{Index: f.index}
+	batch := &api.Events{Index: f.index}
 	for _, a := range f.allocs {
-		batch.Events = append(batch.Events, event(api.TopicAllocation, &api.Allocation{
+		batch.Events = append(batch.Events, event(api.TopicAllocation, "Allocation", &api.Allocation{
 			ID: a.ID, Namespace: a.Namespace, JobID: a.JobID, TaskGroup: a.TaskGroup,
 			DesiredStatus: a.DesiredStatus, ClientStatus: a.ClientStatus, ClientDescription: a.ClientDescription,
 			TaskStates: a.TaskStates, DeploymentStatus: a.DeploymentStatus, CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex,
 		}))
 	}
 	for _, d := range f.deps {
-		batch.Events = append(batch.Events, event(api.TopicDeployment, d))
+		batch.Events = append(batch.Events, event(api.TopicDeployment, "Deployment", d))
 	}
 	open := f.streams[:0]
 	for _, st := range f.streams {
@@ -206,26 +205,17 @@ func (f *fakeCluster) publish() {
 	f.streams = open
 }
 
-// event is a stream event whose object went through JSON into the
-// stream's types, as on the wire.
-func event(topic api.Topic, obj any) nomad.Event {
-	b, err := json.Marshal(obj)
+// event is a stream event whose payload went through JSON, as on the wire.
+func event(topic api.Topic, field string, obj any) api.Event {
+	b, err := json.Marshal(map[string]any{field: obj})
 	if err != nil {
 		panic(err)
 	}
-	e := nomad.Event{Topic: topic}
-	switch topic {
-	case api.TopicAllocation:
-		e.Allocation = new(nomad.AllocEvent)
-		err = json.Unmarshal(b, e.Allocation)
-	case api.TopicDeployment:
-		e.Deployment = new(api.Deployment)
-		err = json.Unmarshal(b, e.Deployment)
-	}
-	if err != nil {
+	var payload map[string]any
+	if err := json.Unmarshal(b, &payload); err != nil {
 		panic(err)
 	}
-	return e
+	return api.Event{Topic: topic, Payload: payload}
 }
 
 // blockingQuery answers like the real APIs; get runs under f.mu.

@@ -119,6 +119,17 @@ func (c *Client) WatchJobs(ctx context.Context, index uint64, wait time.Duration
 	return stubs, next, nil
 }
 
+// JobEvents streams the Job topic of every namespace the token can read
+// from index on; see Events for what a stream promises.
+func (c *Client) JobEvents(ctx context.Context, index uint64) (<-chan *api.Events, error) {
+	topics := map[api.Topic][]string{api.TopicJob: {"*"}}
+	ch, err := c.api.EventStream().Stream(ctx, topics, index, &api.QueryOptions{Namespace: api.AllNamespacesNamespace})
+	if err != nil {
+		return nil, fmt.Errorf("stream job events from index %d: %w", index, err)
+	}
+	return ch, nil
+}
+
 // Plan dry-runs job with a diff against the registered version.
 func (c *Client) Plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {
 	resp, _, err := c.api.Jobs().PlanOpts(job, &api.PlanOptions{Diff: true}, write(ctx, deref(job.Namespace)))
@@ -135,6 +146,25 @@ func (c *Client) Register(ctx context.Context, job *api.Job, opts *api.RegisterO
 func (c *Client) Job(ctx context.Context, namespace, id string) (*api.Job, error) {
 	job, _, err := c.api.Jobs().Info(id, (&api.QueryOptions{Namespace: namespace}).WithContext(ctx))
 	return job, err
+}
+
+// Events streams the allocation and deployment events of the jobs named
+// (by ID, in every namespace the token can read) from index on: Nomad's
+// event stream filtered on the server by job ID, which both topics carry
+// among their filter keys. It returns once Nomad has answered the
+// request; the channel closes when ctx ends, after a batch with Err when
+// the stream fails. Heartbeats are dropped by the API client.
+//
+// Nomad starts a stream whose index has left its event buffer (100
+// batches by default) at the oldest batch it still has, without saying
+// so: callers must not take a resumed stream for a complete one.
+func (c *Client) Events(ctx context.Context, jobIDs []string, index uint64) (<-chan *api.Events, error) {
+	topics := map[api.Topic][]string{api.TopicAllocation: jobIDs, api.TopicDeployment: jobIDs}
+	ch, err := c.api.EventStream().Stream(ctx, topics, index, &api.QueryOptions{Namespace: api.AllNamespacesNamespace})
+	if err != nil {
+		return nil, fmt.Errorf("stream events of %d jobs from index %d: %w", len(jobIDs), index, err)
+	}
+	return ch, nil
 }
 
 // JobStatus reads one job's allocations and deployments, and the larger

@@ -11,7 +11,6 @@ import (
 
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
-	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/state"
 	dsync "github.com/drover-dev/drover/sync"
 	consulapi "github.com/hashicorp/consul/api"
@@ -114,7 +113,7 @@ type fakeNomad struct {
 	index   uint64
 	allocs  []*api.AllocationListStub
 	deps    []*api.Deployment
-	streams []chan *nomad.EventBatch
+	streams []chan *api.Events
 }
 
 func (f *fakeNomad) set(allocs []*api.AllocationListStub, deps []*api.Deployment) {
@@ -122,12 +121,12 @@ func (f *fakeNomad) set(allocs []*api.AllocationListStub, deps []*api.Deployment
 	defer f.mu.Unlock()
 	f.index++
 	f.allocs, f.deps = nil, nil
-	batch := &nomad.EventBatch{Index: f.index}
+	batch := &api.Events{Index: f.index}
 	for _, a := range allocs {
 		c := *a
 		c.ModifyIndex = f.index
 		f.allocs = append(f.allocs, &c)
-		batch.Events = append(batch.Events, wireEvent(api.TopicAllocation, &api.Allocation{
+		batch.Events = append(batch.Events, wireEvent(api.TopicAllocation, "Allocation", &api.Allocation{
 			ID: c.ID, Namespace: c.Namespace, JobID: c.JobID, TaskGroup: c.TaskGroup, ClientStatus: c.ClientStatus,
 			DesiredStatus: c.DesiredStatus, TaskStates: c.TaskStates, ModifyIndex: c.ModifyIndex,
 		}))
@@ -136,7 +135,7 @@ func (f *fakeNomad) set(allocs []*api.AllocationListStub, deps []*api.Deployment
 		c := *d
 		c.ModifyIndex = f.index
 		f.deps = append(f.deps, &c)
-		batch.Events = append(batch.Events, wireEvent(api.TopicDeployment, &c))
+		batch.Events = append(batch.Events, wireEvent(api.TopicDeployment, "Deployment", &c))
 	}
 	for _, ch := range f.streams {
 		select {
@@ -146,10 +145,10 @@ func (f *fakeNomad) set(allocs []*api.AllocationListStub, deps []*api.Deployment
 	}
 }
 
-func (f *fakeNomad) Events(ctx context.Context, _ []string, _ uint64) (<-chan *nomad.EventBatch, error) {
+func (f *fakeNomad) Events(ctx context.Context, _ []string, _ uint64) (<-chan *api.Events, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ch := make(chan *nomad.EventBatch, 64)
+	ch := make(chan *api.Events, 64)
 	f.streams = append(f.streams, ch)
 	return ch, nil
 }
@@ -172,26 +171,17 @@ func (f *fakeNomad) JobStatus(ctx context.Context, namespace, id string) ([]*api
 	return allocs, deps, f.index, nil
 }
 
-// wireEvent is a stream event whose object went through JSON into the
-// stream's types.
-func wireEvent(topic api.Topic, obj any) nomad.Event {
-	b, err := json.Marshal(obj)
+// wireEvent is a stream event whose payload went through JSON.
+func wireEvent(topic api.Topic, field string, obj any) api.Event {
+	b, err := json.Marshal(map[string]any{field: obj})
 	if err != nil {
 		panic(err)
 	}
-	e := nomad.Event{Topic: topic}
-	switch topic {
-	case api.TopicAllocation:
-		e.Allocation = new(nomad.AllocEvent)
-		err = json.Unmarshal(b, e.Allocation)
-	case api.TopicDeployment:
-		e.Deployment = new(api.Deployment)
-		err = json.Unmarshal(b, e.Deployment)
-	}
-	if err != nil {
+	var payload map[string]any
+	if err := json.Unmarshal(b, &payload); err != nil {
 		panic(err)
 	}
-	return e
+	return api.Event{Topic: topic, Payload: payload}
 }
 
 type noChecks struct{}
