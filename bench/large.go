@@ -42,9 +42,10 @@ func largeCapacity(n int) *testcluster.Capacity {
 // register floor (16 wide) and `drover apply` at its defaults, each on a
 // fresh cluster, back to back; then, on the second, an agent's first cycle,
 // its quiet cycles (calls and CPU) and its peak RSS. Every job places its
-// allocation: a job with count = 0 would do for the cold sync, but Nomad
-// marks it dead and drover registers a dead job again every cycle. One
-// dev node's scheduler places about 5 allocations a second once it holds
+// allocation: jobs with count = 0 would do for the cold sync, but a quiet
+// agent over placed jobs is the figure that matters (runs with them found
+// a dead job registered again every cycle and count-0 rollouts failing,
+// both fixed since). One dev node's scheduler places about 5 allocations a second once it holds
 // a few thousand, so at 10,000 the wait for them dominates the run.
 func (b *bench) large(ctx context.Context, n int) (*largeResult, error) {
 	dir, err := os.MkdirTemp("", "drover-bench-large-")
