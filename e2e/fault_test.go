@@ -116,14 +116,26 @@ func TestFault_NomadHangingInPlanFailsTheCycleWithinOneTimeout(t *testing.T) {
 	// take 4 × --nomad-timeout, well past the bound below.
 	a, f := startFaultyAgent(t, append(syncArgs(r, "flt-plan"), "--interval", "1h", "--parallel", "1")...)
 	a.waitFor(0, "sync.done", time.Minute, "first cycle", okCycle)
-
-	f.nomad.Set(planCalls, faultproxy.Hang())
+	// The agent registers jobs the cluster lacks without planning them:
+	// they exist first, so the commit under test is four updates to plan.
 	files := map[string]string{}
 	for _, id := range ids {
 		files[id+".nomad.hcl"] = batchJob(id, "1")
 	}
-	c := r.commit("four jobs", files)
+	first := r.commit("four jobs", files)
 	mark := a.mark()
+	a.sync()
+	for _, id := range ids {
+		a.waitFor(mark, "job.applied", time.Minute, id+" created", onCommit(id, first))
+	}
+	a.waitFor(mark, "sync.done", time.Minute, "the creating cycle", okCycle)
+
+	f.nomad.Set(planCalls, faultproxy.Hang())
+	for _, id := range ids {
+		files[id+".nomad.hcl"] = batchJob(id, "2")
+	}
+	c := r.commit("four updates", files)
+	mark = a.mark()
 	a.sync()
 	waitHanging(t, f.nomad, planCalls, 1, 30*time.Second)
 	failed := a.waitFor(mark, "sync.done", faultNomadTimeout+faultSlack, "failed at step sync within one timeout", failedAt("sync"))

@@ -91,8 +91,12 @@ func TestMetrics_ScrapedAroundASync(t *testing.T) {
 	if got, want := metric(after, fetches), metric(before, fetches)+1; got != want {
 		t.Errorf("%s = %v, want %v", fetches, got, want)
 	}
-	if v := nomadRequests(after, "/v1/job/:id/plan", "2xx"); v < 1 {
-		t.Errorf("%v plan requests, want ≥ 1", v)
+	if v := nomadRequests(after, "/v1/job/:id/plan", "2xx"); v != 0 {
+		// The agent registers a job the cluster lacks without planning it.
+		t.Errorf("%v plan requests for a new job, want 0", v)
+	}
+	if v, was := nomadRequests(after, "/v1/jobs", "2xx"), nomadRequests(before, "/v1/jobs", "2xx"); v <= was {
+		t.Errorf("%v job list and register requests after the register, want more than the %v before", v, was)
 	}
 	if v := nomadRequests(after, "/v1/jobs/parse", "2xx"); v < 1 {
 		t.Errorf("%v parse requests, want ≥ 1", v)
@@ -114,5 +118,8 @@ func TestMetrics_ScrapedAroundASync(t *testing.T) {
 	again := scrape()
 	if metric(again, inSync) != 1 || metric(again, create) != 0 {
 		t.Errorf("after a second cycle: in_sync %v create %v, want 1 and 0", metric(again, inSync), metric(again, create))
+	}
+	if v := nomadRequests(again, "/v1/job/:id/plan", "2xx"); v < 1 {
+		t.Errorf("%v plan requests after the cycle that follows a register, want ≥ 1 (the new job's one plan)", v)
 	}
 }
