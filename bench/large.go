@@ -54,7 +54,11 @@ func (b *bench) large(ctx context.Context, n int) (*largeResult, error) {
 	}
 	defer os.RemoveAll(dir)
 	repo := filepath.Join(dir, "repo")
-	if err := makeRepo(repo, n); err != nil {
+	count := 1
+	if b.idle {
+		count = 0
+	}
+	if err := makeRepoOf(repo, n, count); err != nil {
 		return nil, err
 	}
 	r := &largeResult{n: n}
@@ -78,8 +82,10 @@ func (b *bench) large(ctx context.Context, n int) (*largeResult, error) {
 		}
 		r.applyCalls, _ = px.counter.snapshot()
 		b.logf("N=%d: drover apply %s (%.2f× the floor), calls %v; waiting for the cluster to settle", n, secs(r.apply), ratio(r.apply, r.floor), r.applyCalls)
-		if err := waitPlaced(ctx, c.Nomad(), n, 90*time.Minute); err != nil {
-			return err
+		if !b.idle {
+			if err := waitPlaced(ctx, c.Nomad(), n, 90*time.Minute); err != nil {
+				return err
+			}
 		}
 		return b.largeAgent(ctx, c, px, repo, filepath.Join(dir, "agent-data"), r)
 	})

@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sweep := fs.String("parallel", "", "comma-separated parallelisms: measure only cold sync against the register floor at each, for the largest N")
 	deploy := fs.Bool("deploy", false, "measure only a deploy through a running agent with rollouts on, for each N")
 	large := fs.Bool("large", false, "measure only cold sync against the register floor at default settings, then an agent's quiet cycles and peak RSS, for each N, on a dev node advertising capacity for N jobs (BENCH_N_LARGE overrides -n)")
+	idle := fs.Bool("large-idle", false, "with -large: jobs with count = 0, which Nomad keeps and places nothing for, so one dev node holds N = 10,000 and the quiet cycles are measured in minutes")
 	heap := fs.String("heapprofile", "", "with -deploy: run the agent with --pprof and write its heap profile (after a GC) into this directory when the registering cycle ends and when every rollout is healthy")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -76,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		ns = append(ns, n)
 	}
-	b := &bench{drover: *droverBin, nomad: *nomadBin, log: stderr, profile: *profile, baseline: *baseline, heapDir: *heap}
+	b := &bench{drover: *droverBin, nomad: *nomadBin, log: stderr, profile: *profile, baseline: *baseline, heapDir: *heap, idle: *idle}
 	machine, err := describeMachine(ctx, b.nomad)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)

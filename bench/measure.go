@@ -47,6 +47,10 @@ type bench struct {
 	baseline bool
 	// heapDir receives the deploy's agent heap profiles; "" for none.
 	heapDir string
+	// idle makes -large's jobs count = 0: N jobs with nothing to place,
+	// so one dev node can hold 10,000 and the agent's quiet cycles can be
+	// measured without an hour of placements.
+	idle bool
 }
 
 // result is what one N measured.

@@ -19,9 +19,14 @@ func jobFile(i int) string { return jobID(i) + ".nomad.hcl" }
 // 1000 allocations fit one dev node:
 // the node offers about 4 GHz and 24 GB on the bench machine, and the
 // mock driver runs no process, so the limits are bookkeeping only.
-func benchJob(i int, version string) string {
+func benchJob(i int, version string) string { return benchJobOf(i, version, 1) }
+
+// benchJobOf is benchJob with count allocations (0: a job Nomad keeps,
+// marks dead and places nothing for).
+func benchJobOf(i int, version string, count int) string {
 	return fmt.Sprintf(`job %q {
   group "g" {
+    count = %d
     ephemeral_disk {
       size = 10
     }
@@ -45,11 +50,14 @@ func benchJob(i int, version string) string {
     }
   }
 }
-`, jobID(i), version)
+`, jobID(i), count, version)
 }
 
 // makeRepo writes n job files and commits them.
-func makeRepo(dir string, n int) error {
+func makeRepo(dir string, n int) error { return makeRepoOf(dir, n, 1) }
+
+// makeRepoOf writes n job files of count allocations each and commits them.
+func makeRepoOf(dir string, n, count int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -57,7 +65,7 @@ func makeRepo(dir string, n int) error {
 		return err
 	}
 	for i := range n {
-		if err := os.WriteFile(filepath.Join(dir, jobFile(i)), []byte(benchJob(i, "1")), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, jobFile(i)), []byte(benchJobOf(i, "1", count)), 0o644); err != nil {
 			return err
 		}
 	}
