@@ -74,16 +74,19 @@ fuzz:
 ## (BENCH_N=100,1000 by default); then cold sync of the largest N against
 ## the register floor at --parallel 4, 8 and 16; then a deploy of N jobs
 ## through a running agent until every rollout is healthy; then
-## with BENCH_N_LARGE=10000 (off by default: over an hour on 2 cores, see
-## README), that many jobs on one dev node advertising room for them: cold
-## sync against the floor, quiet cycles, peak RSS (about 25 minutes without
-## it, on 2 cores). Prints markdown
-## tables. Not part of `make test`: its numbers are the machine's.
+## BENCH_N_IDLE (10000) jobs with count = 0 on one dev node advertising room
+## for them: cold sync against the floor, an agent's quiet cycles, peak RSS
+## (about 5 minutes). BENCH_N_LARGE=10000 adds the same with every
+## allocation placed (off by default: over an hour on 2 cores, see README).
+## About 30 minutes in all on 2 cores. Prints markdown tables. Not part of
+## `make test`: its numbers are the machine's.
+BENCH_N_IDLE ?= 10000
 BENCH_N_LARGE ?= 0
 bench: tools $(BIN)/drover
 	$(GO) run ./bench -drover $(BIN)/drover -nomad $(BIN)/nomad
 	$(GO) run ./bench -drover $(BIN)/drover -nomad $(BIN)/nomad -parallel 4,8,16
 	$(GO) run ./bench -drover $(BIN)/drover -nomad $(BIN)/nomad -deploy
+	BENCH_N_LARGE=$(BENCH_N_IDLE) $(GO) run ./bench -drover $(BIN)/drover -nomad $(BIN)/nomad -large -large-idle
 	if [ "$(BENCH_N_LARGE)" != 0 ]; then BENCH_N_LARGE=$(BENCH_N_LARGE) $(GO) run ./bench -drover $(BIN)/drover -nomad $(BIN)/nomad -large; fi
 
 vet:
