@@ -66,6 +66,10 @@ type Options struct {
 	// Resume makes Prepare resume the watches a previous agent left in
 	// flight; for the agent, not for a one-shot apply.
 	Resume bool
+	// RecordOnly records each register's rollout in the state, in flight,
+	// for the agent to watch, and watches nothing here: `apply` without
+	// --wait exits right after, and a watch would only read Nomad.
+	RecordOnly bool
 	// Recorder, when set, counts verdicts.
 	Recorder Recorder
 	Logger   zerolog.Logger

@@ -204,6 +204,33 @@ func alloc(version uint64, client string) *api.AllocationListStub {
 		DesiredStatus: "run", ClientStatus: client}
 }
 
+// TestRecord_RecordOnlyLeavesTheWatchToTheAgent: `apply` without --wait
+// records the rollout in flight and reads nothing from Nomad.
+func TestRecord_RecordOnlyLeavesTheWatchToTheAgent(t *testing.T) {
+	ctx := context.Background()
+	nomad := &fakeNomad{}
+	ledger := state.NewLedger(&state.MemoryKV{}, "drover/test/", state.LedgerOptions{})
+	m := New(ctx, ledger, health.NewWatcher(ctx, nomad, noChecks{}, health.WatcherOptions{}), nil, nil,
+		Options{Policy: health.Policy{Deadline: time.Minute}, RecordOnly: true, Logger: zerolog.Nop()})
+	defer m.Close()
+	if err := m.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Record(ctx, applied("c1", "fp", 1))
+	if j := ledger.Get(key); j == nil || j.Rollout == nil || j.Rollout.Phase != state.Watching || j.Rollout.Commit != "c1" {
+		t.Fatalf("state after a recorded register: %+v; want its rollout in flight for the agent", j)
+	}
+	if m.watching(key) != nil {
+		t.Error("the register is watched in process")
+	}
+	nomad.mu.Lock()
+	streams := len(nomad.streams)
+	nomad.mu.Unlock()
+	if streams != 0 {
+		t.Errorf("%d event streams opened; want none", streams)
+	}
+}
+
 // TestRecord_VerdictsMoveTheState follows two rollouts through the manager:
 // a healthy one becomes last good; a failing one is quarantined and asks
 // for the rollback cycle.

@@ -99,6 +99,10 @@ func (m *Manager) applied(ctx context.Context, r *dsync.JobResult, p pin, pinned
 	if s != nil && s.LastGood != nil {
 		ev = ev.Str("last_good_commit", s.LastGood.Commit)
 	}
+	if m.opts.RecordOnly {
+		ev.Msg("rollout recorded; the agent watches it")
+		return
+	}
 	ev.Msg("watching the rollout")
 	m.start(r.Key, ro, deadline, func(context.Context) (health.Target, error) { return target, nil })
 }

@@ -270,6 +270,9 @@ type role struct {
 	// unplanned registers new jobs without planning them first (the
 	// agent: nothing prints their plan).
 	unplanned bool
+	// recordOnly records rollouts for the agent without watching them
+	// (`apply` without --wait).
+	recordOnly bool
 }
 
 // wire builds the clients; bus, when set, is given every log line too.
@@ -417,7 +420,7 @@ func (w *wiring) newRollouts(ctx context.Context, c *config, specs rollout.Specs
 		health.NewWatcher(ctx, w.nomad, w.consul, health.WatcherOptions{CallTimeout: c.consulTimeout}),
 		w.nomad, specs,
 		rollout.Options{
-			Policy: c.policy, NoRollback: c.noRollback, Trigger: trigger, Resume: r.resume,
+			Policy: c.policy, NoRollback: c.noRollback, Trigger: trigger, Resume: r.resume, RecordOnly: r.recordOnly,
 			Recorder: rec, NomadTimeout: c.callTimeout, Logger: w.log,
 		})
 }
@@ -463,7 +466,7 @@ func runApply(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "drover apply: %v\n", err)
 		return exitError
 	}
-	runner, rollouts := w.runner(ctx, c, role{apply: true})
+	runner, rollouts := w.runner(ctx, c, role{apply: true, recordOnly: !c.wait})
 	defer runner.Close()
 	report, f := runner.Run(ctx)
 	if report != nil {
