@@ -126,33 +126,11 @@ func (b *bench) largeAgent(ctx context.Context, c *testcluster.Cluster, px *prox
 		return err
 	}
 	b.logf("N=%d: first cycle done after %s; %d quiet cycles (POST /v1/sync)", r.n, secs(r.firstCycle), quietCycles)
-	cpu0, err := cpuTime(pid)
+	q, err := quietCost(ctx, a, px, 10*time.Minute)
 	if err != nil {
 		return err
 	}
-	kinds0, calls0 := px.counter.snapshot()
-	for range quietCycles {
-		m := a.mark()
-		if err := postSync(ctx, a.listen, ""); err != nil {
-			return err
-		}
-		if _, _, err := a.wait(ctx, m, "sync.done", 10*time.Minute, nil); err != nil {
-			return err
-		}
-	}
-	cpu1, err := cpuTime(pid)
-	if err != nil {
-		return err
-	}
-	kinds1, calls1 := px.counter.snapshot()
-	r.quietCalls = float64(calls1-calls0) / quietCycles
-	r.quietCPU = (cpu1 - cpu0) / quietCycles
-	r.quietKinds = map[string]int{}
-	for k, v := range kinds1 {
-		if d := v - kinds0[k]; d > 0 {
-			r.quietKinds[k] = d
-		}
-	}
+	r.quietCalls, r.quietCPU, r.quietKinds = q.calls, q.cpu, q.kinds
 	if err := b.heapProfile(ctx, a, fmt.Sprintf("heap-%d-quiet.pb.gz", r.n)); err != nil {
 		return err
 	}

@@ -212,35 +212,11 @@ func (b *bench) agentPhase(ctx context.Context, c *testcluster.Cluster, repo, da
 	}
 
 	b.logf("N=%d: %d quiet cycles (POST /v1/sync)", r.n, quietCycles)
-	cpu0, err := cpuTime(pid)
+	q, err := quietCost(ctx, a, p, 5*time.Minute)
 	if err != nil {
 		return err
 	}
-	kinds0, calls0 := p.counter.snapshot()
-	for range quietCycles {
-		m := a.mark()
-		if err := postSync(ctx, a.listen, ""); err != nil {
-			return err
-		}
-		done, _, err := a.wait(ctx, m, "sync.done", 5*time.Minute, nil)
-		if err != nil {
-			return err
-		}
-		r.agentPlanned = max(r.agentPlanned, plannedOf(done.event))
-	}
-	cpu1, err := cpuTime(pid)
-	if err != nil {
-		return err
-	}
-	kinds1, calls1 := p.counter.snapshot()
-	r.agentCalls = float64(calls1-calls0) / quietCycles
-	r.agentCPU = (cpu1 - cpu0) / quietCycles
-	r.agentCallKind = map[string]int{}
-	for k, v := range kinds1 {
-		if d := v - kinds0[k]; d > 0 {
-			r.agentCallKind[k] = d
-		}
-	}
+	r.agentCalls, r.agentCPU, r.agentCallKind, r.agentPlanned = q.calls, q.cpu, q.kinds, q.planned
 
 	notify := postWebhook(webhookSecret)
 	b.logf("N=%d: commit → registered, %d times", r.n, latencyRuns)
@@ -453,4 +429,52 @@ func tail(b []byte) string {
 		lines = lines[len(lines)-20:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// quiet is what an agent costs per quiet cycle.
+type quiet struct {
+	calls float64
+	cpu   time.Duration
+	// kinds counts the calls of all the cycles by endpoint.
+	kinds map[string]int
+	// planned is the most jobs any one of them planned.
+	planned int
+}
+
+// quietCost runs quietCycles cycles (POST /v1/sync) of an agent on a
+// settled cluster, each waited for up to limit, and measures them through
+// its proxy and its CPU time.
+func quietCost(ctx context.Context, a *agentProc, px *proxy, limit time.Duration) (quiet, error) {
+	pid := a.cmd.Process.Pid
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return quiet{}, err
+	}
+	kinds0, calls0 := px.counter.snapshot()
+	var q quiet
+	for range quietCycles {
+		m := a.mark()
+		if err := postSync(ctx, a.listen, ""); err != nil {
+			return quiet{}, err
+		}
+		done, _, err := a.wait(ctx, m, "sync.done", limit, nil)
+		if err != nil {
+			return quiet{}, err
+		}
+		q.planned = max(q.planned, plannedOf(done.event))
+	}
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return quiet{}, err
+	}
+	kinds1, calls1 := px.counter.snapshot()
+	q.calls = float64(calls1-calls0) / quietCycles
+	q.cpu = (cpu1 - cpu0) / quietCycles
+	q.kinds = map[string]int{}
+	for k, v := range kinds1 {
+		if d := v - kinds0[k]; d > 0 {
+			q.kinds[k] = d
+		}
+	}
+	return q, nil
 }
