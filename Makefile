@@ -64,8 +64,9 @@ unit:
 e2e: tools browser
 	$(GO) test -race -count=1 -parallel 8 -timeout 40m -v ./e2e/...
 
-## fuzz: each go test -fuzz target for FUZZTIME (5s) from its checked-in
-## corpus.
+## fuzz: each go test -fuzz target for FUZZTIME (10000x: a count of
+## executions, see scripts/fuzz.sh for why not a duration) from its
+## checked-in corpus.
 fuzz:
 	./scripts/fuzz.sh
 
