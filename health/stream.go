@@ -19,6 +19,8 @@ import (
 // jobFeed is what Nomad shows of one watched job; guarded by Watcher.mu.
 type jobFeed struct {
 	watches int
+	// services counts the Consul services of its watches' targets.
+	services map[string]int
 	allocs  map[string]*api.AllocationListStub
 	deps    map[string]*api.Deployment
 	// asOf is when the last read that answered was sent; zero before one.
@@ -46,7 +48,7 @@ type jobFeed struct {
 }
 
 func newJobFeed() *jobFeed {
-	return &jobFeed{allocs: map[string]*api.AllocationListStub{}, deps: map[string]*api.Deployment{}, changed: make(chan struct{})}
+	return &jobFeed{services: map[string]int{}, allocs: map[string]*api.AllocationListStub{}, deps: map[string]*api.Deployment{}, changed: make(chan struct{})}
 }
 
 // wake wakes the job's watches. Needs Watcher.mu held.
@@ -191,7 +193,7 @@ func (w *Watcher) streamFailed(ctx context.Context, err error) {
 			jf.err = fmt.Errorf("nomad event stream: %w", err)
 		}
 	}
-	w.wakeLocked()
+	w.wakeAllLocked()
 }
 
 // follow applies a stream's events until it ends, returning why.
@@ -334,8 +336,10 @@ func (w *Watcher) read(ctx context.Context, k jobs.Key, jf *jobFeed) {
 	}
 }
 
-// wakeLocked wakes the watches. Needs w.mu held.
-func (w *Watcher) wakeLocked() {
-	close(w.changed)
-	w.changed = make(chan struct{})
+// wakeAllLocked wakes every watch, for news that concerns them all: a
+// source failing or answering again. Needs w.mu held.
+func (w *Watcher) wakeAllLocked() {
+	for _, jf := range w.view.jobs {
+		jf.wake()
+	}
 }

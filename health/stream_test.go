@@ -19,7 +19,7 @@ func TestStream_LateOrRepeatedEventNeverUndoesNewerData(t *testing.T) {
 	jf.allocs["a1"] = &api.AllocationListStub{ID: "a1", JobID: "web", Namespace: "default", JobVersion: 3, ClientStatus: "running", ModifyIndex: 10}
 	jf.deps["d1"] = &api.Deployment{ID: "d1", JobID: "web", Namespace: "default", JobVersion: 3, Status: "running", ModifyIndex: 10}
 	w.view.jobs[jobs.Key{Namespace: "default", ID: "web"}] = jf
-	w.changed = make(chan struct{})
+	w.answered = make(chan struct{})
 
 	alloc := func(status string, index uint64) api.Event {
 		return event(api.TopicAllocation, "Allocation", &api.Allocation{ID: "a1", JobID: "web", Namespace: "default", ClientStatus: status, ModifyIndex: index})

@@ -68,6 +68,12 @@ type Verdict struct {
 	// Deadline is the current health deadline: the register's, or that of
 	// the latest re-judging of an unknown rollout.
 	Deadline time.Time
+	// Recheck is the next moment the clock alone could change the verdict
+	// (min healthy over, the bake over, a check critical for fail-after,
+	// the deadline, the unresolved limit); zero when only new data can.
+	// Between news from the sources the watcher steps the tracker then,
+	// not on a fixed tick.
+	Recheck time.Time
 	// cause is Reason without the problems, to rebuild it once they are
 	// explained better.
 	cause string
@@ -163,16 +169,23 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 		v.Deadline = t.deadline
 	}
 
-	// need is the time the data must reach for the transition due now.
-	var need time.Time
+	// need is the time the data must reach for the transition due now;
+	// recheck, the next time a transition comes due by the clock.
+	var need, recheck time.Time
+	soon := func(at time.Time) {
+		if at.After(now) && (recheck.IsZero() || at.Before(recheck)) {
+			recheck = at
+		}
+	}
 	if t.phase == state.Watching {
-		stuck, due := t.stillCritical(now, a)
+		stuck, due, next := t.stillCritical(now, a)
 		switch {
 		case len(stuck) > 0 && fresh(a, due):
 			return t.end(v, state.Failed, fmt.Sprintf("a check stayed critical for %s: ", t.policy.FailAfter+t.policy.StartGrace), stuck)
 		case len(stuck) > 0:
 			need = due
 		}
+		soon(next)
 	}
 	if t.phase == state.Watching {
 		if a.Ready {
@@ -192,6 +205,8 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 				} else {
 					need = due
 				}
+			} else if !due.After(t.deadline) {
+				soon(due)
 			}
 		} else {
 			t.readySince = time.Time{}
@@ -200,6 +215,7 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 	switch t.phase {
 	case state.Watching:
 		if now.Before(t.deadline) {
+			soon(t.deadline)
 			break
 		}
 		if a.Unreachable != "" && (len(a.Critical) == 0 || a.AsOf.Before(t.deadline)) {
@@ -228,6 +244,7 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 		}
 		bakeEnd := t.bakeStart.Add(t.policy.Bake)
 		if now.Before(bakeEnd) {
+			soon(bakeEnd)
 			break
 		}
 		if a.Unreachable == "" && fresh(a, bakeEnd) {
@@ -239,9 +256,11 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 		// the rollout had to prove health anyway (its deadline) and at
 		// least min healthy past the bake, the blip a rollout itself is
 		// allowed: going unknown means proving health again from scratch.
-		if a.Unreachable != "" && !now.Before(later(t.deadline, bakeEnd.Add(t.policy.MinHealthy))) {
+		giveUp := later(t.deadline, bakeEnd.Add(t.policy.MinHealthy))
+		if a.Unreachable != "" && !now.Before(giveUp) {
 			return t.goUnknown(now, v, "bake over without fresh data: "+a.Unreachable)
 		}
+		soon(giveUp)
 	}
 
 	if need.IsZero() {
@@ -256,8 +275,9 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 		if now.Sub(t.staleSince) >= t.policy.Unresolved {
 			return t.resolveUnknown(v, fmt.Sprintf("no data newer than %s", need.UTC().Format(time.RFC3339)))
 		}
+		soon(t.staleSince.Add(t.policy.Unresolved))
 	}
-	v.Phase, v.HealthySince, v.NeedFresh = t.phase, t.readySince, need
+	v.Phase, v.HealthySince, v.NeedFresh, v.Recheck = t.phase, t.readySince, need, recheck
 	return v
 }
 
@@ -271,7 +291,7 @@ func fresh(a Assessment, at time.Time) bool {
 func (t *Tracker) goUnknown(now time.Time, v Verdict, reason string) Verdict {
 	t.phase, t.unknownSince, t.unknownReason, t.staleSince = state.Unknown, now, reason, time.Time{}
 	t.readySince, t.bakeStart = time.Time{}, time.Time{}
-	v.Phase, v.Reason, v.NeedFresh = state.Unknown, reason, now
+	v.Phase, v.Reason, v.NeedFresh, v.Recheck = state.Unknown, reason, now, now.Add(t.policy.Unresolved)
 	return v
 }
 
@@ -298,7 +318,7 @@ func (t *Tracker) stayUnknown(now time.Time, a Assessment, v Verdict) Verdict {
 		}
 		return t.resolveUnknown(v, why)
 	}
-	v.Reason, v.NeedFresh = t.unknownReason, t.unknownSince
+	v.Reason, v.NeedFresh, v.Recheck = t.unknownReason, t.unknownSince, t.unknownSince.Add(t.policy.Unresolved)
 	return v
 }
 
@@ -312,16 +332,15 @@ func (t *Tracker) resolveUnknown(v Verdict, why string) Verdict {
 
 // stillCritical follows each critical check of the assessment: a check
 // seen critical starts a clock, one seen passing (or gone) stops it. It
-// returns the checks whose clock has run FailAfter + StartGrace, and the
-// moment the data must reach to prove they did without a break. While a
-// source cannot be seen, no clock moves: silence proves nothing either way.
-func (t *Tracker) stillCritical(now time.Time, a Assessment) ([]Problem, time.Time) {
+// returns the checks whose clock has run FailAfter + StartGrace, the
+// moment the data must reach to prove they did without a break, and when
+// the next clock still running comes due. While a source cannot be seen,
+// no clock moves: silence proves nothing either way.
+func (t *Tracker) stillCritical(now time.Time, a Assessment) (stuck []Problem, due, next time.Time) {
 	if t.policy.FailAfter <= 0 || a.Unreachable != "" {
-		return nil, time.Time{}
+		return nil, time.Time{}, time.Time{}
 	}
 	seen := map[string]bool{}
-	var stuck []Problem
-	var due time.Time
 	for _, p := range a.Critical {
 		if p.Kind != "check" {
 			continue
@@ -336,6 +355,8 @@ func (t *Tracker) stillCritical(now time.Time, a Assessment) ([]Problem, time.Ti
 		if d := since.Add(t.policy.FailAfter + t.policy.StartGrace); !now.Before(d) {
 			stuck = append(stuck, p)
 			due = later(due, d)
+		} else if next.IsZero() || d.Before(next) {
+			next = d
 		}
 	}
 	for k := range t.critical {
@@ -343,7 +364,7 @@ func (t *Tracker) stillCritical(now time.Time, a Assessment) ([]Problem, time.Ti
 			delete(t.critical, k)
 		}
 	}
-	return stuck, due
+	return stuck, due, next
 }
 
 // end makes v final. A failure's reason is its cause followed by its

@@ -45,6 +45,9 @@ func TestTracker_Step(t *testing.T) {
 		needFresh *time.Duration
 		// deadline, when set, is the verdict's Deadline since the register.
 		deadline time.Duration
+		// recheck, when set, is the verdict's Recheck since the register
+		// (never: none).
+		recheck *time.Duration
 		// reason, when set, must be in the verdict's Reason.
 		reason string
 		// problems, when set, are the verdict's Problems by brief.
@@ -57,18 +60,18 @@ func TestTracker_Step(t *testing.T) {
 	}{{
 		name: "ready for min healthy, then through the bake",
 		steps: []step{
-			{at: 0, a: ready, phase: state.Watching},
-			{at: 9 * time.Second, a: ready, phase: state.Watching},
-			{at: 10 * time.Second, a: ready, phase: state.Baking},
-			{at: 39 * time.Second, a: ready, phase: state.Baking},
-			{at: 40 * time.Second, a: ready, phase: state.Healthy, reason: "healthy for 10s and through the 30s bake"},
+			{at: 0, a: ready, phase: state.Watching, recheck: d(10 * time.Second)},
+			{at: 9 * time.Second, a: ready, phase: state.Watching, recheck: d(10 * time.Second)},
+			{at: 10 * time.Second, a: ready, phase: state.Baking, recheck: d(40 * time.Second)},
+			{at: 39 * time.Second, a: ready, phase: state.Baking, recheck: d(40 * time.Second)},
+			{at: 40 * time.Second, a: ready, phase: state.Healthy, reason: "healthy for 10s and through the 30s bake", recheck: never},
 		},
 	}, {
 		name:   "a check critical past fail-after fails before the deadline",
 		policy: Policy{MinHealthy: 10 * time.Second, Deadline: time.Minute, Bake: 30 * time.Second, FailAfter: 15 * time.Second, StartGrace: 5 * time.Second},
 		steps: []step{
-			{at: 2 * time.Second, a: critical, phase: state.Watching},
-			{at: 21 * time.Second, a: critical, phase: state.Watching},
+			{at: 2 * time.Second, a: critical, phase: state.Watching, recheck: d(22 * time.Second)},
+			{at: 21 * time.Second, a: critical, phase: state.Watching, recheck: d(22 * time.Second)},
 			{at: 22 * time.Second, a: critical, phase: state.Failed, reason: "a check stayed critical for 20s", problems: []string{"check critical"}},
 		},
 	}, {
@@ -382,8 +385,17 @@ func TestTracker_Step(t *testing.T) {
 	}, {
 		name: "unknown stays unknown while a source is unreachable",
 		steps: []step{
-			{at: time.Minute, a: unreachable, phase: state.Unknown, needFresh: d(time.Minute)},
-			{at: 2 * time.Minute, a: unreachable, phase: state.Unknown, needFresh: d(time.Minute)},
+			{at: time.Minute, a: unreachable, phase: state.Unknown, needFresh: d(time.Minute), recheck: d(31 * time.Minute)},
+			{at: 2 * time.Minute, a: unreachable, phase: state.Unknown, needFresh: d(time.Minute), recheck: d(31 * time.Minute)},
+		},
+	}, {
+		name: "not ready: the deadline is the next moment the clock matters",
+		steps: []step{
+			{at: 0, a: notReady, phase: state.Watching, recheck: d(time.Minute)},
+			{at: 30 * time.Second, a: ready, phase: state.Watching, recheck: d(40 * time.Second)},
+			// Min healthy would end past the deadline: the deadline judges.
+			{at: 55 * time.Second, a: notReady, phase: state.Watching, recheck: d(time.Minute)},
+			{at: 56 * time.Second, a: ready, phase: state.Watching, recheck: d(time.Minute)},
 		},
 	}}
 	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -421,6 +433,17 @@ func TestTracker_Step(t *testing.T) {
 				}
 				if !v.NeedFresh.Equal(wantNeed) {
 					t.Errorf("step %d: NeedFresh = %s, want %s", i, v.NeedFresh, wantNeed)
+				}
+				switch s.recheck {
+				case nil:
+				case never:
+					if !v.Recheck.IsZero() {
+						t.Errorf("step %d: Recheck = %s, want none", i, v.Recheck)
+					}
+				default:
+					if want := t0.Add(*s.recheck); !v.Recheck.Equal(want) {
+						t.Errorf("step %d: Recheck = %s, want %s", i, v.Recheck, want)
+					}
 				}
 				if s.deadline != 0 && !v.Deadline.Equal(t0.Add(s.deadline)) {
 					t.Errorf("step %d: Deadline = %s, want %s", i, v.Deadline, t0.Add(s.deadline))

@@ -58,8 +58,11 @@ type WatcherOptions struct {
 	// Pause is the least time between two queries of one source, so a
 	// burst of changes costs one query; default 250ms.
 	Pause time.Duration
-	// Tick is how often time-based rules are applied without a change;
-	// default 1s.
+	// Tick is the longest a watch goes without judging its rollout again
+	// when nothing wakes it. A watch wakes on news of its job or of its
+	// services' checks, on a fresh answer it is waiting for, and at its
+	// verdict's Recheck, the next moment a rule of the clock comes due;
+	// so Tick is only a backstop. Default 15s.
 	Tick time.Duration
 	// Retry is the delay after the n-th consecutive failed query;
 	// default doubling from 1s to 30s.
@@ -119,11 +122,13 @@ type Watcher struct {
 	// feeds gets a new one: the last watch waits for the feeds it stopped,
 	// not for those a new first watch has started since.
 	feeds *gosync.WaitGroup
-	// changed is closed, and replaced, when Consul answers or the Nomad
-	// stream fails: news for every watch. News of one job wakes only its
-	// watches (jobFeed.changed), so an event costs its job's watches, not
-	// every watch's.
-	changed chan struct{}
+	// answered is closed, and replaced, each time Consul answers: news
+	// for the watches waiting for data fresher than they have, or for a
+	// first answer. Other news wakes only the watches of the job it
+	// concerns (jobFeed.changed): a Nomad event, a read, a change of the
+	// checks of the job's services. So an event costs its job's watches,
+	// and a thousand quiet watches cost nothing between their rechecks.
+	answered chan struct{}
 	view    view
 }
 
@@ -174,7 +179,7 @@ func NewWatcher(ctx context.Context, nomad Nomad, consul Consul, opts WatcherOpt
 		opts.Pause = 250 * time.Millisecond
 	}
 	if opts.Tick <= 0 {
-		opts.Tick = time.Second
+		opts.Tick = 15 * time.Second
 	}
 	if opts.Retry == nil {
 		opts.Retry = backoff.Exponential(time.Second, 30*time.Second, backoff.NoJitter)
@@ -185,7 +190,7 @@ func NewWatcher(ctx context.Context, nomad Nomad, consul Consul, opts WatcherOpt
 	if opts.Reads <= 0 {
 		opts.Reads = 8
 	}
-	return &Watcher{nomad: nomad, consul: consul, opts: opts, ctx: ctx, reads: make(chan struct{}, opts.Reads), changed: make(chan struct{})}
+	return &Watcher{nomad: nomad, consul: consul, opts: opts, ctx: ctx, reads: make(chan struct{}, opts.Reads), answered: make(chan struct{})}
 }
 
 // Watch follows t until tracker reaches a final verdict, calling progress
@@ -195,16 +200,17 @@ func NewWatcher(ctx context.Context, nomad Nomad, consul Consul, opts WatcherOpt
 func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progress func(Verdict)) (Verdict, error) {
 	w.attach(t)
 	defer w.detach(t)
-	tick := time.NewTicker(w.opts.Tick)
-	defer tick.Stop()
+	timer := time.NewTimer(w.opts.Tick)
+	defer timer.Stop()
 	var last, reported Verdict
 	hasReported := false
 	for {
 		// The tracker steps whether or not the sources have answered:
 		// its clock runs on, and a source that does not answer turns
 		// into an error within the call timeout.
-		changed, jobChanged, obs, settled := w.observe(t)
-		v := tracker.Step(w.opts.Now(), Assess(t, obs))
+		answered, news, obs, settled := w.observe(t)
+		now := w.opts.Now()
+		v := tracker.Step(now, Assess(t, obs))
 		last = v
 		// The first report waits for every source's first answer (or
 		// error), so it says what the sources show.
@@ -222,17 +228,28 @@ func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progres
 			w.explain(ctx, &v)
 			return v, nil
 		}
-		if !v.NeedFresh.IsZero() {
-			w.refresh(t, v.NeedFresh)
+		wake := now.Add(w.opts.Tick)
+		if !v.Recheck.IsZero() && v.Recheck.Before(wake) {
+			wake = v.Recheck
 		}
+		if v.NeedFresh.IsZero() && settled {
+			// Consul's answers are news to this watch only when they
+			// change its services' checks, which wakes its job.
+			answered = nil
+		} else if !v.NeedFresh.IsZero() {
+			if retry := w.refresh(t, v.NeedFresh); !retry.IsZero() && retry.Before(wake) {
+				wake = retry
+			}
+		}
+		timer.Reset(max(wake.Sub(now), 0))
 		select {
 		case <-ctx.Done():
 			return last, ctx.Err()
 		case <-w.ctx.Done():
 			return last, w.ctx.Err()
-		case <-changed:
-		case <-jobChanged:
-		case <-tick.C:
+		case <-answered:
+		case <-news:
+		case <-timer.C:
 		}
 	}
 }
@@ -252,7 +269,7 @@ func (w *Watcher) explain(ctx context.Context, v *Verdict) {
 
 // observe returns what the sources show of t, whether every source it
 // needs has answered (or failed) at least once, and the channels closed
-// on news of any job and of t's job.
+// when Consul answers and on news of t's job.
 func (w *Watcher) observe(t Target) (<-chan struct{}, <-chan struct{}, Observation, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -275,13 +292,14 @@ func (w *Watcher) observe(t Target) (<-chan struct{}, <-chan struct{}, Observati
 			settled = settled && !o.ConsulPending
 		}
 	}
-	return w.changed, jf.changed, o, settled
+	return w.answered, jf.changed, o, settled
 }
 
 // refresh asks the sources t needs for data at least as new as need: a
 // read of t's job, and Consul's fresh read. One read sent at or after
-// need serves every watch of the job; one Consul query, every watch.
-func (w *Watcher) refresh(t Target, need time.Time) {
+// need serves every watch of the job; one Consul query, every watch. It
+// returns when to ask again if the job's reads are backing off.
+func (w *Watcher) refresh(t Target, need time.Time) (retry time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if jf := w.view.jobs[t.key()]; jf.asOf.Before(need) {
@@ -290,13 +308,18 @@ func (w *Watcher) refresh(t Target, need time.Time) {
 		}
 		// A read in flight reads again when done if it was sent too
 		// early; a job whose reads fail waits for its backoff.
-		if !jf.reading && !w.opts.Now().Before(jf.retryAt) {
+		switch {
+		case jf.reading:
+		case w.opts.Now().Before(jf.retryAt):
+			retry = jf.retryAt
+		default:
 			w.readLocked(t.key(), jf)
 		}
 	}
 	if t.needsChecks() && w.consul != nil {
 		w.refreshChecksLocked(need)
 	}
+	return retry
 }
 
 // refreshChecksLocked makes Consul's next query answer at once if its
@@ -340,6 +363,7 @@ func (w *Watcher) attach(t Target) {
 	added := false
 	for _, s := range t.Services {
 		w.view.services[s]++
+		jf.services[s]++
 		added = added || w.view.services[s] == 1
 	}
 	if added && w.consul != nil {
@@ -364,7 +388,17 @@ func (w *Watcher) start() {
 	if w.consul != nil {
 		feeds.Go(func() {
 			feed(ctx, w, w.view.checksSrc, w.queryChecks, func(v *view, checks []*consulapi.HealthCheck) {
-				v.checks = groupBy(checks, func(c *consulapi.HealthCheck) string { return c.ServiceName })
+				next := groupBy(checks, func(c *consulapi.HealthCheck) string { return c.ServiceName })
+				changed := changedServices(v.checks, next)
+				v.checks = next
+				for _, jf := range v.jobs {
+					for s := range jf.services {
+						if changed[s] {
+							jf.wake()
+							break
+						}
+					}
+				}
 			})
 		})
 	}
@@ -378,6 +412,11 @@ func (w *Watcher) detach(t Target) {
 		// it until the next subscription, which costs nothing more.
 		if jf.watches--; jf.watches == 0 {
 			delete(w.view.jobs, k)
+		}
+		for _, s := range t.Services {
+			if jf.services[s]--; jf.services[s] <= 0 {
+				delete(jf.services, s)
+			}
 		}
 	}
 	for _, s := range t.Services {
@@ -463,14 +502,19 @@ func feed[T any](ctx context.Context, w *Watcher, src *source, query func(contex
 			w.mu.Unlock()
 			continue
 		}
+		if err != nil || src.err != nil {
+			// Failing, or answering again: every watch's verdict may
+			// change (unreachable, or no longer).
+			w.wakeAllLocked()
+		}
 		if err != nil {
 			src.err = err
 		} else {
 			src.err, src.asOf = nil, sent
 			store(&w.view, got)
 		}
-		close(w.changed)
-		w.changed = make(chan struct{})
+		close(w.answered)
+		w.answered = make(chan struct{})
 		w.mu.Unlock()
 
 		pause := w.opts.Pause
@@ -494,6 +538,39 @@ func feed[T any](ctx context.Context, w *Watcher, src *source, query func(contex
 		case <-time.After(pause):
 		}
 	}
+}
+
+// changedServices returns the services whose checks differ between two
+// answers of Consul, in what a verdict reads of them.
+func changedServices(old, next map[string][]*consulapi.HealthCheck) map[string]bool {
+	type seen struct{ status, output string }
+	changed := map[string]bool{}
+	same := func(a, b []*consulapi.HealthCheck) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		byID := make(map[string]seen, len(a))
+		for _, c := range a {
+			byID[c.Node+"\x00"+c.CheckID] = seen{c.Status, c.Output}
+		}
+		for _, c := range b {
+			if s, ok := byID[c.Node+"\x00"+c.CheckID]; !ok || s != (seen{c.Status, c.Output}) {
+				return false
+			}
+		}
+		return true
+	}
+	for s, checks := range next {
+		if !same(old[s], checks) {
+			changed[s] = true
+		}
+	}
+	for s := range old {
+		if _, ok := next[s]; !ok {
+			changed[s] = true
+		}
+	}
+	return changed
 }
 
 // groupBy indexes a source's answer for the watches' lookups.

@@ -376,7 +376,11 @@ func TestWatcher_RolloutReachesHealthy(t *testing.T) {
 	f := newFakeCluster(healthy)
 	f.checks = nil
 	f.deps = []*api.Deployment{{ID: "dc804e63", Namespace: "default", JobID: "ok", Status: api.DeploymentStatusRunning, StatusDescription: "Deployment is running"}}
-	w := NewWatcher(t.Context(), f, f, testWatcherOptions)
+	// No backstop tick: the checks' change, the end of min healthy and of
+	// the bake must each wake the watch on their own.
+	opts := testWatcherOptions
+	opts.Tick = time.Hour
+	w := NewWatcher(t.Context(), f, f, opts)
 
 	reports := make(chan Verdict, 1)
 	done := startWatch(t.Context(), w, helloTarget("ok", 0), Policy{MinHealthy: 30 * time.Millisecond, Deadline: time.Minute, Bake: 30 * time.Millisecond}, reports)
@@ -395,6 +399,73 @@ func TestWatcher_RolloutReachesHealthy(t *testing.T) {
 	}
 	if _, active, _ := f.counts(); active["events"]+active["status"]+active["checks"] != 0 {
 		t.Errorf("queries still in flight after the last watch: %v", active)
+	}
+}
+
+// TestWatcher_ChecksChangeWakesTheirJobsWatch: with Nomad quiet and no
+// backstop tick, a change of the job's checks in Consul alone wakes its
+// watch, also after an answer that changed only another service's.
+func TestWatcher_ChecksChangeWakesTheirJobsWatch(t *testing.T) {
+	healthy := captured(t, "healthy")
+	f := newFakeCluster(healthy)
+	passing := healthy.Checks
+	critical := make([]*consulapi.HealthCheck, len(passing))
+	for i, c := range passing {
+		cc := *c
+		cc.Status = consulapi.HealthCritical
+		critical[i] = &cc
+	}
+	f.checks = critical
+	opts := testWatcherOptions
+	opts.Tick = time.Hour
+	w := NewWatcher(t.Context(), f, f, opts)
+
+	reports := make(chan Verdict, 4)
+	done := startWatch(t.Context(), w, helloTarget("ok", 0), Policy{MinHealthy: 30 * time.Millisecond, Deadline: time.Minute, Bake: 30 * time.Millisecond}, reports)
+	first := await(t, reports, "the first verdict")
+	if first.Phase != state.Watching {
+		t.Fatalf("first verdict = %+v, want watching", first)
+	}
+	// A check of another service changes: an answer, but no news for
+	// this watch.
+	setChecks := func(checks []*consulapi.HealthCheck) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.checks = checks
+		f.index++
+		close(f.changed)
+		f.changed = make(chan struct{})
+	}
+	setChecks(append(slices.Clone(critical), &consulapi.HealthCheck{Node: "n1", CheckID: "other", ServiceName: "other", Status: consulapi.HealthPassing}))
+	setChecks(passing)
+
+	r := await(t, done, "the watch to end")
+	if r.err != nil || r.verdict.Phase != state.Healthy {
+		t.Fatalf("Watch = %+v, %v; want healthy", r.verdict, r.err)
+	}
+}
+
+func TestChangedServices(t *testing.T) {
+	check := func(service, id, status, output string) *consulapi.HealthCheck {
+		return &consulapi.HealthCheck{Node: "n1", ServiceName: service, CheckID: id, Status: status, Output: output}
+	}
+	old := map[string][]*consulapi.HealthCheck{
+		"web":  {check("web", "c1", "passing", "ok"), check("web", "c2", "passing", "ok")},
+		"api":  {check("api", "c3", "critical", "500")},
+		"db":   {check("db", "c4", "passing", "")},
+		"gone": {check("gone", "c5", "passing", "")},
+	}
+	next := map[string][]*consulapi.HealthCheck{
+		// The same checks in another order: no change.
+		"web": {check("web", "c2", "passing", "ok"), check("web", "c1", "passing", "ok")},
+		// A new output is news: a verdict quotes it.
+		"api": {check("api", "c3", "critical", "502")},
+		"db":  {check("db", "c4", "critical", "")},
+		"new": {check("new", "c6", "passing", "")},
+	}
+	got := slices.Sorted(maps.Keys(changedServices(old, next)))
+	if want := []string{"api", "db", "gone", "new"}; !slices.Equal(got, want) {
+		t.Errorf("changed = %v, want %v", got, want)
 	}
 }
 
