@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	gosync "sync"
 	"testing"
@@ -335,5 +337,120 @@ func BenchmarkClusterWatch_ApplyEvents(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestWatch_PendingIsWhatAFullComparisonFinds: the watch keeps the jobs
+// that differ from what was reconciled one event at a time. After any
+// sequence of lists, events, cycles and checks they must be exactly what
+// comparing every job finds, and a batch must count as still changing
+// exactly when it moved a relevant job.
+func TestWatch_PendingIsWhatAFullComparisonFinds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 2026))
+	keys := make([]jobs.Key, 12)
+	for i := range keys {
+		keys[i] = jobs.Key{Namespace: "default", ID: fmt.Sprintf("j%d", i)}
+	}
+	state := func() jobState {
+		return jobState{index: 5 + rng.Uint64N(2), stop: rng.IntN(4) == 0, dead: rng.IntN(4) == 0, owned: rng.IntN(2) == 0}
+	}
+	list := func() []*api.JobListStub {
+		var stubs []*api.JobListStub
+		for _, k := range keys {
+			if rng.IntN(4) == 0 {
+				continue
+			}
+			s := state()
+			var meta map[string]string
+			if s.owned {
+				meta = map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+			}
+			status := "running"
+			if s.dead {
+				status = "dead"
+			}
+			stubs = append(stubs, &api.JobListStub{ID: k.ID, Namespace: k.Namespace, Status: status, Stop: s.stop, JobModifyIndex: s.index, Meta: meta})
+		}
+		return stubs
+	}
+	// want is pending worked out from scratch, the way differs compares.
+	want := func(w *clusterWatch) map[jobs.Key]bool {
+		out := map[jobs.Key]bool{}
+		for k, s := range w.latest {
+			if (s.owned || w.wanted[k]) && w.seen[k] != s {
+				out[k] = true
+			}
+		}
+		for k, b := range w.seen {
+			if _, ok := w.latest[k]; !ok && (b.owned || w.wanted[k]) {
+				out[k] = true
+			}
+		}
+		return out
+	}
+
+	w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
+	defer w.stopTimer()
+	now := time.Now()
+	w.observe(list(), now)
+	counts := map[string]int{}
+	for step := range 5000 {
+		var op string
+		switch n := rng.IntN(20); {
+		case n == 0:
+			op = "list"
+			w.observe(list(), now)
+		case n == 1:
+			op = "cycle"
+			report := &dsync.Report{}
+			for _, k := range keys {
+				if rng.IntN(2) == 0 {
+					continue
+				}
+				r := &dsync.JobResult{Key: k}
+				if rng.IntN(2) == 0 {
+					r.Applied = &dsync.Applied{ModifyIndex: 5 + rng.Uint64N(3)}
+				}
+				report.Jobs = append(report.Jobs, r)
+			}
+			w.cycleStarted()
+			w.cycleDone(report)
+		case n == 2:
+			op = "check"
+			w.mu.Lock()
+			w.check()
+			w.mu.Unlock()
+		default:
+			op = "events"
+			batch := make([]jobWrite, 1+rng.IntN(3))
+			for i := range batch {
+				batch[i] = jobWrite{key: keys[rng.IntN(len(keys))], state: state(), deleted: rng.IntN(5) == 0}
+			}
+			w.mu.Lock()
+			previous := maps.Clone(w.latest)
+			changed := w.write(batch)
+			full := w.differs(w.latest, previous)
+			w.mu.Unlock()
+			if changed != full {
+				t.Fatalf("step %d: batch %+v counted as a change: %v, comparing every job: %v", step, batch, changed, full)
+			}
+			if changed {
+				counts["changing batch"]++
+			}
+		}
+		counts[op]++
+		w.mu.Lock()
+		got, full := maps.Clone(w.pending), want(w)
+		w.mu.Unlock()
+		if !maps.Equal(got, full) {
+			t.Fatalf("step %d (%s): pending %v, comparing every job %v", step, op, got, full)
+		}
+		if len(got) > 0 {
+			counts["pending"]++
+		}
+	}
+	// The walk must have reached both answers of each question.
+	if counts["pending"] == 0 || counts["pending"] == 5000 || counts["changing batch"] == 0 || counts["changing batch"] == counts["events"] {
+		t.Errorf("the random walk missed a case: %v", counts)
 	}
 }
