@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	gosync "sync"
 	"time"
 
@@ -54,6 +53,11 @@ type JobWatcher interface {
 // register produced (cycleDone), and a check that comes due while a cycle
 // runs waits for that. A job that drifts on every register therefore
 // cannot make the agent loop.
+//
+// A deploy of N jobs brings a few events for each, so an event must cost
+// its job, not N: events update latest in place and keep pending, the
+// jobs that differ from seen, one key at a time. A list, a check and a
+// cycle's end may cost N: they come once a cycle or every few minutes.
 type clusterWatch struct {
 	lister   JobWatcher
 	instance string
@@ -72,13 +76,17 @@ type clusterWatch struct {
 	// syncing.
 	wanted map[jobs.Key]bool
 	// seen is the state of the relevant jobs drover has reconciled (or
-	// triggered a cycle for); latest is the last list, relevant or not.
+	// triggered a cycle for); latest is every job as the last list and the
+	// events since left it, relevant or not.
 	seen, latest map[jobs.Key]jobState
-	started      bool // seen holds a first list
-	running      bool // a cycle is running
-	deferred     bool // a check came due while it ran
-	timer        *time.Timer
-	firstChange  time.Time
+	// pending are the relevant jobs whose latest state is not the one
+	// seen, or that seen has and latest lost: what a check would act on.
+	pending     map[jobs.Key]bool
+	started     bool // seen holds a first list
+	running     bool // a cycle is running
+	deferred    bool // a check came due while it ran
+	timer       *time.Timer
+	firstChange time.Time
 }
 
 // jobState is what the watch compares of a job.
@@ -180,13 +188,8 @@ func (w *clusterWatch) follow(ctx context.Context, events <-chan *api.Events) er
 
 // applyEvents takes the jobs written in a batch of events.
 func (w *clusterWatch) applyEvents(events []api.Event, now time.Time) {
-	w.mu.Lock()
-	latest := maps.Clone(w.latest)
-	w.mu.Unlock()
-	if latest == nil {
-		latest = map[jobs.Key]jobState{}
-	}
-	changed := false
+	// Decoding is most of an event's cost: done before taking the lock.
+	written := make([]jobWrite, 0, len(events))
 	for i := range events {
 		e := &events[i]
 		if e.Topic != api.TopicJob {
@@ -196,18 +199,67 @@ func (w *clusterWatch) applyEvents(events []api.Event, now time.Time) {
 		if err != nil || job == nil {
 			continue
 		}
-		k := jobs.Key{Namespace: job.Namespace, ID: job.ID}
-		changed = true
-		if deleted {
-			delete(latest, k)
-			continue
-		}
 		_, owned := jobs.OwnershipOf(job.Meta, w.instance)
-		latest[k] = jobState{index: job.JobModifyIndex, stop: job.Stop, dead: job.Status == "dead", owned: owned}
+		written = append(written, jobWrite{
+			key:     jobs.Key{Namespace: job.Namespace, ID: job.ID},
+			state:   jobState{index: job.JobModifyIndex, stop: job.Stop, dead: job.Status == "dead", owned: owned},
+			deleted: deleted,
+		})
 	}
-	if changed {
-		w.update(latest, now)
+	if len(written) == 0 {
+		return
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	changed := w.write(written)
+	if w.baseline() {
+		return
+	}
+	w.schedule(changed, now)
+}
+
+// jobWrite is one job event: the job's new state, or its purge.
+type jobWrite struct {
+	key     jobs.Key
+	state   jobState
+	deleted bool
+}
+
+// write applies a batch of job events to latest and pending, and reports
+// whether it changed a relevant job: differs(latest, the latest before
+// the batch), comparing only the jobs the batch names, since no other job
+// moved. Needs w.mu held.
+func (w *clusterWatch) write(written []jobWrite) bool {
+	if w.latest == nil {
+		w.latest = map[jobs.Key]jobState{}
+	}
+	// A job may be written twice in a batch; it changed if it ends unlike
+	// it began.
+	type was struct {
+		state jobState
+		in    bool
+	}
+	before := make(map[jobs.Key]was, len(written))
+	for _, j := range written {
+		if _, ok := before[j.key]; !ok {
+			s, in := w.latest[j.key]
+			before[j.key] = was{s, in}
+		}
+		if j.deleted {
+			delete(w.latest, j.key)
+		} else {
+			w.latest[j.key] = j.state
+		}
+	}
+	changed := false
+	for k, b := range before {
+		s, in := w.latest[k]
+		if w.moved(k, s, in, b.state, b.in) {
+			changed = true
+		}
+		w.mark(k)
+	}
+	return changed
 }
 
 // eventJob is what the watch compares of a job event's job.
@@ -233,7 +285,7 @@ func jobOf(e *api.Event) (*eventJob, bool, error) {
 }
 
 // observe takes a new list and schedules a check if a relevant job differs
-// from what was reconciled.
+// from what was reconciled. The list replaces what the events built.
 func (w *clusterWatch) observe(stubs []*api.JobListStub, now time.Time) {
 	latest := make(map[jobs.Key]jobState, len(stubs))
 	for _, s := range stubs {
@@ -242,30 +294,41 @@ func (w *clusterWatch) observe(stubs []*api.JobListStub, now time.Time) {
 			index: s.JobModifyIndex, stop: s.Stop, dead: s.Status == "dead", owned: owned,
 		}
 	}
-	w.update(latest, now)
-}
-
-// update takes the latest state of the jobs, from a list or events, and
-// schedules a check if a relevant job differs from what was reconciled.
-func (w *clusterWatch) update(latest map[jobs.Key]jobState, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	previous := w.latest
 	w.latest = latest
-	if !w.started {
-		// The first list is the baseline: the start cycle reconciles it.
-		w.started = true
-		w.seen = w.relevant(latest)
+	if w.baseline() {
 		return
 	}
-	if !w.differs(latest, w.seen) {
+	w.recount()
+	w.schedule(w.differs(latest, previous), now)
+}
+
+// baseline takes the first state of the jobs as reconciled, since the
+// start cycle reconciles it, and reports whether it did. Needs w.mu held.
+func (w *clusterWatch) baseline() bool {
+	if w.started {
+		return false
+	}
+	w.started = true
+	w.seen = w.relevant(w.latest)
+	w.pending = map[jobs.Key]bool{}
+	return true
+}
+
+// schedule starts the debounce if a relevant job differs from what was
+// reconciled, and pushes it back while they keep changing. Needs w.mu
+// held.
+func (w *clusterWatch) schedule(changed bool, now time.Time) {
+	if len(w.pending) == 0 {
 		return
 	}
 	switch {
 	case w.timer == nil:
 		w.firstChange = now
 		w.timer = time.AfterFunc(w.debounce, w.due)
-	case w.differs(latest, previous):
+	case changed:
 		// Still changing: wait for quiet, but not past maxDelay.
 		delay := min(w.debounce, w.maxDelay-now.Sub(w.firstChange))
 		w.timer.Reset(max(delay, 0))
@@ -294,10 +357,11 @@ func (w *clusterWatch) due() {
 // as reconciled: the cycle lists the jobs after this moment, so it sees at
 // least this state. Needs w.mu held.
 func (w *clusterWatch) check() bool {
-	if !w.differs(w.latest, w.seen) {
+	if len(w.pending) == 0 {
 		return false
 	}
 	w.seen = w.relevant(w.latest)
+	clear(w.pending) // seen is now latest, for every relevant job
 	return true
 }
 
@@ -333,6 +397,8 @@ func (w *clusterWatch) cycleDone(report *dsync.Report) {
 			}
 			w.seen[r.Key] = st
 		}
+		// Which jobs are relevant and what was seen both moved.
+		w.recount()
 	}
 	fire := false
 	if w.deferred {
@@ -360,16 +426,58 @@ func (w *clusterWatch) relevant(all map[jobs.Key]jobState) map[jobs.Key]jobState
 // or a job of base is gone from now. Needs w.mu held.
 func (w *clusterWatch) differs(now, base map[jobs.Key]jobState) bool {
 	for k, s := range now {
-		if (s.owned || w.wanted[k]) && base[k] != s {
+		b, in := base[k]
+		if w.moved(k, s, true, b, in) {
 			return true
 		}
 	}
-	for k := range base {
-		if _, ok := now[k]; !ok && (base[k].owned || w.wanted[k]) {
+	for k, b := range base {
+		if _, ok := now[k]; !ok && w.moved(k, jobState{}, false, b, true) {
 			return true
 		}
 	}
 	return false
+}
+
+// moved is differs for one job: k as it is now (if in now) against k as
+// it was in base (if in base). A job in now counts if it is relevant now;
+// one gone counts if it was relevant. Needs w.mu held.
+func (w *clusterWatch) moved(k jobs.Key, now jobState, inNow bool, base jobState, inBase bool) bool {
+	if inNow {
+		// A job base lacks compares with the zero state, as a map lookup would.
+		return (now.owned || w.wanted[k]) && now != base
+	}
+	return inBase && (base.owned || w.wanted[k])
+}
+
+// mark puts job k in pending or takes it out, after latest, seen or its
+// relevance moved. Needs w.mu held.
+func (w *clusterWatch) mark(k jobs.Key) {
+	s, inLatest := w.latest[k]
+	b, inSeen := w.seen[k]
+	if w.moved(k, s, inLatest, b, inSeen) {
+		if w.pending == nil {
+			w.pending = map[jobs.Key]bool{}
+		}
+		w.pending[k] = true
+	} else {
+		delete(w.pending, k)
+	}
+}
+
+// recount works pending out again over every job, after a list replaced
+// latest or a cycle moved seen and which jobs are relevant. Needs w.mu
+// held.
+func (w *clusterWatch) recount() {
+	w.pending = map[jobs.Key]bool{}
+	for k := range w.latest {
+		w.mark(k)
+	}
+	for k := range w.seen {
+		if _, ok := w.latest[k]; !ok {
+			w.mark(k)
+		}
+	}
 }
 
 func (w *clusterWatch) stopTimer() {

@@ -3,6 +3,9 @@ package agent
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	gosync "sync"
 	"testing"
@@ -237,5 +240,217 @@ func TestWatch_PurgedJobFromTheEventStreamIsAChange(t *testing.T) {
 				t.Errorf("a check was scheduled: %v, want %v", scheduled, tt.change)
 			}
 		})
+	}
+}
+
+// jobEventOf is the job event Nomad streams for a write of job id, decoded
+// the way the API client hands it over (JSON into a map).
+func jobEventOf(tb testing.TB, id string, index uint64, status string, stop bool, meta map[string]string, deleted bool) api.Event {
+	tb.Helper()
+	b, err := json.Marshal(map[string]any{"Job": map[string]any{"ID": id, "Namespace": "default", "Status": status, "Stop": stop,
+		"JobModifyIndex": index, "Meta": meta}, "Deleted": deleted})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var payload map[string]any
+	if err := json.Unmarshal(b, &payload); err != nil {
+		tb.Fatal(err)
+	}
+	return api.Event{Topic: api.TopicJob, Key: id, Payload: payload}
+}
+
+// ownedStubs lists n running jobs this instance owns, all at modify index 5.
+func ownedStubs(n int) []*api.JobListStub {
+	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+	stubs := make([]*api.JobListStub, n)
+	for i := range stubs {
+		stubs[i] = &api.JobListStub{ID: fmt.Sprintf("j%05d", i), Namespace: "default", Status: "running", JobModifyIndex: 5, Meta: meta}
+	}
+	return stubs
+}
+
+// TestWatch_AnEventAmongManyJobsTouchesOnlyItsJob: during a deploy of
+// 1000 jobs nearly every job has events; each must change only its own
+// job's state and decide exactly as a comparison of every job would.
+func TestWatch_AnEventAmongManyJobsTouchesOnlyItsJob(t *testing.T) {
+	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+	const edited = "j00500"
+	for _, tt := range []struct {
+		name   string
+		events []api.Event
+		change bool
+	}{
+		{"pending again", []api.Event{jobEventOf(t, edited, 5, "pending", false, meta, false)}, false},
+		{"pending then running", []api.Event{jobEventOf(t, edited, 5, "pending", false, meta, false),
+			jobEventOf(t, edited, 5, "running", false, meta, false)}, false},
+		{"someone else's new job", []api.Event{jobEventOf(t, "other", 9, "running", false, nil, false)}, false},
+		{"hand edit", []api.Event{jobEventOf(t, edited, 6, "running", false, meta, false)}, true},
+		{"stopped", []api.Event{jobEventOf(t, edited, 5, "running", true, meta, false)}, true},
+		{"dead", []api.Event{jobEventOf(t, edited, 5, "dead", false, meta, false)}, true},
+		{"purged", []api.Event{jobEventOf(t, edited, 5, "running", false, meta, true)}, true},
+		// Not in git (no cycle has run) and no longer drover's: none of its business.
+		{"disowned by hand", []api.Event{jobEventOf(t, edited, 6, "running", false, nil, false)}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
+			defer w.stopTimer()
+			now := time.Now()
+			w.observe(ownedStubs(1000), now)
+			w.applyEvents(tt.events, now)
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if scheduled := w.timer != nil; scheduled != tt.change {
+				t.Errorf("a check was scheduled: %v, want %v", scheduled, tt.change)
+			}
+			for k, s := range w.latest {
+				if k.ID != edited && k.ID != "other" && s != (jobState{index: 5, owned: true}) {
+					t.Errorf("job %s is %+v after an event for %s", k.ID, s, edited)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkClusterWatch_ApplyEvents is the cost of one batch of one job
+// event among n jobs drover owns, as during a deploy: a job moving
+// between pending and running (no change), and a job registered again
+// and again (a change each time, pushing the debounce back).
+func BenchmarkClusterWatch_ApplyEvents(b *testing.B) {
+	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+	for _, n := range []int{1000, 10000} {
+		id := fmt.Sprintf("j%05d", n/2)
+		for _, tt := range []struct {
+			name    string
+			batches [][]api.Event
+		}{
+			{"status", [][]api.Event{{jobEventOf(b, id, 5, "pending", false, meta, false)}, {jobEventOf(b, id, 5, "running", false, meta, false)}}},
+			{"register", [][]api.Event{{jobEventOf(b, id, 6, "pending", false, meta, false)}, {jobEventOf(b, id, 7, "pending", false, meta, false)}}},
+		} {
+			b.Run(fmt.Sprintf("jobs=%d/%s", n, tt.name), func(b *testing.B) {
+				w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
+				defer w.stopTimer()
+				now := time.Now()
+				w.observe(ownedStubs(n), now)
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					w.applyEvents(tt.batches[i%2], now)
+				}
+			})
+		}
+	}
+}
+
+// TestWatch_PendingIsWhatAFullComparisonFinds: the watch keeps the jobs
+// that differ from what was reconciled one event at a time. After any
+// sequence of lists, events, cycles and checks they must be exactly what
+// comparing every job finds, and a batch must count as still changing
+// exactly when it moved a relevant job.
+func TestWatch_PendingIsWhatAFullComparisonFinds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 2026))
+	keys := make([]jobs.Key, 12)
+	for i := range keys {
+		keys[i] = jobs.Key{Namespace: "default", ID: fmt.Sprintf("j%d", i)}
+	}
+	state := func() jobState {
+		return jobState{index: 5 + rng.Uint64N(2), stop: rng.IntN(4) == 0, dead: rng.IntN(4) == 0, owned: rng.IntN(2) == 0}
+	}
+	list := func() []*api.JobListStub {
+		var stubs []*api.JobListStub
+		for _, k := range keys {
+			if rng.IntN(4) == 0 {
+				continue
+			}
+			s := state()
+			var meta map[string]string
+			if s.owned {
+				meta = map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+			}
+			status := "running"
+			if s.dead {
+				status = "dead"
+			}
+			stubs = append(stubs, &api.JobListStub{ID: k.ID, Namespace: k.Namespace, Status: status, Stop: s.stop, JobModifyIndex: s.index, Meta: meta})
+		}
+		return stubs
+	}
+	// want is pending worked out from scratch, the way differs compares.
+	want := func(w *clusterWatch) map[jobs.Key]bool {
+		out := map[jobs.Key]bool{}
+		for k, s := range w.latest {
+			if (s.owned || w.wanted[k]) && w.seen[k] != s {
+				out[k] = true
+			}
+		}
+		for k, b := range w.seen {
+			if _, ok := w.latest[k]; !ok && (b.owned || w.wanted[k]) {
+				out[k] = true
+			}
+		}
+		return out
+	}
+
+	w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
+	defer w.stopTimer()
+	now := time.Now()
+	w.observe(list(), now)
+	counts := map[string]int{}
+	for step := range 5000 {
+		var op string
+		switch n := rng.IntN(20); {
+		case n == 0:
+			op = "list"
+			w.observe(list(), now)
+		case n == 1:
+			op = "cycle"
+			report := &dsync.Report{}
+			for _, k := range keys {
+				if rng.IntN(2) == 0 {
+					continue
+				}
+				r := &dsync.JobResult{Key: k}
+				if rng.IntN(2) == 0 {
+					r.Applied = &dsync.Applied{ModifyIndex: 5 + rng.Uint64N(3)}
+				}
+				report.Jobs = append(report.Jobs, r)
+			}
+			w.cycleStarted()
+			w.cycleDone(report)
+		case n == 2:
+			op = "check"
+			w.mu.Lock()
+			w.check()
+			w.mu.Unlock()
+		default:
+			op = "events"
+			batch := make([]jobWrite, 1+rng.IntN(3))
+			for i := range batch {
+				batch[i] = jobWrite{key: keys[rng.IntN(len(keys))], state: state(), deleted: rng.IntN(5) == 0}
+			}
+			w.mu.Lock()
+			previous := maps.Clone(w.latest)
+			changed := w.write(batch)
+			full := w.differs(w.latest, previous)
+			w.mu.Unlock()
+			if changed != full {
+				t.Fatalf("step %d: batch %+v counted as a change: %v, comparing every job: %v", step, batch, changed, full)
+			}
+			if changed {
+				counts["changing batch"]++
+			}
+		}
+		counts[op]++
+		w.mu.Lock()
+		got, full := maps.Clone(w.pending), want(w)
+		w.mu.Unlock()
+		if !maps.Equal(got, full) {
+			t.Fatalf("step %d (%s): pending %v, comparing every job %v", step, op, got, full)
+		}
+		if len(got) > 0 {
+			counts["pending"]++
+		}
+	}
+	// The walk must have reached both answers of each question.
+	if counts["pending"] == 0 || counts["pending"] == 5000 || counts["changing batch"] == 0 || counts["changing batch"] == counts["events"] {
+		t.Errorf("the random walk missed a case: %v", counts)
 	}
 }
