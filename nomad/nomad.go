@@ -51,15 +51,13 @@ func New(opts ...Option) (*Client, error) {
 		opt(&o)
 	}
 	cfg := api.DefaultConfig()
-	wrap := o.wrapTransport
-	if wrap == nil {
-		wrap = func(rt http.RoundTripper) http.RoundTripper { return rt }
+	if o.wrapTransport != nil {
+		hc, err := httpClient(cfg, o.wrapTransport)
+		if err != nil {
+			return nil, fmt.Errorf("nomad client: %w", err)
+		}
+		cfg.HttpClient = hc
 	}
-	hc, err := httpClient(cfg, wrap)
-	if err != nil {
-		return nil, fmt.Errorf("nomad client: %w", err)
-	}
-	cfg.HttpClient = hc
 	c, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("nomad client: %w", err)

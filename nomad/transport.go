@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/nomad/api"
-	"github.com/klauspost/compress/gzhttp"
 )
 
 // Option configures New.
@@ -57,12 +56,6 @@ func httpClient(cfg *api.Config, wrap func(http.RoundTripper) http.RoundTripper)
 	if err := api.ConfigureTLS(hc, cfg.TLSConfig); err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
-	// Nomad gzips its answers. Go's transport decompresses them with a
-	// new gzip reader per response, some 40 KB each: during a big deploy,
-	// with thousands of single-job reads, plans and registers, that was a
-	// quarter of everything the agent allocated. gzhttp asks for gzip the
-	// same way and decompresses with pooled readers; the event stream and
-	// blocking queries read as before.
-	hc.Transport = wrap(gzhttp.Transport(tr, gzhttp.TransportEnableZstd(false)))
+	hc.Transport = wrap(tr)
 	return hc, nil
 }

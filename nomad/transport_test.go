@@ -1,7 +1,6 @@
 package nomad
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/pem"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -101,47 +99,6 @@ func TestWithTransport_UnixSocket(t *testing.T) {
 		t.Errorf("wrapper saw %d requests, want 1", n.Load())
 	}
 }
-
-// TestNew_DecompressesGzippedAnswers: the client asks for gzip and reads
-// gzipped answers, one after the other (the readers are pooled).
-func TestNew_DecompressesGzippedAnswers(t *testing.T) {
-	var gzipped atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-			leaderHandler(w, r)
-			return
-		}
-		gzipped.Add(1)
-		w.Header().Set("Content-Encoding", "gzip")
-		zw := gzip.NewWriter(w)
-		leaderHandler(&gzipWriter{ResponseWriter: w, zw: zw}, r)
-		_ = zw.Close()
-	}))
-	defer srv.Close()
-	t.Setenv("NOMAD_ADDR", srv.URL)
-	var n atomic.Int32
-	for _, opts := range [][]Option{nil, {WithTransport(counting(&n))}} {
-		c, err := New(opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range 3 {
-			if err := c.Leader(context.Background()); err != nil {
-				t.Fatalf("leader, gzipped: %v", err)
-			}
-		}
-	}
-	if gzipped.Load() != 6 {
-		t.Errorf("%d of 6 requests asked for gzip", gzipped.Load())
-	}
-}
-
-type gzipWriter struct {
-	http.ResponseWriter
-	zw *gzip.Writer
-}
-
-func (w *gzipWriter) Write(b []byte) (int, error) { return w.zw.Write(b) }
 
 func TestNew_WithoutOptionsIsTheAPIDefault(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(leaderHandler))
