@@ -295,6 +295,17 @@ func (c *fakeClock) Add(d time.Duration) {
 
 var testWatcherOptions = WatcherOptions{Tick: 10 * time.Millisecond, Pause: time.Millisecond, Retry: func(int) time.Duration { return time.Millisecond }}
 
+// withoutBackstop is testWatcherOptions with a tick that never comes
+// during a test: only news and the verdict's Recheck wake a watch.
+func withoutBackstop() WatcherOptions {
+	o := testWatcherOptions
+	o.Tick = time.Hour
+	return o
+}
+
+// quickPolicy judges a healthy rollout in about 60ms of the real clock.
+var quickPolicy = Policy{MinHealthy: 30 * time.Millisecond, Deadline: time.Minute, Bake: 30 * time.Millisecond}
+
 // watchResult is what a Watch run in the background returned, and every
 // verdict it reported on the way.
 type watchResult struct {
@@ -378,12 +389,10 @@ func TestWatcher_RolloutReachesHealthy(t *testing.T) {
 	f.deps = []*api.Deployment{{ID: "dc804e63", Namespace: "default", JobID: "ok", Status: api.DeploymentStatusRunning, StatusDescription: "Deployment is running"}}
 	// No backstop tick: the checks' change, the end of min healthy and of
 	// the bake must each wake the watch on their own.
-	opts := testWatcherOptions
-	opts.Tick = time.Hour
-	w := NewWatcher(t.Context(), f, f, opts)
+	w := NewWatcher(t.Context(), f, f, withoutBackstop())
 
 	reports := make(chan Verdict, 1)
-	done := startWatch(t.Context(), w, helloTarget("ok", 0), Policy{MinHealthy: 30 * time.Millisecond, Deadline: time.Minute, Bake: 30 * time.Millisecond}, reports)
+	done := startWatch(t.Context(), w, helloTarget("ok", 0), quickPolicy, reports)
 	first := await(t, reports, "the first verdict")
 	if first.Phase != state.Watching || !slices.Contains(first.Waiting, "0 of 1 checks passing on allocation 3a25d529") {
 		t.Fatalf("first verdict = %+v, want watching for the check", first)
@@ -416,12 +425,10 @@ func TestWatcher_ChecksChangeWakesTheirJobsWatch(t *testing.T) {
 		critical[i] = &cc
 	}
 	f.checks = critical
-	opts := testWatcherOptions
-	opts.Tick = time.Hour
-	w := NewWatcher(t.Context(), f, f, opts)
+	w := NewWatcher(t.Context(), f, f, withoutBackstop())
 
 	reports := make(chan Verdict, 4)
-	done := startWatch(t.Context(), w, helloTarget("ok", 0), Policy{MinHealthy: 30 * time.Millisecond, Deadline: time.Minute, Bake: 30 * time.Millisecond}, reports)
+	done := startWatch(t.Context(), w, helloTarget("ok", 0), quickPolicy, reports)
 	first := await(t, reports, "the first verdict")
 	if first.Phase != state.Watching {
 		t.Fatalf("first verdict = %+v, want watching", first)
