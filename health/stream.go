@@ -21,8 +21,8 @@ type jobFeed struct {
 	watches int
 	// services counts the Consul services of its watches' targets.
 	services map[string]int
-	allocs  map[string]*api.AllocationListStub
-	deps    map[string]*api.Deployment
+	allocs   map[string]*api.AllocationListStub
+	deps     map[string]*api.Deployment
 	// asOf is when the last read that answered was sent; zero before one.
 	asOf time.Time
 	// err is why the newest read (or the stream) failed; nil after a read

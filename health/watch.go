@@ -129,7 +129,7 @@ type Watcher struct {
 	// checks of the job's services. So an event costs its job's watches,
 	// and a thousand quiet watches cost nothing between their rechecks.
 	answered chan struct{}
-	view    view
+	view     view
 }
 
 // view is what the sources show of the watched jobs, and the state of
