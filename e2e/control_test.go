@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -244,4 +245,188 @@ func TestControl_DenyWindowHoldsADeploy(t *testing.T) {
 	b := startAgent(t, args...)
 	b.waitEvent("job.applied", time.Minute, forJob(id))
 	waitHealthy(t, id, 1)
+}
+
+// TestControl_AllowWindowOutsideHoldsAndInsideApplies: outside every allow
+// window a new job is planned and held, saying when the next window opens,
+// and Nomad never sees it; an agent with an allow window open now applies
+// it, the closed window beside it notwithstanding.
+func TestControl_AllowWindowOutsideHoldsAndInsideApplies(t *testing.T) {
+	t.Parallel()
+	const id = "ctl-allow"
+	if out := drover(t, "agent", "--repo", "/nonexistent", "--allow-window", "0 8 * * MON-FRI"); out.code != 1 ||
+		!strings.Contains(out.stderr, `--allow-window: window "0 8 * * MON-FRI"`) {
+		t.Errorf("a bad window: exit %d, %s", out.code, out.stderr)
+	}
+
+	// Opens half an hour from now for a minute: closed for the whole
+	// test, whenever it runs. In UTC, so the agent's zone cannot move it.
+	opens := time.Now().UTC().Add(30 * time.Minute).Truncate(time.Minute)
+	later := fmt.Sprintf("CRON_TZ=UTC %d %d * * * 1m", opens.Minute(), opens.Hour())
+	want := "outside allow windows until " + opens.Format(time.RFC3339)
+
+	r := newRepo(t)
+	r.commit("job", map[string]string{id + ".nomad.hcl": helloJob(id, "1.0.0")})
+	args := append(syncArgs(r, "ctl-allow"), "--interval", "1h", "--allow-window", later)
+	a := startAgent(t, args...)
+	held := a.waitEvent("job.held", time.Minute, forJob(id))
+	if held["reason"] != want {
+		t.Errorf("job.held reason %q, want %q", held["reason"], want)
+	}
+	summary := a.waitEvent("sync.held", time.Minute, nil)
+	if until, err := time.Parse(time.RFC3339, fmt.Sprint(summary["until"])); summary["reason"] != want || err != nil || !until.Equal(opens) {
+		t.Errorf("sync.held %v; want reason %q until %s", summary, want, opens.Format(time.RFC3339))
+	}
+	a.waitEvent("sync.done", time.Minute, okCycle)
+	if n := len(eventsIn(a.log.String(), "job.applied")); n != 0 {
+		t.Fatalf("%d applies outside the allow windows", n)
+	}
+	if _, _, err := env.cluster.Nomad().Jobs().Info(id, nil); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("%s in Nomad: err %v; want it never registered (404) outside the allow windows", id, err)
+	}
+	if st := statusOf(t, a); st.Controls.Held != want || st.heldIn(id) != want {
+		t.Errorf("status controls held %q, job held %q; want %q", st.Controls.Held, st.heldIn(id), want)
+	}
+	a.stop()
+
+	// Opens every minute for two: open now, whenever now is.
+	b := startAgent(t, append(args, "--allow-window", "* * * * * 2m")...)
+	b.waitEvent("job.applied", time.Minute, forJob(id))
+	if n := len(eventsIn(b.log.String(), "sync.held")); n != 0 {
+		t.Errorf("%d cycles held inside an allow window", n)
+	}
+	waitHealthy(t, id, 1)
+}
+
+// suspendedRollout is a job whose bad commit's rollout failed while the
+// job was suspended: what TestControl_RollbackWhileSuspended goes on from.
+type suspendedRollout struct {
+	a         *agentProc
+	r         *repo
+	args      []string
+	good, bad string
+	// mark is where the agent's log stood before the suspension.
+	mark int
+}
+
+// failWhileSuspended deploys id healthy at a good commit, registers a bad
+// one whose check answers 500, suspends the job while that rollout is
+// watched (its verdict comes at --health-deadline, 25s after the register)
+// and waits for the verdict.
+func failWhileSuspended(t *testing.T, id string, extra ...string) suspendedRollout {
+	t.Helper()
+	r := newRepo(t)
+	good := r.commit("good", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "1.0.0"})})
+	args := append(append(syncArgs(r, id), rolloutArgs...), extra...)
+	a := startAgent(t, args...)
+	a.waitEvent("rollout.healthy", 90*time.Second, onCommit(id, good))
+
+	bad := r.commit("bad", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "2.0.0", unhealthy: true})})
+	a.sync()
+	a.waitEvent("rollout.started", 60*time.Second, onCommit(id, bad))
+	m := a.mark()
+	out := drover(t, append([]string{"suspend", id, "--reason", "hands off", "--by", "dave"}, args...)...)
+	if out.code != 0 {
+		t.Fatalf("drover suspend: exit %d\n%s%s", out.code, out.stdout, out.stderr)
+	}
+	suspended := func(e map[string]any) bool { return e["scope"] == "default/"+id && e["by"] == "dave" }
+	a.waitFor(m, "control.suspended", 30*time.Second, "the leader sees the suspension", suspended)
+	failed := a.waitFor(m, "rollout.failed", 90*time.Second, "the bad commit's verdict", onCommit(id, bad))
+	if failed["rollback_to"] != good {
+		t.Errorf("rollout.failed rollback_to = %v, want %s", failed["rollback_to"], good)
+	}
+	if a.eventAt("control.suspended", suspended) > a.eventAt("rollout.failed", onCommit(id, bad)) {
+		t.Fatal("the rollout failed before the leader saw the suspension; the test proves nothing")
+	}
+	return suspendedRollout{a: a, r: r, args: args, good: good, bad: bad, mark: m}
+}
+
+// TestControl_RollbackWhileSuspended: a job suspended while a bad commit's
+// rollout is watched. By default its failed rollout is not rolled back
+// (the rollback is held, the bad commit keeps running) until the job is
+// resumed; with --rollback-while-suspended the rollback goes through at
+// once, and anything else new for the job is still held.
+func TestControl_RollbackWhileSuspended(t *testing.T) {
+	t.Parallel()
+	t.Run("held until resumed", func(t *testing.T) {
+		t.Parallel()
+		const id = "ctl-rbs-off"
+		s := failWhileSuspended(t, id)
+		a := s.a
+		held := a.waitFor(s.mark, "job.held", 30*time.Second, "the rollback held", onCommit(id, s.good))
+		if reason, _ := held["reason"].(string); !strings.HasPrefix(reason, "suspended by dave at ") || !strings.HasSuffix(reason, ": hands off") {
+			t.Errorf("job.held reason %q", reason)
+		}
+		// Once a cycle started after it is done, the rollback's cycle is
+		// over and anything it did is in the log; that one holds too.
+		a.syncNow("")
+		if n := a.countAfter(s.mark, "rollback.applied", forJob(id)) + a.countAfter(s.mark, "job.applied", forJob(id)); n != 0 {
+			t.Fatalf("%d registers of a suspended job without --rollback-while-suspended", n)
+		}
+		if got := runningCommit(t, id); got != s.bad {
+			t.Fatalf("the suspended job runs commit %s, want the failed %s left alone", got, s.bad)
+		}
+		st := statusOf(t, a)
+		if !strings.HasPrefix(st.heldIn(id), "suspended by dave at ") {
+			t.Errorf("status report held %q", st.heldIn(id))
+		}
+		if ro := a.rollout(id); ro.State != "failed" || ro.LastGoodCommit != s.good || !strings.HasPrefix(ro.Held, "suspended by dave at ") {
+			t.Errorf("rollout status %+v; want failed (not rolled back), held by the suspension, with last good %s", ro, s.good)
+		}
+
+		m := a.mark()
+		out := drover(t, append([]string{"resume", id}, s.args...)...)
+		if out.code != 0 {
+			t.Fatalf("drover resume: exit %d\n%s%s", out.code, out.stdout, out.stderr)
+		}
+		a.waitFor(m, "control.resumed", 30*time.Second, "the leader sees the resume", func(e map[string]any) bool {
+			return e["scope"] == "default/"+id && e["suspended_by"] == "dave"
+		})
+		a.waitFor(m, "rollback.applied", 30*time.Second, "rolled back once resumed", func(e map[string]any) bool {
+			return e["job"] == id && e["from_commit"] == s.bad && e["to_commit"] == s.good
+		})
+		if got := runningCommit(t, id); got != s.good {
+			t.Fatalf("after resume the job runs commit %s, want the last good %s", got, s.good)
+		}
+		a.waitFor(m, "rollout.healthy", 90*time.Second, "the rollback healthy", func(e map[string]any) bool {
+			return e["job"] == id && e["commit"] == s.good && e["kind"] == "rollback"
+		})
+		eventually(t, 10*time.Second, "rolled_back in status", func() (bool, string) {
+			ro := a.rollout(id)
+			return ro.State == "rolled_back" && ro.LastGoodCommit == s.good, fmt.Sprint(ro)
+		})
+	})
+	t.Run("rolled back with the flag", func(t *testing.T) {
+		t.Parallel()
+		const id = "ctl-rbs-on"
+		s := failWhileSuspended(t, id, "--rollback-while-suspended")
+		a := s.a
+		a.waitFor(s.mark, "rollback.applied", 30*time.Second, "rolled back while suspended", func(e map[string]any) bool {
+			return e["job"] == id && e["from_commit"] == s.bad && e["to_commit"] == s.good
+		})
+		if got := runningCommit(t, id); got != s.good {
+			t.Fatalf("after the rollback the job runs commit %s, want the last good %s", got, s.good)
+		}
+		if n := a.countAfter(s.mark, "job.held", onCommit(id, s.good)); n != 0 {
+			t.Errorf("the rollback was held %d times with --rollback-while-suspended", n)
+		}
+		if sus := statusOf(t, a).Controls.Suspensions.Jobs["default/"+id]; sus.By != "dave" {
+			t.Fatalf("the rollback lifted the suspension: %+v", sus)
+		}
+
+		// Only the rollback goes through: a new commit is still held.
+		m := a.mark()
+		next := s.r.commit("next", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "3.0.0"})})
+		a.syncNow("")
+		held := a.waitFor(m, "job.held", 10*time.Second, "the new commit held", onCommit(id, next))
+		if reason, _ := held["reason"].(string); !strings.HasPrefix(reason, "suspended by dave at ") {
+			t.Errorf("job.held reason %q", reason)
+		}
+		if n := a.countAfter(m, "job.applied", forJob(id)); n != 0 {
+			t.Fatalf("a suspended job's new commit was applied %d times", n)
+		}
+		if got := runningCommit(t, id); got != s.good {
+			t.Errorf("the suspended job runs commit %s, want the last good %s", got, s.good)
+		}
+	})
 }

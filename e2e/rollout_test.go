@@ -79,6 +79,7 @@ type rolloutStatus struct {
 	State          string `json:"state"`
 	LastGoodCommit string `json:"last_good_commit"`
 	AppliedCommit  string `json:"applied_commit"`
+	Held           string `json:"held"`
 	Quarantined    []struct {
 		Commit string `json:"commit"`
 	} `json:"quarantined"`

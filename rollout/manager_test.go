@@ -410,3 +410,39 @@ func TestRecord_HealthyDependencyAsksForACycle(t *testing.T) {
 		t.Errorf("triggers = %q; want one %q, for the rollout api waits on", triggers, want)
 	}
 }
+
+// TestRecord_HeldRollbackIsFailedNotRolledBack: a rollback Pin put in but a
+// later step held (a suspension, a window) registered nothing, so the
+// failed spec still runs: the status says failed and why it is held, not
+// rolled_back. A rollback Nomad's auto_revert made is rolled_back.
+func TestRecord_HeldRollbackIsFailedNotRolledBack(t *testing.T) {
+	const why = "suspended by dave at 2026-11-27T22:00:00Z: hands off"
+	tests := []struct {
+		name      string
+		class     dsync.Class
+		hold      string
+		wantState string
+		wantHeld  string
+	}{
+		{name: "held by a suspension", class: dsync.Update, hold: why, wantState: "failed", wantHeld: why},
+		{name: "already reverted by Nomad", class: dsync.InSync, wantState: "rolled_back"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			good := state.Revision{Commit: "c1", Fingerprint: "good", Path: "web.nomad.hcl"}
+			m := newManager(t, quarantined(t, &good), specsAt{"c1": file("web", "web.nomad.hcl", "good")}, Options{})
+			set := m.Pin(ctx, &jobs.Set{Revision: "c3", Files: []*jobs.File{file("web", "web.nomad.hcl", "bad")}})
+			if f := set.Files[0]; f.Commit != "c1" {
+				t.Fatalf("file = %+v; want the last good spec at c1", f)
+			}
+			m.Record(ctx, &dsync.Report{Revision: "c3", Jobs: []*dsync.JobResult{{
+				Key: key, Path: "web.nomad.hcl", Commit: "c1", Fingerprint: "good", Class: tc.class, Hold: tc.hold,
+			}}})
+			st := m.Status()
+			if len(st) != 1 || st[0].State != tc.wantState || st[0].Held != tc.wantHeld {
+				t.Errorf("status = %+v; want state %s held %q", st, tc.wantState, tc.wantHeld)
+			}
+		})
+	}
+}

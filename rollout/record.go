@@ -33,6 +33,13 @@ func (m *Manager) Record(ctx context.Context, report *dsync.Report) {
 			m.record(nil, "failed")
 		case pinned && p.to != "" && r.Class == dsync.InSync:
 			m.confirmRollback(ctx, r, p)
+		case pinned && p.to != "" && r.Hold != "":
+			// A later step held the rollback (a suspension, a window):
+			// the failed spec keeps running, and the status says why.
+			p.hold = r.Hold
+			m.mu.Lock()
+			pins[r.Key] = p
+			m.mu.Unlock()
 		}
 	}
 }

@@ -8,7 +8,8 @@ import (
 type JobStatus struct {
 	Job       string `json:"job"`
 	Namespace string `json:"namespace"`
-	// State is one of: rolling_out, healthy, failed, rolled_back,
+	// State is one of: rolling_out, healthy, failed (also while its
+	// rollback is held, Held saying why), rolled_back,
 	// quarantined (failed, nothing to roll back to), rollback_failed,
 	// unknown (no verdict: health could not be seen; still judged again
 	// until its rollout says "unresolved"), unverified (applied, no
@@ -76,6 +77,9 @@ func jobState(j *state.Job, w *watch, p pin, pinned bool) string {
 		return "rolling_out"
 	case r != nil && r.Kind == state.Rollback && r.Phase == state.Failed, pinned && p.failed != "":
 		return "rollback_failed"
+	case pinned && p.to != "" && p.hold != "":
+		// Its rollback is held: the failed spec still runs.
+		return "failed"
 	case pinned && p.to != "":
 		return "rolled_back"
 	case pinned:
