@@ -231,11 +231,7 @@ func (m *Metrics) Suspended(on bool) {
 	if m == nil {
 		return
 	}
-	v := 0.0
-	if on {
-		v = 1
-	}
-	m.suspended.Set(v)
+	m.suspended.Set(gaugeBool(on))
 }
 
 // Leader records whether this replica leads.
@@ -243,11 +239,7 @@ func (m *Metrics) Leader(leading bool) {
 	if m == nil {
 		return
 	}
-	v := 0.0
-	if leading {
-		v = 1
-	}
-	m.leader.Set(v)
+	m.leader.Set(gaugeBool(leading))
 }
 
 // FetchFinished records one git fetch.
@@ -280,11 +272,7 @@ func (m *Metrics) SourceStates(source string, read bool, counts map[string]int) 
 	if m == nil {
 		return
 	}
-	v := 0.0
-	if read {
-		v = 1
-	}
-	m.sourceRead.WithLabelValues(source).Set(v)
+	m.sourceRead.WithLabelValues(source).Set(gaugeBool(read))
 	for _, s := range jobStates() {
 		m.sourceJobs.WithLabelValues(source, s).Set(float64(counts[s]))
 	}
@@ -369,4 +357,12 @@ func (m *Metrics) WebhookDelivery(provider, result string) {
 		result = WebhookRejected
 	}
 	m.webhooks.WithLabelValues(provider, result).Inc()
+}
+
+// gaugeBool is a yes/no gauge's value: 1 or 0.
+func gaugeBool(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
