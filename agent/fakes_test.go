@@ -130,16 +130,7 @@ func (n *fakeNomad) JobEvents(ctx context.Context, index uint64) (<-chan *api.Ev
 // publish sends a job event for s, through JSON as on the wire; needs
 // n.mu held.
 func (n *fakeNomad) publish(s *api.JobListStub) {
-	job := map[string]any{"ID": s.ID, "Namespace": s.Namespace, "Status": s.Status, "Stop": s.Stop, "JobModifyIndex": s.JobModifyIndex, "Meta": s.Meta}
-	b, err := json.Marshal(map[string]any{"Job": job})
-	if err != nil {
-		panic(err)
-	}
-	var payload map[string]any
-	if err := json.Unmarshal(b, &payload); err != nil {
-		panic(err)
-	}
-	batch := &api.Events{Index: n.index, Events: []api.Event{{Topic: api.TopicJob, Key: s.ID, Payload: payload}}}
+	batch := &api.Events{Index: n.index, Events: []api.Event{stubEvent(s, false)}}
 	for _, ch := range n.streams {
 		select {
 		case ch <- batch:

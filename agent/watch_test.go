@@ -208,15 +208,7 @@ func TestWatch_StatusChurnOfRegisteredJobsIsNoChange(t *testing.T) {
 func TestWatch_PurgedJobFromTheEventStreamIsAChange(t *testing.T) {
 	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
 	jobEvent := func(id string, meta map[string]string, deleted bool) api.Event {
-		b, err := json.Marshal(map[string]any{"Job": map[string]any{"ID": id, "Namespace": "default", "Status": "running", "JobModifyIndex": 5, "Meta": meta}, "Deleted": deleted})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var payload map[string]any
-		if err := json.Unmarshal(b, &payload); err != nil {
-			t.Fatal(err)
-		}
-		return api.Event{Topic: api.TopicJob, Key: id, Payload: payload}
+		return jobEventOf(id, 5, "running", false, meta, deleted)
 	}
 	for _, tt := range []struct {
 		name   string
@@ -243,20 +235,26 @@ func TestWatch_PurgedJobFromTheEventStreamIsAChange(t *testing.T) {
 	}
 }
 
-// jobEventOf is the job event Nomad streams for a write of job id, decoded
-// the way the API client hands it over (JSON into a map).
-func jobEventOf(tb testing.TB, id string, index uint64, status string, stop bool, meta map[string]string, deleted bool) api.Event {
-	tb.Helper()
-	b, err := json.Marshal(map[string]any{"Job": map[string]any{"ID": id, "Namespace": "default", "Status": status, "Stop": stop,
-		"JobModifyIndex": index, "Meta": meta}, "Deleted": deleted})
+// jobEventOf is the job event Nomad streams for a write of job id in the
+// default namespace (deleted: its purge), as the API client hands it over.
+func jobEventOf(id string, index uint64, status string, stop bool, meta map[string]string, deleted bool) api.Event {
+	return stubEvent(&api.JobListStub{ID: id, Namespace: "default", Status: status, Stop: stop, JobModifyIndex: index, Meta: meta}, deleted)
+}
+
+// stubEvent is the job event for a write of the job s lists, decoded the
+// way the API client hands it over: through JSON into a map. A map of
+// strings, numbers and booleans always marshals, hence the panics.
+func stubEvent(s *api.JobListStub, deleted bool) api.Event {
+	job := map[string]any{"ID": s.ID, "Namespace": s.Namespace, "Status": s.Status, "Stop": s.Stop, "JobModifyIndex": s.JobModifyIndex, "Meta": s.Meta}
+	b, err := json.Marshal(map[string]any{"Job": job, "Deleted": deleted})
 	if err != nil {
-		tb.Fatal(err)
+		panic(err)
 	}
 	var payload map[string]any
 	if err := json.Unmarshal(b, &payload); err != nil {
-		tb.Fatal(err)
+		panic(err)
 	}
-	return api.Event{Topic: api.TopicJob, Key: id, Payload: payload}
+	return api.Event{Topic: api.TopicJob, Key: s.ID, Payload: payload}
 }
 
 // ownedStubs lists n running jobs this instance owns, all at modify index 5.
@@ -280,16 +278,16 @@ func TestWatch_AnEventAmongManyJobsTouchesOnlyItsJob(t *testing.T) {
 		events []api.Event
 		change bool
 	}{
-		{"pending again", []api.Event{jobEventOf(t, edited, 5, "pending", false, meta, false)}, false},
-		{"pending then running", []api.Event{jobEventOf(t, edited, 5, "pending", false, meta, false),
-			jobEventOf(t, edited, 5, "running", false, meta, false)}, false},
-		{"someone else's new job", []api.Event{jobEventOf(t, "other", 9, "running", false, nil, false)}, false},
-		{"hand edit", []api.Event{jobEventOf(t, edited, 6, "running", false, meta, false)}, true},
-		{"stopped", []api.Event{jobEventOf(t, edited, 5, "running", true, meta, false)}, true},
-		{"dead", []api.Event{jobEventOf(t, edited, 5, "dead", false, meta, false)}, true},
-		{"purged", []api.Event{jobEventOf(t, edited, 5, "running", false, meta, true)}, true},
+		{"pending again", []api.Event{jobEventOf(edited, 5, "pending", false, meta, false)}, false},
+		{"pending then running", []api.Event{jobEventOf(edited, 5, "pending", false, meta, false),
+			jobEventOf(edited, 5, "running", false, meta, false)}, false},
+		{"someone else's new job", []api.Event{jobEventOf("other", 9, "running", false, nil, false)}, false},
+		{"hand edit", []api.Event{jobEventOf(edited, 6, "running", false, meta, false)}, true},
+		{"stopped", []api.Event{jobEventOf(edited, 5, "running", true, meta, false)}, true},
+		{"dead", []api.Event{jobEventOf(edited, 5, "dead", false, meta, false)}, true},
+		{"purged", []api.Event{jobEventOf(edited, 5, "running", false, meta, true)}, true},
 		// Not in git (no cycle has run) and no longer drover's: none of its business.
-		{"disowned by hand", []api.Event{jobEventOf(t, edited, 6, "running", false, nil, false)}, false},
+		{"disowned by hand", []api.Event{jobEventOf(edited, 6, "running", false, nil, false)}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
@@ -323,8 +321,8 @@ func BenchmarkClusterWatch_ApplyEvents(b *testing.B) {
 			name    string
 			batches [][]api.Event
 		}{
-			{"status", [][]api.Event{{jobEventOf(b, id, 5, "pending", false, meta, false)}, {jobEventOf(b, id, 5, "running", false, meta, false)}}},
-			{"register", [][]api.Event{{jobEventOf(b, id, 6, "pending", false, meta, false)}, {jobEventOf(b, id, 7, "pending", false, meta, false)}}},
+			{"status", [][]api.Event{{jobEventOf(id, 5, "pending", false, meta, false)}, {jobEventOf(id, 5, "running", false, meta, false)}}},
+			{"register", [][]api.Event{{jobEventOf(id, 6, "pending", false, meta, false)}, {jobEventOf(id, 7, "pending", false, meta, false)}}},
 		} {
 			b.Run(fmt.Sprintf("jobs=%d/%s", n, tt.name), func(b *testing.B) {
 				w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
