@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -231,6 +232,31 @@ func TestRecord_RecordOnlyLeavesTheWatchToTheAgent(t *testing.T) {
 	}
 }
 
+// quickManager is a prepared manager over nomad and ledger whose
+// rollouts are judged in tens of milliseconds; triggered returns the
+// cycles it asked for so far.
+func quickManager(t *testing.T, nomad *fakeNomad, ledger *state.Ledger) (m *Manager, triggered func() []string) {
+	t.Helper()
+	ctx := context.Background()
+	var triggers []string
+	var mu gosync.Mutex
+	m = New(ctx, ledger, health.NewWatcher(ctx, nomad, noChecks{}, health.WatcherOptions{Tick: 5 * time.Millisecond, Pause: time.Millisecond}), nil, nil,
+		Options{
+			Policy:  health.Policy{MinHealthy: 20 * time.Millisecond, Deadline: time.Minute, Bake: 20 * time.Millisecond},
+			Trigger: func(r string) { mu.Lock(); triggers = append(triggers, r); mu.Unlock() },
+			Logger:  zerolog.Nop(),
+		})
+	t.Cleanup(m.Close)
+	if err := m.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(triggers)
+	}
+}
+
 // TestRecord_VerdictsMoveTheState follows two rollouts through the manager:
 // a healthy one becomes last good; a failing one is quarantined and asks
 // for the rollback cycle.
@@ -238,18 +264,7 @@ func TestRecord_VerdictsMoveTheState(t *testing.T) {
 	ctx := context.Background()
 	nomad := &fakeNomad{}
 	ledger := state.NewLedger(&state.MemoryKV{}, "drover/test/", state.LedgerOptions{})
-	var triggers []string
-	var mu gosync.Mutex
-	m := New(ctx, ledger, health.NewWatcher(ctx, nomad, noChecks{}, health.WatcherOptions{Tick: 5 * time.Millisecond, Pause: time.Millisecond}), nil, nil,
-		Options{
-			Policy:  health.Policy{MinHealthy: 20 * time.Millisecond, Deadline: time.Minute, Bake: 20 * time.Millisecond},
-			Trigger: func(r string) { mu.Lock(); triggers = append(triggers, r); mu.Unlock() },
-			Logger:  zerolog.Nop(),
-		})
-	defer m.Close()
-	if err := m.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, triggered := quickManager(t, nomad, ledger)
 
 	nomad.set([]*api.AllocationListStub{alloc(1, "running")}, nil)
 	m.Record(ctx, applied("c1", "good", 1))
@@ -274,9 +289,7 @@ func TestRecord_VerdictsMoveTheState(t *testing.T) {
 	if _, ok := j.QuarantineOf("bad"); !ok || j.LastGood.Commit != "c1" || j.Rollout.Phase != state.Failed {
 		t.Fatalf("after a failed rollout: %+v", j)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(triggers) != 1 || triggers[0] != "rollback" {
+	if triggers := triggered(); len(triggers) != 1 || triggers[0] != "rollback" {
 		t.Errorf("triggers = %v; want one rollback", triggers)
 	}
 	if len(outcomes) != 2 || outcomes[0].Rollout.Phase != state.Healthy || outcomes[1].Rollout.Phase != state.Failed {
@@ -376,19 +389,7 @@ func TestPin_ReadsTheLastGoodSpecOnce(t *testing.T) {
 func TestRecord_HealthyDependencyAsksForACycle(t *testing.T) {
 	ctx := context.Background()
 	nomad := &fakeNomad{}
-	var triggers []string
-	var mu gosync.Mutex
-	m := New(ctx, state.NewLedger(&state.MemoryKV{}, "drover/test/", state.LedgerOptions{}),
-		health.NewWatcher(ctx, nomad, noChecks{}, health.WatcherOptions{Tick: 5 * time.Millisecond, Pause: time.Millisecond}), nil, nil,
-		Options{
-			Policy:  health.Policy{MinHealthy: 20 * time.Millisecond, Deadline: time.Minute, Bake: 20 * time.Millisecond},
-			Trigger: func(r string) { mu.Lock(); triggers = append(triggers, r); mu.Unlock() },
-			Logger:  zerolog.Nop(),
-		})
-	defer m.Close()
-	if err := m.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, triggered := quickManager(t, nomad, state.NewLedger(&state.MemoryKV{}, "drover/test/", state.LedgerOptions{}))
 	dep := file("api", "api.nomad.hcl", "a")
 	dep.Job.Meta = map[string]string{jobs.MetaDependsOn: "web"}
 	nomad.set([]*api.AllocationListStub{alloc(1, "running")}, nil)
@@ -404,9 +405,7 @@ func TestRecord_HealthyDependencyAsksForACycle(t *testing.T) {
 	if err := m.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "dependency default/web settled"; len(triggers) != 1 || triggers[0] != want {
+	if want, triggers := "dependency default/web settled", triggered(); len(triggers) != 1 || triggers[0] != want {
 		t.Errorf("triggers = %q; want one %q, for the rollout api waits on", triggers, want)
 	}
 }
