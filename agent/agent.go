@@ -10,15 +10,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/metrics"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/rollout"
-	dsync "github.com/drover-dev/drover/sync"
 	"github.com/drover-dev/drover/ui"
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
@@ -27,7 +27,7 @@ import (
 // Cycles runs reconcile cycles: *cycle.Runner.
 type Cycles interface {
 	// Run runs one cycle; a failure says where and why it stopped.
-	Run(ctx context.Context) (*dsync.Report, *cycle.Failure)
+	Run(ctx context.Context) (*reconcile.Report, *cycle.Failure)
 	// Stuck reports whether the cycle in flight has gone longer than its
 	// step's budget without progress.
 	Stuck(now time.Time) (step cycle.Step, idle, budget time.Duration, stuck bool)
@@ -132,7 +132,7 @@ type Agent struct {
 	page   *ui.UI
 	stream *ui.EventStream
 
-	mu gosync.Mutex
+	mu sync.Mutex
 	// role is single, leader or standby; cycles and rollouts are the
 	// current term's, nil while standby.
 	role     string
@@ -160,7 +160,7 @@ func New(newTerm TermFunc, opts Options) (*Agent, error) {
 		opts.StalledRetry = 5 * time.Minute
 	}
 	if opts.Instance == "" {
-		opts.Instance = dsync.DefaultInstance
+		opts.Instance = reconcile.DefaultInstance
 	}
 	if opts.Backoff == nil {
 		opts.Backoff = backoff.Exponential(5*time.Second, 5*time.Minute, nil)
@@ -289,7 +289,7 @@ func (a *Agent) lead(ctx context.Context) error {
 	a.setTerm(cycles, rollouts)
 	a.opts.Metrics.Leader(true)
 
-	var running gosync.WaitGroup
+	var running sync.WaitGroup
 	var watch *clusterWatch
 	if a.opts.Watch != nil {
 		watch = newClusterWatch(a.opts.Watch, a.opts.Instance, a.Trigger, a.opts)
@@ -408,7 +408,7 @@ func (a *Agent) loop(ctx context.Context, cycles Cycles, watch *clusterWatch) {
 // cycle runs one cycle and records its outcome. attempt is the attempt the
 // next retry would be, for the retry_in a failure logs; stalled is the
 // reason the agent was last stalled for, so a stall is logged once.
-func (a *Agent) cycle(ctx context.Context, cycles Cycles, req request, attempt int, stalled *string) (*dsync.Report, *cycle.Failure) {
+func (a *Agent) cycle(ctx context.Context, cycles Cycles, req request, attempt int, stalled *string) (*reconcile.Report, *cycle.Failure) {
 	start := time.Now()
 	a.status.begin(start)
 	ev := a.log.Info().Str("event", "sync.start").Str("reason", req.reason)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/jobs"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 )
 
 // fakeControls records the suspend and resume calls.
@@ -42,7 +42,7 @@ func (f *fakeControls) Status() control.Status {
 func TestSuspend_NeedsTheTokenAndReadsTheBody(t *testing.T) {
 	fc := &fakeControls{}
 	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
-		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil),
+		&jobs.Loader{}, reconcile.New(nil, reconcile.Options{}), nil),
 		Options{APIToken: "s3cret", Controls: fc})
 	if err != nil {
 		t.Fatal(err)

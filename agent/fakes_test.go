@@ -9,14 +9,14 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
 )
@@ -25,7 +25,7 @@ import (
 // wait on, the way Nomad's does. It is the engine's Cluster, the watch's
 // JobWatcher and the loader's Parser.
 type fakeNomad struct {
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	index uint64
 	jobs  map[string]*api.JobListStub
 	// changed is closed and replaced whenever index moves.
@@ -213,7 +213,7 @@ func repoOf(ids ...string) tree {
 
 // logBuffer collects an agent's JSON log lines.
 type logBuffer struct {
-	mu  gosync.Mutex
+	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
@@ -263,7 +263,7 @@ func startAgentOver(t *testing.T, n *fakeNomad, repo tree, opts Options) *runnin
 		opts.WatchDebounce = 20 * time.Millisecond
 	}
 	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return repo, nil },
-		&jobs.Loader{Parser: n}, dsync.New(n, dsync.Options{Apply: true, Logger: opts.Logger}), nil), opts)
+		&jobs.Loader{Parser: n}, reconcile.New(n, reconcile.Options{Apply: true, Logger: opts.Logger}), nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,6 +313,6 @@ func (r *runningAgent) describe() string {
 
 // runnerOver is the parts of a lone agent: a cycle runner over a source, a
 // loader and an engine, without rollouts.
-func runnerOver(src cycle.SourceFunc, loader *jobs.Loader, engine *dsync.Engine, m *metrics.Metrics) TermFunc {
+func runnerOver(src cycle.SourceFunc, loader *jobs.Loader, engine *reconcile.Engine, m *metrics.Metrics) TermFunc {
 	return Fixed(cycle.New(cycle.Parts{Source: src, Loader: loader, Engine: engine}, cycle.Options{Metrics: m}), nil)
 }

@@ -12,13 +12,13 @@ import (
 
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/jobs"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 )
 
 func newTestAgent(t *testing.T) *Agent {
 	t.Helper()
 	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
-		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil),
+		&jobs.Loader{}, reconcile.New(nil, reconcile.Options{}), nil),
 		Options{Describe: map[string]string{"repo": "https://example.invalid/jobs.git"}})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func TestHealthz_ReflectsLastCycle(t *testing.T) {
 		t.Errorf("after a failed fetch: %d %q", w.Code, w.Body)
 	}
 	a.status.begin(time.Now())
-	a.status.finish(&dsync.Report{Revision: "abc"}, nil, time.Second)
+	a.status.finish(&reconcile.Report{Revision: "abc"}, nil, time.Second)
 	if w := serve(a, "GET", "/healthz"); w.Code != http.StatusOK {
 		t.Errorf("after a good cycle: %d %q", w.Code, w.Body)
 	}
@@ -52,7 +52,7 @@ func TestHealthz_ReflectsLastCycle(t *testing.T) {
 func TestStatus_ShowsLastReportAndKeepsItOnFailure(t *testing.T) {
 	a := newTestAgent(t)
 	a.status.begin(time.Now())
-	a.status.finish(&dsync.Report{Revision: "abc", Jobs: []*dsync.JobResult{{Path: "a.nomad", Class: dsync.InSync}}}, nil, time.Second)
+	a.status.finish(&reconcile.Report{Revision: "abc", Jobs: []*reconcile.JobResult{{Path: "a.nomad", Class: reconcile.InSync}}}, nil, time.Second)
 	a.status.begin(time.Now())
 	a.status.finish(nil, &cycle.Failure{Step: cycle.StepSync, Kind: cycle.Transient, Err: errors.New("list jobs: refused")}, time.Second)
 

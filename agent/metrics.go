@@ -5,14 +5,14 @@ import (
 
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/metrics"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 )
 
 // recordCycle feeds one cycle's outcome to the metrics. A cycle that
 // failed before syncing has no report; one interrupted by shutdown has a
 // partial one, whose registers still count but whose classes do not
 // describe the whole repository.
-func (a *Agent) recordCycle(report *dsync.Report, f *cycle.Failure, took time.Duration, end time.Time) {
+func (a *Agent) recordCycle(report *reconcile.Report, f *cycle.Failure, took time.Duration, end time.Time) {
 	m := a.opts.Metrics
 	if m == nil {
 		return
@@ -24,7 +24,7 @@ func (a *Agent) recordCycle(report *dsync.Report, f *cycle.Failure, took time.Du
 	states, drift := map[string]int{}, 0
 	for _, j := range report.Jobs {
 		states[string(j.Class)]++
-		if j.Class == dsync.Drift {
+		if j.Class == reconcile.Drift {
 			drift++
 		}
 		if result, ok := applyResult(j); ok {
@@ -39,7 +39,7 @@ func (a *Agent) recordCycle(report *dsync.Report, f *cycle.Failure, took time.Du
 }
 
 // recordSources feeds the per-source gauges, with many sources.
-func recordSources(m *metrics.Metrics, report *dsync.Report) {
+func recordSources(m *metrics.Metrics, report *reconcile.Report) {
 	if report.Sources == nil {
 		return
 	}
@@ -57,13 +57,13 @@ func recordSources(m *metrics.Metrics, report *dsync.Report) {
 
 // applyResult says how a job's register went, and false when none was
 // tried: the job was in sync, failed to plan, or this is a dry run.
-func applyResult(j *dsync.JobResult) (string, bool) {
+func applyResult(j *reconcile.JobResult) (string, bool) {
 	switch {
 	case j.Applied != nil:
 		return metrics.ApplyOK, true
-	case dsync.IsConflict(j.Err):
+	case reconcile.IsConflict(j.Err):
 		return metrics.ApplyConflict, true
-	case j.Err != nil && j.Class != dsync.Failed && j.Class != dsync.InSync:
+	case j.Err != nil && j.Class != reconcile.Failed && j.Class != reconcile.InSync:
 		// Planned fine (it has a class), so the error is the register's.
 		return metrics.ApplyError, true
 	}

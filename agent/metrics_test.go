@@ -13,7 +13,7 @@ import (
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 )
 
 // sample reads one series from the agent's /metrics.
@@ -40,7 +40,7 @@ func sample(t *testing.T, a *Agent, series string) float64 {
 func newMetricsAgent(t *testing.T, src cycle.SourceFunc) *Agent {
 	t.Helper()
 	m := metrics.New("test")
-	a, err := New(runnerOver(src, &jobs.Loader{}, dsync.New(nil, dsync.Options{}), m), Options{Metrics: m})
+	a, err := New(runnerOver(src, &jobs.Loader{}, reconcile.New(nil, reconcile.Options{}), m), Options{Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,15 +68,15 @@ func TestMetrics_FailedFetchIsRecorded(t *testing.T) {
 
 func TestMetrics_ReportIsRecorded(t *testing.T) {
 	a := newMetricsAgent(t, nil)
-	report := &dsync.Report{Jobs: []*dsync.JobResult{
-		{Path: "a", Class: dsync.InSync},
-		{Path: "b", Class: dsync.InSync},
-		{Path: "c", Class: dsync.Create, Applied: &dsync.Applied{}},
-		{Path: "d", Class: dsync.Drift, Applied: &dsync.Applied{}},
-		{Path: "e", Class: dsync.Drift, Err: dsync.ErrConflict},
-		{Path: "f", Class: dsync.Update, Err: errors.New("register: 500")},
-		{Path: "g", Class: dsync.Failed, Err: errors.New("plan: 500")},
-		{Path: "h", Class: dsync.Update}, // dry run: planned, not applied
+	report := &reconcile.Report{Jobs: []*reconcile.JobResult{
+		{Path: "a", Class: reconcile.InSync},
+		{Path: "b", Class: reconcile.InSync},
+		{Path: "c", Class: reconcile.Create, Applied: &reconcile.Applied{}},
+		{Path: "d", Class: reconcile.Drift, Applied: &reconcile.Applied{}},
+		{Path: "e", Class: reconcile.Drift, Err: reconcile.ErrConflict},
+		{Path: "f", Class: reconcile.Update, Err: errors.New("register: 500")},
+		{Path: "g", Class: reconcile.Failed, Err: errors.New("plan: 500")},
+		{Path: "h", Class: reconcile.Update}, // dry run: planned, not applied
 	}}
 	end := time.Unix(1_750_000_000, 0)
 	a.recordCycle(report, nil, 2*time.Second, end)
@@ -100,7 +100,7 @@ func TestMetrics_ReportIsRecorded(t *testing.T) {
 	}
 
 	// The next cycle replaces the gauge and adds to the counters.
-	a.recordCycle(&dsync.Report{Jobs: []*dsync.JobResult{{Path: "a", Class: dsync.InSync}}}, nil, time.Second, end.Add(time.Minute))
+	a.recordCycle(&reconcile.Report{Jobs: []*reconcile.JobResult{{Path: "a", Class: reconcile.InSync}}}, nil, time.Second, end.Add(time.Minute))
 	for series, want := range map[string]float64{
 		`drover_jobs{state="in_sync"}`:                  1,
 		`drover_jobs{state="drift"}`:                    0,
@@ -116,7 +116,7 @@ func TestMetrics_ReportIsRecorded(t *testing.T) {
 
 func TestMetrics_NilMetricsRecordNothingAndHide(t *testing.T) {
 	a := newTestAgent(t)
-	a.recordCycle(&dsync.Report{}, nil, time.Second, time.Now())
+	a.recordCycle(&reconcile.Report{}, nil, time.Second, time.Now())
 	if w := serve(a, http.MethodGet, "/metrics"); w.Code != http.StatusNotFound {
 		t.Errorf("GET /metrics without metrics: %d, want 404", w.Code)
 	}

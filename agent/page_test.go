@@ -15,14 +15,14 @@ import (
 
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/jobs"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 )
 
 func newPageAgent(t *testing.T, opts Options) *Agent {
 	t.Helper()
 	opts.Describe = map[string]string{"instance": "prod", "repo": "https://github.com/acme/jobs.git"}
 	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
-		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil), opts)
+		&jobs.Loader{}, reconcile.New(nil, reconcile.Options{}), nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

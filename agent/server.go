@@ -5,7 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -104,7 +104,7 @@ type limitedListener struct {
 	net.Listener
 	slots     chan struct{}
 	closed    chan struct{}
-	closeOnce gosync.Once
+	closeOnce sync.Once
 }
 
 func (l *limitedListener) Accept() (net.Conn, error) {
@@ -129,7 +129,7 @@ func (l *limitedListener) Close() error {
 // limitedConn gives its slot back once, however often it is closed.
 type limitedConn struct {
 	net.Conn
-	once    gosync.Once
+	once    sync.Once
 	release func()
 }
 

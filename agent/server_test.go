@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +42,7 @@ func startServer(t *testing.T, h http.Handler, lim serverLimits) (addr string, p
 // count never runs ahead of the cap it measures.
 type countingListener struct {
 	net.Listener
-	mu         gosync.Mutex
+	mu         sync.Mutex
 	open, most int
 }
 
@@ -66,7 +66,7 @@ func (l *countingListener) peak() int {
 
 type countedConn struct {
 	net.Conn
-	once gosync.Once
+	once sync.Once
 	l    *countingListener
 }
 
@@ -185,7 +185,7 @@ func TestServer_InFlightCapAnswers503(t *testing.T) {
 		return resp, string(b), nil
 	}
 
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for range lim.MaxInFlight {
 		wg.Go(func() {
 			if resp, _, err := get("/slow"); err != nil || resp.StatusCode != http.StatusOK {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/drover-dev/drover/jobs"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/rs/zerolog"
 )
 
@@ -41,7 +41,7 @@ func TestNormalRepoURL(t *testing.T) {
 func TestWebhook_ManySourcesTriggerOnlyForAFollowedRepoAndRef(t *testing.T) {
 	var log bytes.Buffer
 	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
-		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil),
+		&jobs.Loader{}, reconcile.New(nil, reconcile.Options{}), nil),
 		Options{
 			WebhookSecret: testSecret,
 			Sources: []WebhookSource{

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/source"
-	dsync "github.com/drover-dev/drover/sync"
 	"github.com/rs/zerolog"
 )
 
@@ -25,7 +25,7 @@ func TestStalled_LoggedOnceRetriedSlowlyAndNamedByHealthz(t *testing.T) {
 		fetches <- struct{}{}
 		return nil, fmt.Errorf(`resolve ref "nope" in file:///repo: no such branch or tag: %w`, source.ErrRefNotFound)
 	}
-	a, err := New(runnerOver(src, &jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil), Options{
+	a, err := New(runnerOver(src, &jobs.Loader{}, reconcile.New(nil, reconcile.Options{}), nil), Options{
 		Listen: "-", Interval: time.Hour, StalledRetry: time.Hour,
 		// A transient failure would be retried at once.
 		Backoff: func(int) time.Duration { return time.Millisecond },

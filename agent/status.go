@@ -2,20 +2,20 @@ package agent
 
 import (
 	"fmt"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/rollout"
-	dsync "github.com/drover-dev/drover/sync"
 )
 
 // status is what the agent knows about its last cycles, for /v1/status
 // and /healthz. Written by the loop, read by HTTP handlers.
 type status struct {
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	describe map[string]string
 	// stuck tells whether the cycle in flight has stopped making progress.
 	stuck       func(now time.Time) (step cycle.Step, idle, budget time.Duration, stuck bool)
@@ -28,7 +28,7 @@ type status struct {
 	lastKind    cycle.Kind
 	lastSuccess time.Time
 	// report is the last cycle's report that got as far as syncing.
-	report *dsync.Report
+	report *reconcile.Report
 }
 
 func newStatus(describe map[string]string, stuck func(time.Time) (cycle.Step, time.Duration, time.Duration, bool)) *status {
@@ -41,7 +41,7 @@ func (s *status) begin(t time.Time) {
 	s.running, s.lastStart = true, t
 }
 
-func (s *status) finish(r *dsync.Report, f *cycle.Failure, took time.Duration) {
+func (s *status) finish(r *reconcile.Report, f *cycle.Failure, took time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = false
@@ -100,10 +100,10 @@ type statusJSON struct {
 	Agent  map[string]string `json:"agent"`
 	Commit string            `json:"commit,omitempty"`
 	// CommitInfo is the commit's subject, author and time.
-	CommitInfo  *jobs.CommitInfo `json:"commit_info,omitempty"`
-	LastSync    lastSyncJSON     `json:"last_sync"`
-	LastSuccess *time.Time       `json:"last_success,omitempty"`
-	Report      *dsync.Report    `json:"report,omitempty"`
+	CommitInfo  *jobs.CommitInfo  `json:"commit_info,omitempty"`
+	LastSync    lastSyncJSON      `json:"last_sync"`
+	LastSuccess *time.Time        `json:"last_success,omitempty"`
+	Report      *reconcile.Report `json:"report,omitempty"`
 	// Rollouts is each job's rollout state: last good commit, quarantine,
 	// the rollout being watched.
 	Rollouts []rollout.JobStatus `json:"rollouts,omitempty"`

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -71,7 +71,7 @@ type clusterWatch struct {
 	resync  time.Duration
 	backoff func(attempt int) time.Duration
 
-	mu gosync.Mutex
+	mu sync.Mutex
 	// wanted are the jobs git had at the last cycle that got as far as
 	// syncing.
 	wanted map[jobs.Key]bool
@@ -375,7 +375,7 @@ func (w *clusterWatch) cycleStarted() {
 // cycleDone records what the cycle reconciled: the jobs git has, and the
 // modify index of every register it made, so those are not taken for
 // changes.
-func (w *clusterWatch) cycleDone(report *dsync.Report) {
+func (w *clusterWatch) cycleDone(report *reconcile.Report) {
 	w.mu.Lock()
 	w.running = false
 	if report != nil {

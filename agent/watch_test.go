@@ -7,12 +7,12 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
 )
@@ -113,7 +113,7 @@ func TestWatch_BurstOfChangesIsOneCycle(t *testing.T) {
 func TestWatch_BacksOffOnErrorsAndStopsWithTheAgent(t *testing.T) {
 	n := newFakeNomad()
 	n.watchErrs = []error{errors.New("503 no leader"), errors.New("503 no leader"), errors.New("connection refused")}
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	var attempts []int
 	r := startWatchingAgent(t, n, repoOf("a"), Options{WatchBackoff: func(n int) time.Duration {
 		mu.Lock()
@@ -166,7 +166,7 @@ func TestWatch_OffMeansOnlyTheIntervalSyncs(t *testing.T) {
 // allocation; none of that can change its plan, so none of it schedules a
 // cycle. A hand edit, a stop or the job dying does.
 func TestWatch_StatusChurnOfRegisteredJobsIsNoChange(t *testing.T) {
-	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: reconcile.DefaultInstance}
 	stubOf := func(index uint64, status string, stop bool, running int) []*api.JobListStub {
 		return []*api.JobListStub{{ID: "a", Namespace: "default", Status: status, Stop: stop, JobModifyIndex: index, Meta: meta,
 			JobSummary: &api.JobSummary{Summary: map[string]api.TaskGroupSummary{"g": {Running: running}}}}}
@@ -184,13 +184,13 @@ func TestWatch_StatusChurnOfRegisteredJobsIsNoChange(t *testing.T) {
 		{"dead", stubOf(5, "dead", false, 0), true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
+			w := newClusterWatch(nil, reconcile.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
 			defer w.stopTimer()
 			now := time.Now()
 			w.observe(nil, now) // the baseline: a cluster without the job
 			w.cycleStarted()
-			w.cycleDone(&dsync.Report{Jobs: []*dsync.JobResult{{Key: jobs.Key{Namespace: "default", ID: "a"},
-				Class: dsync.Create, Applied: &dsync.Applied{ModifyIndex: 5}}}})
+			w.cycleDone(&reconcile.Report{Jobs: []*reconcile.JobResult{{Key: jobs.Key{Namespace: "default", ID: "a"},
+				Class: reconcile.Create, Applied: &reconcile.Applied{ModifyIndex: 5}}}})
 			w.observe(tt.list, now)
 			w.mu.Lock()
 			scheduled := w.timer != nil
@@ -206,7 +206,7 @@ func TestWatch_StatusChurnOfRegisteredJobsIsNoChange(t *testing.T) {
 // event with Deleted set; it drops the job, which is a change for a job
 // drover owns, while a foreign job's event is none.
 func TestWatch_PurgedJobFromTheEventStreamIsAChange(t *testing.T) {
-	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: reconcile.DefaultInstance}
 	jobEvent := func(id string, meta map[string]string, deleted bool) api.Event {
 		return jobEventOf(id, 5, "running", false, meta, deleted)
 	}
@@ -220,7 +220,7 @@ func TestWatch_PurgedJobFromTheEventStreamIsAChange(t *testing.T) {
 		{"purged", jobEvent("a", meta, true), true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
+			w := newClusterWatch(nil, reconcile.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
 			defer w.stopTimer()
 			now := time.Now()
 			w.observe([]*api.JobListStub{{ID: "a", Namespace: "default", Status: "running", JobModifyIndex: 5, Meta: meta}}, now)
@@ -259,7 +259,7 @@ func stubEvent(s *api.JobListStub, deleted bool) api.Event {
 
 // ownedStubs lists n running jobs this instance owns, all at modify index 5.
 func ownedStubs(n int) []*api.JobListStub {
-	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: reconcile.DefaultInstance}
 	stubs := make([]*api.JobListStub, n)
 	for i := range stubs {
 		stubs[i] = &api.JobListStub{ID: fmt.Sprintf("j%05d", i), Namespace: "default", Status: "running", JobModifyIndex: 5, Meta: meta}
@@ -271,7 +271,7 @@ func ownedStubs(n int) []*api.JobListStub {
 // 1000 jobs nearly every job has events; each must change only its own
 // job's state and decide exactly as a comparison of every job would.
 func TestWatch_AnEventAmongManyJobsTouchesOnlyItsJob(t *testing.T) {
-	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: reconcile.DefaultInstance}
 	const edited = "j00500"
 	for _, tt := range []struct {
 		name   string
@@ -290,7 +290,7 @@ func TestWatch_AnEventAmongManyJobsTouchesOnlyItsJob(t *testing.T) {
 		{"disowned by hand", []api.Event{jobEventOf(edited, 6, "running", false, nil, false)}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
+			w := newClusterWatch(nil, reconcile.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
 			defer w.stopTimer()
 			now := time.Now()
 			w.observe(ownedStubs(1000), now)
@@ -314,7 +314,7 @@ func TestWatch_AnEventAmongManyJobsTouchesOnlyItsJob(t *testing.T) {
 // between pending and running (no change), and a job registered again
 // and again (a change each time, pushing the debounce back).
 func BenchmarkClusterWatch_ApplyEvents(b *testing.B) {
-	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+	meta := map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: reconcile.DefaultInstance}
 	for _, n := range []int{1000, 10000} {
 		id := fmt.Sprintf("j%05d", n/2)
 		for _, tt := range []struct {
@@ -325,7 +325,7 @@ func BenchmarkClusterWatch_ApplyEvents(b *testing.B) {
 			{"register", [][]api.Event{{jobEventOf(id, 6, "pending", false, meta, false)}, {jobEventOf(id, 7, "pending", false, meta, false)}}},
 		} {
 			b.Run(fmt.Sprintf("jobs=%d/%s", n, tt.name), func(b *testing.B) {
-				w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
+				w := newClusterWatch(nil, reconcile.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
 				defer w.stopTimer()
 				now := time.Now()
 				w.observe(ownedStubs(n), now)
@@ -361,7 +361,7 @@ func TestWatch_PendingIsWhatAFullComparisonFinds(t *testing.T) {
 			s := state()
 			var meta map[string]string
 			if s.owned {
-				meta = map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: dsync.DefaultInstance}
+				meta = map[string]string{jobs.MetaManaged: "true", jobs.MetaInstance: reconcile.DefaultInstance}
 			}
 			status := "running"
 			if s.dead {
@@ -387,7 +387,7 @@ func TestWatch_PendingIsWhatAFullComparisonFinds(t *testing.T) {
 		return out
 	}
 
-	w := newClusterWatch(nil, dsync.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
+	w := newClusterWatch(nil, reconcile.DefaultInstance, func(string) {}, Options{WatchDebounce: time.Hour, Logger: zerolog.Nop()})
 	defer w.stopTimer()
 	now := time.Now()
 	w.observe(list(), now)
@@ -400,14 +400,14 @@ func TestWatch_PendingIsWhatAFullComparisonFinds(t *testing.T) {
 			w.observe(list(), now)
 		case n == 1:
 			op = "cycle"
-			report := &dsync.Report{}
+			report := &reconcile.Report{}
 			for _, k := range keys {
 				if rng.IntN(2) == 0 {
 					continue
 				}
-				r := &dsync.JobResult{Key: k}
+				r := &reconcile.JobResult{Key: k}
 				if rng.IntN(2) == 0 {
-					r.Applied = &dsync.Applied{ModifyIndex: 5 + rng.Uint64N(3)}
+					r.Applied = &reconcile.Applied{ModifyIndex: 5 + rng.Uint64N(3)}
 				}
 				report.Jobs = append(report.Jobs, r)
 			}

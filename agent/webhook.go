@@ -13,7 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	gosync "sync"
+	"sync"
 
 	"github.com/drover-dev/drover/metrics"
 	"github.com/rs/zerolog"
@@ -59,7 +59,7 @@ const deliveryMemory = 1000
 // starts no second cycle. Keys are kept as digests: memory is bounded
 // whatever their length.
 type deliveries struct {
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	seen map[[sha256.Size]byte]bool
 	// ring holds the remembered digests oldest first from next on, so the
 	// oldest is forgotten when a new one arrives.

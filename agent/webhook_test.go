@@ -14,11 +14,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 
 	"github.com/drover-dev/drover/jobs"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/rs/zerolog"
 )
 
@@ -38,7 +38,7 @@ func sign(secret string, body []byte) string {
 func newWebhookAgent(t *testing.T, refName string, log *bytes.Buffer) *Agent {
 	t.Helper()
 	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
-		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil),
+		&jobs.Loader{}, reconcile.New(nil, reconcile.Options{}), nil),
 		Options{
 			WebhookSecret: testSecret,
 			APIToken:      testToken,
@@ -341,7 +341,7 @@ func replayAgent(t *testing.T) (*Agent, *logBuffer) {
 	t.Helper()
 	log := &logBuffer{}
 	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
-		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil),
+		&jobs.Loader{}, reconcile.New(nil, reconcile.Options{}), nil),
 		Options{
 			WebhookSecret: testSecret,
 			RefName:       func() string { return "refs/heads/main" },
@@ -394,7 +394,7 @@ func TestWebhook_ReplayedDeliveryTriggersOnce(t *testing.T) {
 			h := a.Handler()
 			const replays = 50
 			codes := make(chan int, replays)
-			var wg gosync.WaitGroup
+			var wg sync.WaitGroup
 			for range replays {
 				wg.Go(func() { codes <- deliver(h, provider, "72d3162e-cc78-11e3-81ab-4c9367dc0958", false).Code })
 			}
@@ -581,7 +581,7 @@ func FuzzGitHubPayload(f *testing.F) {
 func FuzzWebhook(f *testing.F) {
 	var watched string
 	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
-		&jobs.Loader{}, dsync.New(nil, dsync.Options{}), nil),
+		&jobs.Loader{}, reconcile.New(nil, reconcile.Options{}), nil),
 		Options{WebhookSecret: testSecret, RefName: func() string { return watched }, Logger: zerolog.Nop()})
 	if err != nil {
 		f.Fatal(err)

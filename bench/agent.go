@@ -15,7 +15,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -27,7 +27,7 @@ type agentProc struct {
 	listen string
 	done   chan struct{}
 
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	lines []logLine
 	// more is closed and replaced whenever a line arrives.
 	more chan struct{}

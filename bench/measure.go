@@ -19,8 +19,8 @@ import (
 	"github.com/drover-dev/drover/internal/testcluster"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/nomad"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/source"
-	dsync "github.com/drover-dev/drover/sync"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
 )
@@ -295,7 +295,7 @@ func (b *bench) inProcess(ctx context.Context, c *testcluster.Cluster, repoDir, 
 		return cycleCost{}, err
 	}
 	loader := &jobs.Loader{Parser: nc}
-	engine := dsync.New(nc, dsync.Options{Instance: instance, PlanAlways: planAlways, Logger: zerolog.Nop()})
+	engine := reconcile.New(nc, reconcile.Options{Instance: instance, PlanAlways: planAlways, Logger: zerolog.Nop()})
 	cycle := func() error {
 		snap, err := repo.Fetch(ctx)
 		if err != nil {

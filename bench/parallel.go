@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/internal/testcluster"
@@ -87,7 +87,7 @@ func registerFloor(ctx context.Context, nc *api.Client, repo string, n, p int) (
 	}
 	work := make(chan *api.Job)
 	errs := make(chan error, p)
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	start := time.Now()
 	for range p {
 		wg.Add(1)

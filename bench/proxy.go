@@ -10,7 +10,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 )
 
@@ -18,7 +18,7 @@ import (
 // watch: they carry a wait parameter) are counted apart, because they are
 // not part of any cycle.
 type callCounter struct {
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	calls    map[string]int // "GET /v1/jobs" → count
 	watching int
 	bytes    map[string]int64 // response body bytes by kind, blocking ones too

@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +20,7 @@ import (
 // whole store, a compare-and-set refused with 409 and the reason per
 // operation, a permission refused in a transaction the same way.
 type fakeKV struct {
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	index uint64
 	kv    map[string]consulapi.KVPair
 	// status, when set, answers every request with it.

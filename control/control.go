@@ -9,7 +9,7 @@ package control
 import (
 	"context"
 	"fmt"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/internal/backoff"
@@ -57,7 +57,7 @@ type Controls struct {
 	watch Blocking
 	opts  Options
 
-	mu gosync.Mutex
+	mu sync.Mutex
 	// seen is what the last cycle read, to log changes once; read says
 	// whether there was a read at all.
 	seen Suspensions
@@ -192,7 +192,7 @@ func (c *Controls) observe(s Suspensions) {
 // takes effect at once rather than at the next interval. It returns when
 // ctx ends.
 func (c *Controls) Watch(ctx context.Context, trigger func(reason string), retry func(attempt int) time.Duration) {
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { c.watchWindows(ctx, trigger) })
 	if c.watch == nil || c.store == nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +17,7 @@ import (
 // memKV is a KV in memory; before, when set, runs before each CAS (another
 // writer getting in between).
 type memKV struct {
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	pairs  map[string]state.Pair
 	index  uint64
 	before func(kv *memKV)

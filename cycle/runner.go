@@ -9,13 +9,13 @@ package cycle
 import (
 	"context"
 	"errors"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/rs/zerolog"
 )
 
@@ -51,9 +51,9 @@ type Loader interface {
 	Load(ctx context.Context, tree jobs.Tree) (*jobs.Set, error)
 }
 
-// Engine reconciles the cluster with a set of jobs (*sync.Engine).
+// Engine reconciles the cluster with a set of jobs (*reconcile.Engine).
 type Engine interface {
-	Sync(ctx context.Context, set *jobs.Set) (*dsync.Report, error)
+	Sync(ctx context.Context, set *jobs.Set) (*reconcile.Report, error)
 }
 
 // Rollouts is the rollout manager as a cycle uses it (*rollout.Manager).
@@ -65,7 +65,7 @@ type Rollouts interface {
 	// jobs whose rollout is being watched.
 	Pin(ctx context.Context, set *jobs.Set) *jobs.Set
 	// Record starts watching what the cycle registered.
-	Record(ctx context.Context, report *dsync.Report)
+	Record(ctx context.Context, report *reconcile.Report)
 	// Wait blocks until no rollout is watched.
 	Wait(ctx context.Context) error
 	// Close stops every watch; rollouts in flight stay in flight in the
@@ -151,10 +151,10 @@ type Runner struct {
 	requested atomic.Bool
 
 	// one serialises cycles: two never overlap.
-	one gosync.Mutex
+	one sync.Mutex
 	// lastSet is the set the last load returned, owned by the cycle.
 	lastSet *jobs.Set
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	cur     current
 }
 
@@ -180,7 +180,7 @@ func (r *Runner) Request(string) { r.requested.Store(true) }
 // Run runs one cycle. The report is nil when the cycle stopped before
 // syncing; a failure says where and why it stopped. A cycle interrupted by
 // ctx still records the registers it made.
-func (r *Runner) Run(ctx context.Context) (*dsync.Report, *Failure) {
+func (r *Runner) Run(ctx context.Context) (*reconcile.Report, *Failure) {
 	r.one.Lock()
 	defer r.one.Unlock()
 	defer r.enter("")
@@ -261,12 +261,12 @@ func (r *Runner) fetch(ctx context.Context) (jobs.Tree, error) {
 // Settle waits for every rollout to reach a verdict, running the cycles
 // that failed rollouts ask for (their rollbacks) and waiting for those in
 // turn: `apply --wait`.
-func (r *Runner) Settle(ctx context.Context) (*dsync.Report, *Failure) {
+func (r *Runner) Settle(ctx context.Context) (*reconcile.Report, *Failure) {
 	ro := r.parts.Rollouts
 	if ro == nil {
 		return nil, nil
 	}
-	var last *dsync.Report
+	var last *reconcile.Report
 	for {
 		if err := ro.Wait(ctx); err != nil {
 			return last, classify(ctx, StepRecord, err)

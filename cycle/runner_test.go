@@ -11,8 +11,8 @@ import (
 
 	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/source"
-	dsync "github.com/drover-dev/drover/sync"
 	consulapi "github.com/hashicorp/consul/api"
 )
 
@@ -71,9 +71,11 @@ type loadFunc func(ctx context.Context, tree jobs.Tree) (*jobs.Set, error)
 
 func (f loadFunc) Load(ctx context.Context, tree jobs.Tree) (*jobs.Set, error) { return f(ctx, tree) }
 
-type syncFunc func(ctx context.Context, set *jobs.Set) (*dsync.Report, error)
+type syncFunc func(ctx context.Context, set *jobs.Set) (*reconcile.Report, error)
 
-func (f syncFunc) Sync(ctx context.Context, set *jobs.Set) (*dsync.Report, error) { return f(ctx, set) }
+func (f syncFunc) Sync(ctx context.Context, set *jobs.Set) (*reconcile.Report, error) {
+	return f(ctx, set)
+}
 
 // TestRunner_StuckNamesTheStepWithoutProgress: a load that hangs is
 // reported stuck in step load once it has gone past its budget without
@@ -89,7 +91,7 @@ func TestRunner_StuckNamesTheStepWithoutProgress(t *testing.T) {
 			<-release
 			return &jobs.Set{Revision: "c1"}, nil
 		}),
-		Engine:   syncFunc(func(context.Context, *jobs.Set) (*dsync.Report, error) { return &dsync.Report{}, nil }),
+		Engine:   syncFunc(func(context.Context, *jobs.Set) (*reconcile.Report, error) { return &reconcile.Report{}, nil }),
 		Progress: progress,
 	}, Options{NomadTimeout: time.Second, StuckGrace: time.Second})
 	if _, _, _, stuck := r.Stuck(time.Now()); stuck {
@@ -121,13 +123,13 @@ func TestRunner_StuckNamesTheStepWithoutProgress(t *testing.T) {
 
 // recorder is Rollouts that only records what it was given.
 type recorder struct {
-	recorded   []*dsync.Report
+	recorded   []*reconcile.Report
 	recordLive bool
 }
 
 func (r *recorder) Prepare(context.Context) error                  { return nil }
 func (r *recorder) Pin(_ context.Context, set *jobs.Set) *jobs.Set { return set }
-func (r *recorder) Record(ctx context.Context, rep *dsync.Report) {
+func (r *recorder) Record(ctx context.Context, rep *reconcile.Report) {
 	r.recorded = append(r.recorded, rep)
 	r.recordLive = ctx.Err() == nil
 }
@@ -140,11 +142,11 @@ func (r *recorder) Close()                     {}
 func TestRunner_InterruptedCycleRecordsItsRegisters(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ro := &recorder{}
-	partial := &dsync.Report{Revision: "c1"}
+	partial := &reconcile.Report{Revision: "c1"}
 	r := New(Parts{
 		Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
 		Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
-		Engine: syncFunc(func(context.Context, *jobs.Set) (*dsync.Report, error) {
+		Engine: syncFunc(func(context.Context, *jobs.Set) (*reconcile.Report, error) {
 			cancel()
 			return partial, context.Canceled
 		}),
@@ -167,9 +169,9 @@ func TestRunner_StateErrorStopsAnApplyButNotAPlan(t *testing.T) {
 		r := New(Parts{
 			Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
 			Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
-			Engine: syncFunc(func(context.Context, *jobs.Set) (*dsync.Report, error) {
+			Engine: syncFunc(func(context.Context, *jobs.Set) (*reconcile.Report, error) {
 				synced = true
-				return &dsync.Report{}, nil
+				return &reconcile.Report{}, nil
 			}),
 			Rollouts: &failingState{},
 		}, Options{StateOptional: optional})
@@ -213,9 +215,9 @@ func TestRunner_ControlsHoldAfterPin(t *testing.T) {
 			r := New(Parts{
 				Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
 				Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return loaded, nil }),
-				Engine: syncFunc(func(_ context.Context, set *jobs.Set) (*dsync.Report, error) {
+				Engine: syncFunc(func(_ context.Context, set *jobs.Set) (*reconcile.Report, error) {
 					synced = set
-					return &dsync.Report{}, nil
+					return &reconcile.Report{}, nil
 				}),
 				Rollouts: &recorder{},
 				Controls: holdFunc(func(_ context.Context, set *jobs.Set) (*jobs.Set, error) {

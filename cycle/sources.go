@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	gosync "sync"
+	"sync"
 
 	"github.com/drover-dev/drover/jobs"
 	"github.com/rs/zerolog"
@@ -67,7 +67,7 @@ func (s *Sources) Fetch(ctx context.Context) (jobs.Tree, error) {
 	}
 	first := map[string]int{}
 	results := make([]result, len(s.list))
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for i, src := range s.list {
 		if _, ok := first[src.Repo]; ok {
 			continue

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,7 +111,7 @@ func TestFeedback_PlanCommentCreatedThenUpdatedInPlace(t *testing.T) {
 // receiver records the notifications posted to it.
 type receiver struct {
 	*httptest.Server
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	bodies []map[string]any
 	types  []string
 }
@@ -275,7 +275,7 @@ func TestFeedback_FailingGitHubDoesNotDelayTheRollback(t *testing.T) {
 		took  time.Duration
 	}
 	lanes := []*lane{{name: "ok", fault: forgetest.OK}, {name: "500", fault: forgetest.Fail}, {name: "hang", fault: forgetest.Hang}}
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for _, l := range lanes {
 		wg.Add(1)
 		go func() {

@@ -8,7 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 )
@@ -261,7 +261,7 @@ func TestApply_ConflictIsRefusedNotOverwritten(t *testing.T) {
 	// between drover's plan and its register.
 	target, _ := url.Parse(env.cluster.NomadAddr())
 	proxy := httputil.NewSingleHostReverseProxy(target)
-	var once gosync.Once
+	var once sync.Once
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/v1/jobs" && (req.Method == http.MethodPut || req.Method == http.MethodPost) {
 			once.Do(func() {

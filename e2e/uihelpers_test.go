@@ -7,7 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +23,7 @@ type browser struct {
 	t   *testing.T
 	ctx context.Context
 
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	dialogs []string
 	errors  []string
 }

@@ -8,7 +8,7 @@ package events
 import (
 	"context"
 	"encoding/json"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -38,7 +38,7 @@ type Bus struct {
 	// cycle) would push everything else out.
 	minLevel int
 
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	ring []Event
 	next int
 	seq  uint64

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/drover-dev/drover/jobs"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 )
 
 // commentLimit keeps a comment under GitHub's 65536-character cap, with
@@ -30,13 +30,13 @@ type Plan struct {
 // RenderPlan is the text of the plan comment: the marker, a summary line,
 // and per job that is not in sync a collapsed block with its diff,
 // placement failures and errors (parse errors with file and line).
-func RenderPlan(r *dsync.Report, p Plan) string {
+func RenderPlan(r *reconcile.Report, p Plan) string {
 	var b strings.Builder
 	b.WriteString(Marker(p.Instance) + "\n")
 	fmt.Fprintf(&b, "### drover plan · `%s`\n\n", p.Instance)
 	b.WriteString(summary(r, p) + "\n")
 	for _, j := range r.Jobs {
-		if j.Class == dsync.InSync && j.Err == nil {
+		if j.Class == reconcile.InSync && j.Err == nil {
 			continue
 		}
 		block := jobBlock(j)
@@ -48,14 +48,14 @@ func RenderPlan(r *dsync.Report, p Plan) string {
 	}
 	if len(r.Orphans) > 0 {
 		var text bytes.Buffer
-		dsync.WriteText(&text, &dsync.Report{Orphans: r.Orphans, PruneBlocked: r.PruneBlocked}, false)
+		reconcile.WriteText(&text, &reconcile.Report{Orphans: r.Orphans, PruneBlocked: r.PruneBlocked}, false)
 		fmt.Fprintf(&b, "\n<details><summary>%d job(s) whose file is gone from git</summary>\n\n```diff\n%s```\n\n</details>\n",
 			len(r.Orphans), withoutSummary(text.String()))
 	}
 	return b.String()
 }
 
-func summary(r *dsync.Report, p Plan) string {
+func summary(r *reconcile.Report, p Plan) string {
 	c := r.Counts()
 	errs := c.Errors + c.Conflicts
 	icon := "✅"
@@ -80,9 +80,9 @@ func summary(r *dsync.Report, p Plan) string {
 		icon, c.InSync, c.Create, c.Update, c.Drift, c.Orphans-c.Pruned, errs, commit)
 }
 
-func jobBlock(j *dsync.JobResult) string {
+func jobBlock(j *reconcile.JobResult) string {
 	var text bytes.Buffer
-	dsync.WriteText(&text, &dsync.Report{Jobs: []*dsync.JobResult{j}}, false)
+	reconcile.WriteText(&text, &reconcile.Report{Jobs: []*reconcile.JobResult{j}}, false)
 	what, where := string(j.Class), j.Path
 	if j.Err != nil {
 		what = "error"

@@ -1,7 +1,7 @@
 // Package forge talks to the code hosts drover's users merge on (GitHub,
 // GitHub Enterprise, GitLab): it keeps one plan comment per instance on a
 // pull or merge request up to date, and sets commit statuses. It renders
-// the comment from a sync.Report; what to say in a status is decided by
+// the comment from a reconcile.Report; what to say in a status is decided by
 // the caller.
 package forge
 

@@ -10,7 +10,7 @@ import (
 	"github.com/drover-dev/drover/forge"
 	"github.com/drover-dev/drover/forge/forgetest"
 	"github.com/drover-dev/drover/jobs"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -197,18 +197,18 @@ func TestShorten(t *testing.T) {
 }
 
 func TestRenderPlan_SummaryThenOneBlockPerJobNotInSync(t *testing.T) {
-	report := &dsync.Report{
+	report := &reconcile.Report{
 		Revision: sha,
-		Jobs: []*dsync.JobResult{
-			{Key: jobs.Key{ID: "same", Namespace: "default"}, Path: "same.nomad.hcl", Class: dsync.InSync},
-			{Key: jobs.Key{ID: "web", Namespace: "default"}, Path: "web.nomad.hcl", Class: dsync.Update,
+		Jobs: []*reconcile.JobResult{
+			{Key: jobs.Key{ID: "same", Namespace: "default"}, Path: "same.nomad.hcl", Class: reconcile.InSync},
+			{Key: jobs.Key{ID: "web", Namespace: "default"}, Path: "web.nomad.hcl", Class: reconcile.Update,
 				Diff: &api.JobDiff{Type: "Edited", TaskGroups: []*api.TaskGroupDiff{{Type: "Edited", Name: "web",
 					Tasks: []*api.TaskDiff{{Type: "Edited", Name: "hello", Objects: []*api.ObjectDiff{{Type: "Edited", Name: "Config",
 						Fields: []*api.FieldDiff{{Type: "Edited", Name: "args[3]", Old: "1.0.0", New: "2.0.0"}}}}}}}}},
-				Groups: map[string]dsync.GroupCounts{"web": {}},
+				Groups: map[string]reconcile.GroupCounts{"web": {}},
 				PlacementFailures: map[string]*api.AllocationMetric{"web": {NodesEvaluated: 1, NodesFiltered: 1,
 					DimensionExhausted: map[string]int{"memory": 1}}}},
-			{Path: "broken.nomad.hcl", Class: dsync.Failed,
+			{Path: "broken.nomad.hcl", Class: reconcile.Failed,
 				Err: &jobs.ParseError{Path: "broken.nomad.hcl", Line: 3, Msg: "broken.nomad.hcl:3,5-6: Unclosed configuration block"}},
 		},
 	}

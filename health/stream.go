@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	gosync "sync"
+	"sync"
 
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
@@ -96,7 +96,7 @@ func merge[T any](have map[string]T, read []T, index uint64, id func(T) string, 
 // stream runs the Nomad event stream of the watched jobs until ctx ends:
 // it subscribes, reads the jobs the subscription added (every job after a
 // failure), and subscribes again when jobs are added or the stream drops.
-func (w *Watcher) stream(ctx context.Context, feeds *gosync.WaitGroup) {
+func (w *Watcher) stream(ctx context.Context, feeds *sync.WaitGroup) {
 	stopOld := func() {}
 	defer func() { stopOld() }()
 	failures := 0

@@ -3,7 +3,7 @@ package health
 import (
 	"context"
 	"errors"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +14,7 @@ import (
 func TestStream_LateOrRepeatedEventNeverUndoesNewerData(t *testing.T) {
 	f := newFakeCluster(Observation{})
 	w := NewWatcher(t.Context(), f, nil, testWatcherOptions)
-	w.feeds, w.feedCtx, w.view.jobs = &gosync.WaitGroup{}, t.Context(), map[jobs.Key]*jobFeed{}
+	w.feeds, w.feedCtx, w.view.jobs = &sync.WaitGroup{}, t.Context(), map[jobs.Key]*jobFeed{}
 	jf := newJobFeed()
 	jf.allocs["a1"] = &api.AllocationListStub{ID: "a1", JobID: "web", Namespace: "default", JobVersion: 3, ClientStatus: "running", ModifyIndex: 10}
 	jf.deps["d1"] = &api.Deployment{ID: "d1", JobID: "web", Namespace: "default", JobVersion: 3, Status: "running", ModifyIndex: 10}

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	gosync "sync"
+	"sync"
 
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
@@ -113,7 +113,7 @@ type Watcher struct {
 	// reads bounds the job reads in flight.
 	reads chan struct{}
 
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	watches int
 	stop    context.CancelFunc
 	// feedCtx is the current feeds' context, ended by stop.
@@ -121,7 +121,7 @@ type Watcher struct {
 	// feeds counts the goroutines of the current feeds. Each start of the
 	// feeds gets a new one: the last watch waits for the feeds it stopped,
 	// not for those a new first watch has started since.
-	feeds *gosync.WaitGroup
+	feeds *sync.WaitGroup
 	// answered is closed, and replaced, each time Consul answers: news
 	// for the watches waiting for data fresher than they have, or for a
 	// first answer. Other news wakes only the watches of the job it
@@ -382,7 +382,7 @@ func (w *Watcher) start() {
 	}
 	ctx, cancel := context.WithCancel(w.ctx)
 	w.stop, w.feedCtx = cancel, ctx
-	feeds := &gosync.WaitGroup{}
+	feeds := &sync.WaitGroup{}
 	w.feeds = feeds
 	feeds.Go(func() { w.stream(ctx, feeds) })
 	if w.consul != nil {

@@ -7,7 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +20,7 @@ import (
 // with an index below the cluster's answers at once, one at the index
 // waits for a change, its wait time or its context.
 type fakeCluster struct {
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	index   uint64
 	changed chan struct{}
 
@@ -277,7 +277,7 @@ func blockingQuery[T any](ctx context.Context, f *fakeCluster, source string, in
 
 // fakeClock is a clock that moves only when told.
 type fakeClock struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	t  time.Time
 }
 

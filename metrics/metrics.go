@@ -51,7 +51,7 @@ const (
 )
 
 // jobStates are the values of the state label of drover_jobs: the values
-// of sync.Class, in the order the README lists them.
+// of reconcile.Class, in the order the README lists them.
 func jobStates() []string { return []string{"in_sync", "create", "update", "drift", "error"} }
 
 // Metrics is drover's set of metrics on its own registry.

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -26,7 +26,7 @@ type Client struct {
 // of a quiet cycle's CPU. The cluster watch's lists feed it too, so the
 // cycle a change triggers finds the list the watch just read.
 type jobList struct {
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	index uint64
 	stubs []*api.JobListStub
 }

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +17,7 @@ import (
 // fakeJobsAPI serves /v1/jobs like Nomad: the whole list, or one stub with
 // per_page=1, with the list's index in X-Nomad-Index.
 type fakeJobsAPI struct {
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	index    uint64
 	jobs     []string
 	requests []string // "full", "probe" or "watch"

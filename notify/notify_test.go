@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,7 +97,7 @@ func TestParseTarget(t *testing.T) {
 }
 
 type receiver struct {
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	got    []*http.Request
 	bodies [][]byte
 	status int
@@ -144,7 +144,7 @@ func TestNotifier_PostsEachFormatAndCountsFailuresWithoutLoggingSecrets(t *testi
 		urls[r] = srv.URL
 	}
 	var log strings.Builder
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	results := map[string]int{}
 	targets := []Target{
 		{Format: FormatSlack, URL: urls[slack] + "/services/T0/B0/SECRET"},
@@ -189,7 +189,7 @@ func TestNotifier_PostsEachFormatAndCountsFailuresWithoutLoggingSecrets(t *testi
 
 type syncWriter struct {
 	w  io.Writer
-	mu *gosync.Mutex
+	mu *sync.Mutex
 }
 
 func (s *syncWriter) Write(p []byte) (int, error) {

@@ -9,7 +9,7 @@ package rollout
 import (
 	"context"
 	"errors"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/health"
@@ -97,7 +97,7 @@ type Manager struct {
 	base   context.Context
 	cancel context.CancelFunc
 
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	watches map[jobs.Key]*watch
 	// pins are this cycle's rollbacks and holds, by job, set by Pin and
 	// read by Record and Status.
@@ -115,7 +115,7 @@ type Manager struct {
 	unrollable map[jobs.Key]string
 	// outcomes are the verdicts reached since the manager started.
 	outcomes []Outcome
-	wg       gosync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 // watch is one rollout being followed.

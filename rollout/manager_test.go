@@ -6,14 +6,14 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/state"
-	dsync "github.com/drover-dev/drover/sync"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -110,7 +110,7 @@ func TestPin(t *testing.T) {
 // event stream that sends every allocation and deployment (through JSON,
 // as on the wire) each time the lists change.
 type fakeNomad struct {
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	index   uint64
 	allocs  []*api.AllocationListStub
 	deps    []*api.Deployment
@@ -191,12 +191,12 @@ func (noChecks) Checks(context.Context, []string, uint64, time.Duration) ([]*con
 	return nil, 1, nil
 }
 
-func applied(commit, fp string, version uint64) *dsync.Report {
+func applied(commit, fp string, version uint64) *reconcile.Report {
 	job := &api.Job{ID: ptr("web"), Namespace: ptr("default"), Type: ptr("service"), Version: ptr(version),
 		TaskGroups: []*api.TaskGroup{{Name: ptr("app")}}}
-	return &dsync.Report{Revision: commit, Jobs: []*dsync.JobResult{{
-		Key: key, Path: "web.nomad.hcl", Commit: commit, Fingerprint: fp, Class: dsync.Update,
-		Applied: &dsync.Applied{Version: version, Job: job},
+	return &reconcile.Report{Revision: commit, Jobs: []*reconcile.JobResult{{
+		Key: key, Path: "web.nomad.hcl", Commit: commit, Fingerprint: fp, Class: reconcile.Update,
+		Applied: &reconcile.Applied{Version: version, Job: job},
 	}}}
 }
 
@@ -239,7 +239,7 @@ func quickManager(t *testing.T, nomad *fakeNomad, ledger *state.Ledger) (m *Mana
 	t.Helper()
 	ctx := context.Background()
 	var triggers []string
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	m = New(ctx, ledger, health.NewWatcher(ctx, nomad, noChecks{}, health.WatcherOptions{Tick: 5 * time.Millisecond, Pause: time.Millisecond}), nil, nil,
 		Options{
 			Policy:  health.Policy{MinHealthy: 20 * time.Millisecond, Deadline: time.Minute, Bake: 20 * time.Millisecond},
@@ -418,13 +418,13 @@ func TestRecord_HeldRollbackIsFailedNotRolledBack(t *testing.T) {
 	const why = "suspended by dave at 2026-11-27T22:00:00Z: hands off"
 	tests := []struct {
 		name      string
-		class     dsync.Class
+		class     reconcile.Class
 		hold      string
 		wantState string
 		wantHeld  string
 	}{
-		{name: "held by a suspension", class: dsync.Update, hold: why, wantState: "failed", wantHeld: why},
-		{name: "already reverted by Nomad", class: dsync.InSync, wantState: "rolled_back"},
+		{name: "held by a suspension", class: reconcile.Update, hold: why, wantState: "failed", wantHeld: why},
+		{name: "already reverted by Nomad", class: reconcile.InSync, wantState: "rolled_back"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -435,7 +435,7 @@ func TestRecord_HeldRollbackIsFailedNotRolledBack(t *testing.T) {
 			if f := set.Files[0]; f.Commit != "c1" {
 				t.Fatalf("file = %+v; want the last good spec at c1", f)
 			}
-			m.Record(ctx, &dsync.Report{Revision: "c3", Jobs: []*dsync.JobResult{{
+			m.Record(ctx, &reconcile.Report{Revision: "c3", Jobs: []*reconcile.JobResult{{
 				Key: key, Path: "web.nomad.hcl", Commit: "c1", Fingerprint: "good", Class: tc.class, Hold: tc.hold,
 			}}})
 			st := m.Status()

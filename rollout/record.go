@@ -7,14 +7,14 @@ import (
 
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/state"
-	dsync "github.com/drover-dev/drover/sync"
 	"github.com/hashicorp/nomad/api"
 )
 
 // Record takes a cycle's report: every job it registered starts a watched
 // rollout, and each rollback Pin asked for is logged as applied or failed.
-func (m *Manager) Record(ctx context.Context, report *dsync.Report) {
+func (m *Manager) Record(ctx context.Context, report *reconcile.Report) {
 	m.mu.Lock()
 	pins := m.pins
 	m.mu.Unlock()
@@ -31,7 +31,7 @@ func (m *Manager) Record(ctx context.Context, report *dsync.Report) {
 				Str("event", "rollback.failed").Str("from_commit", p.quarantine.Commit).Str("to_commit", p.to).
 				Err(r.Err).Msg("could not put the last good commit back; will try again next cycle")
 			m.record(nil, "failed")
-		case pinned && p.to != "" && r.Class == dsync.InSync:
+		case pinned && p.to != "" && r.Class == reconcile.InSync:
 			m.confirmRollback(ctx, r, p)
 		case pinned && p.to != "" && r.Hold != "":
 			// A later step held the rollback (a suspension, a window):
@@ -45,7 +45,7 @@ func (m *Manager) Record(ctx context.Context, report *dsync.Report) {
 }
 
 // applied starts watching a register.
-func (m *Manager) applied(ctx context.Context, r *dsync.JobResult, p pin, pinned bool) {
+func (m *Manager) applied(ctx context.Context, r *reconcile.JobResult, p pin, pinned bool) {
 	now := m.now()
 	rev := state.Revision{Commit: r.Commit, Fingerprint: r.Fingerprint, Path: r.Path, Source: r.Source, Version: r.Applied.Version, At: now}
 	ro := state.Rollout{Kind: state.Deploy, Revision: rev, Phase: state.Watching, Started: now}
@@ -116,7 +116,7 @@ func (m *Manager) applied(ctx context.Context, r *dsync.JobResult, p pin, pinned
 
 // confirmRollback logs a rollback that needed no register: what runs is
 // already the last good spec (Nomad's auto_revert put it back).
-func (m *Manager) confirmRollback(ctx context.Context, r *dsync.JobResult, p pin) {
+func (m *Manager) confirmRollback(ctx context.Context, r *reconcile.JobResult, p pin) {
 	s := m.ledger.Get(r.Key)
 	if s == nil || (s.RolledBack != nil && s.RolledBack.FromCommit == p.quarantine.Commit) {
 		return

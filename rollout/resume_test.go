@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +23,7 @@ import (
 // fail with the codes in errs, in order, then return the job (or 404 when
 // gone is set).
 type jobsAPI struct {
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	errs  []int
 	gone  bool
 	reads int
@@ -121,7 +121,7 @@ func TestResume_JobGoneEndsTheWatch(t *testing.T) {
 }
 
 type countRecorder struct {
-	mu        gosync.Mutex
+	mu        sync.Mutex
 	rollbacks map[string]int
 }
 

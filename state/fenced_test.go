@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	gosync "sync"
+	"sync"
 	"testing"
 
 	"github.com/drover-dev/drover/jobs"
@@ -13,7 +13,7 @@ import (
 // fence makes every CAS of kv fail as Consul refuses a write whose
 // check-session failed, and counts the calls of each kind.
 func fence(kv *MemoryKV) (calls func() map[string]int) {
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	n := map[string]int{}
 	kv.SetHook(func(_ context.Context, c Call) error {
 		mu.Lock()

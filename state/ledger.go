@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
@@ -56,11 +56,11 @@ type Ledger struct {
 	opts   LedgerOptions
 
 	// refreshing serializes Refresh calls.
-	refreshing gosync.Mutex
+	refreshing sync.Mutex
 
 	// mu guards the fields below and every entry's fields except slot. It
 	// is never held during a call to the store.
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	loaded  bool
 	entries map[jobs.Key]*entry
 	// seq counts changes of any entry's index, so Refresh can tell a key

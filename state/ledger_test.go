@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +26,7 @@ const (
 
 // conflicts records what a ledger reports through OnConflict.
 type conflicts struct {
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	seen []Conflict
 }
 
@@ -187,7 +187,7 @@ func TestLedger_OlderWriteNeverLandsAfterNewer(t *testing.T) {
 			}
 
 			held, release := make(chan struct{}), make(chan struct{})
-			var mu gosync.Mutex
+			var mu sync.Mutex
 			var writes []Phase // phases of the writes, in the order they reached the store
 			cas := 0
 			kv.SetHook(func(ctx context.Context, c Call) error {
@@ -213,7 +213,7 @@ func TestLedger_OlderWriteNeverLandsAfterNewer(t *testing.T) {
 				return nil
 			})
 
-			var wg gosync.WaitGroup
+			var wg sync.WaitGroup
 			var newerErr error
 			wg.Go(func() { _, _ = l.Update(t.Context(), web, setPhase(Baking)) })
 			<-held
@@ -249,7 +249,7 @@ func TestLedger_OlderWriteNeverLandsAfterNewer(t *testing.T) {
 func TestLedger_ConcurrentUpdatesEndWithStoreEqualToMemory(t *testing.T) {
 	kv := &MemoryKV{}
 	l, _ := loaded(t, kv)
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	calls := 0
 	kv.SetHook(func(context.Context, Call) error {
 		mu.Lock()
@@ -262,7 +262,7 @@ func TestLedger_ConcurrentUpdatesEndWithStoreEqualToMemory(t *testing.T) {
 	})
 	keys := []jobs.Key{web, api, {Namespace: "batch", ID: "report"}}
 	done := make(chan struct{})
-	var refresher gosync.WaitGroup
+	var refresher sync.WaitGroup
 	refresher.Go(func() {
 		for {
 			select {
@@ -273,7 +273,7 @@ func TestLedger_ConcurrentUpdatesEndWithStoreEqualToMemory(t *testing.T) {
 			}
 		}
 	})
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for g := range 6 {
 		wg.Go(func() {
 			for i := range 30 {
@@ -310,7 +310,7 @@ func TestLedger_ConcurrentUpdatesEndWithStoreEqualToMemory(t *testing.T) {
 func TestLedger_LostWriteAnswerIsNotAConflict(t *testing.T) {
 	kv := &MemoryKV{}
 	l, seen := loaded(t, kv)
-	var once gosync.Once
+	var once sync.Once
 	kv.SetHook(func(_ context.Context, c Call) error {
 		var err error
 		once.Do(func() {

@@ -4,14 +4,14 @@ import (
 	"context"
 	"sort"
 	"strings"
-	gosync "sync"
+	"sync"
 )
 
 // MemoryKV is a KV in memory with Consul's index semantics, for tests: one
 // index counter for the whole store, so every write gets an index larger
 // than any before it. Its zero value is an empty store.
 type MemoryKV struct {
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	m     map[string]Pair
 	index uint64
 	// err, when set, fails every call, as an unreachable store would.

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/events"
@@ -123,7 +123,7 @@ type EventStream struct {
 	// stop ends every stream, so a server shutdown is not held up by
 	// clients that never hang up.
 	stop      chan struct{}
-	stopOnce  gosync.Once
+	stopOnce  sync.Once
 	keepAlive time.Duration
 }
 

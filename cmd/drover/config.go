@@ -12,8 +12,8 @@ import (
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/source"
-	dsync "github.com/drover-dev/drover/sync"
 )
 
 // config is every setting of every command; each command registers the
@@ -112,8 +112,8 @@ func (c *config) jobFlags(f *flagSet) {
 
 func (c *config) syncFlags(f *flagSet) {
 	g := f.group("Sync")
-	f.String(g, &c.instance, "instance", dsync.DefaultInstance, "Name of this drover, recorded on every job it registers (meta drover.instance).\nPrune only ever touches jobs of the same instance.")
-	f.Int(g, &c.parallel, "parallel", dsync.DefaultParallel, "Jobs planned and applied at once.")
+	f.String(g, &c.instance, "instance", reconcile.DefaultInstance, "Name of this drover, recorded on every job it registers (meta drover.instance).\nPrune only ever touches jobs of the same instance.")
+	f.Int(g, &c.parallel, "parallel", reconcile.DefaultParallel, "Jobs planned and applied at once.")
 	f.Bool(g, &c.prune, "prune", false, "Stop (not purge) jobs drover registered whose file is gone from git.\nWithout it they are only reported.")
 	f.Duration(g, &c.callTimeout, "nomad-timeout", cycle.DefaultNomadTimeout, "Deadline of one Nomad API call, parsing a job file included. A cycle that makes no\nprogress for longer is reported stuck by /healthz.")
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/drover-dev/drover/forge"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/notify"
-	dsync "github.com/drover-dev/drover/sync"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/rs/zerolog"
 )
 
@@ -147,7 +147,7 @@ func (c *config) notifyTargets() ([]notify.Target, error) {
 }
 
 // postPlanComment puts the plan on the pull or merge request.
-func postPlanComment(ctx context.Context, c *config, report *dsync.Report, stderr io.Writer) error {
+func postPlanComment(ctx context.Context, c *config, report *reconcile.Report, stderr io.Writer) error {
 	provider := c.forge.comment
 	o, err := c.forgeOptions(provider)
 	if err != nil {

@@ -20,10 +20,10 @@ import (
 	"github.com/drover-dev/drover/leader"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/nomad"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/rollout"
 	"github.com/drover-dev/drover/source"
 	"github.com/drover-dev/drover/state"
-	dsync "github.com/drover-dev/drover/sync"
 	"github.com/rs/zerolog"
 )
 
@@ -328,7 +328,7 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 		CallTimeout: c.callTimeout,
 		Progress:    progress.Touch,
 	}
-	engine := dsync.New(w.nomad, dsync.Options{
+	engine := reconcile.New(w.nomad, reconcile.Options{
 		Instance:    c.instance,
 		Apply:       r.apply,
 		Prune:       c.prune,
@@ -443,7 +443,7 @@ func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(report)
 	} else {
-		dsync.WriteText(stdout, report, useColor(c.color, stdout))
+		reconcile.WriteText(stdout, report, useColor(c.color, stdout))
 	}
 	if c.forge.comment != "" {
 		if err := postPlanComment(ctx, c, report, stderr); err != nil {
@@ -472,7 +472,7 @@ func runApply(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	if report != nil {
 		// Printed even when shutdown cut the cycle short: the registers
 		// it made happened.
-		dsync.WriteText(stdout, report, useColor("auto", stdout))
+		reconcile.WriteText(stdout, report, useColor("auto", stdout))
 	}
 	switch {
 	case cycle.IsInterrupted(f):

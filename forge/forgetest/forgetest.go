@@ -12,7 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 )
@@ -55,7 +55,7 @@ type Server struct {
 	provider string
 	repo     string
 
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	fault    Fault
 	nextID   int64
 	comments []*Comment

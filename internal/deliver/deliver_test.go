@@ -3,13 +3,13 @@ package deliver
 import (
 	"context"
 	"errors"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 )
 
 type results struct {
-	mu  gosync.Mutex
+	mu  sync.Mutex
 	got []string
 	ch  chan string
 }

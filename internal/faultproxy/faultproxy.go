@@ -25,7 +25,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 )
 
@@ -58,7 +58,7 @@ type Proxy struct {
 	base   context.Context
 	cancel context.CancelFunc
 
-	mu gosync.Mutex
+	mu sync.Mutex
 	// rules in the order set; the last one that matches decides.
 	rules []ruleMode
 	// all, when not Forward, overrides every rule: HangAll, RefuseAll.
@@ -74,7 +74,7 @@ type Proxy struct {
 	requests   []Request
 	conns      map[net.Conn]struct{}
 	closed     bool
-	handlers   gosync.WaitGroup
+	handlers   sync.WaitGroup
 }
 
 // New starts a proxy to target ("http://host:port", or "host:port" as

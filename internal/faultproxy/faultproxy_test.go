@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -474,7 +474,7 @@ func TestCount_AndRequestLog(t *testing.T) {
 	if len(log) != 3 || log[1].Method != "PUT" || log[1].Path != "/v1/kv/b" || log[1].Query != "cas=3" || log[1].At.IsZero() {
 		t.Errorf("request log = %+v", log)
 	}
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for i := 0; i < 5; i++ {
 		wg.Go(func() { do(p, "GET", "/v1/jobs", "", 5*time.Second) })
 	}

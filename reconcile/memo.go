@@ -1,7 +1,7 @@
-package sync
+package reconcile
 
 import (
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
@@ -42,7 +42,7 @@ import (
 // same copy would be refused again, so it is retried on a per-job backoff
 // instead of every cycle, and at once when either input changes.
 type planMemo struct {
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	entries map[jobs.Key]memoEntry
 }
 

@@ -1,4 +1,4 @@
-package sync
+package reconcile
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	gosync "sync"
+	"sync"
 	"testing"
 
 	"github.com/drover-dev/drover/jobs"
@@ -39,7 +39,7 @@ type fakeCluster struct {
 	// readErr fails Job (the read-back) per job ID.
 	readErr map[string]error
 
-	mu           gosync.Mutex
+	mu           sync.Mutex
 	planned      []*api.Job
 	registered   []registerCall
 	deregistered []jobs.Key

@@ -1,11 +1,11 @@
-package sync
+package reconcile
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,7 +88,7 @@ func TestSync_DependentHeldWhileItsDependencyIsRegisteredInTheSameCycle(t *testi
 // before it registers; holding the slot while waiting would deadlock.
 func TestSync_DependentRegistersOnlyAfterItsDependencysResult(t *testing.T) {
 	a, b := dependent(t, "a", "a:1", "default/b"), jobFile(t, "b", "b:1")
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	var calls []string
 	c := &fakeCluster{
 		stubs:      []*api.JobListStub{inSyncStub(b, 5)},

@@ -1,11 +1,11 @@
-package sync
+package reconcile
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
@@ -76,7 +76,7 @@ func (e *Engine) syncJobs(ctx context.Context, abort context.CancelCauseFunc, se
 		close(done[i])
 	}
 	sem := make(chan struct{}, e.opts.Parallel)
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for i, f := range set.Files {
 		if f.Err != nil {
 			finish(i, e.fileError(f, set.RevisionOf(f)))

@@ -1,4 +1,4 @@
-package sync
+package reconcile
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	gosync "sync"
+	"sync"
 
 	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
@@ -109,7 +109,7 @@ func versionAfter(job *api.Job, index, old uint64, known bool, resp *api.JobRegi
 // the version it replaces. A job someone else registered in between has
 // another modify index, and is read back once.
 type versionBook struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	m  map[jobs.Key]knownVersion
 }
 

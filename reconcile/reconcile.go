@@ -1,11 +1,11 @@
-// Package sync is drover's reconcile engine. Given the jobs git wants and a
+// Package reconcile is drover's reconcile engine. Given the jobs git wants and a
 // Nomad cluster, it plans every job, classifies the difference, reports it,
 // applies it with check-index, and reports or prunes the jobs git dropped.
 // It knows nothing about git, HTTP or flags.
 //
 // The package name shadows the standard library's; importers use the alias
-// dsync.
-package sync
+// reconcile.
+package reconcile
 
 import (
 	"context"
