@@ -122,10 +122,10 @@ func apply(ctx context.Context, events <-chan *api.Events, take func(context.Con
 			return ctx.Err()
 		case batch, ok := <-events:
 			if !ok {
-				return errors.New("event stream closed")
+				return errors.New("stream closed by the server")
 			}
 			if batch.Err != nil {
-				return fmt.Errorf("event stream: %w", batch.Err)
+				return batch.Err
 			}
 			take(ctx, batch)
 		}
