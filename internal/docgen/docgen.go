@@ -94,7 +94,7 @@ func cell(s string) string {
 	parts := strings.Split(s, "`")
 	if len(parts)%2 == 0 {
 		// An unpaired backtick: no code spans, escape it too.
-		return prose.Replace(strings.ReplaceAll(s, "`", "\\`"))
+		return strings.ReplaceAll(prose.Replace(s), "`", "\\`")
 	}
 	for i := range parts {
 		if i%2 == 0 {
