@@ -9,7 +9,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 export DROVER_NOMAD_BIN  := $(BIN)/nomad
 export DROVER_CONSUL_BIN := $(BIN)/consul
 
-.PHONY: all build tools browser test unit e2e fuzz vet fmt-check bench demo clean docs release release-check
+.PHONY: all build tools browser test unit e2e fuzz vet fmt-check bench demo clean docs release release-check install-check
 
 all: build
 
@@ -56,7 +56,7 @@ browser:
 test: tools browser fmt-check vet
 	$(GO) test -race -count=1 -parallel 8 -timeout 40m ./...
 	./scripts/fuzz.sh
-	$(MAKE) release-check
+	$(MAKE) release-check install-check
 
 ## unit: the packages that need no Nomad or Consul agent.
 unit:
@@ -110,6 +110,11 @@ release:
 release-check:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 		GO=$(GO) ./scripts/release.sh "$$tmp" v0.0.0-release-check $$($(GO) env GOOS)/$$($(GO) env GOARCH)
+
+## install-check: go install …/cmd/drover@VERSION from a file-system module
+## proxy serving this checkout works and prints VERSION (part of make test).
+install-check:
+	GO=$(GO) ./scripts/install-check.sh
 
 vet:
 	$(GO) vet ./...
