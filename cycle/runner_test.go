@@ -3,50 +3,12 @@ package cycle
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
-	"github.com/drover-dev/drover/source"
-	consulapi "github.com/hashicorp/consul/api"
 )
-
-func TestClassify(t *testing.T) {
-	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
-	tests := []struct {
-		name string
-		ctx  context.Context
-		err  error
-		kind Kind
-		fix  string
-	}{
-		{"ref not found", context.Background(), fmt.Errorf("resolve ref \"nope\": %w", source.ErrRefNotFound), Stalled, "git ref not found"},
-		{"credentials", context.Background(), fmt.Errorf("fetch: %w", source.ErrAuthRefused), Stalled, "git credentials refused"},
-		{"host key", context.Background(), fmt.Errorf("fetch: %w", source.ErrHostKey), Stalled, "SSH host key"},
-		{"consul acl", context.Background(), fmt.Errorf("read state: %w", consulapi.StatusError{Code: http.StatusForbidden, Body: "ACL not found"}), Stalled, "Consul"},
-		{"consul 500", context.Background(), fmt.Errorf("read state: %w", consulapi.StatusError{Code: 500}), Transient, ""},
-		{"network", context.Background(), errors.New("dial tcp 127.0.0.1:4646: connection refused"), Transient, ""},
-		{"suspensions corrupt", context.Background(), fmt.Errorf("control: %w", &control.CorruptError{Key: "drover/x/suspend", Err: errors.New("bad")}), Stalled, "fix or delete"},
-		{"shutdown", cancelled, errors.New("anything"), Interrupted, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := classify(tt.ctx, StepFetch, tt.err)
-			if f.Kind != tt.kind || f.Step != StepFetch || !errors.Is(f, tt.err) {
-				t.Fatalf("classify = %+v, want kind %s wrapping the error", f, tt.kind)
-			}
-			if (tt.fix == "") != (f.Fix == "") || (tt.fix != "" && !strings.Contains(f.Error(), tt.fix)) {
-				t.Errorf("Error() = %q, want it to name %q", f.Error(), tt.fix)
-			}
-		})
-	}
-}
 
 func contains(s, sub string) bool {
 	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)

@@ -146,17 +146,19 @@ func (b *sourceBlock) resolve(prune bool, getenv func(string) string) (sourceCon
 		s.prune = *b.Prune
 	}
 	if err := s.selector.Validate(); err != nil {
-		r := b.PathRange
-		if !strings.HasPrefix(err.Error(), "--path") {
-			r = b.IncludeRange
-			if r.Empty() {
-				r = b.ExcludeRange
-			}
+		var se *jobs.SelectorError
+		if !errors.As(err, &se) {
+			return fail(b.DefRange, "%v", err)
 		}
+		r := map[string]hcl.Range{"path": b.PathRange, "include": b.IncludeRange, "exclude": b.ExcludeRange}[se.Setting]
 		if r.Empty() {
+			// An invalid default include is no attribute's.
 			r = b.DefRange
 		}
-		return fail(r, "%s", strings.Replace(err.Error(), "--path", "path", 1))
+		if se.Setting == "path" {
+			return fail(r, "path %q: %v", se.Value, se.Err)
+		}
+		return fail(r, "%v", err)
 	}
 	var err error
 	var r hcl.Range

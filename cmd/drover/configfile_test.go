@@ -107,6 +107,11 @@ source "a" {
   repo = "r"
   path = ["../other"]
 }`, []string{":3", `path "../other"`, "leaves the repository"}},
+		{"bad exclude glob beside an include", `source "a" {
+  repo    = "r"
+  include = ["**/*.nomad"]
+  exclude = ["[x"]
+}`, []string{":4", `invalid glob "[x"`}},
 		{"token variable not set", `source "a" {
   repo = "r"
   git_token_env = "ghp-SECRET"
