@@ -16,6 +16,7 @@ import (
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/reconcile"
+	"github.com/drover-dev/drover/state"
 	"github.com/rs/zerolog"
 )
 
@@ -101,10 +102,11 @@ type Options struct {
 	GitTimeout time.Duration
 	// NomadTimeout bounds each Nomad call (the loader and the engine apply
 	// it per call); here it is how long load, pin and sync may go without
-	// progress before the cycle counts as stuck. Default 1m.
+	// progress before the cycle counts as stuck. Default
+	// reconcile.DefaultCallTimeout.
 	NomadTimeout time.Duration
 	// ConsulTimeout bounds each Consul call; here, the budget of the
-	// state and record steps. Default 10s.
+	// state and record steps. Default state.DefaultCallTimeout.
 	ConsulTimeout time.Duration
 	// StuckGrace is added to a step's call timeout before a cycle without
 	// progress counts as stuck: a call at its deadline is about to fail,
@@ -119,22 +121,21 @@ type Options struct {
 	Logger  zerolog.Logger
 }
 
-// Defaults of Options, shared with the command line.
-const (
-	DefaultGitTimeout    = 2 * time.Minute
-	DefaultNomadTimeout  = time.Minute
-	DefaultConsulTimeout = 10 * time.Second
-)
+// DefaultGitTimeout is Options.GitTimeout's default, shared with the
+// command line. The Nomad and Consul timeouts' defaults are those of the
+// packages that make the calls: reconcile.DefaultCallTimeout and
+// state.DefaultCallTimeout.
+const DefaultGitTimeout = 2 * time.Minute
 
 func (o Options) withDefaults() Options {
 	if o.GitTimeout <= 0 {
 		o.GitTimeout = DefaultGitTimeout
 	}
 	if o.NomadTimeout <= 0 {
-		o.NomadTimeout = DefaultNomadTimeout
+		o.NomadTimeout = reconcile.DefaultCallTimeout
 	}
 	if o.ConsulTimeout <= 0 {
-		o.ConsulTimeout = DefaultConsulTimeout
+		o.ConsulTimeout = state.DefaultCallTimeout
 	}
 	if o.StuckGrace <= 0 {
 		o.StuckGrace = 5 * time.Second
