@@ -10,9 +10,13 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// NamedSource is one of many sources (--config): where its jobs come from
-// and how they are loaded.
+// NamedSource is one source: where its jobs come from and how they are
+// loaded. The source flags (--repo, --dir…) make one with no name; each
+// source block of --config makes a named one.
 type NamedSource struct {
+	// Name is stamped on the source's jobs (meta drover.source); "" for
+	// the flags' source, which must then be the only one: its set is the
+	// cycle's as it is, with no source named in it.
 	Name string
 	// Repo identifies what Source fetches (URL and ref): sources with the
 	// same Repo share one fetch per cycle, as long as they share Source.
@@ -23,7 +27,7 @@ type NamedSource struct {
 	Prune  bool
 }
 
-// Sources follows many sources as one: it is both the Source and the
+// Sources follows its sources as one: it is both the Source and the
 // Loader of a Runner, so the cycle is the same with one source or many. A
 // source that cannot be fetched or loaded does not stop the others: its
 // jobs are held at what it last gave and none of its orphans is stopped.
@@ -42,9 +46,27 @@ type Sources struct {
 	mergedFrom []*jobs.Set
 }
 
-// NewSources follows list, in that order.
-func NewSources(list []NamedSource, log zerolog.Logger) *Sources {
-	return &Sources{list: list, log: log, last: map[string]*jobs.Set{}, lastErr: map[string]string{}}
+// NewSources follows list, in that order. An unnamed source comes alone.
+func NewSources(list []NamedSource, log zerolog.Logger) (*Sources, error) {
+	for _, src := range list {
+		if src.Name == "" && len(list) > 1 {
+			return nil, errors.New("an unnamed source must be the only one")
+		}
+	}
+	return &Sources{list: list, log: log, last: map[string]*jobs.Set{}, lastErr: map[string]string{}}, nil
+}
+
+// unnamed reports whether s follows the flags' one source, whose set and
+// errors are its own, with no source named in them.
+func (s *Sources) unnamed() bool { return len(s.list) == 1 && s.list[0].Name == "" }
+
+// wrap names src in err, the step it failed in; the flags' source is
+// named by nothing, and its errors read as they always did.
+func wrap(src NamedSource, step string, err error) error {
+	if src.Name == "" {
+		return err
+	}
+	return fmt.Errorf("source %q: %s: %w", src.Name, step, err)
 }
 
 // fetched is what Fetch gives Load: each source's tree or error.
@@ -86,7 +108,7 @@ func (s *Sources) Fetch(ctx context.Context) (jobs.Tree, error) {
 	for _, src := range s.list {
 		r := results[first[src.Repo]]
 		if r.err != nil {
-			out.errs[src.Name] = fmt.Errorf("source %q: fetch: %w", src.Name, r.err)
+			out.errs[src.Name] = wrap(src, "fetch", r.err)
 			if firstErr == nil {
 				firstErr = out.errs[src.Name]
 			}
@@ -104,7 +126,13 @@ func (s *Sources) Fetch(ctx context.Context) (jobs.Tree, error) {
 func (s *Sources) Load(ctx context.Context, tree jobs.Tree) (*jobs.Set, error) {
 	f, ok := tree.(*fetched)
 	if !ok {
-		return nil, fmt.Errorf("many sources: got a %T to load, not their fetch", tree)
+		return nil, fmt.Errorf("sources: got a %T to load, not their fetch", tree)
+	}
+	if s.unnamed() {
+		// Nothing to merge: the set is the source's own, the same set
+		// when its commit did not move.
+		src := s.list[0]
+		return src.Loader.Load(ctx, f.trees[src.Name])
 	}
 	parts := make([]jobs.SourceSet, len(s.list))
 	sets := make([]*jobs.Set, len(s.list))
@@ -119,7 +147,7 @@ func (s *Sources) Load(ctx context.Context, tree jobs.Tree) (*jobs.Set, error) {
 				return nil, ctx.Err()
 			}
 			if err != nil {
-				err = fmt.Errorf("source %q: load: %w", src.Name, err)
+				err = wrap(src, "load", err)
 			} else {
 				s.last[src.Name], sets[i] = set, set
 			}

@@ -26,8 +26,8 @@ type config struct {
 	auth                    source.Auth
 	gitTimeout              time.Duration
 
-	// configFile lists many sources (--config); sources are what it says,
-	// read by validate. Empty: the flags define the one source.
+	// configFile lists many sources (--config). sources are what it says,
+	// or without it the one source the flags make; both set by validate.
 	configFile string
 	sources    []sourceConfig
 	// setFlags are the flags the command line or the environment set.
@@ -210,10 +210,19 @@ func (c *config) validate() error {
 	if _, err := c.windows(); err != nil {
 		return err
 	}
-	if err := c.validateForge(); err != nil {
+	if err := c.selector().Validate(); err != nil {
 		return err
 	}
-	return c.selector().Validate()
+	if c.configFile == "" && !c.noSource {
+		// The flags make one source, followed exactly as a config
+		// file's are.
+		vars, _ := c.variables() // checked above
+		c.sources = []sourceConfig{{
+			repo: c.repo, ref: c.ref, dir: c.dir, auth: c.auth,
+			selector: c.selector(), vars: vars, prune: c.prune,
+		}}
+	}
+	return c.validateForge()
 }
 
 // validateSources reads --config, which must come alone: a source flag

@@ -15,14 +15,17 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 )
 
-// sourceConfig is one source of a config file (--config): every
-// attribute is the flag of the same name, for that source only.
+// sourceConfig is one source: a source block of a config file (--config),
+// whose every attribute is the flag of the same name for that source only,
+// or the one source the flags make, which has no name.
 type sourceConfig struct {
 	name      string
 	repo, ref string
-	auth      source.Auth
-	selector  jobs.Selector
-	vars      jobs.Variables
+	// dir is a local directory read instead of git (--dir, flags only).
+	dir      string
+	auth     source.Auth
+	selector jobs.Selector
+	vars     jobs.Variables
 	// namespace is given to jobs whose file sets none; "" is
 	// NOMAD_NAMESPACE's.
 	namespace string

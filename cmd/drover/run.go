@@ -16,13 +16,11 @@ import (
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
-	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/leader"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/rollout"
-	"github.com/drover-dev/drover/source"
 	"github.com/drover-dev/drover/state"
 	"github.com/rs/zerolog"
 )
@@ -245,8 +243,7 @@ type wiring struct {
 	log    zerolog.Logger
 	nomad  *nomad.Client
 	consul *consul.Client
-	repo   *source.Repo
-	// sources are the config file's (--config), instead of repo.
+	// sources are the config file's (--config), or the flags' one.
 	sources []*sourceRepo
 }
 
@@ -297,36 +294,19 @@ func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, 
 		return nil, err
 	}
 	w := &wiring{log: log, nomad: nc, consul: cc}
-	if c.sources != nil {
-		w.sources, err = openSources(ctx, c, log)
-		return w, err
-	}
-	if c.repo != "" {
-		openCtx, cancel := context.WithTimeout(ctx, c.gitTimeout)
-		defer cancel()
-		w.repo, err = source.Open(openCtx, source.Options{
-			URL: c.repo, Ref: c.ref, DataDir: c.dataDir, Auth: c.auth, Logger: log,
-		})
-		if err != nil {
-			return nil, err
-		}
+	if w.sources, err = openSources(ctx, c, log); err != nil {
+		return nil, err
 	}
 	return w, nil
 }
 
 // runner builds a cycle runner and its rollout manager, whose watches run
 // under ctx and stop with the runner's Close.
-func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, *rollout.Manager) {
+func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, *rollout.Manager, error) {
 	progress := &cycle.Progress{}
-	vars, _ := c.variables() // validated already
-	loader := &jobs.Loader{
-		Parser:      w.nomad,
-		Selector:    c.selector(),
-		Vars:        vars,
-		Namespace:   os.Getenv("NOMAD_NAMESPACE"),
-		Parallel:    c.parallel,
-		CallTimeout: c.callTimeout,
-		Progress:    progress.Touch,
+	sources, specs, err := w.followed(c, progress)
+	if err != nil {
+		return nil, nil, err
 	}
 	engine := reconcile.New(w.nomad, reconcile.Options{
 		Instance:    c.instance,
@@ -346,12 +326,7 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 	if trigger == nil {
 		trigger = func(reason string) { runner.Request(reason) }
 	}
-	parts := cycle.Parts{Source: w.source(c), Loader: loader, Engine: engine, Progress: progress}
-	specs := w.specs(loader)
-	if w.sources != nil {
-		many, manySpecs := w.manySources(c, progress)
-		parts.Source, parts.Loader, specs = many, many, manySpecs
-	}
+	parts := cycle.Parts{Source: sources, Loader: sources, Engine: engine, Progress: progress}
 	rollouts := w.newRollouts(ctx, c, specs, trigger, r)
 	parts.Rollouts = rollouts
 	controls := r.controls
@@ -368,41 +343,7 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 			Metrics:       r.metrics,
 			Logger:        w.log,
 		})
-	return runner, rollouts
-}
-
-// source is the followed ref's newest commit, or the local directory.
-func (w *wiring) source(c *config) cycle.Source {
-	if w.repo == nil {
-		return cycle.SourceFunc(func(context.Context) (jobs.Tree, error) {
-			d, err := source.Dir(c.dir)
-			if err != nil {
-				return nil, err
-			}
-			return d, nil
-		})
-	}
-	return cycle.SourceFunc(func(ctx context.Context) (jobs.Tree, error) {
-		s, err := w.repo.Fetch(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
-	})
-}
-
-// specs reads last good specs from the followed repo; nil without one.
-func (w *wiring) specs(loader *jobs.Loader) rollout.Specs {
-	if w.repo == nil {
-		return nil
-	}
-	return rollout.SpecsFunc(func(ctx context.Context, commit, path string) (*jobs.File, error) {
-		snap, err := w.repo.SnapshotAt(ctx, commit)
-		if err != nil {
-			return nil, err
-		}
-		return loader.LoadFile(ctx, snap, path)
-	})
+	return runner, rollouts, nil
 }
 
 // newRollouts builds the rollout manager over Consul's KV and checks.
@@ -431,7 +372,11 @@ func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "drover plan: %v\n", err)
 		return exitError
 	}
-	runner, _ := w.runner(ctx, c, role{})
+	runner, _, err := w.runner(ctx, c, role{})
+	if err != nil {
+		fmt.Fprintf(stderr, "drover plan: %v\n", err)
+		return exitError
+	}
 	defer runner.Close()
 	report, f := runner.Run(ctx)
 	if f != nil {
@@ -466,7 +411,11 @@ func runApply(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "drover apply: %v\n", err)
 		return exitError
 	}
-	runner, rollouts := w.runner(ctx, c, role{apply: true, recordOnly: !c.wait})
+	runner, rollouts, err := w.runner(ctx, c, role{apply: true, recordOnly: !c.wait})
+	if err != nil {
+		fmt.Fprintf(stderr, "drover apply: %v\n", err)
+		return exitError
+	}
 	defer runner.Close()
 	report, f := runner.Run(ctx)
 	if report != nil {
@@ -536,10 +485,10 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		"webhooks": enabled(c.webhookSecret != ""), "sync_token": enabled(c.apiToken != ""),
 		"state_prefix": c.stateKeyPrefix(), "id": id,
 	}
-	if w.sources != nil {
-		describe["config"], describe["sources"] = c.configFile, w.sourceNames()
+	if s := w.single(); s != nil {
+		describe["repo"], describe["ref"] = s.repo.URL(), c.ref
 	} else {
-		describe["repo"], describe["ref"] = w.repo.URL(), c.ref
+		describe["config"], describe["sources"] = c.configFile, w.sourceNames()
 	}
 	if c.dryRun {
 		describe["mode"] = "dry-run"
@@ -604,7 +553,10 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 			// against the lease right before it is made.
 			r.state, r.allowed = lead.fenced(w.consul, t), t.Valid
 		}
-		runner, rollouts := w.runner(ctx, c, r)
+		runner, rollouts, err := w.runner(ctx, c, r)
+		if err != nil {
+			return nil, nil, err
+		}
 		return runner, rollouts, nil
 	}
 	a, err = agent.New(newTerm, opts)
