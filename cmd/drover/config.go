@@ -220,6 +220,7 @@ func (c *config) validate() error {
 		c.sources = []sourceConfig{{
 			repo: c.repo, ref: c.ref, dir: c.dir, auth: c.auth,
 			selector: c.selector(), vars: vars, prune: c.prune,
+			githubRepo: c.forge.githubRepo, gitlabProject: c.forge.gitlabProject,
 		}}
 	}
 	return c.validateForge()
@@ -232,11 +233,6 @@ func (c *config) validateSources() error {
 		if c.setFlags[name] {
 			return fmt.Errorf("--config and --%s (or %s) are exclusive: with --config, each source sets its own", name, envName(name))
 		}
-	}
-	if c.forge.status != "" || c.forge.comment != "" {
-		// Both speak of one repo's commits; a cycle of many sources is at
-		// one commit per source.
-		return fmt.Errorf("--status and --comment follow one repository: not available with --config yet")
 	}
 	getenv := c.getenv
 	if getenv == nil {

@@ -21,6 +21,9 @@ import (
 type sourceConfig struct {
 	name      string
 	repo, ref string
+	// githubRepo and gitlabProject name the source's repository on its
+	// forge, for --status and --comment; "" takes it from repo.
+	githubRepo, gitlabProject string
 	// dir is a local directory read instead of git (--dir, flags only).
 	dir      string
 	auth     source.Auth
@@ -57,6 +60,10 @@ type sourceBlock struct {
 	Var       map[string]string `hcl:"var,optional"`
 	Namespace string            `hcl:"namespace,optional"`
 	Prune     *bool             `hcl:"prune,optional"`
+
+	// The source's repository on its forge, for --status and --comment.
+	GitHubRepo    string `hcl:"github_repo,optional"`
+	GitLabProject string `hcl:"gitlab_project,optional"`
 
 	GitUsername            string `hcl:"git_username,optional"`
 	GitTokenEnv            string `hcl:"git_token_env,optional"`
@@ -138,6 +145,7 @@ func (b *sourceBlock) resolve(prune bool, getenv func(string) string) (sourceCon
 	}
 	s := sourceConfig{
 		name: b.Name, repo: b.Repo, ref: b.Ref, namespace: b.Namespace, prune: prune,
+		githubRepo: b.GitHubRepo, gitlabProject: b.GitLabProject,
 		selector: jobs.Selector{Dirs: b.Path, Include: b.Include, Exclude: b.Exclude},
 		vars:     jobs.Variables{Files: b.VarFile, Flags: b.Var},
 		auth: source.Auth{

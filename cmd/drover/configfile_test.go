@@ -150,7 +150,8 @@ func TestConfigFlag_ExclusiveWithSourceFlags(t *testing.T) {
 		{[]string{"plan", "--config", path, "--repo", "x"}, nil, "--config and --repo (or DROVER_REPO) are exclusive"},
 		{[]string{"apply", "--config", path}, map[string]string{"DROVER_VAR": "a=b"}, "--config and --var (or DROVER_VAR)"},
 		{[]string{"agent", "--config", path, "--path", "jobs"}, nil, "--config and --path"},
-		{[]string{"agent", "--config", path, "--status", "github"}, nil, "--status and --comment follow one repository"},
+		// A source whose repo is not on GitHub must name its GitHub repository.
+		{[]string{"agent", "--config", path, "--status", "github"}, map[string]string{"DROVER_GITHUB_TOKEN": "x"}, `source "a": no repository: set github_repo in its block`},
 	} {
 		code, _, stderr := runCLI(t, tc.env, tc.args...)
 		if code != exitError || !strings.Contains(stderr, tc.want) {

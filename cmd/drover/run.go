@@ -66,6 +66,8 @@ for that source only, and secrets are named, never written:
     var       = { region = "eu" }
     namespace = "platform"             # for jobs that set none (else NOMAD_NAMESPACE)
     prune     = true                   # default --prune
+    github_repo = "acme/web"           # or gitlab_project: where --status sets its
+                                       # commits' statuses (default: from repo)
     git_username = "deploy"            # git_token_env = "VAR" or git_token_file = "/path"
     ssh_key = "/path"                  # ssh_known_hosts, ssh_insecure_skip_host_key,
   }                                    # ssh_key_passphrase_env or ssh_key_passphrase_file
