@@ -85,8 +85,9 @@ type Controls interface {
 // Parts are what a runner runs. Rollouts may be nil (no state, no
 // rollouts: a plan without Consul).
 type Parts struct {
-	Source   Source
-	Loader   Loader
+	// Sources are what the cycle follows: the one source the flags make,
+	// which has no name, or a config file's named ones.
+	Sources  []NamedSource
 	Engine   Engine
 	Rollouts Rollouts
 	// Controls may be nil: nothing is held but what the rollouts hold.
@@ -148,6 +149,7 @@ type Runner struct {
 	parts    Parts
 	opts     Options
 	progress *Progress
+	sources  *Sources
 	// requested is set by Request: a rollback asks for another cycle.
 	requested atomic.Bool
 
@@ -171,7 +173,8 @@ func New(parts Parts, opts Options) *Runner {
 	if parts.Progress == nil {
 		parts.Progress = &Progress{}
 	}
-	return &Runner{parts: parts, opts: opts.withDefaults(), progress: parts.Progress}
+	opts = opts.withDefaults()
+	return &Runner{parts: parts, opts: opts, progress: parts.Progress, sources: newSources(parts.Sources, opts.Logger)}
 }
 
 // Request asks for another cycle once the current one is done; Settle
@@ -187,12 +190,12 @@ func (r *Runner) Run(ctx context.Context) (*reconcile.Report, *Failure) {
 	defer r.enter("")
 
 	r.enter(StepFetch)
-	tree, err := r.fetch(ctx)
+	fetched, err := r.fetch(ctx)
 	if err != nil {
 		return nil, classify(ctx, StepFetch, err)
 	}
 	r.enter(StepLoad)
-	set, err := r.parts.Loader.Load(ctx, tree)
+	set, err := r.sources.Load(ctx, fetched)
 	if err != nil {
 		return nil, classify(ctx, StepLoad, err)
 	}
@@ -250,13 +253,13 @@ func (r *Runner) Run(ctx context.Context) (*reconcile.Report, *Failure) {
 	return report, nil
 }
 
-func (r *Runner) fetch(ctx context.Context) (jobs.Tree, error) {
+func (r *Runner) fetch(ctx context.Context) (*Fetched, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.GitTimeout)
 	defer cancel()
 	start := time.Now()
-	tree, err := r.parts.Source.Fetch(ctx)
+	fetched, err := r.sources.Fetch(ctx)
 	r.opts.Metrics.FetchFinished(err != nil, time.Since(start))
-	return tree, err
+	return fetched, err
 }
 
 // Settle waits for every rollout to reach a verdict, running the cycles

@@ -47,12 +47,14 @@ func TestRunner_StuckNamesTheStepWithoutProgress(t *testing.T) {
 	release := make(chan struct{})
 	inLoad := make(chan struct{})
 	r := New(Parts{
-		Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
-		Loader: loadFunc(func(ctx context.Context, _ jobs.Tree) (*jobs.Set, error) {
-			close(inLoad)
-			<-release
-			return &jobs.Set{Revision: "c1"}, nil
-		}),
+		Sources: []NamedSource{{
+			Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+			Loader: loadFunc(func(ctx context.Context, _ jobs.Tree) (*jobs.Set, error) {
+				close(inLoad)
+				<-release
+				return &jobs.Set{Revision: "c1"}, nil
+			}),
+		}},
 		Engine:   syncFunc(func(context.Context, *jobs.Set) (*reconcile.Report, error) { return &reconcile.Report{}, nil }),
 		Progress: progress,
 	}, Options{NomadTimeout: time.Second, StuckGrace: time.Second})
@@ -106,8 +108,10 @@ func TestRunner_InterruptedCycleRecordsItsRegisters(t *testing.T) {
 	ro := &recorder{}
 	partial := &reconcile.Report{Revision: "c1"}
 	r := New(Parts{
-		Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
-		Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
+		Sources: []NamedSource{{
+			Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+			Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
+		}},
 		Engine: syncFunc(func(context.Context, *jobs.Set) (*reconcile.Report, error) {
 			cancel()
 			return partial, context.Canceled
@@ -129,8 +133,10 @@ func TestRunner_StateErrorStopsAnApplyButNotAPlan(t *testing.T) {
 	for _, optional := range []bool{false, true} {
 		synced := false
 		r := New(Parts{
-			Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
-			Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
+			Sources: []NamedSource{{
+				Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+				Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
+			}},
 			Engine: syncFunc(func(context.Context, *jobs.Set) (*reconcile.Report, error) {
 				synced = true
 				return &reconcile.Report{}, nil
@@ -175,8 +181,10 @@ func TestRunner_ControlsHoldAfterPin(t *testing.T) {
 			loaded := &jobs.Set{}
 			var synced *jobs.Set
 			r := New(Parts{
-				Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
-				Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return loaded, nil }),
+				Sources: []NamedSource{{
+					Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+					Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return loaded, nil }),
+				}},
 				Engine: syncFunc(func(_ context.Context, set *jobs.Set) (*reconcile.Report, error) {
 					synced = set
 					return &reconcile.Report{}, nil

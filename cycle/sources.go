@@ -2,7 +2,6 @@ package cycle
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -15,8 +14,8 @@ import (
 // source block of --config makes a named one.
 type NamedSource struct {
 	// Name is stamped on the source's jobs (meta drover.source); "" for
-	// the flags' source, which must then be the only one: its set is the
-	// cycle's as it is, with no source named in it.
+	// the flags' source, which is the only one: its set is the cycle's as
+	// it is, with no source named in it.
 	Name string
 	// Repo identifies what Source fetches (URL and ref): sources with the
 	// same Repo share one fetch per cycle, as long as they share Source.
@@ -27,8 +26,8 @@ type NamedSource struct {
 	Prune  bool
 }
 
-// Sources follows its sources as one: it is both the Source and the
-// Loader of a Runner, so the cycle is the same with one source or many. A
+// Sources follows a Runner's sources as one, so the cycle is the same with
+// one source or many. A
 // source that cannot be fetched or loaded does not stop the others: its
 // jobs are held at what it last gave and none of its orphans is stopped.
 // Only when every source fails does the cycle fail, with the first
@@ -46,14 +45,9 @@ type Sources struct {
 	mergedFrom []*jobs.Set
 }
 
-// NewSources follows list, in that order. An unnamed source comes alone.
-func NewSources(list []NamedSource, log zerolog.Logger) (*Sources, error) {
-	for _, src := range list {
-		if src.Name == "" && len(list) > 1 {
-			return nil, errors.New("an unnamed source must be the only one")
-		}
-	}
-	return &Sources{list: list, log: log, last: map[string]*jobs.Set{}, lastErr: map[string]string{}}, nil
+// newSources follows list, in that order.
+func newSources(list []NamedSource, log zerolog.Logger) *Sources {
+	return &Sources{list: list, log: log, last: map[string]*jobs.Set{}, lastErr: map[string]string{}}
 }
 
 // unnamed reports whether s follows the flags' one source, whose set and
@@ -69,20 +63,14 @@ func wrap(src NamedSource, step string, err error) error {
 	return fmt.Errorf("source %q: %s: %w", src.Name, step, err)
 }
 
-// fetched is what Fetch gives Load: each source's tree or error.
-type fetched struct {
+// Fetched is what Fetch gives Load: each source's tree or error.
+type Fetched struct {
 	trees map[string]jobs.Tree
 	errs  map[string]error
 }
 
-func (f *fetched) Revision() string         { return "" }
-func (f *fetched) Files() ([]string, error) { return nil, errors.New("many sources are not one tree") }
-func (f *fetched) ReadFile(string) ([]byte, error) {
-	return nil, errors.New("many sources are not one tree")
-}
-
 // Fetch fetches every distinct repo once, all at the same time.
-func (s *Sources) Fetch(ctx context.Context) (jobs.Tree, error) {
+func (s *Sources) Fetch(ctx context.Context) (*Fetched, error) {
 	type result struct {
 		tree jobs.Tree
 		err  error
@@ -103,7 +91,7 @@ func (s *Sources) Fetch(ctx context.Context) (jobs.Tree, error) {
 		}()
 	}
 	wg.Wait()
-	out := &fetched{trees: map[string]jobs.Tree{}, errs: map[string]error{}}
+	out := &Fetched{trees: map[string]jobs.Tree{}, errs: map[string]error{}}
 	var firstErr error
 	for _, src := range s.list {
 		r := results[first[src.Repo]]
@@ -123,11 +111,7 @@ func (s *Sources) Fetch(ctx context.Context) (jobs.Tree, error) {
 }
 
 // Load loads each fetched source with its own loader and merges the sets.
-func (s *Sources) Load(ctx context.Context, tree jobs.Tree) (*jobs.Set, error) {
-	f, ok := tree.(*fetched)
-	if !ok {
-		return nil, fmt.Errorf("sources: got a %T to load, not their fetch", tree)
-	}
+func (s *Sources) Load(ctx context.Context, f *Fetched) (*jobs.Set, error) {
 	if s.unnamed() {
 		// Nothing to merge: the set is the source's own, the same set
 		// when its commit did not move.

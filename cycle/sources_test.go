@@ -54,14 +54,11 @@ func oneJob(name, id string) Loader {
 func TestSources_OneFetchPerRepoAndTheSameSetWhenNothingMoved(t *testing.T) {
 	mono := &fakeSource{rev: "m1"}
 	other := &fakeSource{rev: "o1"}
-	s, err := NewSources([]NamedSource{
+	s := newSources([]NamedSource{
 		{Name: "web", Repo: "mono\x00main", Source: mono, Loader: oneJob("web", "web")},
 		{Name: "db", Repo: "mono\x00main", Source: mono, Loader: oneJob("db", "db")},
 		{Name: "other", Repo: "other\x00main", Source: other, Loader: oneJob("other", "x")},
 	}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
 	load := func() *jobs.Set {
 		t.Helper()
 		tree, err := s.Fetch(context.Background())
@@ -92,13 +89,10 @@ func TestSources_OneFetchPerRepoAndTheSameSetWhenNothingMoved(t *testing.T) {
 
 func TestSources_AnUnreadableSourceHoldsItsLastJobs(t *testing.T) {
 	up, down := &fakeSource{rev: "u1"}, &fakeSource{rev: "d1"}
-	s, err := NewSources([]NamedSource{
+	s := newSources([]NamedSource{
 		{Name: "up", Repo: "up", Source: up, Loader: oneJob("up", "u"), Prune: true},
 		{Name: "down", Repo: "down", Source: down, Loader: oneJob("down", "d"), Prune: true},
 	}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
 	run := func() (*jobs.Set, error) {
 		tree, err := s.Fetch(context.Background())
 		if err != nil {
@@ -140,10 +134,7 @@ func TestSources_AnUnreadableSourceHoldsItsLastJobs(t *testing.T) {
 // name; its set and its errors are its own, as if there were no Sources.
 func TestSources_TheFlagsSourceIsItsOwnSet(t *testing.T) {
 	repo := &fakeSource{rev: "c1"}
-	s, err := NewSources([]NamedSource{{Source: repo, Loader: oneJob("", "web")}}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSources([]NamedSource{{Source: repo, Loader: oneJob("", "web")}}, zerolog.Nop())
 	run := func() (*jobs.Set, error) {
 		tree, err := s.Fetch(context.Background())
 		if err != nil {
@@ -161,8 +152,5 @@ func TestSources_TheFlagsSourceIsItsOwnSet(t *testing.T) {
 	repo.err = fmt.Errorf("resolve ref \"nope\": %w", source.ErrRefNotFound)
 	if _, err := run(); err == nil || err.Error() != `resolve ref "nope": ref not found` {
 		t.Errorf("error %v; want the source's own, naming no source", err)
-	}
-	if _, err := NewSources([]NamedSource{{Source: repo}, {Name: "b", Source: repo}}, zerolog.Nop()); err == nil {
-		t.Error("an unnamed source beside a named one was accepted")
 	}
 }

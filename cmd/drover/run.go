@@ -304,12 +304,9 @@ func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, 
 
 // runner builds a cycle runner and its rollout manager, whose watches run
 // under ctx and stop with the runner's Close.
-func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, *rollout.Manager, error) {
+func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, *rollout.Manager) {
 	progress := &cycle.Progress{}
-	sources, specs, err := w.followed(c, progress)
-	if err != nil {
-		return nil, nil, err
-	}
+	sources, specs := w.followed(c, progress)
 	engine := reconcile.New(w.nomad, reconcile.Options{
 		Instance:    c.instance,
 		Apply:       r.apply,
@@ -328,7 +325,7 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 	if trigger == nil {
 		trigger = func(reason string) { runner.Request(reason) }
 	}
-	parts := cycle.Parts{Source: sources, Loader: sources, Engine: engine, Progress: progress}
+	parts := cycle.Parts{Sources: sources, Engine: engine, Progress: progress}
 	rollouts := w.newRollouts(ctx, c, specs, trigger, r)
 	parts.Rollouts = rollouts
 	controls := r.controls
@@ -345,7 +342,7 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 			Metrics:       r.metrics,
 			Logger:        w.log,
 		})
-	return runner, rollouts, nil
+	return runner, rollouts
 }
 
 // newRollouts builds the rollout manager over Consul's KV and checks.
@@ -374,11 +371,7 @@ func runPlan(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "drover plan: %v\n", err)
 		return exitError
 	}
-	runner, _, err := w.runner(ctx, c, role{})
-	if err != nil {
-		fmt.Fprintf(stderr, "drover plan: %v\n", err)
-		return exitError
-	}
+	runner, _ := w.runner(ctx, c, role{})
 	defer runner.Close()
 	report, f := runner.Run(ctx)
 	if f != nil {
@@ -413,11 +406,7 @@ func runApply(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "drover apply: %v\n", err)
 		return exitError
 	}
-	runner, rollouts, err := w.runner(ctx, c, role{apply: true, recordOnly: !c.wait})
-	if err != nil {
-		fmt.Fprintf(stderr, "drover apply: %v\n", err)
-		return exitError
-	}
+	runner, rollouts := w.runner(ctx, c, role{apply: true, recordOnly: !c.wait})
 	defer runner.Close()
 	report, f := runner.Run(ctx)
 	if report != nil {
@@ -555,10 +544,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 			// against the lease right before it is made.
 			r.state, r.allowed = lead.fenced(w.consul, t), t.Valid
 		}
-		runner, rollouts, err := w.runner(ctx, c, r)
-		if err != nil {
-			return nil, nil, err
-		}
+		runner, rollouts := w.runner(ctx, c, r)
 		return runner, rollouts, nil
 	}
 	a, err = agent.New(newTerm, opts)

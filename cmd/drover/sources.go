@@ -80,10 +80,10 @@ func (s *sourceRepo) loader(w *wiring, c *config, progress *cycle.Progress) *job
 	}
 }
 
-// followed is the cycle's source and loader, and the rollout manager's
-// last good specs, each read from its own source's repo; nil specs when no
-// source has git history (--dir).
-func (w *wiring) followed(c *config, progress *cycle.Progress) (*cycle.Sources, rollout.Specs, error) {
+// followed are the cycle's sources, and the rollout manager's last good
+// specs, each read from its own source's repo; nil specs when no source has
+// git history (--dir).
+func (w *wiring) followed(c *config, progress *cycle.Progress) ([]cycle.NamedSource, rollout.Specs) {
 	list := make([]cycle.NamedSource, len(w.sources))
 	specs := sourceSpecs{}
 	for i, s := range w.sources {
@@ -100,11 +100,10 @@ func (w *wiring) followed(c *config, progress *cycle.Progress) (*cycle.Sources, 
 			return loader.LoadFile(ctx, snap, path)
 		}
 	}
-	many, err := cycle.NewSources(list, w.log)
 	if len(specs) == 0 {
-		return many, nil, err
+		return list, nil
 	}
-	return many, specs, err
+	return list, specs
 }
 
 // fetcher is the followed ref's newest commit, or the local directory.
