@@ -176,21 +176,11 @@ func (c *config) agentFlags(f *flagSet) {
 	f.Bool(g, &c.watch, "watch-cluster", true, "Watch the cluster's jobs (blocking queries) and sync as soon as one drover\nmanages changes, instead of waiting for --interval / --schedule.")
 }
 
-// validate checks what flags alone can tell, and reads --config.
+// validate checks what flags alone can tell, and makes the sources: the
+// config file's (--config) or the one the source flags make. The checks of
+// the other flags hold whichever it is.
 func (c *config) validate() error {
-	if c.configFile != "" {
-		if err := c.validateSources(); err != nil {
-			return err
-		}
-	}
 	switch {
-	case c.noSource, c.configFile != "":
-	case c.repo == "" && c.dir == "":
-		return fmt.Errorf("--repo (or DROVER_REPO) is required")
-	case c.repo != "" && c.dir != "":
-		return fmt.Errorf("--repo and --dir are exclusive: choose git or a local directory")
-	case c.dir != "" && c.ref != "":
-		return fmt.Errorf("--ref needs --repo; --dir reads the directory as it is")
 	case c.ha && c.leaderTTL < leader.MinTTL:
 		return fmt.Errorf("--leader-ttl must be at least %s (Consul's shortest session TTL), got %s", leader.MinTTL, c.leaderTTL)
 	case c.gitTimeout <= 0 || c.callTimeout <= 0 || c.consulTimeout <= 0:
@@ -213,17 +203,35 @@ func (c *config) validate() error {
 	if err := c.selector().Validate(); err != nil {
 		return err
 	}
-	if c.configFile == "" && !c.noSource {
-		// The flags make one source, followed exactly as a config
-		// file's are.
-		vars, _ := c.variables() // checked above
-		c.sources = []sourceConfig{{
-			repo: c.repo, ref: c.ref, dir: c.dir, auth: c.auth,
-			selector: c.selector(), vars: vars, prune: c.prune,
-			githubRepo: c.forge.githubRepo, gitlabProject: c.forge.gitlabProject,
-		}}
+	if !c.noSource {
+		if err := c.makeSources(); err != nil {
+			return err
+		}
 	}
 	return c.validateForge()
+}
+
+// makeSources reads --config, or makes the one source of the source flags,
+// followed exactly as a config file's are.
+func (c *config) makeSources() error {
+	if c.configFile != "" {
+		return c.validateSources()
+	}
+	switch {
+	case c.repo == "" && c.dir == "":
+		return fmt.Errorf("--repo (or DROVER_REPO) is required")
+	case c.repo != "" && c.dir != "":
+		return fmt.Errorf("--repo and --dir are exclusive: choose git or a local directory")
+	case c.dir != "" && c.ref != "":
+		return fmt.Errorf("--ref needs --repo; --dir reads the directory as it is")
+	}
+	vars, _ := c.variables() // checked by validate
+	c.sources = []sourceConfig{{
+		repo: c.repo, ref: c.ref, dir: c.dir, auth: c.auth,
+		selector: c.selector(), vars: vars, prune: c.prune,
+		githubRepo: c.forge.githubRepo, gitlabProject: c.forge.gitlabProject,
+	}}
+	return nil
 }
 
 // validateSources reads --config, which must come alone: a source flag
