@@ -1,0 +1,84 @@
+package testutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestUntil_ReturnsOnceTheConditionHolds(t *testing.T) {
+	n := 0
+	observed, err := Until(t.Context(), time.Millisecond, func() (bool, string) {
+		n++
+		return n == 3, fmt.Sprint(n)
+	})
+	if err != nil || observed != "3" {
+		t.Fatalf("Until = %q, %v; want 3, nil", observed, err)
+	}
+}
+
+func TestUntil_GivesUpWithTheLastObservationWhenTheContextEnds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	n := 0
+	observed, err := Until(ctx, time.Millisecond, func() (bool, string) {
+		n++
+		return false, fmt.Sprintf("asked %d times", n)
+	})
+	if !errors.Is(err, context.DeadlineExceeded) || observed != fmt.Sprintf("asked %d times", n) || n < 2 {
+		t.Fatalf("Until = %q, %v after %d asks; want the last observation and the deadline", observed, err, n)
+	}
+}
+
+func TestPollInterval_StaysBetweenAMillisecondAndAQuarterSecond(t *testing.T) {
+	for _, tt := range []struct{ timeout, want time.Duration }{
+		{100 * time.Millisecond, time.Millisecond},
+		{10 * time.Second, 10 * time.Millisecond},
+		{90 * time.Second, 90 * time.Millisecond},
+		{10 * time.Minute, 250 * time.Millisecond},
+	} {
+		if got := PollInterval(tt.timeout); got != tt.want {
+			t.Errorf("PollInterval(%s) = %s, want %s", tt.timeout, got, tt.want)
+		}
+	}
+}
+
+func TestBuffer_ConcurrentWritersAndReaders(t *testing.T) {
+	var b Buffer
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 100 {
+				fmt.Fprintf(&b, `{"event":"e%d","n":%d}`+"\n", i%2, j)
+				_ = b.Lines()
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(b.Lines()); n != 800 {
+		t.Errorf("%d lines, want 800", n)
+	}
+	if n := len(b.Events("e1")); n != 400 {
+		t.Errorf("%d e1 events, want 400", n)
+	}
+}
+
+func TestBuffer_LinesLeavesOutAPartialLine(t *testing.T) {
+	var b Buffer
+	b.Write([]byte("one\ntwo\nthr"))
+	if got := b.Lines(); !slices.Equal(got, []string{"one", "two"}) {
+		t.Errorf("Lines = %q", got)
+	}
+}
+
+func TestEventsIn_SkipsLinesThatAreNotJSON(t *testing.T) {
+	log := `{"event":"sync.done","n":1}` + "\npanic: boom\n" + `{"event":"sync.start"}` + "\n" + `{"event":"sync.done","n":2}`
+	got := EventsIn(log, "sync.done")
+	if len(got) != 2 || got[0]["n"] != 1.0 || got[1]["n"] != 2.0 {
+		t.Errorf("EventsIn = %v", got)
+	}
+}
