@@ -1,10 +1,7 @@
 package agent
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -14,6 +11,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/cycle"
+	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/reconcile"
@@ -211,39 +209,12 @@ func repoOf(ids ...string) tree {
 	return t
 }
 
-// logBuffer collects an agent's JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// events returns the logged events named name.
-func (b *logBuffer) events(name string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil && m["event"] == name {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // runningAgent is an agent over a fakeNomad, watching it, with an interval
 // long enough that every cycle after the first comes from the watch.
 type runningAgent struct {
 	*Agent
 	nomad *fakeNomad
-	log   *logBuffer
+	log   *testutil.Buffer
 	stop  func()
 }
 
@@ -255,7 +226,7 @@ func startWatchingAgent(t *testing.T, n *fakeNomad, repo tree, opts Options) *ru
 
 func startAgentOver(t *testing.T, n *fakeNomad, repo tree, opts Options) *runningAgent {
 	t.Helper()
-	log := &logBuffer{}
+	log := &testutil.Buffer{}
 	opts.Logger = zerolog.New(log)
 	opts.Interval = time.Hour
 	opts.Listen = "-"
@@ -291,19 +262,15 @@ func startAgentOver(t *testing.T, n *fakeNomad, repo tree, opts Options) *runnin
 }
 
 // cycles is how many cycles have finished.
-func (r *runningAgent) cycles() int { return len(r.log.events("sync.done")) }
+func (r *runningAgent) cycles() int { return len(r.log.Events("sync.done")) }
 
-// waitFor polls cond until it holds; the bound is generous, never a
-// performance threshold.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitCycles waits until log holds exactly n finished cycles.
+func waitCycles(t *testing.T, log *testutil.Buffer, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("%d cycles done", n), func() (bool, string) {
+		got := len(log.Events("sync.done"))
+		return got == n, fmt.Sprintf("%d cycles done", got)
+	})
 }
 
 func (r *runningAgent) describe() string {

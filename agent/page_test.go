@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/events"
+	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
 )
@@ -115,11 +117,11 @@ func TestRun_ShutdownEndsEventStreams(t *testing.T) {
 	go func() { done <- a.Run(ctx) }()
 
 	var resp *http.Response
-	waitFor(t, "the agent serving", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the agent serving", func() (bool, string) {
 		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/events", nil)
 		req.Header.Set("Accept", "text/event-stream")
 		resp, err = http.DefaultClient.Do(req)
-		return err == nil
+		return err == nil, fmt.Sprint(err)
 	})
 	defer resp.Body.Close()
 	r := bufio.NewReader(resp.Body)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/source"
@@ -19,7 +20,7 @@ import (
 // StalledRetry (not the backoff) before trying again by itself, still
 // runs a cycle at once when triggered, and /healthz names the ref.
 func TestStalled_LoggedOnceRetriedSlowlyAndNamedByHealthz(t *testing.T) {
-	log := &logBuffer{}
+	log := &testutil.Buffer{}
 	fetches := make(chan struct{}, 10)
 	src := func(context.Context) (jobs.Tree, error) {
 		fetches <- struct{}{}
@@ -40,15 +41,15 @@ func TestStalled_LoggedOnceRetriedSlowlyAndNamedByHealthz(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	<-fetches
-	waitFor(t, "first cycle done", func() bool { return len(log.events("sync.done")) == 1 })
+	waitCycles(t, log, 1)
 	a.Trigger("api")
 	<-fetches
-	waitFor(t, "second cycle done", func() bool { return len(log.events("sync.done")) == 2 })
+	waitCycles(t, log, 2)
 
-	if n := len(log.events("sync.stalled")); n != 1 {
+	if n := len(log.Events("sync.stalled")); n != 1 {
 		t.Errorf("%d sync.stalled events for one unchanged reason, want 1", n)
 	}
-	for _, e := range log.events("sync.done") {
+	for _, e := range log.Events("sync.done") {
 		if e["kind"] != "stalled" || e["step"] != "fetch" || e["retry_in"] != "1h0m0s" {
 			t.Errorf("sync.done %v: want kind stalled, step fetch, retry_in 1h", e)
 		}

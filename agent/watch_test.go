@@ -11,30 +11,46 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
 )
 
-// waitQuiet waits until no cycle has finished for a while, and returns the
-// number of cycles so far.
-func (r *runningAgent) waitQuiet(t *testing.T, quiet time.Duration) int {
+// syncNow asks for a cycle with reason, which names it in its sync.start,
+// and waits for that cycle's sync.done: the agent's own word that the
+// cycle the test asked for has finished. It returns how many cycles have
+// finished by then. Only the test triggers with reason, so a cycle
+// started for it cannot be another's.
+func (r *runningAgent) syncNow(t *testing.T, reason string) int {
 	t.Helper()
-	n := r.cycles()
-	waitFor(t, "first cycle", func() bool { return r.cycles() > 0 })
-	for {
-		time.Sleep(quiet)
-		if m := r.cycles(); m == n {
-			return n
-		} else {
-			n = m
+	r.Trigger(reason)
+	testutil.WaitFor(t, 10*time.Second, "the cycle asked for as "+reason+" to finish", func() (bool, string) {
+		var seen []string
+		asked := false
+		for _, line := range r.log.Lines() {
+			var e map[string]any
+			if json.Unmarshal([]byte(line), &e) != nil {
+				continue
+			}
+			switch e["event"] {
+			case "sync.start":
+				seen = append(seen, fmt.Sprint(e["reason"]))
+				asked = asked || e["reason"] == reason
+			case "sync.done":
+				if asked {
+					return true, ""
+				}
+			}
 		}
-	}
+		return false, fmt.Sprintf("cycles started for %v", seen)
+	})
+	return r.cycles()
 }
 
 func lastEvent(r *runningAgent, name string) map[string]any {
-	evs := r.log.events(name)
+	evs := r.log.Events(name)
 	return evs[len(evs)-1]
 }
 
@@ -48,9 +64,7 @@ func TestWatch_HandEditStartsACycleThatPlansOnlyThatJob(t *testing.T) {
 	n := newFakeNomad()
 	r := startWatchingAgent(t, n, repoOf("a", "b", "c"), Options{})
 	// The start cycle created the jobs; one more finds them in sync.
-	r.waitQuiet(t, 200*time.Millisecond)
-	r.Trigger("api")
-	before := r.waitQuiet(t, 200*time.Millisecond)
+	before := r.syncNow(t, "api")
 
 	// A job neither in git nor drover's is none of the watch's business.
 	n.handEdit("someone-elses")
@@ -60,7 +74,7 @@ func TestWatch_HandEditStartsACycleThatPlansOnlyThatJob(t *testing.T) {
 	}
 
 	n.handEdit("b")
-	waitFor(t, "a cycle after the hand edit", func() bool { return r.cycles() > before })
+	testutil.WaitFor(t, 10*time.Second, "a cycle after the hand edit", func() (bool, string) { return r.cycles() > before, r.describe() })
 	if reason := lastEvent(r, "sync.start")["reason"]; reason != "cluster" {
 		t.Errorf("cycle reason %v, want cluster", reason)
 	}
@@ -76,11 +90,15 @@ func TestWatch_OwnRegistersDoNotLoop(t *testing.T) {
 	n := newFakeNomad()
 	n.drifting = map[string]bool{"flappy": true}
 	r := startWatchingAgent(t, n, repoOf("flappy", "steady"), Options{})
-	waitFor(t, "first register", func() bool { _, reg := n.counts(); return reg > 0 })
-	// Fifty debounce periods: a loop would register dozens of times.
-	time.Sleep(time.Second)
-	if _, reg := n.counts(); reg > 3 {
-		t.Errorf("drover's own registers kept triggering cycles: %s", r.describe())
+	testutil.WaitFor(t, 10*time.Second, "first register", func() (bool, string) { _, reg := n.counts(); return reg > 0, r.describe() })
+	// A cycle the test asks for comes after any the start cycle's
+	// registers caused. Were they taken for hand edits, a cycle would be
+	// pending whenever the test asked (so the one it asked for never
+	// starts), or more than the two would have run, each registering
+	// flappy again.
+	cycles := r.syncNow(t, "api")
+	if _, reg := n.counts(); cycles != 2 || reg > 3 {
+		t.Errorf("drover's own registers triggered cycles: %s; want 2 cycles", r.describe())
 	}
 }
 
@@ -91,7 +109,7 @@ func TestWatch_BurstOfChangesIsOneCycle(t *testing.T) {
 		ids[i] = "job" + string(rune('a'+i/26)) + string(rune('a'+i%26))
 	}
 	r := startWatchingAgent(t, n, repoOf(ids...), Options{WatchDebounce: 200 * time.Millisecond})
-	before := r.waitQuiet(t, 600*time.Millisecond)
+	before := r.syncNow(t, "settled")
 	plansBefore, _ := n.counts()
 
 	// A script editing job after job: the burst outlasts several
@@ -100,8 +118,14 @@ func TestWatch_BurstOfChangesIsOneCycle(t *testing.T) {
 		n.handEdit(id)
 		time.Sleep(time.Millisecond)
 	}
-	waitFor(t, "every edited job planned", func() bool { p, _ := n.counts(); return p >= plansBefore+100 })
-	after := r.waitQuiet(t, 600*time.Millisecond)
+	testutil.WaitFor(t, 10*time.Second, "every edited job planned", func() (bool, string) {
+		p, _ := n.counts()
+		return p >= plansBefore+100, r.describe()
+	})
+	// A cycle the test asks for comes after every cycle the burst caused
+	// (a second one would be pending, or due while the first ran), and
+	// plans nothing: the jobs are as the burst's cycle left them.
+	after := r.syncNow(t, "after the burst") - 1
 	if after != before+1 {
 		t.Errorf("100 hand edits caused %d cycles, want 1 (%s)", after-before, r.describe())
 	}
@@ -121,14 +145,17 @@ func TestWatch_BacksOffOnErrorsAndStopsWithTheAgent(t *testing.T) {
 		attempts = append(attempts, n)
 		return time.Millisecond
 	}})
-	waitFor(t, "the watch recovering", func() bool { return len(r.log.events("watch.recovered")) == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the watch recovering", func() (bool, string) {
+		n := len(r.log.Events("watch.recovered"))
+		return n == 1, fmt.Sprintf("%d watch.recovered", n)
+	})
 	mu.Lock()
 	got := slices.Clone(attempts)
 	mu.Unlock()
 	if !slices.Equal(got, []int{1, 2, 3}) {
 		t.Errorf("backoff attempts %v, want 1, 2, 3", got)
 	}
-	if errs := r.log.events("watch.error"); len(errs) != 3 || errs[0]["retry_in"] != "1ms" {
+	if errs := r.log.Events("watch.error"); len(errs) != 3 || errs[0]["retry_in"] != "1ms" {
 		t.Errorf("watch.error events %v", errs)
 	}
 
@@ -148,7 +175,7 @@ func TestWatch_BacksOffOnErrorsAndStopsWithTheAgent(t *testing.T) {
 func TestWatch_OffMeansOnlyTheIntervalSyncs(t *testing.T) {
 	n := newFakeNomad()
 	r := startAgentOver(t, n, repoOf("a"), Options{})
-	before := r.waitQuiet(t, 100*time.Millisecond)
+	before := r.syncNow(t, "api")
 	n.handEdit("a")
 	time.Sleep(300 * time.Millisecond)
 	if got := r.cycles(); got != before {

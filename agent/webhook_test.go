@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
 	"github.com/rs/zerolog"
@@ -337,9 +338,9 @@ func TestReadEndpointsStayOpenWithAToken(t *testing.T) {
 
 // replayAgent is an agent following refs/heads/main that logs into a
 // buffer safe for concurrent requests.
-func replayAgent(t *testing.T) (*Agent, *logBuffer) {
+func replayAgent(t *testing.T) (*Agent, *testutil.Buffer) {
 	t.Helper()
-	log := &logBuffer{}
+	log := &testutil.Buffer{}
 	a, err := New(runnerOver(func(context.Context) (jobs.Tree, error) { return nil, errors.New("unused") },
 		&jobs.Loader{}, reconcile.New(nil, reconcile.Options{}), nil),
 		Options{
@@ -407,10 +408,10 @@ func TestWebhook_ReplayedDeliveryTriggersOnce(t *testing.T) {
 			if byCode[http.StatusAccepted] != 1 || byCode[http.StatusOK] != replays-1 {
 				t.Errorf("answers %v, want one 202 and %d × 200", byCode, replays-1)
 			}
-			if got := len(log.events("webhook.push")); got != 1 {
+			if got := len(log.Events("webhook.push")); got != 1 {
 				t.Errorf("%d webhook.push events, want 1", got)
 			}
-			ignored := log.events("webhook.ignored")
+			ignored := log.Events("webhook.ignored")
 			if len(ignored) != replays-1 || ignored[0]["reason"] != "duplicate delivery" {
 				t.Errorf("%d webhook.ignored events (first %v), want %d with reason duplicate delivery", len(ignored), ignored, replays-1)
 			}

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/internal/deliver"
+	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/rs/zerolog"
 )
 
@@ -122,17 +124,6 @@ func (r *receiver) count() int {
 	return len(r.got)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestNotifier_PostsEachFormatAndCountsFailuresWithoutLoggingSecrets(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -143,7 +134,7 @@ func TestNotifier_PostsEachFormatAndCountsFailuresWithoutLoggingSecrets(t *testi
 		defer srv.Close()
 		urls[r] = srv.URL
 	}
-	var log strings.Builder
+	var log testutil.Buffer
 	var mu sync.Mutex
 	results := map[string]int{}
 	targets := []Target{
@@ -159,13 +150,13 @@ func TestNotifier_PostsEachFormatAndCountsFailuresWithoutLoggingSecrets(t *testi
 			results[r]++
 			mu.Unlock()
 		},
-		Logger: zerolog.New(&syncWriter{w: &log, mu: &mu}),
+		Logger: zerolog.New(&log),
 	})
 	n.Send(sample())
-	waitFor(t, "one sent to each good target and the failing one given up", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "one sent to each good target and the failing one given up", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
-		return results[deliver.Sent] == 2 && results[deliver.Failed] == 1
+		return results[deliver.Sent] == 2 && results[deliver.Failed] == 1, fmt.Sprint(results)
 	})
 	if down.count() != 2 {
 		t.Errorf("failing target got %d attempts, want 2", down.count())
@@ -180,20 +171,7 @@ func TestNotifier_PostsEachFormatAndCountsFailuresWithoutLoggingSecrets(t *testi
 		t.Errorf("CloudEvents request %s %s", ct, ce.bodies[0])
 	}
 	ce.mu.Unlock()
-	mu.Lock()
-	defer mu.Unlock()
 	if strings.Contains(log.String(), "SECRET") || !strings.Contains(log.String(), "notify.failed") {
 		t.Errorf("log leaks a secret or lacks notify.failed:\n%s", log.String())
 	}
-}
-
-type syncWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
