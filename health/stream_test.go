@@ -3,10 +3,12 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
 )
@@ -63,14 +65,22 @@ func TestStream_DroppedStreamResumesFromTheLastIndexAndReadsEveryJob(t *testing.
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := startWatch(ctx, w, helloTarget("ok", 0), Policy{MinHealthy: time.Hour, Deadline: time.Hour}, nil)
-	eventually(t, "a stream and a read", func() bool { return f.openStreams() == 1 && len(f.queries("status")) == 1 })
+	testutil.WaitFor(t, 10*time.Second, "a stream and a read", func() (bool, string) {
+		return f.openStreams() == 1 && len(f.queries("status")) == 1, fmt.Sprintf("%d streams, status reads %v", f.openStreams(), f.queries("status"))
+	})
 	f.set(func(*fakeCluster) {}) // a batch at index 2
-	eventually(t, "the batch applied", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return w.view.index == 2 })
+	testutil.WaitFor(t, 10*time.Second, "the batch applied", func() (bool, string) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.view.index == 2, fmt.Sprintf("index %d", w.view.index)
+	})
 
 	f.mu.Lock()
 	f.streams[0].ch <- &api.Events{Err: errors.New("connection reset")}
 	f.mu.Unlock()
-	eventually(t, "a new stream and a read again", func() bool { return len(f.queries("events")) == 2 && len(f.queries("status")) == 2 })
+	testutil.WaitFor(t, 10*time.Second, "a new stream and a read again", func() (bool, string) {
+		return len(f.queries("events")) == 2 && len(f.queries("status")) == 2, fmt.Sprintf("event streams %v, status reads %v", f.queries("events"), f.queries("status"))
+	})
 	if q := f.queries("events")[1]; q.index != 2 {
 		t.Errorf("resubscribed from index %d, want 2", q.index)
 	}
@@ -88,13 +98,21 @@ func TestStream_WatchesStartingTogetherMakeOneSubscription(t *testing.T) {
 	defer cancel()
 	p := Policy{MinHealthy: time.Hour, Deadline: time.Hour}
 	a := startWatch(ctx, w, Target{Namespace: "default", JobID: "ok"}, p, nil)
-	eventually(t, "the first stream", func() bool { return f.openStreams() == 1 && len(f.queries("status")) == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the first stream", func() (bool, string) {
+		return f.openStreams() == 1 && len(f.queries("status")) == 1, fmt.Sprintf("%d streams, status reads %v", f.openStreams(), f.queries("status"))
+	})
 	f.set(func(*fakeCluster) {})
-	eventually(t, "the batch applied", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return w.view.index == 2 })
+	testutil.WaitFor(t, 10*time.Second, "the batch applied", func() (bool, string) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.view.index == 2, fmt.Sprintf("index %d", w.view.index)
+	})
 
 	b := startWatch(ctx, w, Target{Namespace: "default", JobID: "slow"}, p, nil)
 	c := startWatch(ctx, w, Target{Namespace: "default", JobID: "slow"}, p, nil)
-	eventually(t, "the second stream and the new job read", func() bool { return len(f.queries("events")) == 2 && len(f.queries("status")) == 2 })
+	testutil.WaitFor(t, 10*time.Second, "the second stream and the new job read", func() (bool, string) {
+		return len(f.queries("events")) == 2 && len(f.queries("status")) == 2, fmt.Sprintf("event streams %v, status reads %v", f.queries("events"), f.queries("status"))
+	})
 	cancel()
 	for _, d := range []<-chan watchResult{a, b, c} {
 		await(t, d, "a watch to end")

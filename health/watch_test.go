@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/drover-dev/drover/state"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/nomad/api"
@@ -363,16 +365,6 @@ func awaitReport(t *testing.T, reports <-chan Verdict, what string, match func(V
 	}
 }
 
-// eventually polls cond until it holds, failing the test after a while.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 func phases(vs []Verdict) []state.Phase {
 	var out []state.Phase
 	for _, v := range vs {
@@ -538,7 +530,9 @@ func TestWatcher_EveryQueryHasADeadline(t *testing.T) {
 	// stream must outlive it: TestWatcher_InputHungFromTheStartIsUnreachable
 	// covers it.)
 	inputs := []string{"status", "checks"}
-	eventually(t, "a blocking query of Consul and a read of the job", func() bool { return f.blocking("checks") && len(f.queries("status")) > 0 })
+	testutil.WaitFor(t, 10*time.Second, "a blocking query of Consul and a read of the job", func() (bool, string) {
+		return f.blocking("checks") && len(f.queries("status")) > 0, fmt.Sprintf("checks blocking: %v, status reads %v", f.blocking("checks"), f.queries("status"))
+	})
 	cancel()
 	await(t, done, "the watch to end")
 
@@ -725,13 +719,13 @@ func TestWatcher_FreshReadCancelsTheBlockingQueryOnceForAllWatches(t *testing.T)
 	await(t, aReports, "the first verdict of A")
 	await(t, bReports, "the first verdict of B")
 	inputs := []string{"checks"}
-	eventually(t, "a blocking query of every input", func() bool { return f.blocking(inputs...) })
+	testutil.WaitFor(t, 10*time.Second, "a blocking query of every input", func() (bool, string) { return f.blocking(inputs...), "not all blocking" })
 
 	// Min healthy is over for both: their data, sent before, is too old.
 	clock.Add(p.MinHealthy)
 	awaitReport(t, aReports, "A baking", func(v Verdict) bool { return v.Phase == state.Baking })
 	awaitReport(t, bReports, "B baking", func(v Verdict) bool { return v.Phase == state.Baking })
-	eventually(t, "blocking queries again", func() bool { return f.blocking(inputs...) })
+	testutil.WaitFor(t, 10*time.Second, "blocking queries again", func() (bool, string) { return f.blocking(inputs...), "not all blocking" })
 	cancel()
 	await(t, aDone, "A to end")
 	await(t, bDone, "B to end")
@@ -840,7 +834,7 @@ func TestWatcher_LastWatchDoesNotWaitForFeedsStartedAfterIt(t *testing.T) {
 	aReports := make(chan Verdict, 1)
 	aDone := startWatch(aCtx, w, helloTarget("ok", 0), p, aReports)
 	await(t, aReports, "the first verdict of A")
-	eventually(t, "A's feeds to block", func() bool { return f.blocking("checks") })
+	testutil.WaitFor(t, 10*time.Second, "A's feeds to block", func() (bool, string) { return f.blocking("checks"), "checks not blocking" })
 	cancelA()
 	await(t, f.held, "a query of A's feeds to be cancelled")
 

@@ -1,10 +1,10 @@
 package leader
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/drover-dev/drover/consul"
 	"github.com/drover-dev/drover/internal/testcluster"
+	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/state"
 	consulapi "github.com/hashicorp/consul/api"
@@ -30,55 +31,26 @@ const (
 )
 
 // logs captures one elector's events.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// events returns the logged events named name, each as its fields.
-func (l *logs) events(t *testing.T, name string) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var ev map[string]any
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if ev["event"] == name {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
+type logs struct{ testutil.Buffer }
 
 // waitEvent waits until an event named name with the given fields is
 // logged, and returns it.
 func (l *logs) waitEvent(t *testing.T, name string, fields map[string]string) map[string]any {
 	t.Helper()
 	var found map[string]any
-	waitFor(t, 15*time.Second, name+" "+jsonOf(fields), func() bool {
-		for _, ev := range l.events(t, name) {
+	testutil.WaitFor(t, 15*time.Second, name+" "+jsonOf(fields), func() (bool, string) {
+		evs := l.Events(name)
+		for _, ev := range evs {
 			match := true
 			for k, v := range fields {
 				match = match && ev[k] == v
 			}
 			if match {
 				found = ev
-				return true
+				return true, ""
 			}
 		}
-		return false
+		return false, fmt.Sprintf("%s events %v", name, evs)
 	})
 	return found
 }
@@ -86,18 +58,6 @@ func (l *logs) waitEvent(t *testing.T, name string, fields map[string]string) ma
 func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // waitClosed waits for ch to be closed.
@@ -126,9 +86,7 @@ func elector(t *testing.T, c *consulapi.Client, id string) (*Elector, *logs) {
 	}
 	t.Cleanup(func() {
 		if t.Failed() || testing.Verbose() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			t.Logf("log of %s:\n%s", id, l.buf.String())
+			t.Logf("log of %s:\n%s", id, l.String())
 		}
 	})
 	return e, l
@@ -280,9 +238,9 @@ func TestTerm_LeaseEndsATTLAfterTheLastRenewal(t *testing.T) {
 		t.Fatal("term invalid before its lease ran out")
 	}
 	var invalidAt time.Time
-	waitFor(t, 2*ttl, "the term to turn invalid", func() bool {
+	testutil.WaitFor(t, 2*ttl, "the term to turn invalid", func() (bool, string) {
 		invalidAt = time.Now()
-		return !term.Valid()
+		return !term.Valid(), "valid"
 	})
 	if idle := invalidAt.Sub(last); idle < ttl || idle > ttl+time.Second {
 		t.Errorf("term turned invalid %s after the last renewal; want just past the TTL %s", idle, ttl)
@@ -402,8 +360,8 @@ func TestElection_RecoversAfterConsulRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitClosed(t, first.Lost(), 2*ttl, "the term to end with Consul down")
-	waitFor(t, 10*time.Second, "leader.error while Consul is down", func() bool {
-		return len(logged[0].events(t, "leader.error"))+len(logged[1].events(t, "leader.error")) > 0
+	testutil.WaitFor(t, 10*time.Second, "leader.error while Consul is down", func() (bool, string) {
+		return len(logged[0].Events("leader.error"))+len(logged[1].Events("leader.error")) > 0, "no leader.error"
 	})
 	if err := cons.Start(ctx); err != nil {
 		t.Fatal(err)

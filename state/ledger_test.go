@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/drover-dev/drover/jobs"
 )
 
@@ -86,18 +87,6 @@ func phaseOf(j *Job) Phase {
 		return ""
 	}
 	return j.Rollout.Phase
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func TestLedger_UpdatePersistsAndReloads(t *testing.T) {
@@ -218,7 +207,10 @@ func TestLedger_OlderWriteNeverLandsAfterNewer(t *testing.T) {
 			wg.Go(func() { _, _ = l.Update(t.Context(), web, setPhase(Baking)) })
 			<-held
 			wg.Go(func() { _, newerErr = l.Update(t.Context(), web, setPhase(Healthy)) })
-			waitFor(t, "the newer phase in memory", func() bool { return phaseOf(l.Get(web)) == Healthy })
+			testutil.WaitFor(t, 10*time.Second, "the newer phase in memory", func() (bool, string) {
+				got := phaseOf(l.Get(web))
+				return got == Healthy, fmt.Sprint(got)
+			})
 			close(release)
 			wg.Wait()
 

@@ -3,15 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 func TestServer_Endpoints(t *testing.T) {
@@ -103,29 +105,11 @@ func TestDefaults_FromEnvironment(t *testing.T) {
 	}
 }
 
-// lockedBuffer lets the test read what run logs while run is still writing.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestRun_ServesThenShutsDownOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	env := map[string]string{"HELLO_VERSION": "9.9.9", "HELLO_UNHEALTHY": "true"}
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testutil.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
@@ -133,17 +117,13 @@ func TestRun_ServesThenShutsDownOnCancel(t *testing.T) {
 
 	listening := regexp.MustCompile(`listening on (\S+)`)
 	var addr string
-	deadline := time.Now().Add(10 * time.Second)
-	for addr == "" {
+	testutil.WaitFor(t, 10*time.Second, "hello to log its address", func() (bool, string) {
 		if m := listening.FindStringSubmatch(stdout.String()); m != nil {
 			addr = m[1]
-			continue
+			return true, ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hello never logged its address; stdout %q stderr %q", stdout.String(), stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("stdout %q stderr %q", stdout.String(), stderr.String())
+	})
 
 	for path, want := range map[string]string{"/": "hello from hello 9.9.9\n", "/health": "unhealthy\n"} {
 		resp, err := http.Get("http://" + addr + path)
