@@ -37,8 +37,8 @@ func TestUntil_GivesUpWithTheLastObservationWhenTheContextEnds(t *testing.T) {
 func TestPollInterval_StaysBetweenAMillisecondAndAQuarterSecond(t *testing.T) {
 	for _, tt := range []struct{ timeout, want time.Duration }{
 		{100 * time.Millisecond, time.Millisecond},
-		{10 * time.Second, 10 * time.Millisecond},
-		{90 * time.Second, 90 * time.Millisecond},
+		{10 * time.Second, 25 * time.Millisecond},
+		{60 * time.Second, 150 * time.Millisecond},
 		{10 * time.Minute, 250 * time.Millisecond},
 	} {
 		if got := PollInterval(tt.timeout); got != tt.want {

@@ -32,10 +32,10 @@ func Until(ctx context.Context, interval time.Duration, cond func() (ok bool, ob
 // WaitFor waits until cond holds, and fails t after timeout saying what was
 // awaited and what cond last observed. The timeout bounds a wait for a
 // fact; it is never a performance threshold, so it should be generous.
-// cond is asked about a thousand times within the timeout (at least every
-// 250ms, at most every millisecond): often enough that a test does not wait
-// long past the fact, rarely enough that reading an agent's whole log each
-// time stays cheap.
+// cond is asked about 400 times within the timeout (at least every 250ms,
+// at most every millisecond): often enough that a test does not wait long
+// past the fact, rarely enough that reading an agent's whole log or asking
+// its API each time stays cheap on a loaded machine.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (ok bool, observed string)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
@@ -47,5 +47,5 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (ok b
 
 // PollInterval is how often WaitFor asks within timeout.
 func PollInterval(timeout time.Duration) time.Duration {
-	return min(max(timeout/1000, time.Millisecond), 250*time.Millisecond)
+	return min(max(timeout/400, time.Millisecond), 250*time.Millisecond)
 }
