@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -36,14 +38,14 @@ func TestAgent_UnreachableNomadAndGitKeepRunning(t *testing.T) {
 	if !strings.Contains(failed["error"].(string), "connection refused") || failed["retry_in"] == nil {
 		t.Errorf("failed cycle line = %v", failed)
 	}
-	eventually(t, 10*time.Second, "healthz 503", func() (bool, string) {
+	testutil.WaitFor(t, 10*time.Second, "healthz 503", func() (bool, string) {
 		code, body := get(t, "http://"+a.addr+"/healthz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "connection refused"), body
 	})
 	// It retries with backoff instead of exiting.
-	eventually(t, 30*time.Second, "a retry", func() (bool, string) {
+	testutil.WaitFor(t, 30*time.Second, "a retry", func() (bool, string) {
 		n := 0
-		for _, e := range eventsIn(a.log.String(), "sync.start") {
+		for _, e := range testutil.EventsIn(a.log.String(), "sync.start") {
 			if e["reason"] == "retry" {
 				n++
 			}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 // controlStatus is what the tests read of /v1/status.
@@ -116,7 +118,7 @@ func TestControl_SuspendedJobDriftsUntilResumed(t *testing.T) {
 	})
 	b.waitEvent("job.held", time.Minute, forJob(id))
 	b.waitEvent("sync.done", time.Minute, okCycle)
-	if n := len(eventsIn(b.log.String(), "job.applied")); n != 0 {
+	if n := len(testutil.EventsIn(b.log.String(), "job.applied")); n != 0 {
 		t.Fatalf("the restarted agent applied %d jobs of a suspended one", n)
 	}
 	if got := handEnv(t, id); got != "edit" {
@@ -231,7 +233,7 @@ func TestControl_DenyWindowHoldsADeploy(t *testing.T) {
 		t.Errorf("sync.held %v", summary)
 	}
 	a.waitEvent("sync.done", time.Minute, okCycle)
-	if n := len(eventsIn(a.log.String(), "job.applied")); n != 0 {
+	if n := len(testutil.EventsIn(a.log.String(), "job.applied")); n != 0 {
 		t.Fatalf("%d applies inside a deny window", n)
 	}
 	if _, _, err := env.cluster.Nomad().Jobs().Info(id, nil); err == nil {
@@ -278,7 +280,7 @@ func TestControl_AllowWindowOutsideHoldsAndInsideApplies(t *testing.T) {
 		t.Errorf("sync.held %v; want reason %q until %s", summary, want, opens.Format(time.RFC3339))
 	}
 	a.waitEvent("sync.done", time.Minute, okCycle)
-	if n := len(eventsIn(a.log.String(), "job.applied")); n != 0 {
+	if n := len(testutil.EventsIn(a.log.String(), "job.applied")); n != 0 {
 		t.Fatalf("%d applies outside the allow windows", n)
 	}
 	if _, _, err := env.cluster.Nomad().Jobs().Info(id, nil); err == nil || !strings.Contains(err.Error(), "404") {
@@ -292,7 +294,7 @@ func TestControl_AllowWindowOutsideHoldsAndInsideApplies(t *testing.T) {
 	// Opens every minute for two: open now, whenever now is.
 	b := startAgent(t, append(args, "--allow-window", "* * * * * 2m")...)
 	b.waitEvent("job.applied", time.Minute, forJob(id))
-	if n := len(eventsIn(b.log.String(), "sync.held")); n != 0 {
+	if n := len(testutil.EventsIn(b.log.String(), "sync.held")); n != 0 {
 		t.Errorf("%d cycles held inside an allow window", n)
 	}
 	waitHealthy(t, id, 1)
@@ -391,7 +393,7 @@ func TestControl_RollbackWhileSuspended(t *testing.T) {
 		a.waitFor(m, "rollout.healthy", 90*time.Second, "the rollback healthy", func(e map[string]any) bool {
 			return e["job"] == id && e["commit"] == s.good && e["kind"] == "rollback"
 		})
-		eventually(t, 10*time.Second, "rolled_back in status", func() (bool, string) {
+		testutil.WaitFor(t, 10*time.Second, "rolled_back in status", func() (bool, string) {
 			ro := a.rollout(id)
 			return ro.State == "rolled_back" && ro.LastGoodCommit == s.good, fmt.Sprint(ro)
 		})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 // dependentJob is a hello job with drover.depends_on set to deps.
@@ -129,12 +131,12 @@ func TestDependsOn_HeldWhenItsDependencyFails(t *testing.T) {
 	// now behind a dependency that runs its last good commit.
 	want := "dependency default/" + db + " runs its last good commit " + good[:12] + ": the spec in git is quarantined after its rollout failed"
 	a.waitEvent("job.held", time.Minute, func(e map[string]any) bool { return e["job"] == app && e["reason"] == want })
-	eventually(t, 10*time.Second, "app held in status", func() (bool, string) {
+	testutil.WaitFor(t, 10*time.Second, "app held in status", func() (bool, string) {
 		state, reason, _ := a.reportedJob(app)
 		return state == "held" && reason == want, state + ": " + reason
 	})
 
-	if n := len(eventsIn(a.log.String(), "job.applied")) - a.count("job.applied", db, good) - a.count("job.applied", db, bad); n != 0 {
+	if n := len(testutil.EventsIn(a.log.String(), "job.applied")) - a.count("job.applied", db, good) - a.count("job.applied", db, bad); n != 0 {
 		t.Errorf("%d registers of other jobs than db; app must never be registered", n)
 	}
 	if _, _, err := env.cluster.Nomad().Jobs().Info(app, nil); err == nil || !strings.Contains(err.Error(), "404") {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 // TestRollout_FailAfterRollsBackLongBeforeTheDeadline: with the default
@@ -55,7 +57,7 @@ func TestRollout_SlowStarterIsNotFailedByFailAfter(t *testing.T) {
 	a.sync()
 	a.waitEvent("rollout.healthy", 2*time.Minute, onCommit(id, slow))
 	for _, ev := range []string{"rollout.failed", "rollback.applied"} {
-		if n := len(eventsIn(a.log.String(), ev)); n != 0 {
+		if n := len(testutil.EventsIn(a.log.String(), ev)); n != 0 {
 			t.Errorf("%d %s events for a slow starter", n, ev)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/internal/faultproxy"
+	"github.com/drover-dev/drover/internal/testutil"
 	consulapi "github.com/hashicorp/consul/api"
 )
 
@@ -203,7 +204,7 @@ func TestFault_ConsulHangingDuringBakeGivesNoVerdictUntilItAnswers(t *testing.T)
 	a.waitFor(0, "rollout.unreachable", 25*time.Second, "Consul not answering during the bake", onCommit(id, c))
 	// The bake would have ended by now: a verdict here could only come
 	// from the data seen before the hang.
-	eventually(t, bake+faultSlack, "the bake window over", func() (bool, string) {
+	testutil.WaitFor(t, bake+faultSlack, "the bake window over", func() (bool, string) {
 		return time.Now().After(bakeEnd.Add(2 * time.Second)), ""
 	})
 	if n := a.count("rollout.healthy", id, c); n != 0 {
@@ -240,7 +241,7 @@ func TestFault_CheckCriticalDuringAConsulHangInTheBakeFailsTheRollout(t *testing
 	makeUnhealthy(t, id, uintField(applied, "version"))
 
 	a.waitFor(0, "rollout.unreachable", 25*time.Second, "Consul not answering during the bake", onCommit(id, next))
-	eventually(t, bake+faultSlack, "the bake window over", func() (bool, string) {
+	testutil.WaitFor(t, bake+faultSlack, "the bake window over", func() (bool, string) {
 		return time.Now().After(bakeEnd.Add(2 * time.Second)), ""
 	})
 	if n := a.count("rollout.healthy", id, next); n != 0 {
@@ -325,7 +326,7 @@ func TestFault_ConsulHangingOnStateWriteDoesNotBlockTheCycle(t *testing.T) {
 
 	clearAll(f.consul, consulWrites)
 	key := "drover/" + id + "/jobs/default/" + id
-	eventually(t, time.Minute, "the rollout in the state", func() (bool, string) {
+	testutil.WaitFor(t, time.Minute, "the rollout in the state", func() (bool, string) {
 		kv, _, err := env.cluster.Consul().KV().Get(key, nil)
 		if err != nil || kv == nil {
 			return false, fmt.Sprintf("%v %v", kv, err)
@@ -418,7 +419,7 @@ func TestFault_ResumeThatHangsDoesNotHoldTheFirstCycle(t *testing.T) {
 	second := f.start(t, extraEnv, args...)
 	waitHanging(t, f.nomad, jobRead(id), 1, time.Minute)
 	second.waitFor(0, "sync.done", faultNomadTimeout+faultSlack, "the first cycle finished", nil)
-	eventually(t, faultSlack, "/healthz past the first sync", func() (bool, string) {
+	testutil.WaitFor(t, faultSlack, "/healthz past the first sync", func() (bool, string) {
 		code, body := healthz(second)
 		return code != 0 && !strings.Contains(body, "first sync has not finished"), fmt.Sprintf("%d %q", code, body)
 	})
@@ -457,10 +458,10 @@ func TestFault_MissingRefStallsNamedAndNotHammered(t *testing.T) {
 	// Not hammered: a transient error is retried after 5s, then 10s, so
 	// 12s with no cycle of its own shows the slow retry. An absence can
 	// only be seen by waiting.
-	starts := len(eventsIn(a.log.String(), "sync.start"))
+	starts := len(testutil.EventsIn(a.log.String(), "sync.start"))
 	quiet := time.Now().Add(12 * time.Second)
 	for time.Now().Before(quiet) {
-		if n := len(eventsIn(a.log.String(), "sync.start")); n != starts {
+		if n := len(testutil.EventsIn(a.log.String(), "sync.start")); n != starts {
 			t.Fatalf("a stalled agent started %d more cycles by itself within 12s", n-starts)
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -468,7 +469,7 @@ func TestFault_MissingRefStallsNamedAndNotHammered(t *testing.T) {
 
 	// Asked for, a cycle runs at once; the same reason is not said again.
 	a.syncNow("")
-	if n := len(eventsIn(a.log.String(), "sync.stalled")); n != 1 {
+	if n := len(testutil.EventsIn(a.log.String(), "sync.stalled")); n != 1 {
 		t.Errorf("sync.stalled logged %d times for one reason, want once", n)
 	}
 
@@ -538,9 +539,9 @@ func TestFault_UnreadableStateKeyHoldsOnlyItsJob(t *testing.T) {
 		t.Errorf("state.invalid = %v, want an error", invalid)
 	}
 	a.waitFor(0, "rollout.healthy", 90*time.Second, "the other job rolled out", onCommit(okID, c))
-	eventually(t, 10*time.Second, heldID+" held, naming its key", func() (bool, string) {
+	testutil.WaitFor(t, 10*time.Second, heldID+" held, naming its key", func() (bool, string) {
 		logs := a.log.String()
-		for _, e := range append(eventsIn(logs, "job.held"), eventsIn(logs, "job.error")...) {
+		for _, e := range append(testutil.EventsIn(logs, "job.held"), testutil.EventsIn(logs, "job.error")...) {
 			if e["job"] == heldID && strings.Contains(fmt.Sprint(e), badKey) {
 				return true, ""
 			}
@@ -590,12 +591,12 @@ func TestFault_RollbackTargetGoneFromGitFailsTheRollbackVisibly(t *testing.T) {
 	if fmt.Sprint(rb["reason"]) == "" && fmt.Sprint(rb["error"]) == "" {
 		t.Errorf("rollback.failed gives no reason: %v", rb)
 	}
-	eventually(t, 10*time.Second, "failed rollback counted", func() (bool, string) {
+	testutil.WaitFor(t, 10*time.Second, "failed rollback counted", func() (bool, string) {
 		code, body := agentGet(second, "/metrics")
 		v := metric(body, `drover_rollbacks_total{result="failed"}`)
 		return code == http.StatusOK && v >= 1, fmt.Sprintf("%d %v", code, v)
 	})
-	eventually(t, 10*time.Second, "rollback_failed in /v1/status", func() (bool, string) {
+	testutil.WaitFor(t, 10*time.Second, "rollback_failed in /v1/status", func() (bool, string) {
 		st := second.rollout(id)
 		return st.State == "rollback_failed", fmt.Sprintf("%+v", st)
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/internal/faultproxy"
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 // The fault scenarios' deadlines: short, so a hang is reported in seconds,
@@ -119,7 +120,7 @@ func healthz(a *agentProc) (int, string) { return agentGet(a, "/healthz") }
 func waitHealthz(a *agentProc, code int, timeout time.Duration, substrings ...string) string {
 	a.t.Helper()
 	var body string
-	eventually(a.t, timeout, fmt.Sprintf("/healthz %d with %q", code, substrings), func() (bool, string) {
+	testutil.WaitFor(a.t, timeout, fmt.Sprintf("/healthz %d with %q", code, substrings), func() (bool, string) {
 		var got int
 		got, body = healthz(a)
 		if got != code {
@@ -140,25 +141,29 @@ func waitHealthz(a *agentProc, code int, timeout time.Duration, substrings ...st
 func (a *agentProc) mark() int { return len(a.log.String()) }
 
 func (a *agentProc) eventsAfter(mark int, name string) []map[string]any {
-	return eventsIn(a.log.String()[mark:], name)
+	return testutil.EventsIn(a.log.String()[mark:], name)
 }
 
 // waitFor waits until the agent logged, after mark, an event name matching
 // pred (nil: any), and fails saying what was awaited.
 func (a *agentProc) waitFor(mark int, name string, timeout time.Duration, what string, pred func(map[string]any) bool) map[string]any {
 	a.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		for _, e := range a.eventsAfter(mark, name) {
+	var found map[string]any
+	awaited := "a " + name + " event"
+	if what != "" {
+		awaited += " (" + what + ")"
+	}
+	testutil.WaitFor(a.t, timeout, awaited, func() (bool, string) {
+		evs := a.eventsAfter(mark, name)
+		for _, e := range evs {
 			if pred == nil || pred(e) {
-				return e
+				found = e
+				return true, ""
 			}
 		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("no %s event (%s) within %s", name, what, timeout)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("%d %s events, none matching", len(evs), name)
+	})
+	return found
 }
 
 // countAfter is how many events name the agent logged after mark that
@@ -269,7 +274,7 @@ func makeUnhealthy(t *testing.T, id string, version uint64) {
 		}
 		resp.Body.Close()
 	}
-	eventually(t, 30*time.Second, id+"'s check critical in Consul", func() (bool, string) {
+	testutil.WaitFor(t, 30*time.Second, id+"'s check critical in Consul", func() (bool, string) {
 		checks, _, err := env.cluster.Consul().Health().Checks(id, nil)
 		if err != nil {
 			return false, err.Error()

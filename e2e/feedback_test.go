@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/drover-dev/drover/forge"
 	"github.com/drover-dev/drover/forge/forgetest"
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 const (
@@ -141,7 +144,7 @@ func (rc *receiver) waitBody(t *testing.T, timeout time.Duration, what string, p
 	t.Helper()
 	var found map[string]any
 	var ct string
-	eventually(t, timeout, what, func() (bool, string) {
+	testutil.WaitFor(t, timeout, what, func() (bool, string) {
 		rc.mu.Lock()
 		defer rc.mu.Unlock()
 		for i, b := range rc.bodies {
@@ -171,7 +174,7 @@ func statesOf(s *forgetest.Server, context, commit string) ([]string, []forgetes
 func waitStates(t *testing.T, s *forgetest.Server, context, commit string, want ...string) []forgetest.Status {
 	t.Helper()
 	var all []forgetest.Status
-	eventually(t, 90*time.Second, fmt.Sprintf("statuses %v of %s at %.8s", want, context, commit), func() (bool, string) {
+	testutil.WaitFor(t, 90*time.Second, fmt.Sprintf("statuses %v of %s at %.8s", want, context, commit), func() (bool, string) {
 		var states []string
 		states, all = statesOf(s, context, commit)
 		if len(states) < len(want) {
@@ -248,7 +251,7 @@ func TestFeedback_StatusesAndNotificationsOfAGoodThenARolledBackCommit(t *testin
 		return b["type"] == "dev.drover.rollout.failed"
 	})
 
-	eventually(t, 30*time.Second, "notifications counted as sent", func() (bool, string) {
+	testutil.WaitFor(t, 30*time.Second, "notifications counted as sent", func() (bool, string) {
 		_, body := get(t, "http://"+a.addr+"/metrics")
 		for _, line := range strings.Split(body, "\n") {
 			if v, ok := strings.CutPrefix(line, `drover_notifications_total{result="sent"} `); ok {
@@ -339,16 +342,12 @@ func timedRollback(t *testing.T, id string, fault forgetest.Fault) time.Duration
 // waitLog is waitEvent for a goroutine other than the test's: it reports
 // instead of failing.
 func waitLog(a *agentProc, name string, timeout time.Duration, pred func(map[string]any) bool) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		for _, e := range eventsIn(a.log.String(), name) {
-			if pred(e) {
-				return true
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return false
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_, err := testutil.Until(ctx, testutil.PollInterval(timeout), func() (bool, string) {
+		return slices.ContainsFunc(a.log.Events(name), pred), ""
+	})
+	return err == nil
 }
 
 // fbArgs are an agent's flags: its repo and instance, short rollouts, and

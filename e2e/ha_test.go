@@ -5,12 +5,14 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/drover-dev/drover/internal/testcluster"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testcluster"
+	"github.com/drover-dev/drover/internal/testutil"
 
 	"github.com/drover-dev/drover/internal/faultproxy"
 )
@@ -86,7 +88,7 @@ func TestHA_OneLeaderDeploysTheOthersStandBy(t *testing.T) {
 		// another cycle between two reads (Nomad marking the version
 		// stable moves the job's index), so both are read until a pair
 		// agrees, each read at most once a poll.
-		eventually(t, 10*time.Second, f.id+"'s /v1/status is the leader's", func() (bool, string) {
+		testutil.WaitFor(t, 10*time.Second, f.id+"'s /v1/status is the leader's", func() (bool, string) {
 			theirs, err := haStatus(f.agentProc)
 			if err != nil {
 				return false, err.Error()
@@ -346,9 +348,9 @@ func TestHA_FrozenLeaderResumesAndWritesNothing(t *testing.T) {
 	next.waitFor(m[next], "sync.start", 30*time.Second, "the sync passed on by the old leader", func(e map[string]any) bool {
 		return e["via"] == old.id
 	})
-	eventually(t, time.Minute, "the forwarded cycle finished", func() (bool, string) {
+	testutil.WaitFor(t, time.Minute, "the forwarded cycle finished", func() (bool, string) {
 		logs := next.log.String()[m[next]:]
-		started, done := len(eventsIn(logs, "sync.start")), len(eventsIn(logs, "sync.done"))
+		started, done := len(testutil.EventsIn(logs, "sync.start")), len(testutil.EventsIn(logs, "sync.done"))
 		return started == done, fmt.Sprintf("%d cycles started, %d done", started, done)
 	})
 
@@ -466,7 +468,7 @@ func TestHA_ConsulRestartedConvergesOnOneLeader(t *testing.T) {
 	// A fresh election: the sessions died with Consul's memory. Exactly
 	// one replica leads afterwards, and the others know it.
 	var leader *replica
-	eventually(t, haTakeover, "one leader after the restart", func() (bool, string) {
+	testutil.WaitFor(t, haTakeover, "one leader after the restart", func() (bool, string) {
 		leader = onlyLeader(t, rs, m)
 		return leader != nil, "no leader.acquired since the restart"
 	})

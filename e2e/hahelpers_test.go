@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/internal/faultproxy"
+	"github.com/drover-dev/drover/internal/testutil"
 	consulapi "github.com/hashicorp/consul/api"
 )
 
@@ -145,7 +146,7 @@ func waitLeader(t *testing.T, rs []*replica, m marks, timeout time.Duration) *re
 	t.Helper()
 	var leader *replica
 	var acquired map[string]any
-	eventually(t, timeout, "one replica leading, the others standing by", func() (bool, string) {
+	testutil.WaitFor(t, timeout, "one replica leading, the others standing by", func() (bool, string) {
 		leader = onlyLeader(t, rs, m)
 		if leader == nil {
 			return false, "no leader.acquired yet"
@@ -285,7 +286,7 @@ func haStatus(a *agentProc) (haView, error) {
 func waitRole(t *testing.T, r *replica, role, leader string, timeout time.Duration) haView {
 	t.Helper()
 	var v haView
-	eventually(t, timeout, fmt.Sprintf("%s's /v1/status: role %s, leader %s", r.id, role, leader), func() (bool, string) {
+	testutil.WaitFor(t, timeout, fmt.Sprintf("%s's /v1/status: role %s, leader %s", r.id, role, leader), func() (bool, string) {
 		var err error
 		if v, err = haStatus(r.agentProc); err != nil {
 			return false, err.Error()

@@ -1,20 +1,18 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -119,20 +117,7 @@ type run struct {
 
 // events returns the JSON log lines of stderr whose event is name.
 func (r run) events(name string) []map[string]any {
-	return eventsIn(r.stderr, name)
-}
-
-func eventsIn(logs, name string) []map[string]any {
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(logs))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil && m["event"] == name {
-			out = append(out, m)
-		}
-	}
-	return out
+	return testutil.EventsIn(r.stderr, name)
 }
 
 // drover runs the binary to completion with the cluster's environment.
@@ -178,25 +163,8 @@ type agentProc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	addr string
-	log  *syncBuffer
+	log  *testutil.Buffer
 	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func startAgent(t *testing.T, args ...string) *agentProc {
@@ -210,7 +178,7 @@ func startAgentWith(t *testing.T, extraEnv []string, args ...string) *agentProc 
 	addr := freeAddr(t)
 	cmd := exec.Command(env.drover, append([]string{"agent", "--listen", addr}, args...)...)
 	cmd.Env = append(droverEnv(t), extraEnv...)
-	a := &agentProc{t: t, cmd: cmd, addr: addr, log: &syncBuffer{}, done: make(chan struct{})}
+	a := &agentProc{t: t, cmd: cmd, addr: addr, log: &testutil.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = a.log, a.log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start agent: %v", err)
@@ -244,17 +212,7 @@ func (a *agentProc) stop() int {
 // waitEvent waits until the agent logged an event matching pred.
 func (a *agentProc) waitEvent(name string, timeout time.Duration, pred func(map[string]any) bool) map[string]any {
 	a.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		for _, e := range eventsIn(a.log.String(), name) {
-			if pred == nil || pred(e) {
-				return e
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	a.t.Fatalf("no %s event within %s", name, timeout)
-	return nil
+	return a.waitFor(0, name, timeout, "", pred)
 }
 
 func freeAddr(t *testing.T) string {
@@ -265,22 +223,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("%s: not true within %s (last: %s)", what, timeout, last)
 }
 
 func nomadJob(t *testing.T, id string) *api.Job {
@@ -296,7 +238,7 @@ func nomadJob(t *testing.T, id string) *api.Job {
 // Consul check of its service passes.
 func waitHealthy(t *testing.T, id string, count int) {
 	t.Helper()
-	eventually(t, 90*time.Second, "job "+id+" running and healthy", func() (bool, string) {
+	testutil.WaitFor(t, 90*time.Second, "job "+id+" running and healthy", func() (bool, string) {
 		allocs, _, err := env.cluster.Nomad().Jobs().Allocations(id, false, nil)
 		if err != nil {
 			return false, err.Error()

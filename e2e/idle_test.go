@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 // TestRollout_ScaledToZeroInGitIsHealthyAndStaysQuiet: a commit setting a
@@ -33,7 +35,7 @@ func TestRollout_ScaledToZeroInGitIsHealthyAndStaysQuiet(t *testing.T) {
 		t.Errorf("count 0 was rolled back %d times", n)
 	}
 
-	eventually(t, 30*time.Second, "Nomad marks the job without allocations dead", func() (bool, string) {
+	testutil.WaitFor(t, 30*time.Second, "Nomad marks the job without allocations dead", func() (bool, string) {
 		status := *nomadJob(t, id).Status
 		return status == "dead", "status " + status
 	})

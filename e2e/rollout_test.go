@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 // rolloutArgs keep rollouts short: 2s healthy, 2s bake, 25s deadline.
@@ -112,7 +114,7 @@ func onCommit(job, commit string) func(map[string]any) bool {
 // count is how many events name has for job at commit.
 func (a *agentProc) count(name, job, commit string) int {
 	n := 0
-	for _, e := range eventsIn(a.log.String(), name) {
+	for _, e := range testutil.EventsIn(a.log.String(), name) {
 		if onCommit(job, commit)(e) {
 			n++
 		}
@@ -137,7 +139,7 @@ func TestRollout_CriticalCheckRolledBackThenFixDeploys(t *testing.T) {
 
 	a.waitEvent("rollout.started", 60*time.Second, onCommit(id, good))
 	a.waitEvent("rollout.healthy", 90*time.Second, onCommit(id, good))
-	eventually(t, 10*time.Second, "last good commit in status", func() (bool, string) {
+	testutil.WaitFor(t, 10*time.Second, "last good commit in status", func() (bool, string) {
 		st := a.rollout(id)
 		return st.LastGoodCommit == good && st.State == "healthy", fmt.Sprint(st)
 	})
@@ -170,21 +172,21 @@ func TestRollout_CriticalCheckRolledBackThenFixDeploys(t *testing.T) {
 	a.waitEvent("rollout.healthy", 90*time.Second, func(e map[string]any) bool {
 		return e["job"] == id && e["commit"] == good && e["kind"] == "rollback"
 	})
-	eventually(t, 10*time.Second, "rolled_back in status", func() (bool, string) {
+	testutil.WaitFor(t, 10*time.Second, "rolled_back in status", func() (bool, string) {
 		st := a.rollout(id)
 		ok := st.State == "rolled_back" && st.LastGoodCommit == good && len(st.Quarantined) == 1 && st.Quarantined[0].Commit == bad
 		return ok, fmt.Sprint(st)
 	})
 
-	// Later cycles leave the bad commit alone.
+	// Later cycles leave the bad commit alone. Each POST is followed by
+	// the cycle it asked for, finished, before anything is asserted.
+	mark := a.mark()
 	for i := 0; i < 2; i++ {
-		a.sync()
-		time.Sleep(time.Second)
+		a.syncNow("")
 	}
-	done := len(eventsIn(a.log.String(), "sync.done"))
-	eventually(t, 30*time.Second, "two more cycles", func() (bool, string) {
-		return len(eventsIn(a.log.String(), "sync.done")) >= done, ""
-	})
+	if n := a.countAfter(mark, "sync.done", func(e map[string]any) bool { return e["commit"] == bad }); n < 2 {
+		t.Fatalf("%d cycles on the bad commit %s finished after the rollback, want 2: the checks below would prove nothing", n, bad)
+	}
 	if n := a.count("job.applied", id, bad); n != 1 {
 		t.Errorf("the bad commit was registered %d times, want once", n)
 	}
@@ -195,7 +197,7 @@ func TestRollout_CriticalCheckRolledBackThenFixDeploys(t *testing.T) {
 	fix := r.commit("fix", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "2.0.1"})})
 	a.sync()
 	a.waitEvent("rollout.healthy", 90*time.Second, onCommit(id, fix))
-	eventually(t, 10*time.Second, "fix is last good", func() (bool, string) {
+	testutil.WaitFor(t, 10*time.Second, "fix is last good", func() (bool, string) {
 		st := a.rollout(id)
 		return st.LastGoodCommit == fix && st.State == "healthy", fmt.Sprint(st)
 	})
@@ -232,7 +234,7 @@ func TestRollout_TaskThatCannotStartRolledBack(t *testing.T) {
 		t.Errorf("rollout.failed does not name the failing task: %v", failed)
 	}
 	a.waitEvent("rollback.applied", 60*time.Second, func(e map[string]any) bool { return e["job"] == plain && e["to_commit"] == good })
-	eventually(t, 30*time.Second, plain+" back on the good commit", func() (bool, string) {
+	testutil.WaitFor(t, 30*time.Second, plain+" back on the good commit", func() (bool, string) {
 		got := runningCommit(t, plain)
 		return got == good, got
 	})
@@ -249,9 +251,12 @@ func TestRollout_TaskThatCannotStartRolledBack(t *testing.T) {
 	waitHealthy(t, reverting, 1)
 	// Nomad's revert is the last version: drover registered nothing after.
 	v := *nomadJob(t, reverting).Version
+	mark := a.mark()
 	for i := 0; i < 2; i++ {
-		a.sync()
-		time.Sleep(2 * time.Second)
+		a.syncNow("")
+	}
+	if n := a.countAfter(mark, "sync.done", func(e map[string]any) bool { return e["commit"] == bad }); n < 2 {
+		t.Fatalf("%d cycles on the bad commit %s finished after Nomad's revert, want 2: the checks below would prove nothing", n, bad)
 	}
 	if got := *nomadJob(t, reverting).Version; got != v {
 		t.Errorf("job version moved from %d to %d after Nomad's revert", v, got)
@@ -287,7 +292,7 @@ func TestRollout_AgentRestartedMidRolloutFinishesTheWatch(t *testing.T) {
 	second.waitEvent("rollout.resumed", 60*time.Second, onCommit(id, bad))
 	second.waitEvent("rollout.failed", 90*time.Second, onCommit(id, bad))
 	second.waitEvent("rollback.applied", 60*time.Second, func(e map[string]any) bool { return e["job"] == id && e["to_commit"] == good })
-	eventually(t, 30*time.Second, "back on the good commit", func() (bool, string) {
+	testutil.WaitFor(t, 30*time.Second, "back on the good commit", func() (bool, string) {
 		got := runningCommit(t, id)
 		return got == good, got
 	})
@@ -316,11 +321,11 @@ func TestRollout_OnlyTheBadJobOfACommitIsRolledBack(t *testing.T) {
 	a.sync()
 	a.waitEvent("rollout.healthy", 90*time.Second, onCommit(okJob, c2))
 	a.waitEvent("rollback.applied", 90*time.Second, func(e map[string]any) bool { return e["job"] == badJob && e["to_commit"] == c1 })
-	eventually(t, 30*time.Second, "each job on its commit", func() (bool, string) {
+	testutil.WaitFor(t, 30*time.Second, "each job on its commit", func() (bool, string) {
 		ok, bad := runningCommit(t, okJob), runningCommit(t, badJob)
 		return ok == c2 && bad == c1, ok + " " + bad
 	})
-	if n := len(eventsIn(a.log.String(), "rollback.applied")); n != 1 {
+	if n := len(testutil.EventsIn(a.log.String(), "rollback.applied")); n != 1 {
 		t.Errorf("%d rollbacks, want only the bad job's", n)
 	}
 	if st := a.rollout(okJob); st.LastGoodCommit != c2 {
@@ -357,7 +362,7 @@ func TestRollout_ConsulDownIsUnknownNotRollback(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(unknown["reason"]), "consul") {
 		t.Errorf("rollout.unknown does not say Consul was unreachable: %v", unknown)
 	}
-	if n := len(eventsIn(a.log.String(), "rollback.applied")) + len(eventsIn(a.log.String(), "rollout.failed")); n != 0 {
+	if n := len(testutil.EventsIn(a.log.String(), "rollback.applied")) + len(testutil.EventsIn(a.log.String(), "rollout.failed")); n != 0 {
 		t.Errorf("a rollout with unknown health was failed or rolled back (%d events)", n)
 	}
 	if got := runningCommit(t, id); got != next {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 // scalingJob is the hello job whose group has count 1 and an enabled
@@ -34,7 +36,7 @@ func scale(t *testing.T, id string, count int) {
 
 func waitDeployed(t *testing.T, id string) {
 	t.Helper()
-	eventually(t, time.Minute, id+"'s deployment finished", func() (bool, string) {
+	testutil.WaitFor(t, time.Minute, id+"'s deployment finished", func() (bool, string) {
 		d, _, err := env.cluster.Nomad().Jobs().LatestDeployment(id, nil)
 		if err != nil || d == nil {
 			return false, fmt.Sprint(err)
@@ -50,7 +52,7 @@ func groupCount(t *testing.T, id string) int {
 
 func eventsFor(logs, name, id string) []map[string]any {
 	var out []map[string]any
-	for _, e := range eventsIn(logs, name) {
+	for _, e := range testutil.EventsIn(logs, name) {
 		if e["job"] == id {
 			out = append(out, e)
 		}
@@ -86,7 +88,7 @@ func TestScaling_HandScaledGroupIsLeftAloneAndSpecChangeKeepsItsCount(t *testing
 	// plans nothing.
 	a.syncNow("")
 	logs := a.log.String()
-	done := eventsIn(logs, "sync.done")
+	done := testutil.EventsIn(logs, "sync.done")
 	if c := counts(done[len(done)-1]); c["planned"] != 0 || c["in_sync"] != 1 {
 		t.Errorf("the cycle after the scale settled: counts %v; want the job in sync without a plan", c)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 // namedRepo is one source of a config file.
@@ -248,7 +250,7 @@ func TestSources_RollbackReadsTheLastGoodSpecFromItsOwnRepo(t *testing.T) {
 	if rb["source"] != "beta" {
 		t.Errorf("rollback.applied = %v; want source beta", rb)
 	}
-	if failed := eventsIn(a.log.String(), "rollback.failed"); len(failed) != 0 {
+	if failed := testutil.EventsIn(a.log.String(), "rollback.failed"); len(failed) != 0 {
 		t.Errorf("rollback.failed: %v", failed)
 	}
 	if meta := nomadJob(t, id).Meta; meta["drover.commit"] != good || meta["drover.source"] != "beta" {

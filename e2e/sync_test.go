@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 // TestApply_FreshRepoRunsHealthyAndPlansClean: two jobs applied from a new
@@ -112,7 +114,7 @@ func TestAgent_ReportsAndRestoresHandDrift(t *testing.T) {
 	a := startAgent(t, append(syncArgs(r, "drift"), "--interval", "2s")...)
 	a.waitEvent("job.applied", time.Minute, nil)
 	waitHealthy(t, "drift", 1)
-	eventually(t, 30*time.Second, "deployment finished", func() (bool, string) {
+	testutil.WaitFor(t, 30*time.Second, "deployment finished", func() (bool, string) {
 		d, _, err := env.cluster.Nomad().Jobs().LatestDeployment("drift", nil)
 		if err != nil || d == nil {
 			return false, fmt.Sprint(err)

@@ -2,10 +2,11 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 // counts reads sync.done's counts.
@@ -34,7 +35,7 @@ func TestAgent_WatchCorrectsHandEditWithoutWaitingForTheInterval(t *testing.T) {
 	a.waitEvent("job.applied", time.Minute, func(e map[string]any) bool { return e["job"] == "watch-a" })
 	waitHealthy(t, "watch-a", 1)
 	waitHealthy(t, "watch-b", 1)
-	eventually(t, 60*time.Second, "deployments finished", func() (bool, string) {
+	testutil.WaitFor(t, 60*time.Second, "deployments finished", func() (bool, string) {
 		for _, id := range []string{"watch-a", "watch-b"} {
 			d, _, err := env.cluster.Nomad().Jobs().LatestDeployment(id, nil)
 			if err != nil || d == nil || d.Status != "successful" {
@@ -45,49 +46,31 @@ func TestAgent_WatchCorrectsHandEditWithoutWaitingForTheInterval(t *testing.T) {
 	})
 
 	// The jobs settle (allocations start, deployments finish); the watch
-	// may run a cycle or two for that. Then the cluster is quiet.
-	quiet := len(eventsIn(a.log.String(), "sync.done"))
-	eventually(t, 60*time.Second, "no cycle for 3s", func() (bool, string) {
-		time.Sleep(3 * time.Second)
-		n := len(eventsIn(a.log.String(), "sync.done"))
-		defer func() { quiet = n }()
-		return n == quiet, fmt.Sprintf("%d cycles so far", n)
-	})
-	syncNow := func() {
-		t.Helper()
-		n := len(eventsIn(a.log.String(), "sync.done"))
-		resp, err := http.Post("http://"+a.addr+"/v1/sync", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		eventually(t, 30*time.Second, "the cycle POST /v1/sync asked for", func() (bool, string) {
-			return len(eventsIn(a.log.String(), "sync.done")) > n, ""
-		})
-	}
+	// may run a cycle or two for that. The cycle the test asks for runs
+	// after them, and once it has finished the cluster is quiet.
 	// The agent registered both jobs without planning them (they were
 	// new); the first cycle after that plans each once, to learn that
 	// everything was placed, whatever started it.
-	syncNow()
+	a.syncNow("")
 	var plannedAfter float64
-	for _, e := range eventsIn(a.log.String(), "sync.done")[1:] {
+	for _, e := range testutil.EventsIn(a.log.String(), "sync.done")[1:] {
 		plannedAfter += counts(e)["planned"]
 	}
 	if plannedAfter != 2 {
 		t.Errorf("after the registering cycle, %v plans in all, want each new job planned once", plannedAfter)
 	}
-	quiet = len(eventsIn(a.log.String(), "sync.done"))
+	quiet := len(testutil.EventsIn(a.log.String(), "sync.done"))
 	r.git("commit", "-q", "--allow-empty", "-m", "no job changes")
-	syncNow()
-	for _, e := range eventsIn(a.log.String(), "sync.done")[quiet:] {
+	a.syncNow("")
+	for _, e := range testutil.EventsIn(a.log.String(), "sync.done")[quiet:] {
 		if c := counts(e); c["planned"] != 0 || c["in_sync"] != 2 {
 			t.Errorf("a cycle with nothing changed planned %v jobs (counts %v), want 0 of 2 in sync", c["planned"], c)
 		}
 	}
 
 	// A hand edit the way an operator makes one: read, change, register.
-	before := len(eventsIn(a.log.String(), "sync.done"))
-	startsBefore := len(eventsIn(a.log.String(), "sync.start"))
+	before := len(testutil.EventsIn(a.log.String(), "sync.done"))
+	startsBefore := len(testutil.EventsIn(a.log.String(), "sync.start"))
 	job := nomadJob(t, "watch-a")
 	job.TaskGroups[0].Tasks[0].Env = map[string]string{"HAND": "edit"}
 	if _, _, err := env.cluster.Nomad().Jobs().Register(job, nil); err != nil {
@@ -104,7 +87,7 @@ func TestAgent_WatchCorrectsHandEditWithoutWaitingForTheInterval(t *testing.T) {
 		t.Errorf("hand edit not restored: env %v", env)
 	}
 	var corrected map[string]any
-	for _, e := range eventsIn(a.log.String(), "sync.done")[before:] {
+	for _, e := range testutil.EventsIn(a.log.String(), "sync.done")[before:] {
 		if c := counts(e); c["drift"] == 1 {
 			corrected = e
 			break
@@ -116,7 +99,7 @@ func TestAgent_WatchCorrectsHandEditWithoutWaitingForTheInterval(t *testing.T) {
 	if c := counts(corrected); c["planned"] != 1 || c["applied"] != 1 {
 		t.Errorf("the correcting cycle counts %v: want only the edited job planned and applied", c)
 	}
-	for _, e := range eventsIn(a.log.String(), "sync.start")[startsBefore:] {
+	for _, e := range testutil.EventsIn(a.log.String(), "sync.start")[startsBefore:] {
 		if e["reason"] != "cluster" {
 			t.Errorf("a cycle after the hand edit started for %v, want only the cluster watch", e["reason"])
 		}

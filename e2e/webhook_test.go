@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 const webhookSecret = "whsec-e2e-4b7d19a0"
@@ -70,7 +72,7 @@ func (a *agentProc) starts(reason string) int {
 
 func startsIn(logs, reason string) int {
 	n := 0
-	for _, e := range eventsIn(logs, "sync.start") {
+	for _, e := range testutil.EventsIn(logs, "sync.start") {
 		if e["reason"] == reason {
 			n++
 		}
@@ -82,29 +84,48 @@ func startsIn(logs, reason string) int {
 // agent had before of them, and every cycle started has finished.
 func (a *agentProc) waitIdleAfter(reason string, before int) {
 	a.t.Helper()
-	eventually(a.t, time.Minute, "a "+reason+" cycle finished", func() (bool, string) {
+	testutil.WaitFor(a.t, time.Minute, "a "+reason+" cycle finished", func() (bool, string) {
 		// One snapshot of the log, or a cycle starting between two reads
 		// would look finished.
 		logs := a.log.String()
-		n, started, done := startsIn(logs, reason), len(eventsIn(logs, "sync.start")), len(eventsIn(logs, "sync.done"))
+		n, started, done := startsIn(logs, reason), len(testutil.EventsIn(logs, "sync.start")), len(testutil.EventsIn(logs, "sync.done"))
 		return n > before && started == done,
 			fmt.Sprintf("%d %s cycles (had %d), %d started, %d done", n, reason, before, started, done)
 	})
 }
 
 // syncNow triggers a cycle through the API (with token, when not empty)
-// and waits for it to finish.
+// and waits for it to finish: the agent's own word, a sync.start with
+// reason api since the POST and a sync.done for every cycle started. A
+// trigger that arrives while another is pending merges into it, so no api
+// cycle may follow a POST; the pending cycle then covered it, and once the
+// agent is idle with no api cycle, syncNow asks again.
 func (a *agentProc) syncNow(token string) {
 	a.t.Helper()
-	before := a.starts("api")
 	h := map[string]string{}
 	if token != "" {
 		h["Authorization"] = "Bearer " + token
 	}
-	if code, body := post(a.t, "http://"+a.addr+"/v1/sync", h, nil); code != http.StatusAccepted {
-		a.t.Fatalf("POST /v1/sync: %d %s", code, body)
+	ask := func() {
+		if code, body := post(a.t, "http://"+a.addr+"/v1/sync", h, nil); code != http.StatusAccepted {
+			a.t.Fatalf("POST /v1/sync: %d %s", code, body)
+		}
 	}
-	a.waitIdleAfter("api", before)
+	logs := a.log.String()
+	before, startsAtAsk := startsIn(logs, "api"), len(testutil.EventsIn(logs, "sync.start"))
+	ask()
+	testutil.WaitFor(a.t, time.Minute, "the api cycle POST /v1/sync asked for, finished", func() (bool, string) {
+		// One snapshot of the log, or a cycle starting between two reads
+		// would look finished.
+		logs := a.log.String()
+		n, started, done := startsIn(logs, "api"), len(testutil.EventsIn(logs, "sync.start")), len(testutil.EventsIn(logs, "sync.done"))
+		if n == before && started == done && started > startsAtAsk {
+			ask()
+			startsAtAsk = started
+		}
+		return n > before && started == done,
+			fmt.Sprintf("%d api cycles (had %d), %d started, %d done", n, before, started, done)
+	})
 }
 
 // assertNoTriggerSince proves a delivery started no cycle: it triggers an
