@@ -459,13 +459,10 @@ func TestFault_MissingRefStallsNamedAndNotHammered(t *testing.T) {
 	// 12s with no cycle of its own shows the slow retry. An absence can
 	// only be seen by waiting.
 	starts := len(testutil.EventsIn(a.log.String(), "sync.start"))
-	quiet := time.Now().Add(12 * time.Second)
-	for time.Now().Before(quiet) {
-		if n := len(testutil.EventsIn(a.log.String(), "sync.start")); n != starts {
-			t.Fatalf("a stalled agent started %d more cycles by itself within 12s", n-starts)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	testutil.Throughout(t, 12*time.Second, "a stalled agent starting no cycle by itself", func() (bool, string) {
+		n := len(testutil.EventsIn(a.log.String(), "sync.start"))
+		return n == starts, fmt.Sprintf("%d more cycles started", n-starts)
+	})
 
 	// Asked for, a cycle runs at once; the same reason is not said again.
 	a.syncNow("")

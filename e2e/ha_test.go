@@ -328,13 +328,10 @@ func TestHA_FrozenLeaderResumesAndWritesNothing(t *testing.T) {
 	// does nothing after leader.lost, so there is no later fact to wait
 	// on; an unfenced one would act on what it had pending within
 	// haQuietWindow. Each poll fails on the first write seen.
-	quietUntil := time.Now().Add(haQuietWindow)
-	for time.Now().Before(quietUntil) {
-		if w := writes(); len(w) != 0 {
-			t.Fatalf("the old leader wrote after the thaw:\n%s", strings.Join(w, "\n"))
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	testutil.Throughout(t, haQuietWindow, "the old leader writing nothing after the thaw", func() (bool, string) {
+		w := writes()
+		return len(w) == 0, "it wrote:\n" + strings.Join(w, "\n")
+	})
 
 	// Consul answers it again: it campaigns, finds the lock taken, stands by.
 	clearAll(old.f.consul, leadership)

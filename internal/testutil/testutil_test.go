@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -80,5 +81,69 @@ func TestEventsIn_SkipsLinesThatAreNotJSON(t *testing.T) {
 	got := EventsIn(log, "sync.done")
 	if len(got) != 2 || got[0]["n"] != 1.0 || got[1]["n"] != 2.0 {
 		t.Errorf("EventsIn = %v", got)
+	}
+}
+
+func TestThroughout_AsksUntilTheWindowEnds(t *testing.T) {
+	n := 0
+	start := time.Now()
+	Throughout(t, 50*time.Millisecond, "nothing", func() (bool, string) {
+		n++
+		return true, ""
+	})
+	if took := time.Since(start); took < 50*time.Millisecond || n < 5 {
+		t.Errorf("Throughout returned after %s and %d asks; want the whole window, asked often", took, n)
+	}
+}
+
+// fatalRecorder is a test that records its Fatalf instead of failing.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Helper() {}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// fatalOf runs f against a recorder, as a test would, and returns what it
+// failed with ("" if it did not).
+func fatalOf(t *testing.T, f func(testing.TB)) string {
+	r := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+	return r.msg
+}
+
+func TestWaitFor_FailureSaysWhatWasAwaitedAndWhatWasLastSeen(t *testing.T) {
+	n := 0
+	msg := fatalOf(t, func(tb testing.TB) {
+		WaitFor(tb, 20*time.Millisecond, "the answer", func() (bool, string) {
+			n++
+			return false, fmt.Sprintf("%d wrong answers", n)
+		})
+	})
+	if want := fmt.Sprintf("the answer: not true within 20ms (last observed: %d wrong answers)", n); msg != want {
+		t.Errorf("WaitFor failed with %q, want %q", msg, want)
+	}
+}
+
+func TestThroughout_FailsAtTheFirstObservationThatBreaksIt(t *testing.T) {
+	n := 0
+	msg := fatalOf(t, func(tb testing.TB) {
+		Throughout(tb, 10*time.Second, "no cycle", func() (bool, string) {
+			n++
+			return n < 3, "a cycle started"
+		})
+	})
+	if msg != "no cycle: broken within 10s: a cycle started" || n != 3 {
+		t.Errorf("Throughout failed with %q after %d asks", msg, n)
 	}
 }

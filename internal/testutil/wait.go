@@ -49,3 +49,31 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (ok b
 func PollInterval(timeout time.Duration) time.Duration {
 	return min(max(timeout/400, time.Millisecond), 250*time.Millisecond)
 }
+
+// Throughout checks that cond keeps holding for the whole window, and
+// fails t at the first observation that it does not. It is for the one
+// kind of check no fact can end: an absence (the agent did not retry by
+// itself, a fenced process wrote nothing). Anything that happens has a fact
+// to wait for with WaitFor instead. cond is asked about 40 times, the last
+// time when the window has passed: an absence needs no quick answer, and
+// such a cond often asks a cluster.
+func Throughout(t testing.TB, window time.Duration, what string, cond func() (ok bool, observed string)) {
+	t.Helper()
+	tick := time.NewTicker(min(max(window/40, time.Millisecond), 250*time.Millisecond))
+	defer tick.Stop()
+	end := time.NewTimer(window)
+	defer end.Stop()
+	for over := false; ; {
+		if ok, observed := cond(); !ok {
+			t.Fatalf("%s: broken within %s: %s", what, window, observed)
+		}
+		if over {
+			return
+		}
+		select {
+		case <-end.C:
+			over = true
+		case <-tick.C:
+		}
+	}
+}
