@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/testutil"
 )
 
 // backend is the target: it echoes every request and counts them; /stream
@@ -264,13 +266,10 @@ func TestHang_ClientThatGivesUpSeesATimeoutAndNeverReachesTheTarget(t *testing.T
 	if !errors.As(got.err, &timeout) || !timeout.Timeout() {
 		t.Fatalf("client of a hung call got %+v, want its own timeout", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for p.Hanging(parse) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the request of a client that gave up is still held")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 5*time.Second, "the request of a client that gave up let go", func() (bool, string) {
+		n := p.Hanging(parse)
+		return n == 0, fmt.Sprintf("%d requests held", n)
+	})
 	p.Clear(parse)
 	if got := do(p, "GET", "/v1/status/leader", "", 5*time.Second); got.code != 200 {
 		t.Fatalf("after clearing: %+v", got)
