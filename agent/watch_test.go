@@ -67,11 +67,12 @@ func TestWatch_HandEditStartsACycleThatPlansOnlyThatJob(t *testing.T) {
 	before := r.syncNow(t, "api")
 
 	// A job neither in git nor drover's is none of the watch's business.
+	// An absence: ten debounce periods without a cycle.
 	n.handEdit("someone-elses")
-	time.Sleep(200 * time.Millisecond)
-	if got := r.cycles(); got != before {
-		t.Fatalf("a foreign job's change caused %d cycles", got-before)
-	}
+	testutil.Throughout(t, 200*time.Millisecond, "no cycle for a foreign job's change", func() (bool, string) {
+		got := r.cycles()
+		return got == before, fmt.Sprintf("%d cycles", got-before)
+	})
 
 	n.handEdit("b")
 	testutil.WaitFor(t, 10*time.Second, "a cycle after the hand edit", func() (bool, string) { return r.cycles() > before, r.describe() })
@@ -164,12 +165,11 @@ func TestWatch_BacksOffOnErrorsAndStopsWithTheAgent(t *testing.T) {
 	n.mu.Lock()
 	watches := n.watches
 	n.mu.Unlock()
-	time.Sleep(100 * time.Millisecond)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.watches != watches {
-		t.Errorf("the watch kept querying after Run returned")
-	}
+	testutil.Throughout(t, 100*time.Millisecond, "no watch query after Run returned", func() (bool, string) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.watches == watches, fmt.Sprintf("%d more queries", n.watches-watches)
+	})
 }
 
 func TestWatch_OffMeansOnlyTheIntervalSyncs(t *testing.T) {
@@ -177,10 +177,10 @@ func TestWatch_OffMeansOnlyTheIntervalSyncs(t *testing.T) {
 	r := startAgentOver(t, n, repoOf("a"), Options{})
 	before := r.syncNow(t, "api")
 	n.handEdit("a")
-	time.Sleep(300 * time.Millisecond)
-	if got := r.cycles(); got != before {
-		t.Errorf("without a watch a hand edit caused %d cycles", got-before)
-	}
+	testutil.Throughout(t, 300*time.Millisecond, "no cycle for a hand edit without a watch", func() (bool, string) {
+		got := r.cycles()
+		return got == before, fmt.Sprintf("%d cycles", got-before)
+	})
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.watches != 0 {
