@@ -37,10 +37,10 @@ func TestUntil_GivesUpWithTheLastObservationWhenTheContextEnds(t *testing.T) {
 
 func TestPollInterval_StaysBetweenAMillisecondAndAQuarterSecond(t *testing.T) {
 	for _, tt := range []struct{ timeout, want time.Duration }{
-		{100 * time.Millisecond, time.Millisecond},
-		{10 * time.Second, 25 * time.Millisecond},
-		{60 * time.Second, 150 * time.Millisecond},
-		{10 * time.Minute, 250 * time.Millisecond},
+		{10 * time.Millisecond, time.Millisecond},
+		{time.Second, 25 * time.Millisecond},
+		{6 * time.Second, 150 * time.Millisecond},
+		{90 * time.Second, 250 * time.Millisecond},
 	} {
 		if got := PollInterval(tt.timeout); got != tt.want {
 			t.Errorf("PollInterval(%s) = %s, want %s", tt.timeout, got, tt.want)

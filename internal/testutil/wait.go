@@ -9,33 +9,34 @@ import (
 	"time"
 )
 
-// Until asks cond every interval until it holds, and returns what cond last
-// observed when it gives up because ctx ended. cond's second result says
-// what it saw, so a failure reports the state the wait ended in rather than
-// only that it ended.
-func Until(ctx context.Context, interval time.Duration, cond func() (ok bool, observed string)) (string, error) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+// Until asks cond until it holds, and returns what cond last observed when
+// it gives up because ctx ended. cond's second result says what it saw, so
+// a failure reports the state the wait ended in rather than only that it
+// ended. It asks at once, then after 1ms, doubling the pause up to every:
+// a fact that comes quickly is seen quickly, and one that takes a while
+// (a rollout, a Nomad deployment) costs a few asks a second, which matters
+// when each ask reads an agent's whole log or queries a cluster.
+func Until(ctx context.Context, every time.Duration, cond func() (ok bool, observed string)) (string, error) {
+	pause := min(time.Millisecond, every)
 	for {
 		ok, observed := cond()
 		if ok {
 			return observed, nil
 		}
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return observed, ctx.Err()
-		case <-tick.C:
+		case <-t.C:
 		}
+		pause = min(2*pause, every)
 	}
 }
 
 // WaitFor waits until cond holds, and fails t after timeout saying what was
 // awaited and what cond last observed. The timeout bounds a wait for a
 // fact; it is never a performance threshold, so it should be generous.
-// cond is asked about 400 times within the timeout (at least every 250ms,
-// at most every millisecond): often enough that a test does not wait long
-// past the fact, rarely enough that reading an agent's whole log or asking
-// its API each time stays cheap on a loaded machine.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (ok bool, observed string)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
@@ -45,9 +46,10 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (ok b
 	}
 }
 
-// PollInterval is how often WaitFor asks within timeout.
+// PollInterval is the longest pause between two asks within timeout: about
+// 40 asks in the timeout, at least every 250ms, at most every millisecond.
 func PollInterval(timeout time.Duration) time.Duration {
-	return min(max(timeout/400, time.Millisecond), 250*time.Millisecond)
+	return min(max(timeout/40, time.Millisecond), 250*time.Millisecond)
 }
 
 // Throughout checks that cond keeps holding for the whole window, and
@@ -59,7 +61,7 @@ func PollInterval(timeout time.Duration) time.Duration {
 // such a cond often asks a cluster.
 func Throughout(t testing.TB, window time.Duration, what string, cond func() (ok bool, observed string)) {
 	t.Helper()
-	tick := time.NewTicker(min(max(window/40, time.Millisecond), 250*time.Millisecond))
+	tick := time.NewTicker(PollInterval(window))
 	defer tick.Stop()
 	end := time.NewTimer(window)
 	defer end.Stop()
