@@ -10,13 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drover-dev/drover/control"
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
-	"github.com/drover-dev/drover/rollout"
-	"github.com/drover-dev/drover/state"
-	"github.com/hashicorp/nomad/api"
+	nomadapi "github.com/hashicorp/nomad/api"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/status-*.golden.json from the fixtures")
@@ -27,7 +25,7 @@ var updateGolden = flag.Bool("update", false, "rewrite testdata/status-*.golden.
 // omission rule fails here, and is made on purpose with -update.
 func TestStatus_JSONMatchesGolden(t *testing.T) {
 	fresh := newStatus(map[string]string{"repo": "jobs"}, func(time.Time) (cycle.Step, time.Duration, time.Duration, bool) { return "", 0, 0, false })
-	for name, doc := range map[string]statusJSON{
+	for name, doc := range map[string]api.Status{
 		"full":  statusFixture(),
 		"fresh": fresh.snapshot(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)),
 	} {
@@ -54,7 +52,7 @@ func TestStatus_JSONMatchesGolden(t *testing.T) {
 // statusFixture is a /v1/status of an agent whose second cycle is in
 // flight and stuck, after a first that failed at the sync step, with jobs
 // in every report state, two rollouts, controls and a leader.
-func statusFixture() statusJSON {
+func statusFixture() api.Status {
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	ptr := func(t time.Time) *time.Time { return &t }
@@ -69,7 +67,7 @@ func statusFixture() statusJSON {
 				Applied: &reconcile.Applied{EvalID: "eval-1", Version: 4, ModifyIndex: 99}},
 			{Key: jobs.Key{Namespace: "default", ID: "db"}, Path: "db.nomad.hcl", Commit: "c0ffee", AppliedCommit: "c0ffee", Class: reconcile.InSync, Hold: "rollout in flight"},
 			{Key: jobs.Key{Namespace: "default", ID: "api"}, Path: "api.nomad.hcl", Class: reconcile.Drift, Hold: "spec quarantined",
-				PlacementFailures: map[string]*api.AllocationMetric{"b": {}, "a": {}}},
+				PlacementFailures: map[string]*nomadapi.AllocationMetric{"b": {}, "a": {}}},
 			{Key: jobs.Key{Namespace: "default", ID: "cron"}, Path: "cron.nomad.hcl", Class: reconcile.Create},
 			{Key: jobs.Key{Namespace: "default", ID: "race"}, Path: "race.nomad.hcl", Class: reconcile.Update, Err: reconcile.ErrConflict},
 			{Path: "broken.nomad.hcl", Class: reconcile.Failed, Err: errors.New("broken.nomad.hcl:3,1: Unclosed configuration block")},
@@ -95,30 +93,29 @@ func statusFixture() statusJSON {
 	s.finish(rep, &cycle.Failure{Step: cycle.StepSync, Kind: cycle.Transient, Err: errors.New("plan web: 503")}, 2*time.Second)
 	s.begin(at(20))
 	v := s.snapshot(at(30))
-	v.HA = &haJSON{Role: RoleLeader, ID: "r1", Leader: &Holder{Instance: "prod", ID: "r1", Advertise: "http://127.0.0.1:8680", Since: at(-600)}, Error: "a stale read"}
-	v.Rollouts = []rollout.JobStatus{
-		{Job: "web", Namespace: "default", State: "rolling_out", LastGoodCommit: "good1", AppliedCommit: "c0ffee",
-			Quarantined: []state.Quarantine{{Fingerprint: "fp-bad", Commit: "bad1", Reason: "check web failed", At: at(-300)}},
-			RolledBack:  &state.RolledBack{FromCommit: "bad1", ToCommit: "good1", Reason: "check web failed", At: at(-290), ByNomad: true},
+	v.HA = &api.HA{Role: api.RoleLeader, ID: "r1", Leader: &api.Holder{Instance: "prod", ID: "r1", Advertise: "http://127.0.0.1:8680", Since: at(-600)}, Error: "a stale read"}
+	v.Rollouts = []api.JobRollout{
+		{Job: "web", Namespace: "default", State: api.JobRollingOut, LastGoodCommit: "good1", AppliedCommit: "c0ffee",
+			Quarantined: []api.Quarantine{{Fingerprint: "fp-bad", Commit: "bad1", Reason: "check web failed", At: at(-300)}},
+			RolledBack:  &api.RolledBack{FromCommit: "bad1", ToCommit: "good1", Reason: "check web failed", At: at(-290), ByNomad: true},
 			Held:        "window closed",
-			Rollout: &rollout.RolloutStatus{
-				Rollout: state.Rollout{Kind: state.Deploy, Revision: state.Revision{Commit: "c0ffee", Fingerprint: "fp-new", Path: "web.nomad.hcl", Source: "alpha", Version: 4, At: at(11)},
-					FromCommit: "bad1", Phase: state.Baking, Started: at(11), HealthySince: ptr(at(15)), Finished: ptr(at(25)), Reason: "because"},
+			Rollout: &api.Rollout{Kind: api.KindDeploy, Commit: "c0ffee", Fingerprint: "fp-new", Path: "web.nomad.hcl", Source: "alpha", Version: 4, At: at(11),
+				FromCommit: "bad1", Phase: api.PhaseBaking, Started: at(11), HealthySince: ptr(at(15)), Finished: ptr(at(25)), Reason: "because",
 				Waiting: []string{"alloc 1234 healthy"}, Unreachable: "consul"},
-			History: []state.HistoryEntry{
-				{Commit: "bad1", Version: 3, Class: "update", Kind: state.Deploy, At: at(-310), Verdict: state.Failed, Reason: "check web failed"},
-				{Commit: "c0ffee", Version: 4, Class: "update", Kind: state.Deploy, At: at(11), Verdict: state.Watching},
+			History: []api.HistoryEntry{
+				{Commit: "bad1", Version: 3, Class: "update", Kind: api.KindDeploy, At: at(-310), Verdict: api.PhaseFailed, Reason: "check web failed"},
+				{Commit: "c0ffee", Version: 4, Class: "update", Kind: api.KindDeploy, At: at(11), Verdict: api.PhaseWatching},
 			}},
-		{Job: "db", Namespace: "default", State: "unverified"},
+		{Job: "db", Namespace: "default", State: api.JobUnverified},
 	}
-	v.Controls = &control.Status{
-		Suspensions: control.Suspensions{
-			Instance: &control.Suspension{By: "ada", At: at(-100), Reason: "incident"},
-			Jobs:     map[string]control.Suspension{"default/api": {By: "bob", At: at(-50)}},
+	v.Controls = &api.Controls{
+		Suspensions: api.Suspensions{
+			Instance: &api.Suspension{By: "ada", At: at(-100), Reason: "incident"},
+			Jobs:     map[string]api.Suspension{"default/api": {By: "bob", At: at(-50)}},
 		},
 		Held:  "deny window 0 9 * * * 1h",
 		Until: ptr(at(3600)),
-		Windows: []control.WindowStatus{
+		Windows: []api.Window{
 			{Kind: "deny", Spec: "0 9 * * * 1h", Open: true, Ends: ptr(at(3600)), NextOpen: ptr(at(86400))},
 			{Kind: "allow", Spec: "0 0 * * * 8h"},
 		},
