@@ -2,12 +2,13 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/api"
 )
 
 // rolloutArgs keep rollouts short: 2s healthy, 2s bake, 25s deadline.
@@ -73,36 +74,10 @@ func (a *agentProc) sync() {
 	}
 }
 
-// rolloutStatus is the part of /v1/status a test reads for one job.
-type rolloutStatus struct {
-	Job            string `json:"job"`
-	State          string `json:"state"`
-	LastGoodCommit string `json:"last_good_commit"`
-	AppliedCommit  string `json:"applied_commit"`
-	Held           string `json:"held"`
-	Quarantined    []struct {
-		Commit string `json:"commit"`
-	} `json:"quarantined"`
-	Rollout *struct {
-		Phase string `json:"phase"`
-	} `json:"rollout"`
-}
-
-func (a *agentProc) rollout(job string) rolloutStatus {
+// rollout is job's rollouts in the agent's /v1/status.
+func (a *agentProc) rollout(job string) api.JobRollout {
 	a.t.Helper()
-	_, body := get(a.t, "http://"+a.addr+"/v1/status")
-	var st struct {
-		Rollouts []rolloutStatus `json:"rollouts"`
-	}
-	if err := json.Unmarshal([]byte(body), &st); err != nil {
-		a.t.Fatalf("status: %v\n%s", err, body)
-	}
-	for _, r := range st.Rollouts {
-		if r.Job == job {
-			return r
-		}
-	}
-	return rolloutStatus{}
+	return rolloutOf(a.status(), job)
 }
 
 func onCommit(job, commit string) func(map[string]any) bool {
