@@ -347,7 +347,7 @@ func TestControl_RollbackWhileSuspended(t *testing.T) {
 		if !strings.HasPrefix(heldIn(st, id), "suspended by dave at ") {
 			t.Errorf("status report held %q", heldIn(st, id))
 		}
-		if ro := a.rollout(id); ro.State != "failed" || ro.LastGoodCommit != s.good || !strings.HasPrefix(ro.Held, "suspended by dave at ") {
+		if ro := a.rollout(id); ro.State != api.JobFailed || ro.LastGoodCommit != s.good || !strings.HasPrefix(ro.Held, "suspended by dave at ") {
 			t.Errorf("rollout status %+v; want failed (not rolled back), held by the suspension, with last good %s", ro, s.good)
 		}
 
@@ -370,7 +370,7 @@ func TestControl_RollbackWhileSuspended(t *testing.T) {
 		})
 		eventually(t, 10*time.Second, "rolled_back in status", func() (bool, string) {
 			ro := a.rollout(id)
-			return ro.State == "rolled_back" && ro.LastGoodCommit == s.good, fmt.Sprint(ro)
+			return ro.State == api.JobRolledBack && ro.LastGoodCommit == s.good, fmt.Sprint(ro)
 		})
 	})
 	t.Run("rolled back with the flag", func(t *testing.T) {

@@ -114,7 +114,7 @@ func TestRollout_CriticalCheckRolledBackThenFixDeploys(t *testing.T) {
 	a.waitEvent("rollout.healthy", 90*time.Second, onCommit(id, good))
 	eventually(t, 10*time.Second, "last good commit in status", func() (bool, string) {
 		st := a.rollout(id)
-		return st.LastGoodCommit == good && st.State == "healthy", fmt.Sprint(st)
+		return st.LastGoodCommit == good && st.State == api.JobHealthy, fmt.Sprint(st)
 	})
 	stored, _, err := env.cluster.Consul().KV().Get("drover/ro-check/jobs/default/"+id, nil)
 	if err != nil || stored == nil || !strings.Contains(string(stored.Value), good) {
@@ -147,7 +147,7 @@ func TestRollout_CriticalCheckRolledBackThenFixDeploys(t *testing.T) {
 	})
 	eventually(t, 10*time.Second, "rolled_back in status", func() (bool, string) {
 		st := a.rollout(id)
-		ok := st.State == "rolled_back" && st.LastGoodCommit == good && len(st.Quarantined) == 1 && st.Quarantined[0].Commit == bad
+		ok := st.State == api.JobRolledBack && st.LastGoodCommit == good && len(st.Quarantined) == 1 && st.Quarantined[0].Commit == bad
 		return ok, fmt.Sprint(st)
 	})
 
@@ -172,7 +172,7 @@ func TestRollout_CriticalCheckRolledBackThenFixDeploys(t *testing.T) {
 	a.waitEvent("rollout.healthy", 90*time.Second, onCommit(id, fix))
 	eventually(t, 10*time.Second, "fix is last good", func() (bool, string) {
 		st := a.rollout(id)
-		return st.LastGoodCommit == fix && st.State == "healthy", fmt.Sprint(st)
+		return st.LastGoodCommit == fix && st.State == api.JobHealthy, fmt.Sprint(st)
 	})
 	if got := runningCommit(t, id); got != fix {
 		t.Errorf("job runs commit %s, want the fix %s", got, fix)
@@ -338,7 +338,7 @@ func TestRollout_ConsulDownIsUnknownNotRollback(t *testing.T) {
 	if got := runningCommit(t, id); got != next {
 		t.Errorf("job runs %s, want %s (untouched)", got, next)
 	}
-	if st := a.rollout(id); st.State != "unknown" || st.LastGoodCommit != good {
+	if st := a.rollout(id); st.State != api.JobUnknown || st.LastGoodCommit != good {
 		t.Errorf("status = %+v; want unknown with last good %s", st, good)
 	}
 }
