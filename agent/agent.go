@@ -13,13 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/internal/watch"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/reconcile"
-	"github.com/drover-dev/drover/rollout"
 	"github.com/drover-dev/drover/ui"
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
@@ -39,7 +39,7 @@ type Cycles interface {
 // RolloutStatus is each job's rollout state for /v1/status:
 // *rollout.Manager.
 type RolloutStatus interface {
-	Status() []rollout.JobStatus
+	Status() []api.JobRollout
 }
 
 // Defaults of Options, shared with the command line.
@@ -144,7 +144,7 @@ type Agent struct {
 	mu sync.Mutex
 	// role is single, leader or standby; cycles and rollouts are the
 	// current term's, nil while standby.
-	role     string
+	role     api.Role
 	cycles   Cycles
 	rollouts RolloutStatus
 	// leader is the replica last seen leading, and since when none was.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/control"
 )
 
@@ -23,7 +24,7 @@ type Controls interface {
 	// ends.
 	Watch(ctx context.Context, trigger func(reason string), retry func(attempt int) time.Duration)
 	// Status is what /v1/status says of them.
-	Status() control.Status
+	Status() api.Controls
 }
 
 // controlRequest is the body of POST /v1/suspend and /v1/resume; every

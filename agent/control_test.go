@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
@@ -35,8 +36,8 @@ func (f *fakeControls) Resume(_ context.Context, names []string) (control.Suspen
 
 func (f *fakeControls) Watch(context.Context, func(string), func(int) time.Duration) {}
 
-func (f *fakeControls) Status() control.Status {
-	return control.Status{Suspensions: control.Suspensions{Jobs: map[string]control.Suspension{"default/web": {By: "ann"}}}}
+func (f *fakeControls) Status() api.Controls {
+	return api.Controls{Suspensions: api.Suspensions{Jobs: map[string]api.Suspension{"default/web": {By: "ann"}}}}
 }
 
 func TestSuspend_NeedsTheTokenAndReadsTheBody(t *testing.T) {

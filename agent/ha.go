@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/leader"
 )
 
@@ -54,9 +55,9 @@ type Triggers interface {
 
 // Roles of a replica, for /v1/status.
 const (
-	RoleSingle  = "single"
-	RoleLeader  = "leader"
-	RoleStandby = "standby"
+	RoleSingle  = api.RoleSingle
+	RoleLeader  = api.RoleLeader
+	RoleStandby = api.RoleStandby
 )
 
 // lone is the Leadership of an agent that runs alone (--ha=false): it
@@ -71,11 +72,3 @@ type loneTerm struct{}
 func (loneTerm) Lost() <-chan struct{} { return nil }
 func (loneTerm) Valid() bool           { return true }
 func (loneTerm) Resign()               {}
-
-// haJSON is what /v1/status says of the replica's role.
-type haJSON struct {
-	Role   string  `json:"role"`
-	ID     string  `json:"id,omitempty"`
-	Leader *Holder `json:"leader"`
-	Error  string  `json:"error,omitempty"`
-}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/drover-dev/drover/api"
 )
 
 // requestSync starts a cycle: here when this replica leads, on the leader
@@ -100,9 +102,9 @@ func (a *Agent) statusView(ctx context.Context) any {
 	a.mu.Lock()
 	role, rollouts := a.role, a.rollouts
 	a.mu.Unlock()
-	ha := haJSON{Role: role, ID: a.opts.ID}
+	ha := api.HA{Role: role, ID: a.opts.ID}
 	if role != RoleSingle {
-		ha.Leader = a.knownLeader(ctx)
+		ha.Leader = holderStatus(a.knownLeader(ctx))
 	}
 	if role == RoleStandby {
 		if ha.Leader == nil {
@@ -129,7 +131,7 @@ func (a *Agent) statusView(ctx context.Context) any {
 // maxStatusBody bounds what a standby reads of the leader's status.
 const maxStatusBody = 64 << 20
 
-func (a *Agent) leaderStatus(ctx context.Context, l *Holder) (map[string]any, error) {
+func (a *Agent) leaderStatus(ctx context.Context, l *api.Holder) (map[string]any, error) {
 	if l.Advertise == "" {
 		return nil, fmt.Errorf("leader %s advertises no address", l.ID)
 	}
@@ -152,4 +154,13 @@ func (a *Agent) leaderStatus(ctx context.Context, l *Holder) (map[string]any, er
 		return nil, fmt.Errorf("GET %s/v1/status: %w", l.Advertise, err)
 	}
 	return v, nil
+}
+
+// holderStatus is the leader as /v1/status names it, nil for none.
+func holderStatus(l *Holder) *api.Holder {
+	if l == nil {
+		return nil
+	}
+	v := api.Holder(*l)
+	return &v
 }

@@ -5,11 +5,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/drover-dev/drover/control"
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/cycle"
-	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
-	"github.com/drover-dev/drover/rollout"
 )
 
 // status is what the agent knows about its last cycles, for /v1/status
@@ -27,8 +25,12 @@ type status struct {
 	lastStep    cycle.Step
 	lastKind    cycle.Kind
 	lastSuccess time.Time
-	// report is the last cycle's report that got as far as syncing.
-	report *reconcile.Report
+	// cycles counts the finished cycles, for /v1/status: clients wait on
+	// it for a cycle to end instead of sleeping.
+	cycles uint64
+	// report is the last cycle's report that got as far as syncing, in
+	// the schema it is served in.
+	report *api.Report
 }
 
 func newStatus(describe map[string]string, stuck func(time.Time) (cycle.Step, time.Duration, time.Duration, bool)) *status {
@@ -45,6 +47,7 @@ func (s *status) finish(r *reconcile.Report, f *cycle.Failure, took time.Duratio
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = false
+	s.cycles++
 	s.lastEnd = s.lastStart.Add(took)
 	s.lastTook = took
 	s.lastErr, s.lastStep, s.lastKind = "", "", ""
@@ -54,8 +57,7 @@ func (s *status) finish(r *reconcile.Report, f *cycle.Failure, took time.Duratio
 		s.lastSuccess = s.lastEnd
 	}
 	if r != nil {
-		r.Slim()
-		s.report = r
+		s.report = r.API()
 	}
 }
 
@@ -79,62 +81,31 @@ func (s *status) healthy(now time.Time) (bool, string) {
 	return true, "ok"
 }
 
-type lastSyncJSON struct {
-	Started    *time.Time `json:"started,omitempty"`
-	Finished   *time.Time `json:"finished,omitempty"`
-	DurationMS int64      `json:"duration_ms"`
-	Running    bool       `json:"running"`
-	// Step is where the cycle in flight is, while one runs.
-	Step cycle.Step `json:"step,omitempty"`
-	// Stuck says the cycle in flight has gone past its step's budget
-	// without progress.
-	Stuck      bool       `json:"stuck,omitempty"`
-	OK         bool       `json:"ok"`
-	FailedStep cycle.Step `json:"failed_step,omitempty"`
-	// Kind is transient or stalled for a failed cycle.
-	Kind  cycle.Kind `json:"kind,omitempty"`
-	Error string     `json:"error,omitempty"`
-}
-
-type statusJSON struct {
-	Agent  map[string]string `json:"agent"`
-	Commit string            `json:"commit,omitempty"`
-	// CommitInfo is the commit's subject, author and time.
-	CommitInfo  *jobs.CommitInfo  `json:"commit_info,omitempty"`
-	LastSync    lastSyncJSON      `json:"last_sync"`
-	LastSuccess *time.Time        `json:"last_success,omitempty"`
-	Report      *reconcile.Report `json:"report,omitempty"`
-	// Rollouts is each job's rollout state: last good commit, quarantine,
-	// the rollout being watched.
-	Rollouts []rollout.JobStatus `json:"rollouts,omitempty"`
-	// HA is this replica's role and the leader.
-	HA *haJSON `json:"ha,omitempty"`
-	// Controls are the suspensions and windows.
-	Controls *control.Status `json:"controls,omitempty"`
-}
-
-func (s *status) snapshot(now time.Time) statusJSON {
+// snapshot is /v1/status of this agent's cycles; the caller adds the
+// rollouts, the controls and the replica's role.
+func (s *status) snapshot(now time.Time) api.Status {
 	step, _, _, stuck := s.stuck(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := statusJSON{
+	v := api.Status{
 		Agent:       s.describe,
+		Cycles:      s.cycles,
 		LastSuccess: timePtr(s.lastSuccess),
-		Report:      s.report,
-		LastSync: lastSyncJSON{
+		LastSync: api.LastSync{
 			Started:    timePtr(s.lastStart),
 			Finished:   timePtr(s.lastEnd),
 			DurationMS: s.lastTook.Milliseconds(),
 			Running:    s.running,
-			Step:       step,
+			Step:       string(step),
 			Stuck:      stuck,
 			OK:         s.lastErr == "" && !s.lastEnd.IsZero(),
-			FailedStep: s.lastStep,
-			Kind:       s.lastKind,
+			FailedStep: string(s.lastStep),
+			Kind:       string(s.lastKind),
 			Error:      s.lastErr,
 		},
 	}
 	if s.report != nil {
+		v.Report = s.report
 		v.Commit, v.CommitInfo = s.report.Revision, s.report.Commit
 	}
 	return v

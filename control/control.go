@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/internal/watch"
 	"github.com/drover-dev/drover/jobs"
@@ -245,33 +246,10 @@ func (c *Controls) watchWindows(ctx context.Context, trigger func(reason string)
 	}
 }
 
-// Status is what /v1/status says of the controls.
-type Status struct {
-	// Suspensions are as the last cycle read them.
-	Suspensions Suspensions `json:"suspensions"`
-	// Held is why nothing new is applied now because of a window, with
-	// until when.
-	Held  string     `json:"held,omitempty"`
-	Until *time.Time `json:"until,omitempty"`
-	// Windows are the deny and allow windows, each with whether it is
-	// open and when it next opens.
-	Windows []WindowStatus `json:"windows,omitempty"`
-}
-
-// WindowStatus is one window in /v1/status.
-type WindowStatus struct {
-	Kind string `json:"kind"`
-	Spec string `json:"spec"`
-	Open bool   `json:"open"`
-	// Ends is when the open window closes; NextOpen when it next opens.
-	Ends     *time.Time `json:"ends,omitempty"`
-	NextOpen *time.Time `json:"next_open,omitempty"`
-}
-
-// Status describes the controls now.
-func (c *Controls) Status() Status {
+// Status describes the controls now, for /v1/status.
+func (c *Controls) Status() api.Controls {
 	c.mu.Lock()
-	st := Status{Suspensions: c.seen}
+	st := api.Controls{Suspensions: c.seen.API()}
 	c.mu.Unlock()
 	now := c.opts.Now()
 	v := c.opts.Windows.At(now)
@@ -281,7 +259,7 @@ func (c *Controls) Status() Status {
 	}
 	add := func(kind string, ws []Window) {
 		for _, w := range ws {
-			ws := WindowStatus{Kind: kind, Spec: w.Spec}
+			ws := api.Window{Kind: kind, Spec: w.Spec}
 			if end, ok := w.openAt(now); ok {
 				ws.Open, ws.Ends = true, timePtr(end)
 			}

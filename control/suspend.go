@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/state"
 )
@@ -34,6 +35,22 @@ func (s Suspension) String() string {
 type Suspensions struct {
 	Instance *Suspension           `json:"instance,omitempty"`
 	Jobs     map[string]Suspension `json:"jobs,omitempty"`
+}
+
+// API is the suspensions in the schema of /v1/status.
+func (s Suspensions) API() api.Suspensions {
+	v := api.Suspensions{}
+	if s.Instance != nil {
+		i := api.Suspension(*s.Instance)
+		v.Instance = &i
+	}
+	for k, j := range s.Jobs {
+		if v.Jobs == nil {
+			v.Jobs = make(map[string]api.Suspension, len(s.Jobs))
+		}
+		v.Jobs[k] = api.Suspension(j)
+	}
+	return v
 }
 
 // Empty reports whether nothing is suspended.

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -89,15 +88,8 @@ func TestAgent_GitGoneFailsFetchAndHealthz(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "at step fetch: ") {
 		t.Errorf("healthz = %d %q, want 503 naming the fetch", code, body)
 	}
-	_, status := get(t, "http://"+a.addr+"/v1/status")
-	var st struct {
-		LastSync struct {
-			OK         bool   `json:"ok"`
-			FailedStep string `json:"failed_step"`
-		} `json:"last_sync"`
-	}
-	if err := json.Unmarshal([]byte(status), &st); err != nil || st.LastSync.OK || st.LastSync.FailedStep != "fetch" {
-		t.Errorf("status last_sync = %+v (%v)", st.LastSync, err)
+	if st := a.status(); st.LastSync.OK || st.LastSync.FailedStep != "fetch" {
+		t.Errorf("status last_sync = %+v", st.LastSync)
 	}
 }
 

@@ -1,54 +1,30 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/internal/testutil"
 )
 
-// controlStatus is what the tests read of /v1/status.
-type controlStatus struct {
-	Controls struct {
-		Suspensions struct {
-			Instance *struct{ By, Reason string } `json:"instance"`
-			Jobs     map[string]struct {
-				By, Reason string
-			} `json:"jobs"`
-		} `json:"suspensions"`
-		Held  string `json:"held"`
-		Until string `json:"until"`
-	} `json:"controls"`
-	Report struct {
-		Jobs []struct {
-			Job, Class, Held string
-		} `json:"jobs"`
-	} `json:"report"`
-}
-
-func statusOf(t *testing.T, a *agentProc) controlStatus {
+// statusOf is /v1/status; the test fails when it has no controls.
+func statusOf(t *testing.T, a *agentProc) api.Status {
 	t.Helper()
-	code, body := agentGet(a, "/v1/status")
-	if code != http.StatusOK {
-		t.Fatalf("GET /v1/status: %d %s", code, body)
-	}
-	var st controlStatus
-	if err := json.Unmarshal([]byte(body), &st); err != nil {
-		t.Fatalf("status: %v\n%s", err, body)
+	st := a.status()
+	if st.Controls == nil {
+		t.Fatalf("/v1/status has no controls: %+v", st)
 	}
 	return st
 }
 
 // heldIn returns the held reason of job in the last report.
-func (st controlStatus) heldIn(job string) string {
-	for _, j := range st.Report.Jobs {
-		if j.Job == job {
-			return j.Held
-		}
+func heldIn(st api.Status, job string) string {
+	if j := reportedJob(st, job); j != nil {
+		return j.Held
 	}
 	return ""
 }
@@ -106,8 +82,8 @@ func TestControl_SuspendedJobDriftsUntilResumed(t *testing.T) {
 	if s := st.Controls.Suspensions.Jobs["default/"+id]; s.By != "alice" || s.Reason != "db migration" {
 		t.Errorf("status suspensions: %+v", st.Controls.Suspensions)
 	}
-	if !strings.HasPrefix(st.heldIn(id), "suspended by alice") {
-		t.Errorf("status report held %q", st.heldIn(id))
+	if !strings.HasPrefix(heldIn(st, id), "suspended by alice") {
+		t.Errorf("status report held %q", heldIn(st, id))
 	}
 
 	// A new agent finds the suspension in Consul and keeps holding.
@@ -239,8 +215,8 @@ func TestControl_DenyWindowHoldsADeploy(t *testing.T) {
 	if _, _, err := env.cluster.Nomad().Jobs().Info(id, nil); err == nil {
 		t.Fatal("the job was registered inside a deny window")
 	}
-	if st := statusOf(t, a); !strings.HasPrefix(st.Controls.Held, "deny window until ") || st.Controls.Until == "" {
-		t.Errorf("status controls held %q until %q", st.Controls.Held, st.Controls.Until)
+	if st := statusOf(t, a); !strings.HasPrefix(st.Controls.Held, "deny window until ") || st.Controls.Until == nil {
+		t.Errorf("status controls held %q until %v", st.Controls.Held, st.Controls.Until)
 	}
 	a.stop()
 
@@ -286,8 +262,8 @@ func TestControl_AllowWindowOutsideHoldsAndInsideApplies(t *testing.T) {
 	if _, _, err := env.cluster.Nomad().Jobs().Info(id, nil); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("%s in Nomad: err %v; want it never registered (404) outside the allow windows", id, err)
 	}
-	if st := statusOf(t, a); st.Controls.Held != want || st.heldIn(id) != want {
-		t.Errorf("status controls held %q, job held %q; want %q", st.Controls.Held, st.heldIn(id), want)
+	if st := statusOf(t, a); st.Controls.Held != want || heldIn(st, id) != want {
+		t.Errorf("status controls held %q, job held %q; want %q", st.Controls.Held, heldIn(st, id), want)
 	}
 	a.stop()
 
@@ -369,10 +345,10 @@ func TestControl_RollbackWhileSuspended(t *testing.T) {
 			t.Fatalf("the suspended job runs commit %s, want the failed %s left alone", got, s.bad)
 		}
 		st := statusOf(t, a)
-		if !strings.HasPrefix(st.heldIn(id), "suspended by dave at ") {
-			t.Errorf("status report held %q", st.heldIn(id))
+		if !strings.HasPrefix(heldIn(st, id), "suspended by dave at ") {
+			t.Errorf("status report held %q", heldIn(st, id))
 		}
-		if ro := a.rollout(id); ro.State != "failed" || ro.LastGoodCommit != s.good || !strings.HasPrefix(ro.Held, "suspended by dave at ") {
+		if ro := a.rollout(id); ro.State != api.JobFailed || ro.LastGoodCommit != s.good || !strings.HasPrefix(ro.Held, "suspended by dave at ") {
 			t.Errorf("rollout status %+v; want failed (not rolled back), held by the suspension, with last good %s", ro, s.good)
 		}
 
@@ -395,7 +371,7 @@ func TestControl_RollbackWhileSuspended(t *testing.T) {
 		})
 		testutil.WaitFor(t, 10*time.Second, "rolled_back in status", func() (bool, string) {
 			ro := a.rollout(id)
-			return ro.State == "rolled_back" && ro.LastGoodCommit == s.good, fmt.Sprint(ro)
+			return ro.State == api.JobRolledBack && ro.LastGoodCommit == s.good, fmt.Sprint(ro)
 		})
 	})
 	t.Run("rolled back with the flag", func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/internal/testutil"
 )
 
@@ -32,27 +33,11 @@ func (a *agentProc) eventAt(name string, pred func(map[string]any) bool) int {
 	return -1
 }
 
-// reportedJob is the last report's entry for job in /v1/status.
-func (a *agentProc) reportedJob(job string) (state, held string, dependsOn []string) {
+// reported is the last report's entry for job in /v1/status.
+func (a *agentProc) reported(job string) (state api.SyncState, held string, dependsOn []string) {
 	a.t.Helper()
-	_, body := get(a.t, "http://"+a.addr+"/v1/status")
-	var st struct {
-		Report struct {
-			Jobs []struct {
-				Job       string   `json:"job"`
-				State     string   `json:"state"`
-				Held      string   `json:"held"`
-				DependsOn []string `json:"depends_on"`
-			} `json:"jobs"`
-		} `json:"report"`
-	}
-	if err := json.Unmarshal([]byte(body), &st); err != nil {
-		a.t.Fatalf("status: %v\n%s", err, body)
-	}
-	for _, j := range st.Report.Jobs {
-		if j.Job == job {
-			return j.State, j.Held, j.DependsOn
-		}
+	if j := reportedJob(a.status(), job); j != nil {
+		return j.State, j.Held, j.DependsOn
 	}
 	return "", "", nil
 }
@@ -97,7 +82,7 @@ func TestDependsOn_RegisteredAfterItsDependencyIsHealthy(t *testing.T) {
 		t.Errorf("Nomad submit times: db %s, app %s; want app after db's healthy verdict at %s",
 			time.Unix(0, dbSubmit), time.Unix(0, appSubmit), eventTime(t, healthy))
 	}
-	if state, _, deps := a.reportedJob(app); len(deps) != 1 || deps[0] != "default/"+db {
+	if state, _, deps := a.reported(app); len(deps) != 1 || deps[0] != "default/"+db {
 		t.Errorf("status: app %s depends_on %v; want [default/%s]", state, deps, db)
 	}
 }
@@ -132,8 +117,8 @@ func TestDependsOn_HeldWhenItsDependencyFails(t *testing.T) {
 	want := "dependency default/" + db + " runs its last good commit " + good[:12] + ": the spec in git is quarantined after its rollout failed"
 	a.waitEvent("job.held", time.Minute, func(e map[string]any) bool { return e["job"] == app && e["reason"] == want })
 	testutil.WaitFor(t, 10*time.Second, "app held in status", func() (bool, string) {
-		state, reason, _ := a.reportedJob(app)
-		return state == "held" && reason == want, state + ": " + reason
+		state, reason, _ := a.reported(app)
+		return state == api.SyncHeld && reason == want, string(state) + ": " + reason
 	})
 
 	if n := len(testutil.EventsIn(a.log.String(), "job.applied")) - a.count("job.applied", db, good) - a.count("job.applied", db, bad); n != 0 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/internal/faultproxy"
 	"github.com/drover-dev/drover/internal/testutil"
 	consulapi "github.com/hashicorp/consul/api"
@@ -595,7 +596,7 @@ func TestFault_RollbackTargetGoneFromGitFailsTheRollbackVisibly(t *testing.T) {
 	})
 	testutil.WaitFor(t, 10*time.Second, "rollback_failed in /v1/status", func() (bool, string) {
 		st := second.rollout(id)
-		return st.State == "rollback_failed", fmt.Sprintf("%+v", st)
+		return st.State == api.JobRollbackFailed, fmt.Sprintf("%+v", st)
 	})
 	code, body := healthz(second)
 	t.Logf("/healthz with a failed rollback: %d %q", code, body)

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/internal/faultproxy"
 	"github.com/drover-dev/drover/internal/testutil"
 	consulapi "github.com/hashicorp/consul/api"
@@ -226,26 +226,8 @@ func (a *agentProc) thaw() {
 	}
 }
 
-// haView is the part of /v1/status the HA scenarios read.
-type haView struct {
-	HA struct {
-		Role   string `json:"role"`
-		ID     string `json:"id"`
-		Leader *struct {
-			Instance  string `json:"instance"`
-			ID        string `json:"id"`
-			Advertise string `json:"advertise"`
-		} `json:"leader"`
-		Error string `json:"error"`
-	} `json:"ha"`
-	Commit string `json:"commit"`
-	Report *struct {
-		Jobs []struct {
-			Job   string `json:"job"`
-			Class string `json:"class"`
-		} `json:"jobs"`
-	} `json:"report"`
-}
+// haView is /v1/status as the HA scenarios read it: HA is never nil.
+type haView struct{ api.Status }
 
 // leaderID is the id of the leader the view names, "" for none.
 func (v haView) leaderID() string {
@@ -256,34 +238,25 @@ func (v haView) leaderID() string {
 }
 
 // jobClass is the class the view's report gives the job, "" when absent.
-func (v haView) jobClass(job string) string {
-	if v.Report == nil {
-		return ""
-	}
-	for _, j := range v.Report.Jobs {
-		if j.Job == job {
-			return j.Class
-		}
+func (v haView) jobClass(job string) api.Class {
+	if j := reportedJob(v.Status, job); j != nil {
+		return j.Class
 	}
 	return ""
 }
 
 // haStatus reads /v1/status; the error says why there is no view.
 func haStatus(a *agentProc) (haView, error) {
-	code, body := agentGet(a, "/v1/status")
-	var v haView
-	if code != http.StatusOK {
-		return v, fmt.Errorf("GET /v1/status: %d %q", code, body)
+	st, err := readStatus(a)
+	if err == nil && st.HA == nil {
+		err = fmt.Errorf("GET /v1/status: no ha: %+v", st)
 	}
-	if err := json.Unmarshal([]byte(body), &v); err != nil {
-		return v, fmt.Errorf("GET /v1/status: %v: %q", err, body)
-	}
-	return v, nil
+	return haView{st}, err
 }
 
 // waitRole waits until the replica's /v1/status says role, naming leader
 // as the leader, and returns that view.
-func waitRole(t *testing.T, r *replica, role, leader string, timeout time.Duration) haView {
+func waitRole(t *testing.T, r *replica, role api.Role, leader string, timeout time.Duration) haView {
 	t.Helper()
 	var v haView
 	testutil.WaitFor(t, timeout, fmt.Sprintf("%s's /v1/status: role %s, leader %s", r.id, role, leader), func() (bool, string) {

@@ -2,13 +2,13 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/internal/testutil"
 )
 
@@ -75,36 +75,10 @@ func (a *agentProc) sync() {
 	}
 }
 
-// rolloutStatus is the part of /v1/status a test reads for one job.
-type rolloutStatus struct {
-	Job            string `json:"job"`
-	State          string `json:"state"`
-	LastGoodCommit string `json:"last_good_commit"`
-	AppliedCommit  string `json:"applied_commit"`
-	Held           string `json:"held"`
-	Quarantined    []struct {
-		Commit string `json:"commit"`
-	} `json:"quarantined"`
-	Rollout *struct {
-		Phase string `json:"phase"`
-	} `json:"rollout"`
-}
-
-func (a *agentProc) rollout(job string) rolloutStatus {
+// rollout is job's rollouts in the agent's /v1/status.
+func (a *agentProc) rollout(job string) api.JobRollout {
 	a.t.Helper()
-	_, body := get(a.t, "http://"+a.addr+"/v1/status")
-	var st struct {
-		Rollouts []rolloutStatus `json:"rollouts"`
-	}
-	if err := json.Unmarshal([]byte(body), &st); err != nil {
-		a.t.Fatalf("status: %v\n%s", err, body)
-	}
-	for _, r := range st.Rollouts {
-		if r.Job == job {
-			return r
-		}
-	}
-	return rolloutStatus{}
+	return rolloutOf(a.status(), job)
 }
 
 func onCommit(job, commit string) func(map[string]any) bool {
@@ -141,7 +115,7 @@ func TestRollout_CriticalCheckRolledBackThenFixDeploys(t *testing.T) {
 	a.waitEvent("rollout.healthy", 90*time.Second, onCommit(id, good))
 	testutil.WaitFor(t, 10*time.Second, "last good commit in status", func() (bool, string) {
 		st := a.rollout(id)
-		return st.LastGoodCommit == good && st.State == "healthy", fmt.Sprint(st)
+		return st.LastGoodCommit == good && st.State == api.JobHealthy, fmt.Sprint(st)
 	})
 	stored, _, err := env.cluster.Consul().KV().Get("drover/ro-check/jobs/default/"+id, nil)
 	if err != nil || stored == nil || !strings.Contains(string(stored.Value), good) {
@@ -174,7 +148,7 @@ func TestRollout_CriticalCheckRolledBackThenFixDeploys(t *testing.T) {
 	})
 	testutil.WaitFor(t, 10*time.Second, "rolled_back in status", func() (bool, string) {
 		st := a.rollout(id)
-		ok := st.State == "rolled_back" && st.LastGoodCommit == good && len(st.Quarantined) == 1 && st.Quarantined[0].Commit == bad
+		ok := st.State == api.JobRolledBack && st.LastGoodCommit == good && len(st.Quarantined) == 1 && st.Quarantined[0].Commit == bad
 		return ok, fmt.Sprint(st)
 	})
 
@@ -199,7 +173,7 @@ func TestRollout_CriticalCheckRolledBackThenFixDeploys(t *testing.T) {
 	a.waitEvent("rollout.healthy", 90*time.Second, onCommit(id, fix))
 	testutil.WaitFor(t, 10*time.Second, "fix is last good", func() (bool, string) {
 		st := a.rollout(id)
-		return st.LastGoodCommit == fix && st.State == "healthy", fmt.Sprint(st)
+		return st.LastGoodCommit == fix && st.State == api.JobHealthy, fmt.Sprint(st)
 	})
 	if got := runningCommit(t, id); got != fix {
 		t.Errorf("job runs commit %s, want the fix %s", got, fix)
@@ -368,7 +342,7 @@ func TestRollout_ConsulDownIsUnknownNotRollback(t *testing.T) {
 	if got := runningCommit(t, id); got != next {
 		t.Errorf("job runs %s, want %s (untouched)", got, next)
 	}
-	if st := a.rollout(id); st.State != "unknown" || st.LastGoodCommit != good {
+	if st := a.rollout(id); st.State != api.JobUnknown || st.LastGoodCommit != good {
 		t.Errorf("status = %+v; want unknown with last good %s", st, good)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/internal/testutil"
 )
 
@@ -38,25 +39,6 @@ func sourcesConfig(t *testing.T, sources []namedRepo) string {
 // --config each source sets its own, and a source flag beside it is an
 // error.
 var noVarEnv = []string{"DROVER_VAR="}
-
-// sourcesStatus is what /v1/status says of sources and jobs.
-type sourcesStatus struct {
-	Agent  map[string]string `json:"agent"`
-	Report struct {
-		Sources []struct {
-			Name     string `json:"name"`
-			Revision string `json:"revision"`
-			Error    string `json:"error"`
-		} `json:"sources"`
-		Jobs []struct {
-			Job    string `json:"job"`
-			Path   string `json:"path"`
-			Source string `json:"source"`
-			Commit string `json:"commit"`
-			Error  string `json:"error"`
-		} `json:"jobs"`
-	} `json:"report"`
-}
 
 // TestSources_TwoReposDeployAndAJobClaimedByBothIsAppliedFromNeither: one
 // agent follows two repos from a config file. Each repo's job is
@@ -101,10 +83,9 @@ func TestSources_TwoReposDeployAndAJobClaimedByBothIsAppliedFromNeither(t *testi
 		t.Fatalf("srcs-dup was registered (err %v); a job two sources claim must be applied from neither", err)
 	}
 
-	code, body := agentGet(a, "/v1/status")
-	var st sourcesStatus
-	if code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
-		t.Fatalf("/v1/status: %d %s", code, body)
+	st := a.status()
+	if st.Report == nil {
+		t.Fatalf("/v1/status has no report: %+v", st)
 	}
 	if st.Agent["sources"] != "alpha,beta" || len(st.Report.Sources) != 2 ||
 		st.Report.Sources[0].Revision != alphaSHA || st.Report.Sources[1].Revision != betaSHA {
@@ -124,7 +105,7 @@ func TestSources_TwoReposDeployAndAJobClaimedByBothIsAppliedFromNeither(t *testi
 		}
 	}
 	if dups != 2 {
-		t.Errorf("status lists srcs-dup %d times, want once per source: %s", dups, body)
+		t.Errorf("status lists srcs-dup %d times, want once per source: %+v", dups, st.Report.Jobs)
 	}
 
 	// A push to neither repo starts nothing; a push to beta starts a cycle,
@@ -303,12 +284,7 @@ source "ops" {
 	if res.code != 2 {
 		t.Fatalf("plan: exit %d, want 2 (two jobs to create)\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
-	var report struct {
-		Revision string `json:"revision"`
-		Jobs     []struct {
-			Job, Source, Commit, Class, Error string
-		} `json:"jobs"`
-	}
+	var report api.Report
 	if err := json.Unmarshal([]byte(res.stdout), &report); err != nil {
 		t.Fatalf("plan --json: %v\n%s", err, res.stdout)
 	}
@@ -316,7 +292,7 @@ source "ops" {
 		t.Fatalf("plan: revision %q, jobs %+v", report.Revision, report.Jobs)
 	}
 	for _, j := range report.Jobs {
-		if j.Source != strings.TrimPrefix(j.Job, "srcs-") || j.Commit != sha || j.Class != "create" || j.Error != "" {
+		if j.Source != strings.TrimPrefix(j.Job, "srcs-") || j.Commit != sha || j.Class != api.ClassCreate || j.Error != "" {
 			t.Errorf("planned %+v; want created from its own source at %s", j, sha)
 		}
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -137,18 +136,8 @@ func TestAgent_ReportsAndRestoresHandDrift(t *testing.T) {
 		t.Errorf("hand edit not restored: env %v", env)
 	}
 
-	resp, err := http.Get("http://" + a.addr + "/v1/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Report struct {
-			Jobs []struct{ Job, State, Commit string }
-		}
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.Report.Jobs) != 1 || st.Report.Jobs[0].Job != "drift" {
-		t.Fatalf("status: %+v, %v", st, err)
+	if st := a.status(); st.Report == nil || len(st.Report.Jobs) != 1 || st.Report.Jobs[0].Job != "drift" {
+		t.Fatalf("status: %+v", st)
 	}
 	if code := a.stop(); code != 0 {
 		t.Errorf("agent exit %d after SIGINT, want 0", code)

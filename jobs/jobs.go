@@ -5,7 +5,6 @@ package jobs
 
 import (
 	"context"
-	"time"
 
 	"github.com/hashicorp/nomad/api"
 )
@@ -17,15 +16,6 @@ type Tree interface {
 	// Files lists every regular file, slash-separated and repo-relative.
 	Files() ([]string, error)
 	ReadFile(path string) ([]byte, error)
-}
-
-// CommitInfo describes the commit a tree was read at, for people: the
-// status page shows what drover is at.
-type CommitInfo struct {
-	// Subject is the first line of the commit message.
-	Subject string    `json:"subject"`
-	Author  string    `json:"author"`
-	Time    time.Time `json:"time"`
 }
 
 // CommitDescriber is a Tree that can say what its commit is; a plain

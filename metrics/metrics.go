@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -35,12 +36,12 @@ const (
 	ApplyError    = "error"
 )
 
-// Rollout results, recorded by RolloutFinished.
+// Rollout results, recorded by RolloutFinished: the final phases.
 const (
-	RolloutHealthy    = "healthy"
-	RolloutFailed     = "failed"
-	RolloutUnknown    = "unknown"
-	RolloutSuperseded = "superseded"
+	RolloutHealthy    = string(api.PhaseHealthy)
+	RolloutFailed     = string(api.PhaseFailed)
+	RolloutUnknown    = string(api.PhaseUnknown)
+	RolloutSuperseded = string(api.PhaseSuperseded)
 )
 
 // Rollback results, recorded by RollbackFinished.
@@ -51,8 +52,10 @@ const (
 )
 
 // jobStates are the values of the state label of drover_jobs: the values
-// of reconcile.Class, in the order the README lists them.
-func jobStates() []string { return []string{"in_sync", "create", "update", "drift", "error"} }
+// of api.Class, in the order the README lists them.
+func jobStates() []string {
+	return []string{string(api.ClassInSync), string(api.ClassCreate), string(api.ClassUpdate), string(api.ClassDrift), string(api.ClassError)}
+}
 
 // Metrics is drover's set of metrics on its own registry.
 type Metrics struct {

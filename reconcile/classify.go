@@ -5,23 +5,6 @@ import (
 	"github.com/hashicorp/nomad/api"
 )
 
-// Class is how a job in git relates to the cluster.
-type Class string
-
-const (
-	// InSync: the cluster runs what git has, up to drover's own meta.
-	InSync Class = "in_sync"
-	// Create: the job is not in the cluster, or was stopped or is dead.
-	Create Class = "create"
-	// Update: git changed the job's spec since drover applied it.
-	Update Class = "update"
-	// Drift: git did not change the spec, but the cluster differs from it:
-	// someone ran, scaled or edited the job by hand.
-	Drift Class = "drift"
-	// Failed: the job could not be loaded or planned.
-	Failed Class = "error"
-)
-
 // classify decides a job's class from the cluster's copy (nil when absent),
 // drover's meta on it, and the changes its plan found.
 func classify(stub *api.JobListStub, desiredFingerprint string, owner jobs.Ownership, owned bool, changes []string, places bool) Class {

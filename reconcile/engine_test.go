@@ -180,7 +180,7 @@ func TestSync_RefusesOnIndexConflict(t *testing.T) {
 			if got := report.Counts(); got != want {
 				t.Errorf("Counts = %+v, want %+v", got, want)
 			}
-			if r.State() != wantState {
+			if string(r.State()) != wantState {
 				t.Errorf("State = %s, want %s", r.State(), wantState)
 			}
 			// The other jobs still apply.

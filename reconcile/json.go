@@ -3,130 +3,72 @@ package reconcile
 import (
 	"encoding/json"
 
-	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/api"
 )
 
-// State is a job's outcome in one word, for status pages and scripts.
-func (r *JobResult) State() string {
-	switch {
-	case IsConflict(r.Err):
-		return "conflict"
-	case r.Err != nil:
-		return "error"
-	case r.Applied != nil:
-		return "applied"
-	case r.Class == InSync:
-		return "synced"
-	case r.Hold != "":
-		return "held"
-	default:
-		return "out_of_sync"
+// API is the report in the schema of /v1/status and `drover plan --json`.
+func (r *Report) API() *api.Report {
+	v := &api.Report{
+		Revision:     r.Revision,
+		Commit:       r.Commit,
+		Counts:       r.Counts(),
+		Jobs:         make([]api.Job, 0, len(r.Jobs)),
+		Orphans:      make([]api.Orphan, 0, len(r.Orphans)),
+		PruneBlocked: r.PruneBlocked,
+		DurationMS:   r.Duration.Milliseconds(),
 	}
+	for _, j := range r.Jobs {
+		v.Jobs = append(v.Jobs, j.API())
+	}
+	for _, o := range r.Orphans {
+		v.Orphans = append(v.Orphans, o.API())
+	}
+	for _, s := range r.Sources {
+		v.Sources = append(v.Sources, api.Source{Name: s.Name, Revision: s.Revision, Commit: s.Commit, Prune: s.Prune, Error: errString(s.Err)})
+	}
+	return v
 }
 
-type jobJSON struct {
-	Job               string                 `json:"job,omitempty"`
-	Namespace         string                 `json:"namespace,omitempty"`
-	Path              string                 `json:"path"`
-	Source            string                 `json:"source,omitempty"`
-	Class             Class                  `json:"class"`
-	State             string                 `json:"state"`
-	Commit            string                 `json:"commit,omitempty"`
-	AppliedCommit     string                 `json:"applied_commit,omitempty"`
-	Changes           []string               `json:"changes,omitempty"`
-	Groups            map[string]GroupCounts `json:"groups,omitempty"`
-	PlacementFailures []string               `json:"placement_failures,omitempty"`
-	Held              string                 `json:"held,omitempty"`
-	DependsOn         []string               `json:"depends_on,omitempty"`
-	Applied           *appliedJSON           `json:"applied,omitempty"`
-	Error             string                 `json:"error,omitempty"`
-}
-
-type appliedJSON struct {
-	EvalID      string `json:"eval_id"`
-	Version     uint64 `json:"version"`
-	ModifyIndex uint64 `json:"modify_index"`
-}
-
-// MarshalJSON gives the stable shape of `drover plan --json` and /v1/status.
-func (r *JobResult) MarshalJSON() ([]byte, error) {
-	v := jobJSON{
-		Job:           r.ID,
-		Namespace:     r.Namespace,
-		Path:          r.Path,
-		Source:        r.Source,
-		Class:         r.Class,
-		State:         r.State(),
-		Commit:        r.Commit,
-		AppliedCommit: r.AppliedCommit,
-		Changes:       r.Changes,
-		Groups:        r.Groups,
-		Held:          r.Hold,
-		Error:         errString(r.Err),
+// API is the job's entry in a report's schema.
+func (r *JobResult) API() api.Job {
+	v := api.Job{
+		Job:               r.ID,
+		Namespace:         r.Namespace,
+		Path:              r.Path,
+		Source:            r.Source,
+		Class:             r.Class,
+		State:             r.State(),
+		Commit:            r.Commit,
+		AppliedCommit:     r.AppliedCommit,
+		Changes:           r.Changes,
+		Groups:            r.Groups,
+		PlacementFailures: sortedKeys(r.PlacementFailures),
+		Held:              r.Hold,
+		Error:             errString(r.Err),
 	}
 	for _, k := range r.DependsOn {
 		v.DependsOn = append(v.DependsOn, k.String())
 	}
-	v.PlacementFailures = sortedKeys(r.PlacementFailures)
 	if a := r.Applied; a != nil {
-		v.Applied = &appliedJSON{EvalID: a.EvalID, Version: a.Version, ModifyIndex: a.ModifyIndex}
+		v.Applied = &api.Applied{EvalID: a.EvalID, Version: a.Version, ModifyIndex: a.ModifyIndex}
 	}
-	return json.Marshal(v)
+	return v
 }
+
+// API is the orphan's entry in a report's schema.
+func (o *Orphan) API() api.Orphan {
+	return api.Orphan{Job: o.ID, Namespace: o.Namespace, Path: o.Path, Commit: o.Commit, Source: o.Source,
+		Pruned: o.Pruned, PruneBlocked: o.Blocked, EvalID: o.EvalID, Error: errString(o.Err)}
+}
+
+// MarshalJSON gives the stable shape of `drover plan --json` and /v1/status.
+func (r *JobResult) MarshalJSON() ([]byte, error) { return json.Marshal(r.API()) }
 
 // MarshalJSON gives an orphan's stable JSON shape.
-func (o *Orphan) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Job       string `json:"job"`
-		Namespace string `json:"namespace"`
-		Path      string `json:"path,omitempty"`
-		Commit    string `json:"commit,omitempty"`
-		Source    string `json:"source,omitempty"`
-		Pruned    bool   `json:"pruned"`
-		Blocked   string `json:"prune_blocked,omitempty"`
-		EvalID    string `json:"eval_id,omitempty"`
-		Error     string `json:"error,omitempty"`
-	}{o.ID, o.Namespace, o.Path, o.Commit, o.Source, o.Pruned, o.Blocked, o.EvalID, errString(o.Err)})
-}
+func (o *Orphan) MarshalJSON() ([]byte, error) { return json.Marshal(o.API()) }
 
 // MarshalJSON gives a report's stable JSON shape.
-func (r *Report) MarshalJSON() ([]byte, error) {
-	results := r.Jobs
-	if results == nil {
-		results = []*JobResult{}
-	}
-	orphans := r.Orphans
-	if orphans == nil {
-		orphans = []*Orphan{}
-	}
-	return json.Marshal(struct {
-		Revision     string           `json:"revision,omitempty"`
-		Commit       *jobs.CommitInfo `json:"commit_info,omitempty"`
-		Counts       Counts           `json:"counts"`
-		Jobs         []*JobResult     `json:"jobs"`
-		Orphans      []*Orphan        `json:"orphans"`
-		PruneBlocked string           `json:"prune_blocked,omitempty"`
-		Sources      []sourceJSON     `json:"sources,omitempty"`
-		DurationMS   int64            `json:"duration_ms"`
-	}{r.Revision, r.Commit, r.Counts(), results, orphans, r.PruneBlocked, sourcesJSON(r.Sources), r.Duration.Milliseconds()})
-}
-
-// sourceJSON is one source of a report with many sources.
-type sourceJSON struct {
-	Name     string           `json:"name"`
-	Revision string           `json:"revision,omitempty"`
-	Commit   *jobs.CommitInfo `json:"commit_info,omitempty"`
-	Prune    bool             `json:"prune"`
-	Error    string           `json:"error,omitempty"`
-}
-
-func sourcesJSON(in []jobs.SourceOutcome) []sourceJSON {
-	var out []sourceJSON
-	for _, s := range in {
-		out = append(out, sourceJSON{Name: s.Name, Revision: s.Revision, Commit: s.Commit, Prune: s.Prune, Error: errString(s.Err)})
-	}
-	return out
-}
+func (r *Report) MarshalJSON() ([]byte, error) { return json.Marshal(r.API()) }
 
 func errString(err error) string {
 	if err == nil {

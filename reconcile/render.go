@@ -98,15 +98,6 @@ func change(path, typ, old, new string) string {
 	return fmt.Sprintf("%s: %q => %q", path, old, new)
 }
 
-// GroupCounts is what a plan would do to one task group's allocations.
-type GroupCounts struct {
-	Place       uint64 `json:"place"`
-	Stop        uint64 `json:"stop"`
-	InPlace     uint64 `json:"in_place"`
-	Destructive uint64 `json:"destructive"`
-	Canary      uint64 `json:"canary"`
-}
-
 func groupCounts(a *api.PlanAnnotations) map[string]GroupCounts {
 	if a == nil || len(a.DesiredTGUpdates) == 0 {
 		return nil
@@ -122,22 +113,6 @@ func groupCounts(a *api.PlanAnnotations) map[string]GroupCounts {
 		}
 	}
 	return out
-}
-
-// String renders counts the way `nomad job plan` does: "1 create, 2 in-place update".
-func (c GroupCounts) String() string {
-	var parts []string
-	add := func(n uint64, what string) {
-		if n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, what))
-		}
-	}
-	add(c.Place, "create")
-	add(c.Destructive, "create/destroy update")
-	add(c.InPlace, "in-place update")
-	add(c.Stop, "destroy")
-	add(c.Canary, "canary")
-	return strings.Join(parts, ", ")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -86,22 +86,6 @@ type Report struct {
 	Duration time.Duration
 }
 
-// Counts summarises a report.
-type Counts struct {
-	InSync    int `json:"in_sync"`
-	Create    int `json:"create"`
-	Update    int `json:"update"`
-	Drift     int `json:"drift"`
-	Orphans   int `json:"orphans"`
-	Pruned    int `json:"pruned"`
-	Applied   int `json:"applied"`
-	Conflicts int `json:"conflicts"`
-	Errors    int `json:"errors"`
-	// Planned is how many jobs were planned; the others were known to be
-	// in sync from an earlier plan (see Options.PlanAlways).
-	Planned int `json:"planned"`
-}
-
 // Counts tallies the report by class and outcome.
 func (r *Report) Counts() Counts {
 	var c Counts
@@ -168,20 +152,4 @@ func (r *Report) Pending() bool {
 func (r *Report) Failed() bool {
 	c := r.Counts()
 	return c.Errors > 0 || c.Conflicts > 0
-}
-
-// Slim drops what only a printed plan and the cycle itself read: each job's
-// structured diff (its Changes stay) and the job a register sent. It is for
-// whoever keeps a report after the cycle, as the agent's status does until
-// the next one: a deploy's diffs would otherwise be most of the agent's
-// memory (a new job's diff lists every field of its spec).
-func (r *Report) Slim() {
-	for _, j := range r.Jobs {
-		j.Diff = nil
-		if j.Applied != nil {
-			a := *j.Applied
-			a.Job = nil
-			j.Applied = &a
-		}
-	}
 }

@@ -439,7 +439,7 @@ func TestRecord_HeldRollbackIsFailedNotRolledBack(t *testing.T) {
 				Key: key, Path: "web.nomad.hcl", Commit: "c1", Fingerprint: "good", Class: tc.class, Hold: tc.hold,
 			}}})
 			st := m.Status()
-			if len(st) != 1 || st[0].State != tc.wantState || st[0].Held != tc.wantHeld {
+			if len(st) != 1 || string(st[0].State) != tc.wantState || st[0].Held != tc.wantHeld {
 				t.Errorf("status = %+v; want state %s held %q", st, tc.wantState, tc.wantHeld)
 			}
 		})

@@ -1,62 +1,43 @@
 package rollout
 
 import (
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/state"
 )
 
-// JobStatus is what /v1/status shows of a job's rollouts.
-type JobStatus struct {
-	Job       string `json:"job"`
-	Namespace string `json:"namespace"`
-	// State is one of: rolling_out, healthy, failed (also while its
-	// rollback is held, Held saying why), rolled_back,
-	// quarantined (failed, nothing to roll back to), rollback_failed,
-	// unknown (no verdict: health could not be seen; still judged again
-	// until its rollout says "unresolved"), unverified (applied, no
-	// verdict yet or superseded).
-	State          string             `json:"state"`
-	LastGoodCommit string             `json:"last_good_commit,omitempty"`
-	AppliedCommit  string             `json:"applied_commit,omitempty"`
-	Quarantined    []state.Quarantine `json:"quarantined,omitempty"`
-	RolledBack     *state.RolledBack  `json:"rolled_back,omitempty"`
-	Held           string             `json:"held,omitempty"`
-	Rollout        *RolloutStatus     `json:"rollout,omitempty"`
-	// History is what drover applied to the job, oldest first, with each
-	// register's verdict.
-	History []state.HistoryEntry `json:"history,omitempty"`
-}
-
-// RolloutStatus is the newest rollout of a job, and while it is watched,
-// what it is waiting for.
-type RolloutStatus struct {
-	state.Rollout
-	Waiting     []string `json:"waiting,omitempty"`
-	Unreachable string   `json:"unreachable,omitempty"`
-}
-
-// Status returns the rollout state of every job drover knows of.
-func (m *Manager) Status() []JobStatus {
+// Status returns the rollout state of every job drover knows of, for
+// /v1/status.
+func (m *Manager) Status() []api.JobRollout {
 	all := m.ledger.All()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]JobStatus, 0, len(all))
+	out := make([]api.JobRollout, 0, len(all))
 	for _, j := range all {
 		k := j.Key()
-		st := JobStatus{Job: j.ID, Namespace: j.Namespace, Quarantined: j.Quarantined, RolledBack: j.RolledBack, History: j.History}
+		st := api.JobRollout{Job: j.ID, Namespace: j.Namespace, RolledBack: rolledBackStatus(j.RolledBack)}
+		for _, q := range j.Quarantined {
+			st.Quarantined = append(st.Quarantined, api.Quarantine(q))
+		}
+		for _, h := range j.History {
+			st.History = append(st.History, api.HistoryEntry{Commit: h.Commit, Version: h.Version, Class: api.Class(h.Class),
+				Kind: h.Kind, At: h.At, Verdict: h.Verdict, Reason: h.Reason})
+		}
 		if j.LastGood != nil {
 			st.LastGoodCommit = j.LastGood.Commit
 		}
 		if j.Applied != nil {
 			st.AppliedCommit = j.Applied.Commit
 		}
-		if j.Rollout != nil {
-			st.Rollout = &RolloutStatus{Rollout: *j.Rollout}
-		}
 		w := m.watches[k]
-		if w != nil && st.Rollout != nil {
-			st.Rollout.Waiting, st.Rollout.Unreachable = w.latest.Waiting, w.latest.Unreachable
-			if w.latest.Phase != "" && !w.latest.Final() {
-				st.Rollout.Phase = w.latest.Phase
+		if r := j.Rollout; r != nil {
+			st.Rollout = &api.Rollout{Kind: r.Kind, Commit: r.Commit, Fingerprint: r.Fingerprint, Path: r.Path, Source: r.Source,
+				Version: r.Version, At: r.At, FromCommit: r.FromCommit, Phase: r.Phase, Started: r.Started,
+				HealthySince: r.HealthySince, Finished: r.Finished, Reason: r.Reason}
+			if w != nil {
+				st.Rollout.Waiting, st.Rollout.Unreachable = w.latest.Waiting, w.latest.Unreachable
+				if w.latest.Phase != "" && !w.latest.Final() {
+					st.Rollout.Phase = w.latest.Phase
+				}
 			}
 		}
 		p, pinned := m.pins[k]
@@ -67,29 +48,39 @@ func (m *Manager) Status() []JobStatus {
 	return out
 }
 
-func jobState(j *state.Job, w *watch, p pin, pinned bool) string {
+func rolledBackStatus(r *state.RolledBack) *api.RolledBack {
+	if r == nil {
+		return nil
+	}
+	v := api.RolledBack(*r)
+	return &v
+}
+
+// jobState is the job's state as its rollouts tell it: one of the
+// rollout's words of api.JobState.
+func jobState(j *state.Job, w *watch, p pin, pinned bool) api.JobState {
 	r := j.Rollout
 	switch {
 	case w != nil && w.latest.Phase == state.Unknown:
 		// Still watched, to be judged again once health can be seen.
-		return "unknown"
+		return api.JobUnknown
 	case w != nil:
-		return "rolling_out"
+		return api.JobRollingOut
 	case r != nil && r.Kind == state.Rollback && r.Phase == state.Failed, pinned && p.failed != "":
-		return "rollback_failed"
+		return api.JobRollbackFailed
 	case pinned && p.to != "" && p.hold != "":
 		// Its rollback is held: the failed spec still runs.
-		return "failed"
+		return api.JobFailed
 	case pinned && p.to != "":
-		return "rolled_back"
+		return api.JobRolledBack
 	case pinned:
-		return "quarantined"
+		return api.JobQuarantined
 	case r != nil && r.Phase == state.Failed:
-		return "failed"
+		return api.JobFailed
 	case r != nil && r.Phase == state.Unknown:
-		return "unknown"
+		return api.JobUnknown
 	case j.LastGood != nil && j.Applied != nil && j.LastGood.Commit == j.Applied.Commit:
-		return "healthy"
+		return api.JobHealthy
 	}
-	return "unverified"
+	return api.JobUnverified
 }

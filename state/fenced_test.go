@@ -75,7 +75,7 @@ func TestLedger_FencedRefreshStopsAtFirstWrite(t *testing.T) {
 	kv := &MemoryKV{}
 	l, seen := loaded(t, kv)
 	kv.SetErr(errors.New("consul down"))
-	for _, k := range []jobs.Key{web, api} {
+	for _, k := range []jobs.Key{web, apiJob} {
 		if _, err := l.Update(t.Context(), k, setPhase(Watching)); err == nil {
 			t.Fatalf("Update of %s with the store down succeeded", k)
 		}
@@ -93,7 +93,7 @@ func TestLedger_FencedRefreshStopsAtFirstWrite(t *testing.T) {
 	if kv.Value(webKey) != nil || kv.Value(apiKey) != nil {
 		t.Error("a fenced write landed")
 	}
-	if phaseOf(l.Get(web)) != Watching || phaseOf(l.Get(api)) != Watching {
+	if phaseOf(l.Get(web)) != Watching || phaseOf(l.Get(apiJob)) != Watching {
 		t.Error("the pending changes were dropped from memory")
 	}
 	if c := seen.all(); len(c) != 0 {

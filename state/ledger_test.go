@@ -15,8 +15,8 @@ import (
 )
 
 var (
-	web = jobs.Key{Namespace: "default", ID: "web/api"}
-	api = jobs.Key{Namespace: "default", ID: "api"}
+	web    = jobs.Key{Namespace: "default", ID: "web/api"}
+	apiJob = jobs.Key{Namespace: "default", ID: "api"}
 )
 
 const (
@@ -252,7 +252,7 @@ func TestLedger_ConcurrentUpdatesEndWithStoreEqualToMemory(t *testing.T) {
 		}
 		return nil
 	})
-	keys := []jobs.Key{web, api, {Namespace: "batch", ID: "report"}}
+	keys := []jobs.Key{web, apiJob, {Namespace: "batch", ID: "report"}}
 	done := make(chan struct{})
 	var refresher sync.WaitGroup
 	refresher.Go(func() {
@@ -622,7 +622,7 @@ func TestLedger_UnreadableKeyHoldsOnlyItsJob(t *testing.T) {
 	if j := l.Get(web); j == nil || j.LastGood.Commit != "aaa" {
 		t.Errorf("a readable job did not load: %+v", j)
 	}
-	for k, want := range map[jobs.Key]string{api: "not valid JSON", empty: "names no job"} {
+	for k, want := range map[jobs.Key]string{apiJob: "not valid JSON", empty: "names no job"} {
 		if err := l.Invalid(k); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), l.key(k)) || !strings.Contains(err.Error(), want) {
 			t.Errorf("Invalid(%s) = %v; want ErrInvalid naming %s, %q", k, err, l.key(k), want)
 		}
@@ -639,18 +639,18 @@ func TestLedger_UnreadableKeyHoldsOnlyItsJob(t *testing.T) {
 			t.Errorf("stray key %s: problem %+v; want one tied to no job", k, p)
 		}
 	}
-	if p := byKey[apiKey]; p.Job == nil || *p.Job != api {
-		t.Errorf("problem of %s = %+v; want it tied to %s", apiKey, p, api)
+	if p := byKey[apiKey]; p.Job == nil || *p.Job != apiJob {
+		t.Errorf("problem of %s = %+v; want it tied to %s", apiKey, p, apiJob)
 	}
 
-	kv.Put(apiKey, encode(t, &Job{Namespace: api.Namespace, ID: api.ID, LastGood: &Revision{Commit: "fixed"}}))
+	kv.Put(apiKey, encode(t, &Job{Namespace: apiJob.Namespace, ID: apiJob.ID, LastGood: &Revision{Commit: "fixed"}}))
 	if err := l.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Invalid(api); err != nil {
+	if err := l.Invalid(apiJob); err != nil {
 		t.Errorf("still invalid after the operator fixed the key: %v", err)
 	}
-	if j := l.Get(api); j == nil || j.LastGood.Commit != "fixed" {
+	if j := l.Get(apiJob); j == nil || j.LastGood.Commit != "fixed" {
 		t.Errorf("the fixed key was not loaded: %+v", j)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/jobs"
 )
 
@@ -33,38 +34,35 @@ type Quarantine struct {
 	At          time.Time `json:"at"`
 }
 
-// Phase is where a rollout is.
-type Phase string
+// Phase is where a rollout is; its words are the schema's (api.Phase),
+// kept here and shown on /v1/status alike.
+type Phase = api.Phase
 
 const (
 	// Watching: registered, not yet healthy for the minimum time.
-	Watching Phase = "watching"
+	Watching = api.PhaseWatching
 	// Baking: healthy, being watched for the bake window.
-	Baking Phase = "baking"
+	Baking = api.PhaseBaking
 	// Healthy: healthy through the bake window; its commit is last good.
-	Healthy Phase = "healthy"
+	Healthy = api.PhaseHealthy
 	// Failed: the rollout failed; its spec is quarantined.
-	Failed Phase = "failed"
+	Failed = api.PhaseFailed
 	// Unknown: no verdict because a source was unreachable or stale. Not
 	// final while Finished is nil: the rollout is judged again once every
 	// source answers; it ends (Finished set) when it stays unknown too long.
-	Unknown Phase = "unknown"
+	Unknown = api.PhaseUnknown
 	// Superseded: another version replaced it before a verdict.
-	Superseded Phase = "superseded"
+	Superseded = api.PhaseSuperseded
 )
 
-// InFlight reports whether a rollout in this phase is still being watched.
-// An unknown rollout may be too; Rollout.InFlight tells.
-func (p Phase) InFlight() bool { return p == Watching || p == Baking }
-
 // Kind says why a rollout was started.
-type Kind string
+type Kind = api.RolloutKind
 
 const (
 	// Deploy rolls out what git has.
-	Deploy Kind = "deploy"
+	Deploy = api.KindDeploy
 	// Rollback puts back the last good commit's spec.
-	Rollback Kind = "rollback"
+	Rollback = api.KindRollback
 )
 
 // Rollout is one watched register of a job.

@@ -22,7 +22,9 @@ var funcs = template.FuncMap{
 	"diffClass":   diffClass,
 	"levelClass":  levelClass,
 	"deref":       func(t *time.Time) time.Time { return derefTime(t) },
-	"verdictWord": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	// verdictWord is a word of the schema (a class, a phase) as people
+	// read it.
+	"verdictWord": func(v any) string { return strings.ReplaceAll(fmt.Sprint(v), "_", " ") },
 	"commitURL":   func(l repoLinks, sha string) string { return l.commit(sha) },
 	"refURL":      func(l repoLinks, ref string) string { return l.ref(ref) },
 	"repoURL":     func(l repoLinks) string { return l.repo() },

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/events"
 )
 
@@ -128,7 +129,7 @@ func setSecurityHeaders(w http.ResponseWriter) {
 
 // view is what both pages draw from.
 type view struct {
-	Doc      *statusDoc
+	Doc      *api.Status
 	DocError string
 	Now      time.Time
 	Links    repoLinks
@@ -181,11 +182,11 @@ func (v *view) NextSync() string {
 
 func (u *UI) load(r *http.Request) *view {
 	v := &view{Now: u.opts.Now().UTC(), CanSync: u.opts.Sync != nil, NomadUIURL: u.opts.NomadUIURL}
-	for _, s := range statuses {
-		v.States = append(v.States, s.word)
+	for _, s := range api.JobStates() {
+		v.States = append(v.States, s.Word())
 	}
 	raw, err := u.opts.Status(r.Context())
-	doc := &statusDoc{}
+	doc := &api.Status{}
 	if err == nil {
 		err = json.Unmarshal(raw, doc)
 	}
@@ -195,7 +196,7 @@ func (u *UI) load(r *http.Request) *view {
 	v.Doc = doc
 	v.Links = newRepoLinks(doc.Agent["repo"])
 	v.Bake, _ = time.ParseDuration(doc.Agent["bake"])
-	v.Rows = doc.rows(v.Now, v.Bake)
+	v.Rows = rows(doc, v.Now, v.Bake)
 	v.AllRows = len(v.Rows)
 	if u.opts.Events != nil {
 		all := u.opts.Events.Recent(0)
@@ -242,7 +243,7 @@ func (u *UI) job(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	if v.Job == nil {
 		code = http.StatusNotFound
-		v.Job = &row{Namespace: ns, Name: name, Status: "unknown"}
+		v.Job = &row{Namespace: ns, Name: name, State: api.JobUnknown, Status: api.JobUnknown.Word()}
 	}
 	if u.opts.Events != nil {
 		v.JobEvents = recentEvents(u.opts.Events.Recent(0), maxPageEvents, func(e events.Event) bool {
