@@ -1,9 +1,7 @@
 package health
 
 import (
-	"encoding/json"
-	"fmt"
-
+	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -16,13 +14,9 @@ import (
 func AsRegistered(job *api.Job, version uint64) (*api.Job, error) {
 	// A deep copy: Canonicalize writes into the groups and tasks, which
 	// the sent job shares with the loaded file.
-	raw, err := json.Marshal(job)
+	c, err := jobs.Copy(job)
 	if err != nil {
-		return nil, fmt.Errorf("copy job: %w", err)
-	}
-	var c api.Job
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("copy job: %w", err)
+		return nil, err
 	}
 	c.Canonicalize()
 	// Canonicalize has merged the job's update block into each group's;
@@ -36,5 +30,5 @@ func AsRegistered(job *api.Job, version uint64) (*api.Job, error) {
 		}
 	}
 	c.Version = &version
-	return &c, nil
+	return c, nil
 }

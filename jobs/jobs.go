@@ -5,6 +5,8 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	"github.com/hashicorp/nomad/api"
 )
@@ -80,4 +82,20 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// Copy is a deep copy of job, for a caller that changes a job: parsed jobs
+// are shared between cycles and with what was sent to Nomad. It goes
+// through JSON, which is rare next to a plan and cannot miss a field the
+// api package adds.
+func Copy(job *api.Job) (*api.Job, error) {
+	raw, err := json.Marshal(job)
+	if err != nil {
+		return nil, fmt.Errorf("copy job: %w", err)
+	}
+	var c api.Job
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("copy job: %w", err)
+	}
+	return &c, nil
 }

@@ -358,13 +358,7 @@ func (l *Loader) parse(ctx context.Context, p string, src []byte, vars resolved)
 // markDuplicates fails every file that declares a job another file declares
 // too: applying either would flap between them.
 func markDuplicates(files []*File) {
-	byKey := map[Key][]int{}
-	for i, f := range files {
-		if f.Err == nil {
-			byKey[f.Key()] = append(byKey[f.Key()], i)
-		}
-	}
-	for k, idx := range byKey {
+	for k, idx := range filesByKey(files) {
 		if len(idx) < 2 {
 			continue
 		}
@@ -372,13 +366,33 @@ func markDuplicates(files []*File) {
 		for _, i := range idx {
 			paths = append(paths, files[i].Path)
 		}
-		for _, i := range idx {
-			// Files are cached across cycles: fail a copy, so an unchanged
-			// file loads cleanly once the other declaration is gone.
-			f := *files[i]
-			f.Err = fmt.Errorf("%s: job %s is declared in more than one file: %s", f.Path, k, strings.Join(paths, ", "))
-			files[i] = &f
+		failCopies(files, idx, func(f *File) error {
+			return fmt.Errorf("%s: job %s is declared in more than one file: %s", f.Path, k, strings.Join(paths, ", "))
+		})
+	}
+}
+
+// filesByKey is the indexes into files of those that loaded, by the job
+// each declares.
+func filesByKey(files []*File) map[Key][]int {
+	byKey := map[Key][]int{}
+	for i, f := range files {
+		if f.Err == nil {
+			byKey[f.Key()] = append(byKey[f.Key()], i)
 		}
+	}
+	return byKey
+}
+
+// failCopies replaces files[i], for each i in idx, with a copy failed
+// with failure(copy). The original is left alone: files are cached across
+// cycles and shared with the sources' loaders, and an unchanged file must
+// load cleanly once what failed it is gone.
+func failCopies(files []*File, idx []int, failure func(*File) error) {
+	for _, i := range idx {
+		f := *files[i]
+		f.Err = failure(&f)
+		files[i] = &f
 	}
 }
 

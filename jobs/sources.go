@@ -56,12 +56,7 @@ func Merge(parts []SourceSet) *Set {
 // markClaimedTwice fails every file whose job another source declares
 // too. Duplicates within one source are the loader's (markDuplicates).
 func markClaimedTwice(files []*File) {
-	byKey := map[Key][]int{}
-	for i, f := range files {
-		if f.Err == nil {
-			byKey[f.Key()] = append(byKey[f.Key()], i)
-		}
-	}
+	byKey := filesByKey(files)
 	keys := make([]Key, 0, len(byKey))
 	for k, idx := range byKey {
 		if len(idx) > 1 && files[idx[0]].SourceName != files[idx[len(idx)-1]].SourceName {
@@ -75,13 +70,9 @@ func markClaimedTwice(files []*File) {
 		for _, i := range idx {
 			by = append(by, fmt.Sprintf("%s (%s)", files[i].SourceName, files[i].Path))
 		}
-		for _, i := range idx {
-			// Files are shared with the sources' loaders: fail a copy, so
-			// the file loads cleanly once the other declaration is gone.
-			f := *files[i]
-			f.Err = fmt.Errorf("%s: job %s is declared by sources %s", f.Path, k, strings.Join(by, " and "))
-			files[i] = &f
-		}
+		failCopies(files, idx, func(f *File) error {
+			return fmt.Errorf("%s: job %s is declared by sources %s", f.Path, k, strings.Join(by, " and "))
+		})
 	}
 }
 

@@ -91,60 +91,40 @@ func New(version string) *Metrics {
 	cycleBuckets := []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		syncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "sync_duration_seconds",
-			Help:    "Duration of a sync cycle (fetch, load, plan, apply, prune). result is failed when git or Nomad could not be reached.",
-			Buckets: cycleBuckets,
-		}, []string{"result"}),
-		fetchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "git_fetch_duration_seconds",
-			Help:    "Duration of a git fetch (the first one clones).",
-			Buckets: cycleBuckets,
-		}, []string{"result"}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "last_successful_sync_timestamp_seconds",
-			Help: "Unix time at which the last sync cycle that reached git and Nomad finished.",
-		}),
-		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "jobs",
-			Help: "Jobs in git by the class the last sync cycle planned them in.",
-		}, []string{"state"}),
-		drift: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "drift_detected_total",
-			Help: "Jobs found drifted from git (changed by hand), once per job per cycle.",
-		}),
-		applies: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "applies_total",
-			Help: "Job registers by result: ok, conflict (check-index refused), error.",
-		}, []string{"result"}),
-		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "conflicts_total",
-			Help: "Registers Nomad refused because the job changed after it was planned.",
-		}),
-		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "rollouts_total",
-			Help: "Finished rollouts by result: healthy, failed, unknown, superseded.",
-		}, []string{"result"}),
-		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "rollbacks_total",
-			Help: "Rollbacks to the last good commit by result: applied, failed.",
-		}, []string{"result"}),
-		nomadRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "nomad_requests_total",
-			Help: "Nomad API requests by method, route (IDs replaced by :id) and status class (2xx…5xx, or error when no response came).",
-		}, []string{"method", "endpoint", "code"}),
-		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "webhook_deliveries_total",
-			Help: "Webhook deliveries by provider (github, gitlab) and result: triggered, ignored, rejected.",
-		}, []string{"provider", "result"}),
-		leader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "leader",
-			Help: "1 while this replica leads its instance (or runs alone), 0 while it stands by.",
-		}),
-		suspended: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "suspended",
-			Help: "1 while the whole instance is suspended (drover suspend), as its leader last read it.",
-		}),
+		syncDuration: newHistogramVec("sync_duration_seconds",
+			"Duration of a sync cycle (fetch, load, plan, apply, prune). result is failed when git or Nomad could not be reached.",
+			cycleBuckets, "result"),
+		fetchDuration: newHistogramVec("git_fetch_duration_seconds",
+			"Duration of a git fetch (the first one clones).",
+			cycleBuckets, "result"),
+		lastSuccess: newGauge("last_successful_sync_timestamp_seconds",
+			"Unix time at which the last sync cycle that reached git and Nomad finished."),
+		jobs: newGaugeVec("jobs",
+			"Jobs in git by the class the last sync cycle planned them in.",
+			"state"),
+		drift: newCounter("drift_detected_total",
+			"Jobs found drifted from git (changed by hand), once per job per cycle."),
+		applies: newCounterVec("applies_total",
+			"Job registers by result: ok, conflict (check-index refused), error.",
+			"result"),
+		conflicts: newCounter("conflicts_total",
+			"Registers Nomad refused because the job changed after it was planned."),
+		rollouts: newCounterVec("rollouts_total",
+			"Finished rollouts by result: healthy, failed, unknown, superseded.",
+			"result"),
+		rollbacks: newCounterVec("rollbacks_total",
+			"Rollbacks to the last good commit by result: applied, failed.",
+			"result"),
+		nomadRequests: newCounterVec("nomad_requests_total",
+			"Nomad API requests by method, route (IDs replaced by :id) and status class (2xx…5xx, or error when no response came).",
+			"method", "endpoint", "code"),
+		webhooks: newCounterVec("webhook_deliveries_total",
+			"Webhook deliveries by provider (github, gitlab) and result: triggered, ignored, rejected.",
+			"provider", "result"),
+		leader: newGauge("leader",
+			"1 while this replica leads its instance (or runs alone), 0 while it stands by."),
+		suspended: newGauge("suspended",
+			"1 while the whole instance is suspended (drover suspend), as its leader last read it."),
 		routes: newRoutes(),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -154,14 +134,12 @@ func New(version string) *Metrics {
 	})
 	buildInfo.Set(1)
 
-	m.sourceJobs = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "source_jobs",
-		Help: "With many sources (--config): each source's jobs by the class the last sync cycle planned them in.",
-	}, []string{"source", "state"})
-	m.sourceRead = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "source_read",
-		Help: "With many sources (--config): 1 when the last sync cycle fetched and loaded the source, 0 when it could not (its jobs are held).",
-	}, []string{"source"})
+	m.sourceJobs = newGaugeVec("source_jobs",
+		"With many sources (--config): each source's jobs by the class the last sync cycle planned them in.",
+		"source", "state")
+	m.sourceRead = newGaugeVec("source_read",
+		"With many sources (--config): 1 when the last sync cycle fetched and loaded the source, 0 when it could not (its jobs are held).",
+		"source")
 
 	m.reg.MustRegister(
 		m.syncDuration, m.fetchDuration, m.lastSuccess, m.jobs, m.drift, m.applies, m.conflicts,
@@ -194,6 +172,28 @@ func New(version string) *Metrics {
 		}
 	}
 	return m
+}
+
+// The constructors of New's metrics, each in drover's namespace.
+
+func newCounter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help})
+}
+
+func newCounterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+}
+
+func newGauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
+}
+
+func newGaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
+}
+
+func newHistogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}, labels)
 }
 
 // Registry is the registry every metric is on, for tests and for callers

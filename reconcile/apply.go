@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
@@ -109,8 +108,7 @@ func versionAfter(job *api.Job, index, old uint64, known bool, resp *api.JobRegi
 // the version it replaces. A job someone else registered in between has
 // another modify index, and is read back once.
 type versionBook struct {
-	mu sync.Mutex
-	m  map[jobs.Key]knownVersion
+	byJob[knownVersion]
 }
 
 type knownVersion struct{ index, version uint64 }
@@ -118,34 +116,14 @@ type knownVersion struct{ index, version uint64 }
 func (b *versionBook) at(key jobs.Key, index uint64) (uint64, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	k, ok := b.m[key]
+	k, ok := b.entries[key]
 	return k.version, ok && k.index == index
 }
 
 func (b *versionBook) set(key jobs.Key, index, version uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.m == nil {
-		b.m = map[jobs.Key]knownVersion{}
-	}
-	b.m[key] = knownVersion{index, version}
-}
-
-func (b *versionBook) forget(key jobs.Key) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.m, key)
-}
-
-// retain drops the jobs git no longer has.
-func (b *versionBook) retain(keep map[jobs.Key]bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for k := range b.m {
-		if !keep[k] {
-			delete(b.m, k)
-		}
-	}
+	b.put(key, knownVersion{index, version})
 }
 
 // ErrFenced is wrapped by the errors of writes the engine did not make

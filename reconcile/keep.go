@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/drover-dev/drover/jobs"
@@ -14,15 +13,9 @@ import (
 // of o.counts when copyCounts is set. A field the cluster's job lacks is
 // removed. job is not modified: parsed jobs are shared between cycles.
 func clusterValues(job, cur *api.Job, o foreign, copyCounts bool) (*api.Job, error) {
-	// A deep copy through JSON: a register is rare next to a plan, and
-	// this cannot miss a field the api package adds.
-	b, err := json.Marshal(job)
+	c, err := jobs.Copy(job)
 	if err != nil {
-		return nil, fmt.Errorf("copy job: %w", err)
-	}
-	var c api.Job
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("copy job: %w", err)
+		return nil, err
 	}
 	for _, p := range o.fields {
 		if p.Kind == jobs.IgnoreJobMeta {
@@ -64,7 +57,7 @@ func clusterValues(job, cur *api.Job, o foreign, copyCounts bool) (*api.Job, err
 			}
 		}
 	}
-	return &c, nil
+	return c, nil
 }
 
 // copyKey sets dst[key] to src[key], or deletes it when src has none.

@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/jobs"
@@ -42,8 +41,7 @@ import (
 // same copy would be refused again, so it is retried on a per-job backoff
 // instead of every cycle, and at once when either input changes.
 type planMemo struct {
-	mu      sync.Mutex
-	entries map[jobs.Key]memoEntry
+	byJob[memoEntry]
 }
 
 // memoInput is everything a plan's verdict depends on.
@@ -186,32 +184,6 @@ func (m *planMemo) recordRefused(key jobs.Key, in memoInput, err error, now time
 	retryAt := now.Add(backoff(attempts))
 	m.put(key, memoEntry{in: in, refused: err, attempts: attempts, retryAt: retryAt})
 	return retryAt
-}
-
-// put needs m.mu held.
-func (m *planMemo) put(key jobs.Key, e memoEntry) {
-	if m.entries == nil {
-		m.entries = map[jobs.Key]memoEntry{}
-	}
-	m.entries[key] = e
-}
-
-func (m *planMemo) forget(key jobs.Key) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.entries, key)
-}
-
-// retain drops the entries of jobs git no longer has, so the memo never
-// outgrows the repository.
-func (m *planMemo) retain(keep map[jobs.Key]bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k := range m.entries {
-		if !keep[k] {
-			delete(m.entries, k)
-		}
-	}
 }
 
 // placed: a plan that found the job in sync with every allocation placed

@@ -77,24 +77,26 @@ func (s *Snapshot) Revision() string { return s.commit.String() }
 // sorted, slash-separated, repository-relative path. Symlinks (see
 // Symlinks) and submodules are left out.
 func (s *Snapshot) Files() ([]string, error) {
-	s.repo.mu.Lock()
-	defer s.repo.mu.Unlock()
-	if err := s.list(); err != nil {
-		return nil, s.repo.redact.wrap(fmt.Errorf("list files at %s: %w", s.commit, err))
-	}
-	return slices.Clone(s.files), nil
+	return s.copyOf("files", func() []string { return s.files })
 }
 
 // Symlinks returns every symlink in the commit, sorted like Files. A
 // symlink is never read: its target may lie outside the repository, or be
 // another file whose history a rollback would not follow.
 func (s *Snapshot) Symlinks() ([]string, error) {
+	return s.copyOf("symlinks", func() []string { return s.links })
+}
+
+// copyOf walks the tree unless it was walked already and returns a copy of
+// the list which picks from the walk (files or links); what names that
+// list in an error.
+func (s *Snapshot) copyOf(what string, which func() []string) ([]string, error) {
 	s.repo.mu.Lock()
 	defer s.repo.mu.Unlock()
 	if err := s.list(); err != nil {
-		return nil, s.repo.redact.wrap(fmt.Errorf("list symlinks at %s: %w", s.commit, err))
+		return nil, s.repo.redact.wrap(fmt.Errorf("list %s at %s: %w", what, s.commit, err))
 	}
-	return slices.Clone(s.links), nil
+	return slices.Clone(which()), nil
 }
 
 // list walks the tree unless it was walked already; it needs repo.mu held.

@@ -206,31 +206,26 @@ func (j *Job) Clone() *Job {
 		return nil
 	}
 	c := *j
-	if j.LastGood != nil {
-		lg := *j.LastGood
-		c.LastGood = &lg
-	}
-	if j.Applied != nil {
-		a := *j.Applied
-		c.Applied = &a
-	}
+	c.LastGood = clonePtr(j.LastGood)
+	c.Applied = clonePtr(j.Applied)
 	c.Quarantined = slices.Clone(j.Quarantined)
 	if j.Rollout != nil {
 		r := *j.Rollout
-		if r.HealthySince != nil {
-			t := *r.HealthySince
-			r.HealthySince = &t
-		}
-		if r.Finished != nil {
-			t := *r.Finished
-			r.Finished = &t
-		}
+		r.HealthySince = clonePtr(r.HealthySince)
+		r.Finished = clonePtr(r.Finished)
 		c.Rollout = &r
 	}
-	if j.RolledBack != nil {
-		rb := *j.RolledBack
-		c.RolledBack = &rb
-	}
+	c.RolledBack = clonePtr(j.RolledBack)
 	c.History = slices.Clone(j.History)
 	return &c
+}
+
+// clonePtr is a pointer to a copy of *p, or nil for nil: one level deep,
+// for the value types Job points to.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }

@@ -200,42 +200,18 @@ func (s *Server) github(w http.ResponseWriter, r *http.Request, path string) {
 	}
 	if m := ghComments.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
 		n, _ := strconv.Atoi(m[2])
-		switch r.Method {
-		case http.MethodGet:
-			writeJSON(w, http.StatusOK, s.list(n, func(c *Comment) any {
-				return map[string]any{"id": c.ID, "body": c.Body, "html_url": s.htmlURL(c)}
-			}))
-		case http.MethodPost:
-			body, ok := s.bodyField(w, r)
-			if ok {
-				writeJSON(w, http.StatusCreated, s.ghComment(s.create(n, body)))
-			}
-		default:
-			s.problem(w, http.StatusMethodNotAllowed, "github: %s %s", r.Method, path)
-		}
+		s.listOrCreate(w, r, path, n, s.ghComment, s.ghComment)
 		return
 	}
 	if m := ghComment.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
 		id, _ := strconv.ParseInt(m[2], 10, 64)
-		if r.Method != http.MethodPatch {
-			s.problem(w, http.StatusMethodNotAllowed, "github: %s %s, want PATCH", r.Method, path)
-			return
+		if s.methodIs(w, r, path, http.MethodPatch) {
+			s.editComment(w, r, id, 0, fmt.Sprintf("github: no comment %d", id), s.ghComment)
 		}
-		body, ok := s.bodyField(w, r)
-		if !ok {
-			return
-		}
-		c := s.edit(id, 0, body)
-		if c == nil {
-			s.problem(w, http.StatusNotFound, "github: no comment %d", id)
-			return
-		}
-		writeJSON(w, http.StatusOK, s.ghComment(c))
 		return
 	}
 	if m := ghStatus.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
-		if r.Method != http.MethodPost {
-			s.problem(w, http.StatusMethodNotAllowed, "github: %s %s, want POST", r.Method, path)
+		if !s.methodIs(w, r, path, http.MethodPost) {
 			return
 		}
 		var b struct {
@@ -259,9 +235,7 @@ func (s *Server) github(w http.ResponseWriter, r *http.Request, path string) {
 			return
 		}
 		st := Status{Commit: m[2], State: b.State, Context: *b.Context, Description: deref(b.Description), TargetURL: deref(b.TargetURL), At: time.Now()}
-		s.mu.Lock()
-		s.statuses = append(s.statuses, st)
-		s.mu.Unlock()
+		s.addStatus(st)
 		writeJSON(w, http.StatusCreated, map[string]any{"id": time.Now().UnixNano(), "state": b.State, "context": st.Context})
 		return
 	}
@@ -275,44 +249,21 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request, path string) {
 	}
 	if m := glNotes.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
 		n, _ := strconv.Atoi(m[2])
-		switch r.Method {
-		case http.MethodGet:
-			writeJSON(w, http.StatusOK, s.list(n, func(c *Comment) any {
-				return map[string]any{"id": c.ID, "body": c.Body, "system": false}
-			}))
-		case http.MethodPost:
-			body, ok := s.bodyField(w, r)
-			if ok {
-				c := s.create(n, body)
-				writeJSON(w, http.StatusCreated, map[string]any{"id": c.ID, "body": c.Body})
-			}
-		default:
-			s.problem(w, http.StatusMethodNotAllowed, "gitlab: %s %s", r.Method, path)
-		}
+		s.listOrCreate(w, r, path, n, func(c *Comment) map[string]any {
+			return map[string]any{"id": c.ID, "body": c.Body, "system": false}
+		}, glNoteJSON)
 		return
 	}
 	if m := glNote.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
 		n, _ := strconv.Atoi(m[2])
 		id, _ := strconv.ParseInt(m[3], 10, 64)
-		if r.Method != http.MethodPut {
-			s.problem(w, http.StatusMethodNotAllowed, "gitlab: %s %s, want PUT", r.Method, path)
-			return
+		if s.methodIs(w, r, path, http.MethodPut) {
+			s.editComment(w, r, id, n, fmt.Sprintf("gitlab: no note %d on !%d", id, n), glNoteJSON)
 		}
-		body, ok := s.bodyField(w, r)
-		if !ok {
-			return
-		}
-		c := s.edit(id, n, body)
-		if c == nil {
-			s.problem(w, http.StatusNotFound, "gitlab: no note %d on !%d", id, n)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"id": c.ID, "body": c.Body})
 		return
 	}
 	if m := glStatus.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
-		if r.Method != http.MethodPost {
-			s.problem(w, http.StatusMethodNotAllowed, "gitlab: %s %s, want POST", r.Method, path)
+		if !s.methodIs(w, r, path, http.MethodPost) {
 			return
 		}
 		var b struct {
@@ -335,13 +286,59 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request, path string) {
 			return
 		}
 		st := Status{Commit: m[2], State: b.State, Context: *b.Name, Description: deref(b.Description), TargetURL: deref(b.TargetURL), At: time.Now()}
-		s.mu.Lock()
-		s.statuses = append(s.statuses, st)
-		s.mu.Unlock()
+		s.addStatus(st)
 		writeJSON(w, http.StatusCreated, map[string]any{"id": time.Now().UnixNano(), "status": b.State, "name": st.Context})
 		return
 	}
 	s.problem(w, http.StatusNotFound, "gitlab: no route %s %s", r.Method, path)
+}
+
+// methodIs checks the request's method is the one the route takes.
+func (s *Server) methodIs(w http.ResponseWriter, r *http.Request, path, method string) bool {
+	if r.Method != method {
+		s.problem(w, http.StatusMethodNotAllowed, "%s: %s %s, want %s", s.provider, r.Method, path, method)
+		return false
+	}
+	return true
+}
+
+// listOrCreate answers the comments route of pull or merge request n:
+// GET lists its comments, each as listed renders it; POST adds one and
+// answers with created's rendering of it.
+func (s *Server) listOrCreate(w http.ResponseWriter, r *http.Request, path string, n int, listed, created func(*Comment) map[string]any) {
+	switch r.Method {
+	case http.MethodGet:
+		writeJSON(w, http.StatusOK, s.list(n, listed))
+	case http.MethodPost:
+		body, ok := s.bodyField(w, r)
+		if ok {
+			writeJSON(w, http.StatusCreated, created(s.create(n, body)))
+		}
+	default:
+		s.problem(w, http.StatusMethodNotAllowed, "%s: %s %s", s.provider, r.Method, path)
+	}
+}
+
+// editComment answers an edit of comment id (on merge request n, when not
+// 0) with render of the edited comment, or with notFound when there is no
+// such comment.
+func (s *Server) editComment(w http.ResponseWriter, r *http.Request, id int64, n int, notFound string, render func(*Comment) map[string]any) {
+	body, ok := s.bodyField(w, r)
+	if !ok {
+		return
+	}
+	c := s.edit(id, n, body)
+	if c == nil {
+		s.problem(w, http.StatusNotFound, "%s", notFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, render(c))
+}
+
+func (s *Server) addStatus(st Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.statuses = append(s.statuses, st)
 }
 
 // repoIs checks the repository in the path is the one the fake serves.
@@ -357,7 +354,7 @@ func (s *Server) repoIs(w http.ResponseWriter, got string) bool {
 	return true
 }
 
-func (s *Server) list(n int, render func(*Comment) any) []any {
+func (s *Server) list(n int, render func(*Comment) map[string]any) []any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []any{}
@@ -397,6 +394,10 @@ func (s *Server) htmlURL(c *Comment) string {
 
 func (s *Server) ghComment(c *Comment) map[string]any {
 	return map[string]any{"id": c.ID, "body": c.Body, "html_url": s.htmlURL(c)}
+}
+
+func glNoteJSON(c *Comment) map[string]any {
+	return map[string]any{"id": c.ID, "body": c.Body}
 }
 
 // bodyField reads the one documented field of a comment write: body.

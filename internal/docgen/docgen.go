@@ -13,7 +13,6 @@ package docgen
 import (
 	"bytes"
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -114,13 +113,4 @@ func code(s string) string {
 		return ""
 	}
 	return "`" + strings.ReplaceAll(s, "|", `\|`) + "`"
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,7 +3,6 @@ package docgen
 import (
 	"fmt"
 	"go/ast"
-	"go/parser"
 	"go/token"
 	"path/filepath"
 	"regexp"
@@ -52,47 +51,37 @@ func renderMeta(in Inputs) ([]byte, error) {
 // metaKeys parses the package's non-test files for string constants
 // named Meta… whose value starts with "drover.".
 func metaKeys(dir string) ([]metaKey, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	decls, err := packageDecls(dir)
 	if err != nil {
 		return nil, err
 	}
-	fset := token.NewFileSet()
 	var out []metaKey
 	names := map[string]string{} // constant name → key
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
+	for _, decl := range decls {
+		gd, ok := decl.(*ast.GenDecl)
+		if !ok || gd.Tok != token.CONST {
 			continue
 		}
-		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
-		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", name, err)
-		}
-		for _, decl := range f.Decls {
-			gd, ok := decl.(*ast.GenDecl)
-			if !ok || gd.Tok != token.CONST {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				for i, id := range vs.Names {
-					if !strings.HasPrefix(id.Name, "Meta") || i >= len(vs.Values) {
-						continue
-					}
-					lit, ok := vs.Values[i].(*ast.BasicLit)
-					if !ok || lit.Kind != token.STRING {
-						continue
-					}
-					key, err := strconv.Unquote(lit.Value)
-					if err != nil || !strings.HasPrefix(key, "drover.") {
-						continue
-					}
-					doc := vs.Doc.Text()
-					if doc == "" {
-						doc = gd.Doc.Text()
-					}
-					out = append(out, metaKey{key: key, doc: strings.TrimSpace(doc)})
-					names[id.Name] = key
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, id := range vs.Names {
+				if !strings.HasPrefix(id.Name, "Meta") || i >= len(vs.Values) {
+					continue
 				}
+				lit, ok := vs.Values[i].(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					continue
+				}
+				key, err := strconv.Unquote(lit.Value)
+				if err != nil || !strings.HasPrefix(key, "drover.") {
+					continue
+				}
+				doc := vs.Doc.Text()
+				if doc == "" {
+					doc = gd.Doc.Text()
+				}
+				out = append(out, metaKey{key: key, doc: strings.TrimSpace(doc)})
+				names[id.Name] = key
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package docgen
 import (
 	"fmt"
 	"go/ast"
-	"go/parser"
 	"go/token"
 	"path/filepath"
 	"regexp"
@@ -69,50 +68,40 @@ func renderRoutes(in Inputs) ([]byte, error) {
 
 // routesIn parses a package's non-test files for registrations.
 func routesIn(dir string) ([]route, error) {
-	fset := token.NewFileSet()
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	decls, err := packageDecls(dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []route
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
+	for _, decl := range decls {
+		fn, ok := decl.(*ast.FuncDecl)
+		if !ok || fn.Body == nil {
 			continue
 		}
-		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
-		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", name, err)
-		}
-		for _, decl := range f.Decls {
-			fn, ok := decl.(*ast.FuncDecl)
-			if !ok || fn.Body == nil {
-				continue
-			}
-			ast.Inspect(fn.Body, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok || len(call.Args) != 2 {
-					return true
-				}
-				sel, ok := call.Fun.(*ast.SelectorExpr)
-				if !ok || (sel.Sel.Name != "Handle" && sel.Sel.Name != "HandleFunc") {
-					return true
-				}
-				lit, ok := call.Args[0].(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					return true
-				}
-				pattern, err := strconv.Unquote(lit.Value)
-				if err != nil {
-					return true
-				}
-				method, path, ok := strings.Cut(pattern, " ")
-				if !ok {
-					method, path = "ANY", pattern
-				}
-				out = append(out, route{method: method, path: path, doc: fn.Doc.Text()})
+		ast.Inspect(fn.Body, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) != 2 {
 				return true
-			})
-		}
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || (sel.Sel.Name != "Handle" && sel.Sel.Name != "HandleFunc") {
+				return true
+			}
+			lit, ok := call.Args[0].(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			pattern, err := strconv.Unquote(lit.Value)
+			if err != nil {
+				return true
+			}
+			method, path, ok := strings.Cut(pattern, " ")
+			if !ok {
+				method, path = "ANY", pattern
+			}
+			out = append(out, route{method: method, path: path, doc: fn.Doc.Text()})
+			return true
+		})
 	}
 	return out, nil
 }
