@@ -41,16 +41,13 @@ type deployResult struct {
 // policy) over an empty repo behind the counting proxy, commits n jobs at
 // once, asks for a sync and waits for n rollout.healthy events.
 func (b *bench) deployThroughAgent(ctx context.Context, n int) (*deployResult, error) {
-	dir, err := os.MkdirTemp("", "drover-bench-deploy-")
+	dir, remove, err := scratch("deploy-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer remove()
 	repo := filepath.Join(dir, "repo")
-	if err := os.MkdirAll(repo, 0o755); err != nil {
-		return nil, err
-	}
-	if _, err := git(repo, "init", "-q", "-b", "main"); err != nil {
+	if err := initRepo(repo); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(repo, "README"), []byte("jobs\n"), 0o644); err != nil {
@@ -81,8 +78,7 @@ func (b *bench) deployThroughAgent(ctx context.Context, n int) (*deployResult, e
 			return err
 		}
 		defer p.close()
-		env := append(os.Environ(), c.Env()...)
-		env = append(env, "NOMAD_ADDR="+p.addr)
+		env := proxiedEnv(c, p)
 		args := []string{"--repo", repo, "--instance", instance, "--data-dir", filepath.Join(dir, "data"),
 			"--interval", "10s", "--parallel", fmt.Sprint(deployParallel)}
 		if b.heapDir != "" {
@@ -100,15 +96,7 @@ func (b *bench) deployThroughAgent(ctx context.Context, n int) (*deployResult, e
 		if err := a.waitQuiet(ctx, 2*time.Second, time.Minute); err != nil {
 			return err
 		}
-		for i := range n {
-			if err := os.WriteFile(filepath.Join(repo, jobFile(i)), []byte(benchJob(i, "1")), 0o644); err != nil {
-				return err
-			}
-		}
-		if _, err := git(repo, "add", "-A"); err != nil {
-			return err
-		}
-		if _, err := git(repo, "commit", "-q", "-m", fmt.Sprintf("%d jobs", n)); err != nil {
+		if err := commitJobs(repo, n, 1); err != nil {
 			return err
 		}
 		b.logf("N=%d: deploy through the agent (pid %d)", n, pid)

@@ -4,15 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/internal/testcluster"
-	"github.com/hashicorp/nomad/api"
 )
 
 // largeResult is what the -large mode measured at one N: cold sync against
@@ -48,19 +45,15 @@ func largeCapacity(n int) *testcluster.Capacity {
 // both fixed since). One dev node's scheduler places about 5 allocations a second once it holds
 // a few thousand, so at 10,000 the wait for them dominates the run.
 func (b *bench) large(ctx context.Context, n int) (*largeResult, error) {
-	dir, err := os.MkdirTemp("", "drover-bench-large-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	repo := filepath.Join(dir, "repo")
 	count := 1
 	if b.idle {
 		count = 0
 	}
-	if err := makeRepoOf(repo, n, count); err != nil {
+	dir, repo, remove, err := scratchRepo("large-", n, count)
+	if err != nil {
 		return nil, err
 	}
+	defer remove()
 	r := &largeResult{n: n}
 	b.logf("N=%d: register floor at parallel %d", n, deployParallel)
 	err = b.withClusterOpts(ctx, filepath.Join(dir, "floor"), largeCapacity(n), func(c *testcluster.Cluster) error {
@@ -83,7 +76,7 @@ func (b *bench) large(ctx context.Context, n int) (*largeResult, error) {
 		r.applyCalls, _ = px.counter.snapshot()
 		b.logf("N=%d: drover apply %s (%.2f× the floor), calls %v; waiting for the cluster to settle", n, secs(r.apply), ratio(r.apply, r.floor), r.applyCalls)
 		if !b.idle {
-			if err := waitPlaced(ctx, c.Nomad(), n, 90*time.Minute); err != nil {
+			if err := waitRunning(ctx, c.Nomad(), n, 90*time.Minute, 5*time.Second); err != nil {
 				return err
 			}
 		}
@@ -98,8 +91,6 @@ func (b *bench) large(ctx context.Context, n int) (*largeResult, error) {
 // largeAgent runs an agent over the synced cluster: its first cycle, then
 // quietCycles quiet ones, and its peak RSS.
 func (b *bench) largeAgent(ctx context.Context, c *testcluster.Cluster, px *proxy, repo, data string, r *largeResult) error {
-	env := append(os.Environ(), c.Env()...)
-	env = append(env, "NOMAD_ADDR="+px.addr)
 	// Its own state prefix: the rollouts `drover apply` recorded are not
 	// resumed, so the quiet cycles are the agent's cost of N synced jobs
 	// with no rollout in flight.
@@ -107,24 +98,13 @@ func (b *bench) largeAgent(ctx context.Context, c *testcluster.Cluster, px *prox
 	if b.heapDir != "" {
 		args = append(args, "--pprof")
 	}
-	start := time.Now()
-	a, err := startAgent(b.drover, args, env)
+	a, firstCycle, err := b.startSettled(ctx, c, r.n, args, proxiedEnv(c, px), 60*time.Minute)
 	if err != nil {
 		return err
 	}
 	defer a.stop()
 	pid := a.cmd.Process.Pid
-	b.logf("N=%d: agent started (pid %d); its first cycle plans every job", r.n, pid)
-	if _, _, err := a.wait(ctx, 0, "sync.done", 60*time.Minute, nil); err != nil {
-		return err
-	}
-	r.firstCycle = time.Since(start)
-	if err := a.waitQuiet(ctx, 3*time.Second, 10*time.Minute); err != nil {
-		return err
-	}
-	if err := waitSettled(ctx, c.Nomad()); err != nil {
-		return err
-	}
+	r.firstCycle = firstCycle
 	b.logf("N=%d: first cycle done after %s; %d quiet cycles (POST /v1/sync)", r.n, secs(r.firstCycle), quietCycles)
 	q, err := quietCost(ctx, a, px, 10*time.Minute)
 	if err != nil {
@@ -136,30 +116,6 @@ func (b *bench) largeAgent(ctx context.Context, c *testcluster.Cluster, px *prox
 	}
 	r.rss, err = peakRSS(pid)
 	return err
-}
-
-// waitPlaced waits until every one of n jobs has its allocation running.
-func waitPlaced(ctx context.Context, nc *api.Client, n int, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		stubs, _, err := nc.Jobs().List((&api.QueryOptions{}).WithContext(ctx))
-		if err != nil {
-			return err
-		}
-		running := 0
-		for _, s := range stubs {
-			if s.JobSummary != nil && s.JobSummary.Summary["g"].Running == 1 {
-				running++
-			}
-		}
-		if running == n {
-			return nil
-		}
-		if !backoff.Sleep(ctx, 5*time.Second) {
-			return ctx.Err()
-		}
-	}
-	return fmt.Errorf("%d jobs not all running within %s", n, limit)
 }
 
 func (b *bench) withClusterOpts(ctx context.Context, dir string, capacity *testcluster.Capacity, f func(*testcluster.Cluster) error) error {

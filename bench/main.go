@@ -68,14 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if v := os.Getenv("BENCH_N_LARGE"); v != "" && *large {
 		*sizes = v
 	}
-	var ns []int
-	for _, s := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 10 {
-			fmt.Fprintf(stderr, "bench: job count %q: want an integer ≥ 10\n", s)
-			return 2
-		}
-		ns = append(ns, n)
+	ns, err := atLeast(*sizes, 10)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: job count %v\n", err)
+		return 2
 	}
 	b := &bench{drover: *droverBin, nomad: *nomadBin, log: stderr, profile: *profile, baseline: *baseline, heapDir: *heap, idle: *idle}
 	machine, err := describeMachine(ctx, b.nomad)
@@ -84,14 +80,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *sweep != "" {
-		var ps []int
-		for _, s := range strings.Split(*sweep, ",") {
-			p, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || p < 1 {
-				fmt.Fprintf(stderr, "bench: parallelism %q: want an integer ≥ 1\n", s)
-				return 2
-			}
-			ps = append(ps, p)
+		ps, err := atLeast(*sweep, 1)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: parallelism %v\n", err)
+			return 2
 		}
 		n := ns[len(ns)-1]
 		rows, err := b.parallelSweep(ctx, n, ps)
@@ -104,28 +96,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *large {
-		fmt.Fprintln(stdout, machine)
-		for _, n := range ns {
-			r, err := b.large(ctx, n)
-			if err != nil {
-				fmt.Fprintf(stderr, "bench: large N=%d: %v\n", n, err)
-				return 1
-			}
-			writeLarge(stdout, r)
-		}
-		return 0
+		return eachN(ctx, ns, machine, stdout, stderr, "large ", b.large, writeLarge)
 	}
 	if *deploy {
-		fmt.Fprintln(stdout, machine)
-		for _, n := range ns {
-			d, err := b.deployThroughAgent(ctx, n)
-			if err != nil {
-				fmt.Fprintf(stderr, "bench: deploy N=%d: %v\n", n, err)
-				return 1
-			}
-			writeDeploy(stdout, d)
-		}
-		return 0
+		return eachN(ctx, ns, machine, stdout, stderr, "deploy ", b.deployThroughAgent, writeDeploy)
 	}
 	var results []*result
 	for _, n := range ns {
@@ -137,5 +111,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		results = append(results, r)
 	}
 	writeTable(stdout, machine, results)
+	return 0
+}
+
+// atLeast parses a comma-separated list of integers, each at least least.
+func atLeast(list string, least int) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || v < least {
+			return nil, fmt.Errorf("%q: want an integer ≥ %d", s, least)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// eachN runs one mode's measure for each job count, writing each result
+// as it comes under the machine's description; the exit code is run's.
+func eachN[R any](ctx context.Context, ns []int, machine string, stdout, stderr io.Writer, mode string, measure func(context.Context, int) (R, error), write func(io.Writer, R)) int {
+	fmt.Fprintln(stdout, machine)
+	for _, n := range ns {
+		r, err := measure(ctx, n)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %sN=%d: %v\n", mode, n, err)
+			return 1
+		}
+		write(stdout, r)
+	}
 	return 0
 }

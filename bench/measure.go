@@ -82,15 +82,11 @@ func (b *bench) logf(format string, args ...any) {
 }
 
 func (b *bench) measure(ctx context.Context, n int) (*result, error) {
-	dir, err := os.MkdirTemp("", "drover-bench-")
+	dir, repo, remove, err := scratchRepo("", n, 1)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	repo := filepath.Join(dir, "repo")
-	if err := makeRepo(repo, n); err != nil {
-		return nil, err
-	}
+	defer remove()
 	r := &result{n: n}
 
 	if b.baseline {
@@ -111,7 +107,7 @@ func (b *bench) measure(ctx context.Context, n int) (*result, error) {
 			return err
 		}
 		b.logf("N=%d: drover apply took %s; waiting for %d jobs to run", n, r.droverCold.Round(time.Millisecond), n)
-		if err := waitRunning(ctx, c.Nomad(), n); err != nil {
+		if err := waitRunning(ctx, c.Nomad(), n, 15*time.Minute, time.Second); err != nil {
 			return err
 		}
 		if err := b.agentPhase(ctx, c, repo, filepath.Join(dir, "agent-data"), r); err != nil {
@@ -133,12 +129,7 @@ func (b *bench) measure(ctx context.Context, n int) (*result, error) {
 }
 
 func (b *bench) withCluster(ctx context.Context, dir string, f func(*testcluster.Cluster) error) error {
-	c, err := testcluster.Start(ctx, testcluster.Options{Dir: dir, NomadBin: b.nomad, ReadyTimeout: 3 * time.Minute})
-	if err != nil {
-		return err
-	}
-	defer c.Stop()
-	return f(c)
+	return b.withClusterOpts(ctx, dir, nil, f)
 }
 
 // nomadLoop is what a team without drover scripts: one `nomad job run
@@ -186,30 +177,15 @@ func (b *bench) agentPhase(ctx context.Context, c *testcluster.Cluster, repo, da
 		return err
 	}
 	defer p.close()
-	env := append(os.Environ(), c.Env()...)
-	env = append(env, "NOMAD_ADDR="+p.addr)
 	// The secret goes through the environment, as the README advises.
 	const webhookSecret = "bench-webhook-secret"
-	a, err := startAgent(b.drover, []string{"--repo", repo, "--instance", instance, "--data-dir", data, "--interval", "1h"},
-		append(env, "DROVER_WEBHOOK_SECRET="+webhookSecret))
+	a, _, err := b.startSettled(ctx, c, r.n, []string{"--repo", repo, "--instance", instance, "--data-dir", data, "--interval", "1h"},
+		append(proxiedEnv(c, p), "DROVER_WEBHOOK_SECRET="+webhookSecret), 15*time.Minute)
 	if err != nil {
 		return err
 	}
 	defer a.stop()
 	pid := a.cmd.Process.Pid
-
-	b.logf("N=%d: agent started (pid %d); first cycle plans every job", r.n, pid)
-	if _, _, err := a.wait(ctx, 0, "sync.done", 15*time.Minute, nil); err != nil {
-		return err
-	}
-	if err := a.waitQuiet(ctx, 3*time.Second, 10*time.Minute); err != nil {
-		return err
-	}
-	// Quiet means the cluster too: deployments finished, no allocation
-	// changing state, so the job list's index stands still.
-	if err := waitSettled(ctx, c.Nomad()); err != nil {
-		return err
-	}
 
 	b.logf("N=%d: %d quiet cycles (POST /v1/sync)", r.n, quietCycles)
 	q, err := quietCost(ctx, a, p, 5*time.Minute)
@@ -272,6 +248,42 @@ func (b *bench) agentPhase(ctx context.Context, c *testcluster.Cluster, repo, da
 		return err
 	}
 	return nil
+}
+
+// proxiedEnv is the environment of a drover process that talks to c's
+// Nomad through p.
+func proxiedEnv(c *testcluster.Cluster, p *proxy) []string {
+	env := append(os.Environ(), c.Env()...)
+	return append(env, "NOMAD_ADDR="+p.addr)
+}
+
+// startSettled starts an agent with args and env, waits for its first
+// cycle, which plans every job, to end within firstCycle, then for the
+// agent and the cluster to go quiet. It returns the agent, to be stopped
+// by the caller, and how long its first cycle took from the start.
+func (b *bench) startSettled(ctx context.Context, c *testcluster.Cluster, n int, args, env []string, firstCycle time.Duration) (*agentProc, time.Duration, error) {
+	start := time.Now()
+	a, err := startAgent(b.drover, args, env)
+	if err != nil {
+		return nil, 0, err
+	}
+	b.logf("N=%d: agent started (pid %d); its first cycle plans every job", n, a.cmd.Process.Pid)
+	if _, _, err := a.wait(ctx, 0, "sync.done", firstCycle, nil); err != nil {
+		a.stop()
+		return nil, 0, err
+	}
+	took := time.Since(start)
+	if err := a.waitQuiet(ctx, 3*time.Second, 10*time.Minute); err != nil {
+		a.stop()
+		return nil, 0, err
+	}
+	// Quiet means the cluster too: deployments finished, no allocation
+	// changing state, so the job list's index stands still.
+	if err := waitSettled(ctx, c.Nomad()); err != nil {
+		a.stop()
+		return nil, 0, err
+	}
+	return a, took, nil
 }
 
 // inProcess runs drover's cycle (fetch → load → sync, as the agent does)
@@ -350,10 +362,11 @@ func (b *bench) inProcess(ctx context.Context, c *testcluster.Cluster, repoDir, 
 	}, nil
 }
 
-// waitRunning waits until n jobs have allocations running, so the agent
-// starts against a settled cluster.
-func waitRunning(ctx context.Context, nc *api.Client, n int) error {
-	deadline := time.Now().Add(15 * time.Minute)
+// waitRunning waits, polling every poll for up to limit, until n jobs have
+// their allocation running, so what comes next starts against a settled
+// cluster.
+func waitRunning(ctx context.Context, nc *api.Client, n int, limit, poll time.Duration) error {
+	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		stubs, _, err := nc.Jobs().List((&api.QueryOptions{}).WithContext(ctx))
 		if err != nil {
@@ -368,11 +381,11 @@ func waitRunning(ctx context.Context, nc *api.Client, n int) error {
 		if running == n {
 			return nil
 		}
-		if !backoff.Sleep(ctx, time.Second) {
+		if !backoff.Sleep(ctx, poll) {
 			return ctx.Err()
 		}
 	}
-	return fmt.Errorf("%d jobs not running within 15 minutes", n)
+	return fmt.Errorf("%d jobs not all running within %s", n, limit)
 }
 
 // waitSettled waits until the job list's index has not moved for 5s: no

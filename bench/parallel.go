@@ -28,15 +28,11 @@ type sweepRow struct {
 // through the API by p workers. The floor is what the Nomad server itself
 // allows; drover's ratio to it is its overhead (parse, plan, read-back).
 func (b *bench) parallelSweep(ctx context.Context, n int, ps []int) ([]sweepRow, error) {
-	dir, err := os.MkdirTemp("", "drover-bench-sweep-")
+	dir, repo, remove, err := scratchRepo("sweep-", n, 1)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	repo := filepath.Join(dir, "repo")
-	if err := makeRepo(repo, n); err != nil {
-		return nil, err
-	}
+	defer remove()
 	var rows []sweepRow
 	for _, p := range ps {
 		row := sweepRow{parallel: p}

@@ -58,12 +58,24 @@ func makeRepo(dir string, n int) error { return makeRepoOf(dir, n, 1) }
 
 // makeRepoOf writes n job files of count allocations each and commits them.
 func makeRepoOf(dir string, n, count int) error {
+	if err := initRepo(dir); err != nil {
+		return err
+	}
+	return commitJobs(dir, n, count)
+}
+
+// initRepo makes dir an empty git repository on branch main.
+func initRepo(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := git(dir, "init", "-q", "-b", "main"); err != nil {
-		return err
-	}
+	_, err := git(dir, "init", "-q", "-b", "main")
+	return err
+}
+
+// commitJobs writes n job files of count allocations each into the
+// repository dir and commits them.
+func commitJobs(dir string, n, count int) error {
 	for i := range n {
 		if err := os.WriteFile(filepath.Join(dir, jobFile(i)), []byte(benchJobOf(i, "1", count)), 0o644); err != nil {
 			return err
@@ -74,6 +86,31 @@ func makeRepoOf(dir string, n, count int) error {
 	}
 	_, err := git(dir, "commit", "-q", "-m", fmt.Sprintf("%d jobs", n))
 	return err
+}
+
+// scratch makes a temporary directory for one measurement, its name
+// starting with drover-bench-name; remove deletes it and all in it.
+func scratch(name string) (dir string, remove func(), err error) {
+	dir, err = os.MkdirTemp("", "drover-bench-"+name)
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+// scratchRepo is scratch with a repository of n jobs of count allocations
+// each in it, at dir/repo.
+func scratchRepo(name string, n, count int) (dir, repo string, remove func(), err error) {
+	dir, remove, err = scratch(name)
+	if err != nil {
+		return "", "", nil, err
+	}
+	repo = filepath.Join(dir, "repo")
+	if err := makeRepoOf(repo, n, count); err != nil {
+		remove()
+		return "", "", nil, err
+	}
+	return dir, repo, remove, nil
 }
 
 // commitVersion changes job i's VERSION and commits, returning the SHA.

@@ -13,6 +13,7 @@ package metrics
 import (
 	"net/http"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/drover-dev/drover/api"
@@ -157,17 +158,17 @@ func New(version string) *Metrics {
 	for _, s := range jobStates() {
 		m.jobs.WithLabelValues(s)
 	}
-	for _, r := range []string{ApplyOK, ApplyConflict, ApplyError} {
+	for _, r := range applyResults() {
 		m.applies.WithLabelValues(r)
 	}
-	for _, r := range []string{RolloutHealthy, RolloutFailed, RolloutUnknown, RolloutSuperseded} {
+	for _, r := range rolloutResults() {
 		m.rollouts.WithLabelValues(r)
 	}
-	for _, r := range []string{RollbackApplied, RollbackFailed} {
+	for _, r := range rollbackResults() {
 		m.rollbacks.WithLabelValues(r)
 	}
-	for _, p := range []string{"github", "gitlab"} {
-		for _, r := range []string{WebhookTriggered, WebhookIgnored, WebhookRejected} {
+	for _, p := range webhookProviders() {
+		for _, r := range webhookResults() {
 			m.webhooks.WithLabelValues(p, r)
 		}
 	}
@@ -296,12 +297,9 @@ func (m *Metrics) Applied(result string) {
 	if m == nil {
 		return
 	}
-	switch result {
-	case ApplyOK:
-	case ApplyConflict:
+	result = closed(result, applyResults(), ApplyError)
+	if result == ApplyConflict {
 		m.conflicts.Inc()
-	default:
-		result = ApplyError
 	}
 	m.applies.WithLabelValues(result).Inc()
 }
@@ -313,12 +311,7 @@ func (m *Metrics) RolloutFinished(result string) {
 	if m == nil {
 		return
 	}
-	switch result {
-	case RolloutHealthy, RolloutFailed, RolloutSuperseded, RolloutUnknown:
-	default:
-		result = RolloutUnknown
-	}
-	m.rollouts.WithLabelValues(result).Inc()
+	m.rollouts.WithLabelValues(closed(result, rolloutResults(), RolloutUnknown)).Inc()
 }
 
 // RollbackFinished counts a rollback: RollbackApplied or RollbackFailed;
@@ -327,12 +320,7 @@ func (m *Metrics) RollbackFinished(result string) {
 	if m == nil {
 		return
 	}
-	switch result {
-	case RollbackApplied, RollbackFailed:
-	default:
-		result = RollbackUnknown
-	}
-	m.rollbacks.WithLabelValues(result).Inc()
+	m.rollbacks.WithLabelValues(closed(result, rollbackResults(), RollbackUnknown)).Inc()
 }
 
 // Webhook results.
@@ -349,17 +337,28 @@ func (m *Metrics) WebhookDelivery(provider, result string) {
 	if m == nil {
 		return
 	}
-	switch provider {
-	case "github", "gitlab":
-	default:
-		provider = "other"
+	m.webhooks.WithLabelValues(closed(provider, webhookProviders(), "other"), closed(result, webhookResults(), WebhookRejected)).Inc()
+}
+
+// The closed label sets New creates the series of and the recording
+// methods hold their values to (see closed). A rollback's unknown and a
+// webhook's other provider are only fallbacks, and have no series until
+// they happen.
+func applyResults() []string     { return []string{ApplyOK, ApplyConflict, ApplyError} }
+func rollbackResults() []string  { return []string{RollbackApplied, RollbackFailed} }
+func webhookProviders() []string { return []string{"github", "gitlab"} }
+func webhookResults() []string   { return []string{WebhookTriggered, WebhookIgnored, WebhookRejected} }
+func rolloutResults() []string {
+	return []string{RolloutHealthy, RolloutFailed, RolloutUnknown, RolloutSuperseded}
+}
+
+// closed is v when set holds it and fallback otherwise, so a caller's typo
+// cannot add a series.
+func closed(v string, set []string, fallback string) string {
+	if slices.Contains(set, v) {
+		return v
 	}
-	switch result {
-	case WebhookTriggered, WebhookIgnored, WebhookRejected:
-	default:
-		result = WebhookRejected
-	}
-	m.webhooks.WithLabelValues(provider, result).Inc()
+	return fallback
 }
 
 // gaugeBool is a yes/no gauge's value: 1 or 0.
