@@ -59,17 +59,17 @@ func (f *flagSet) String(g *flagGroup, p *string, name, def, usage string) {
 
 func (f *flagSet) Bool(g *flagGroup, p *bool, name string, def bool, usage string) {
 	*p = def
-	f.add(g, (*boolValue)(p), name, strconv.FormatBool(def), usage)
+	f.add(g, &boolValue{parsed[bool]{p, strconv.ParseBool, strconv.FormatBool, "a boolean"}}, name, strconv.FormatBool(def), usage)
 }
 
 func (f *flagSet) Int(g *flagGroup, p *int, name string, def int, usage string) {
 	*p = def
-	f.add(g, (*intValue)(p), name, strconv.Itoa(def), usage)
+	f.add(g, &parsed[int]{p, strconv.Atoi, strconv.Itoa, "a whole number"}, name, strconv.Itoa(def), usage)
 }
 
 func (f *flagSet) Duration(g *flagGroup, p *time.Duration, name string, def time.Duration, usage string) {
 	*p = def
-	f.add(g, (*durationValue)(p), name, def.String(), usage)
+	f.add(g, &parsed[time.Duration]{p, time.ParseDuration, time.Duration.String, "a duration like 30s or 5m"}, name, def.String(), usage)
 }
 
 // List is a repeatable flag; its environment variable is comma-separated.
@@ -143,42 +143,35 @@ type stringValue string
 func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
 func (s *stringValue) String() string     { return string(*s) }
 
-type boolValue bool
+// parsed is a flag of type T: parse reads a value, refusing what it
+// cannot read as not want, and format writes one.
+type parsed[T any] struct {
+	p      *T
+	parse  func(string) (T, error)
+	format func(T) string
+	want   string
+}
 
-func (b *boolValue) Set(v string) error {
-	x, err := strconv.ParseBool(v)
+func (v *parsed[T]) Set(s string) error {
+	x, err := v.parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a boolean", v)
+		return fmt.Errorf("%q is not %s", s, v.want)
 	}
-	*b = boolValue(x)
+	*v.p = x
 	return nil
 }
-func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
-func (b *boolValue) IsBoolFlag() bool { return true }
 
-type intValue int
-
-func (i *intValue) Set(v string) error {
-	x, err := strconv.Atoi(v)
-	if err != nil {
-		return fmt.Errorf("%q is not a whole number", v)
+func (v *parsed[T]) String() string {
+	if v.p == nil { // the flag package's zero value
+		return ""
 	}
-	*i = intValue(x)
-	return nil
+	return v.format(*v.p)
 }
-func (i *intValue) String() string { return strconv.Itoa(int(*i)) }
 
-type durationValue time.Duration
+// boolValue is a parsed bool that may stand alone: --flag is --flag=true.
+type boolValue struct{ parsed[bool] }
 
-func (d *durationValue) Set(v string) error {
-	x, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration like 30s or 5m", v)
-	}
-	*d = durationValue(x)
-	return nil
-}
-func (d *durationValue) String() string { return time.Duration(*d).String() }
+func (*boolValue) IsBoolFlag() bool { return true }
 
 // listValue collects repeated flags. Values from the environment are
 // replaced, not extended, by the command line.

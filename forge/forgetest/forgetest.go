@@ -186,111 +186,143 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	s.route(w, r, path)
+}
+
+// route is one endpoint of a provider's API: a path pattern whose first
+// group is the repository, and what answers it.
+type route struct {
+	path  *regexp.Regexp
+	serve func(s *Server, w http.ResponseWriter, r *http.Request, path string, m []string)
+}
+
+// routes are the endpoints of the provider's API drover uses.
+func (s *Server) routes() []route {
 	if s.provider == "github" {
-		s.github(w, r, path)
-	} else {
-		s.gitlab(w, r, path)
+		return []route{
+			{ghComments, (*Server).ghComments},
+			{ghComment, (*Server).ghComment},
+			{ghStatus, (*Server).ghStatus},
+		}
+	}
+	return []route{
+		{glNotes, (*Server).glNotes},
+		{glNote, (*Server).glNote},
+		{glStatus, (*Server).glStatus},
 	}
 }
 
-func (s *Server) github(w http.ResponseWriter, r *http.Request, path string) {
-	if got := r.Header.Get("Authorization"); got != "Bearer "+s.token && got != "token "+s.token {
-		s.problem(w, http.StatusUnauthorized, "github: Authorization header %q", redact(got))
+// route authenticates the request and passes it to its endpoint.
+func (s *Server) route(w http.ResponseWriter, r *http.Request, path string) {
+	if !s.authorized(w, r) {
 		return
 	}
-	if m := ghComments.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
-		n, _ := strconv.Atoi(m[2])
-		s.listOrCreate(w, r, path, n, s.ghComment, s.ghComment)
-		return
+	for _, rt := range s.routes() {
+		if m := rt.path.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
+			rt.serve(s, w, r, path, m)
+			return
+		}
 	}
-	if m := ghComment.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
-		id, _ := strconv.ParseInt(m[2], 10, 64)
-		if s.methodIs(w, r, path, http.MethodPatch) {
-			s.editComment(w, r, id, 0, fmt.Sprintf("github: no comment %d", id), s.ghComment)
-		}
-		return
-	}
-	if m := ghStatus.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
-		if !s.methodIs(w, r, path, http.MethodPost) {
-			return
-		}
-		var b struct {
-			State       string  `json:"state"`
-			TargetURL   *string `json:"target_url"`
-			Description *string `json:"description"`
-			Context     *string `json:"context"`
-		}
-		if !s.decode(w, r, &b) {
-			return
-		}
-		switch {
-		case b.State != "pending" && b.State != "success" && b.State != "failure" && b.State != "error":
-			s.problem(w, http.StatusUnprocessableEntity, "github: status state %q", b.State)
-			return
-		case b.Description != nil && len([]rune(*b.Description)) > 140:
-			s.problem(w, http.StatusUnprocessableEntity, "github: description of %d characters (max 140)", len([]rune(*b.Description)))
-			return
-		case b.Context == nil || *b.Context == "":
-			s.problem(w, http.StatusUnprocessableEntity, "github: status without a context")
-			return
-		}
-		st := Status{Commit: m[2], State: b.State, Context: *b.Context, Description: deref(b.Description), TargetURL: deref(b.TargetURL), At: time.Now()}
-		s.addStatus(st)
-		writeJSON(w, http.StatusCreated, map[string]any{"id": time.Now().UnixNano(), "state": b.State, "context": st.Context})
-		return
-	}
-	s.problem(w, http.StatusNotFound, "github: no route %s %s", r.Method, path)
+	s.problem(w, http.StatusNotFound, "%s: no route %s %s", s.provider, r.Method, path)
 }
 
-func (s *Server) gitlab(w http.ResponseWriter, r *http.Request, path string) {
+// authorized checks the token in the header the provider reads it from.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if s.provider == "github" {
+		if got := r.Header.Get("Authorization"); got != "Bearer "+s.token && got != "token "+s.token {
+			s.problem(w, http.StatusUnauthorized, "github: Authorization header %q", redact(got))
+			return false
+		}
+		return true
+	}
 	if got := r.Header.Get("PRIVATE-TOKEN"); got != s.token {
 		s.problem(w, http.StatusUnauthorized, "gitlab: PRIVATE-TOKEN header %q", redact(got))
+		return false
+	}
+	return true
+}
+
+func (s *Server) ghComments(w http.ResponseWriter, r *http.Request, path string, m []string) {
+	n, _ := strconv.Atoi(m[2])
+	s.listOrCreate(w, r, path, n, s.ghCommentJSON, s.ghCommentJSON)
+}
+
+func (s *Server) ghComment(w http.ResponseWriter, r *http.Request, path string, m []string) {
+	id, _ := strconv.ParseInt(m[2], 10, 64)
+	if s.methodIs(w, r, path, http.MethodPatch) {
+		s.editComment(w, r, id, 0, fmt.Sprintf("github: no comment %d", id), s.ghCommentJSON)
+	}
+}
+
+func (s *Server) ghStatus(w http.ResponseWriter, r *http.Request, path string, m []string) {
+	var b struct {
+		State       string  `json:"state"`
+		TargetURL   *string `json:"target_url"`
+		Description *string `json:"description"`
+		Context     *string `json:"context"`
+	}
+	if !s.posted(w, r, path, &b) {
 		return
 	}
-	if m := glNotes.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
-		n, _ := strconv.Atoi(m[2])
-		s.listOrCreate(w, r, path, n, func(c *Comment) map[string]any {
-			return map[string]any{"id": c.ID, "body": c.Body, "system": false}
-		}, glNoteJSON)
+	switch {
+	case b.State != "pending" && b.State != "success" && b.State != "failure" && b.State != "error":
+		s.problem(w, http.StatusUnprocessableEntity, "github: status state %q", b.State)
+		return
+	case b.Description != nil && len([]rune(*b.Description)) > 140:
+		s.problem(w, http.StatusUnprocessableEntity, "github: description of %d characters (max 140)", len([]rune(*b.Description)))
+		return
+	case b.Context == nil || *b.Context == "":
+		s.problem(w, http.StatusUnprocessableEntity, "github: status without a context")
 		return
 	}
-	if m := glNote.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
-		n, _ := strconv.Atoi(m[2])
-		id, _ := strconv.ParseInt(m[3], 10, 64)
-		if s.methodIs(w, r, path, http.MethodPut) {
-			s.editComment(w, r, id, n, fmt.Sprintf("gitlab: no note %d on !%d", id, n), glNoteJSON)
-		}
+	st := Status{Commit: m[2], State: b.State, Context: *b.Context, Description: deref(b.Description), TargetURL: deref(b.TargetURL), At: time.Now()}
+	s.addStatus(st)
+	writeJSON(w, http.StatusCreated, map[string]any{"id": time.Now().UnixNano(), "state": b.State, "context": st.Context})
+}
+
+func (s *Server) glNotes(w http.ResponseWriter, r *http.Request, path string, m []string) {
+	n, _ := strconv.Atoi(m[2])
+	s.listOrCreate(w, r, path, n, func(c *Comment) map[string]any {
+		return map[string]any{"id": c.ID, "body": c.Body, "system": false}
+	}, glNoteJSON)
+}
+
+func (s *Server) glNote(w http.ResponseWriter, r *http.Request, path string, m []string) {
+	n, _ := strconv.Atoi(m[2])
+	id, _ := strconv.ParseInt(m[3], 10, 64)
+	if s.methodIs(w, r, path, http.MethodPut) {
+		s.editComment(w, r, id, n, fmt.Sprintf("gitlab: no note %d on !%d", id, n), glNoteJSON)
+	}
+}
+
+func (s *Server) glStatus(w http.ResponseWriter, r *http.Request, path string, m []string) {
+	var b struct {
+		State       string  `json:"state"`
+		Name        *string `json:"name"`
+		TargetURL   *string `json:"target_url"`
+		Description *string `json:"description"`
+	}
+	if !s.posted(w, r, path, &b) {
 		return
 	}
-	if m := glStatus.FindStringSubmatch(path); m != nil && s.repoIs(w, m[1]) {
-		if !s.methodIs(w, r, path, http.MethodPost) {
-			return
-		}
-		var b struct {
-			State       string  `json:"state"`
-			Name        *string `json:"name"`
-			TargetURL   *string `json:"target_url"`
-			Description *string `json:"description"`
-		}
-		if !s.decode(w, r, &b) {
-			return
-		}
-		switch b.State {
-		case "pending", "running", "success", "failed", "canceled", "skipped":
-		default:
-			s.problem(w, http.StatusBadRequest, "gitlab: status state %q", b.State)
-			return
-		}
-		if b.Name == nil || *b.Name == "" {
-			s.problem(w, http.StatusBadRequest, "gitlab: status without a name")
-			return
-		}
-		st := Status{Commit: m[2], State: b.State, Context: *b.Name, Description: deref(b.Description), TargetURL: deref(b.TargetURL), At: time.Now()}
-		s.addStatus(st)
-		writeJSON(w, http.StatusCreated, map[string]any{"id": time.Now().UnixNano(), "status": b.State, "name": st.Context})
+	switch b.State {
+	case "pending", "running", "success", "failed", "canceled", "skipped":
+	default:
+		s.problem(w, http.StatusBadRequest, "gitlab: status state %q", b.State)
 		return
 	}
-	s.problem(w, http.StatusNotFound, "gitlab: no route %s %s", r.Method, path)
+	if b.Name == nil || *b.Name == "" {
+		s.problem(w, http.StatusBadRequest, "gitlab: status without a name")
+		return
+	}
+	st := Status{Commit: m[2], State: b.State, Context: *b.Name, Description: deref(b.Description), TargetURL: deref(b.TargetURL), At: time.Now()}
+	s.addStatus(st)
+	writeJSON(w, http.StatusCreated, map[string]any{"id": time.Now().UnixNano(), "status": b.State, "name": st.Context})
+}
+
+// posted reads the JSON body of a POST into v (see decode).
+func (s *Server) posted(w http.ResponseWriter, r *http.Request, path string, v any) bool {
+	return s.methodIs(w, r, path, http.MethodPost) && s.decode(w, r, v)
 }
 
 // methodIs checks the request's method is the one the route takes.
@@ -392,7 +424,7 @@ func (s *Server) htmlURL(c *Comment) string {
 	return fmt.Sprintf("https://github.example/%s/pull/%d#issuecomment-%d", s.repo, c.Number, c.ID)
 }
 
-func (s *Server) ghComment(c *Comment) map[string]any {
+func (s *Server) ghCommentJSON(c *Comment) map[string]any {
 	return map[string]any{"id": c.ID, "body": c.Body, "html_url": s.htmlURL(c)}
 }
 
