@@ -28,12 +28,15 @@ func (em *Emitter) Emit(e Event, msg string) {
 		return
 	}
 	level := e.Level()
-	// WithLevel is nil below the logger's level; its methods do nothing then.
-	line := em.log.WithLevel(level).Str("event", e.EventName())
-	for _, f := range FieldsOf(e) {
-		line = appendField(line, f)
+	// WithLevel is nil below the logger's level: a quiet log costs no
+	// field encoding.
+	if line := em.log.WithLevel(level); line != nil {
+		line = line.Str("event", e.EventName())
+		for _, f := range FieldsOf(e) {
+			line = appendField(line, f)
+		}
+		line.Msg(msg)
 	}
-	line.Msg(msg)
 	if em.bus != nil && level >= zerolog.InfoLevel {
 		em.bus.publish(Entry{Time: time.Now().UTC(), Level: level, Message: msg, Event: e})
 	}
