@@ -134,7 +134,7 @@ type WebhookIgnored struct {
 
 // WatchError: a blocking watch failed; it is retried.
 type WatchError struct {
-	Watch   string        `json:"watch,omitempty" doc:"which watch: jobs, sync_requests, suspensions"`
+	Watch   string        `json:"watch,omitempty" doc:"the watch: cluster, forwarded or suspensions"`
 	Error   string        `json:"error" doc:"what failed"`
 	RetryIn time.Duration `json:"retry_in" doc:"when it is tried again"`
 }
