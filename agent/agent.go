@@ -97,6 +97,9 @@ type Options struct {
 	// hold secrets.
 	Describe map[string]string
 	Logger   zerolog.Logger
+	// Emitter writes the agent's events to the log and the bus (default:
+	// to Logger and Events).
+	Emitter *events.Emitter
 
 	// RefName names the remote ref the source follows (see
 	// source.Repo.RefName), so that pushes to other refs are ignored. nil,
@@ -111,8 +114,8 @@ type Options struct {
 	WebhookSecret string
 	// APIToken, when set, must be sent as a bearer token to POST /v1/sync.
 	APIToken string
-	// Events, when set, holds the events the log printed, for whatever
-	// shows or forwards them.
+	// Events, when set, holds the events emitted, for whatever shows or
+	// forwards them: the page and GET /v1/events.
 	Events *events.Bus
 	// Metrics records every cycle and serves GET /metrics; nil records
 	// nothing.
@@ -133,7 +136,7 @@ type Options struct {
 type Agent struct {
 	newTerm TermFunc
 	opts    Options
-	log     zerolog.Logger
+	events  *events.Emitter
 	status  *status
 	trigger chan request
 	// page is the web page, nil with Options.UI off; stream serves GET
@@ -161,6 +164,9 @@ type request struct{ reason, via string }
 func New(newTerm TermFunc, opts Options) (*Agent, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = DefaultInterval
+	}
+	if opts.Emitter == nil {
+		opts.Emitter = events.NewEmitter(opts.Logger, opts.Events)
 	}
 	if opts.Listen == "" {
 		opts.Listen = DefaultListen
@@ -195,7 +201,7 @@ func New(newTerm TermFunc, opts Options) (*Agent, error) {
 	a := &Agent{
 		newTerm: newTerm,
 		opts:    opts,
-		log:     opts.Logger,
+		events:  opts.Emitter,
 		trigger: make(chan request, 1),
 		role:    role,
 	}
@@ -238,7 +244,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", a.opts.Listen, err)
 		}
-		srv = newServer(a.Handler(), a.log)
+		srv = newServer(a.Handler(), a.events)
 		if a.stream != nil {
 			// Event streams never go idle: end them, or Shutdown waits
 			// for them until its deadline.
@@ -246,10 +252,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		go func() {
 			if err := srv.Serve(limitListener(ln, maxConns())); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Error().Str("event", "http.error").Err(err).Msg("http server stopped")
+				a.events.Emit(events.HTTPError{Error: err.Error()}, "http server stopped")
 			}
 		}()
-		a.log.Info().Str("event", "agent.start").Str("listen", ln.Addr().String()).Msg("drover agent started")
+		a.events.Emit(events.AgentStart{Listen: ln.Addr().String()}, "drover agent started")
 	}
 	if a.opts.Schedule != "" {
 		c := cron.New()
@@ -270,7 +276,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}
-	a.log.Info().Str("event", "agent.stop").Msg("drover agent stopped")
+	a.events.Emit(events.AgentStop{}, "drover agent stopped")
 	return err
 }
 
@@ -339,7 +345,7 @@ func (a *Agent) setTerm(c Cycles, r RolloutStatus) {
 
 // forwarded turns the sync requests standby replicas send into cycles.
 func (a *Agent) forwarded(ctx context.Context) {
-	v := watch.NewView(watch.Options{Name: "forwarded", Wait: 5 * time.Minute, Backoff: a.opts.WatchBackoff, Logger: a.log})
+	v := watch.NewView(watch.Options{Name: "forwarded", Wait: 5 * time.Minute, Backoff: a.opts.WatchBackoff, Emitter: a.events})
 	watch.Run(ctx, v, func(ctx context.Context, q watch.Query) (request, uint64, error) {
 		reason, via, next, err := a.opts.Triggers.Next(ctx, q.Index, q.Wait)
 		return request{reason: reason, via: via}, next, err
@@ -404,11 +410,7 @@ func (a *Agent) loop(ctx context.Context, cycles Cycles, watch *clusterWatch) {
 func (a *Agent) cycle(ctx context.Context, cycles Cycles, req request, attempt int, stalled *string) (*reconcile.Report, *cycle.Failure) {
 	start := time.Now()
 	a.status.begin(start)
-	ev := a.log.Info().Str("event", "sync.start").Str("reason", req.reason)
-	if req.via != "" {
-		ev = ev.Str("via", req.via)
-	}
-	ev.Msg("sync started")
+	a.events.Emit(events.SyncStart{Reason: req.reason, Via: req.via}, "sync started")
 
 	report, f := cycles.Run(ctx)
 	took := time.Since(start)
@@ -417,8 +419,8 @@ func (a *Agent) cycle(ctx context.Context, cycles Cycles, req request, attempt i
 
 	switch {
 	case f != nil && f.Kind == cycle.Interrupted:
-		a.log.Info().Str("event", "sync.done").Str("result", "interrupted").Int64("duration_ms", took.Milliseconds()).
-			Msg("sync interrupted by shutdown; registers in flight were finished")
+		a.events.Emit(events.SyncDone{Result: "interrupted", DurationMS: took.Milliseconds()},
+			"sync interrupted by shutdown; registers in flight were finished")
 		return report, f
 	case f != nil:
 		retryIn := a.opts.Backoff(attempt)
@@ -426,22 +428,18 @@ func (a *Agent) cycle(ctx context.Context, cycles Cycles, req request, attempt i
 			retryIn = a.opts.StalledRetry
 			if why := f.Error(); why != *stalled {
 				*stalled = why
-				a.log.Warn().Str("event", "sync.stalled").Str("step", string(f.Step)).Str("reason", why).
-					Str("retry_in", retryIn.String()).Msg("sync cannot succeed until the configuration or the remote changes")
+				a.events.Emit(events.SyncStalled{Step: string(f.Step), Reason: why, RetryIn: retryIn},
+					"sync cannot succeed until the configuration or the remote changes")
 			}
 		}
-		a.log.Error().Str("event", "sync.done").Str("result", "failed").Str("step", string(f.Step)).Str("kind", string(f.Kind)).
-			Err(f).Int64("duration_ms", took.Milliseconds()).Str("retry_in", retryIn.Round(time.Millisecond).String()).
-			Msg("sync failed")
+		a.events.Emit(events.SyncDone{Result: "failed", Step: string(f.Step), Kind: string(f.Kind), Error: f.Error(),
+			DurationMS: took.Milliseconds(), RetryIn: retryIn.Round(time.Millisecond)}, "sync failed")
 		return report, f
 	}
 	*stalled = ""
 	c := report.Counts()
-	ev = a.log.Info()
-	if report.Failed() {
-		ev = a.log.Warn()
-	}
-	ev.Str("event", "sync.done").Str("commit", report.Revision).Interface("counts", c).
-		Int("errors", c.Errors+c.Conflicts).Int64("duration_ms", took.Milliseconds()).Msg("sync finished")
+	counts := events.Counts(c)
+	a.events.Emit(events.SyncDone{Commit: report.Revision, Counts: &counts, Errors: c.Errors + c.Conflicts,
+		DurationMS: took.Milliseconds()}, "sync finished")
 	return report, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/control"
+	"github.com/drover-dev/drover/events"
 )
 
 // Controls are the operator's suspensions and windows (*control.Controls).
@@ -83,12 +84,11 @@ func (a *Agent) serveControl(suspend bool) http.HandlerFunc {
 			writeJSON(w, code, map[string]string{"error": err.Error()})
 			return
 		}
-		event := "api.suspend"
+		var ev events.Event = events.APISuspend{Jobs: req.Jobs, By: req.By, RemoteAddr: r.RemoteAddr}
 		if !suspend {
-			event = "api.resume"
+			ev = events.APIResume{Jobs: req.Jobs, By: req.By, RemoteAddr: r.RemoteAddr}
 		}
-		a.log.Info().Str("event", event).Strs("jobs", req.Jobs).Str("by", req.By).Str("remote_addr", r.RemoteAddr).
-			Msg("suspensions written; the leader acts on them in its next cycle")
+		a.events.Emit(ev, "suspensions written; the leader acts on them in its next cycle")
 		writeJSON(w, http.StatusOK, map[string]any{"suspensions": sus})
 	}
 }

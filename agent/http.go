@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"errors"
+	"github.com/drover-dev/drover/events"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -80,8 +81,7 @@ func (a *Agent) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if err == nil {
 		return true
 	}
-	a.log.Warn().Str("event", "api.rejected").Str("path", r.URL.Path).Str("remote_addr", r.RemoteAddr).
-		Str("reason", err.Error()).Msg("API request refused")
+	a.events.Emit(events.APIRejected{Path: r.URL.Path, RemoteAddr: r.RemoteAddr, Reason: err.Error()}, "API request refused")
 	w.Header().Set("WWW-Authenticate", `Bearer realm="drover"`)
 	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
 	return false

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/ui"
 )
 
@@ -41,8 +42,8 @@ func (a *Agent) newPage() error {
 // POST /v1/sync's bearer token.
 func (a *Agent) pageSync(r *http.Request, token string) (int, string) {
 	if token == "" || !equalSecret(token, a.opts.APIToken) {
-		a.log.Warn().Str("event", "api.rejected").Str("path", r.URL.Path).Str("remote_addr", r.RemoteAddr).
-			Str("reason", "token does not match --api-token").Msg("API request refused")
+		a.events.Emit(events.APIRejected{Path: r.URL.Path, RemoteAddr: r.RemoteAddr, Reason: "token does not match --api-token"},
+			"API request refused")
 		return http.StatusUnauthorized, "token does not match --api-token"
 	}
 	code, answer := a.requestSync(r.Context(), "ui")

@@ -18,6 +18,7 @@ import (
 	"github.com/drover-dev/drover/internal/testutil"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
+	"github.com/rs/zerolog"
 )
 
 func newPageAgent(t *testing.T, opts Options) *Agent {
@@ -49,7 +50,7 @@ func TestHandler_MountsThePageOnlyWithUI(t *testing.T) {
 
 func TestHandler_PageShowsStatusAndEvents(t *testing.T) {
 	bus := events.NewBus(10)
-	_, _ = bus.Write([]byte(`{"level":"warn","event":"rollback.applied","job":"web","message":"rolled back"}`))
+	events.NewEmitter(zerolog.Nop(), bus).Emit(events.RollbackApplied{Subject: events.Subject{Job: "web"}}, "rolled back")
 	a := newPageAgent(t, Options{UI: true, Events: bus})
 	w := serve(a, "GET", "/")
 	body := w.Body.String()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/drover-dev/drover/events"
 	"io"
 	"net/http"
 	"time"
@@ -27,7 +28,7 @@ func (a *Agent) requestSync(ctx context.Context, reason string) (int, map[string
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := a.opts.Triggers.Send(ctx, reason, a.opts.ID); err != nil {
-		a.log.Warn().Str("event", "forward.error").Str("reason", reason).Err(err).Msg("could not pass the sync request on to the leader")
+		a.events.Emit(events.ForwardError{Reason: reason, Error: err.Error()}, "could not pass the sync request on to the leader")
 		return http.StatusServiceUnavailable, map[string]string{"error": "standby replica could not reach the leader: " + err.Error()}
 	}
 	answer := map[string]string{"status": "sync triggered on the leader"}

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rs/zerolog"
+	"github.com/drover-dev/drover/events"
 )
 
 // serverLimits bound what clients can hold of the agent's HTTP server: a
@@ -54,14 +54,14 @@ func defaultServerLimits() serverLimits {
 // newServer builds the agent's HTTP server around h with the default
 // limits. Serve it on limitListener(ln, maxConns()), or the connection cap
 // does not hold.
-func newServer(h http.Handler, log zerolog.Logger) *http.Server {
-	return newServerWithLimits(h, log, defaultServerLimits())
+func newServer(h http.Handler, em *events.Emitter) *http.Server {
+	return newServerWithLimits(h, em, defaultServerLimits())
 }
 
 // maxConns is the connection cap of newServer's limits, for limitListener.
 func maxConns() int { return defaultServerLimits().MaxConns }
 
-func newServerWithLimits(h http.Handler, log zerolog.Logger, lim serverLimits) *http.Server {
+func newServerWithLimits(h http.Handler, em *events.Emitter, lim serverLimits) *http.Server {
 	return &http.Server{
 		Handler:           limitInFlight(h, lim.MaxInFlight),
 		ReadHeaderTimeout: lim.ReadHeader,
@@ -71,7 +71,7 @@ func newServerWithLimits(h http.Handler, log zerolog.Logger, lim serverLimits) *
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		// net/http reports accept errors and handler panics on a standard
 		// logger; send them where every other line goes.
-		ErrorLog: zerologStd(log),
+		ErrorLog: eventLog(em),
 	}
 }
 
@@ -139,10 +139,11 @@ func (c *limitedConn) Close() error {
 	return err
 }
 
-// zerologStd adapts log for http.Server.ErrorLog: one warn event per line.
-func zerologStd(log zerolog.Logger) *stdlog.Logger {
+// eventLog adapts em for http.Server.ErrorLog: one http.serve_error event
+// per line.
+func eventLog(em *events.Emitter) *stdlog.Logger {
 	return stdlog.New(stdLogWriter{emit: func(line string) {
-		log.Warn().Str("event", "http.serve_error").Str("error", line).Msg("HTTP server complaint")
+		em.Emit(events.HTTPServeError{Error: line}, "HTTP server complaint")
 	}}, "", 0)
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/rs/zerolog"
 )
 
@@ -23,7 +24,7 @@ func startServer(t *testing.T, h http.Handler, lim serverLimits) (addr string, p
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newServerWithLimits(h, zerolog.Nop(), lim)
+	srv := newServerWithLimits(h, nil, lim)
 	counted := &countingListener{Listener: limitListener(ln, lim.MaxConns)}
 	done := make(chan struct{})
 	go func() {
@@ -230,7 +231,7 @@ func TestServer_RefusesOversizedHeaders(t *testing.T) {
 
 func TestServer_ErrorLogGoesToZerolog(t *testing.T) {
 	var buf bytes.Buffer
-	srv := newServer(http.NotFoundHandler(), zerolog.New(&buf))
+	srv := newServer(http.NotFoundHandler(), events.NewEmitter(zerolog.New(&buf), nil))
 	srv.ErrorLog.Printf("http: Accept error: too many open files; retrying in 5ms")
 	if !strings.Contains(buf.String(), `"event":"http.serve_error"`) || !strings.Contains(buf.String(), "too many open files") {
 		t.Errorf("log = %s", buf.String())
@@ -239,7 +240,7 @@ func TestServer_ErrorLogGoesToZerolog(t *testing.T) {
 
 func TestDefaultServerLimits_AreAllSet(t *testing.T) {
 	lim := defaultServerLimits()
-	srv := newServer(http.NotFoundHandler(), zerolog.Nop())
+	srv := newServer(http.NotFoundHandler(), nil)
 	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 {
 		t.Errorf("server without a limit: %+v", srv)
 	}

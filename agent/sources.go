@@ -6,8 +6,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/metrics"
-	"github.com/rs/zerolog"
 )
 
 // WebhookSource is one followed source as a push is matched against it.
@@ -42,11 +42,11 @@ func (a *Agent) pushToSources(w http.ResponseWriter, req webhookRequest, p pushE
 		names = append(names, s.Name)
 	}
 	if len(names) == 0 {
-		a.ignore(w, req, zerolog.DebugLevel, p.Ref, why)
+		a.ignore(w, req, true, p.Ref, why)
 		return
 	}
-	req.log.Info().Str("event", "webhook.push").Str("ref", p.Ref).Str("commit", p.After).Strs("sources", names).
-		Msg("push to a followed repo and ref; sync triggered")
+	a.events.Emit(events.WebhookPush{Delivery: req.from, Ref: p.Ref, Commit: p.After, Sources: names},
+		"push to a followed repo and ref; sync triggered")
 	a.opts.Metrics.WebhookDelivery(req.provider, metrics.WebhookTriggered)
 	code, answer := a.requestSync(req.ctx, "webhook")
 	answer["ref"] = p.Ref

@@ -6,12 +6,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/watch"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/hashicorp/nomad/api"
-	"github.com/rs/zerolog"
 )
 
 // JobWatcher is what the cluster watch runs on: Nomad's job events, and
@@ -61,7 +61,7 @@ type clusterWatch struct {
 	lister   JobWatcher
 	instance string
 	trigger  func(reason string)
-	log      zerolog.Logger
+	events   *events.Emitter
 	// debounce is the quiet time after the last change before a cycle;
 	// maxDelay caps the wait from the first change; minGap spaces queries.
 	debounce, maxDelay, minGap time.Duration
@@ -101,7 +101,7 @@ func newClusterWatch(lister JobWatcher, instance string, trigger func(string), o
 		lister:   lister,
 		instance: instance,
 		trigger:  trigger,
-		log:      opts.Logger,
+		events:   opts.Emitter,
 		debounce: opts.WatchDebounce,
 		maxDelay: 2 * time.Second,
 		// Shorter than debounce, so lists keep coming while a burst lasts
@@ -121,7 +121,7 @@ const listTimeout = time.Minute
 func (w *clusterWatch) run(ctx context.Context) {
 	defer w.stopTimer()
 	watch.Follow(ctx, watch.Options{
-		Name: "cluster", Timeout: listTimeout, Lifetime: w.resync, Backoff: w.backoff, Logger: w.log,
+		Name: "cluster", Timeout: listTimeout, Lifetime: w.resync, Backoff: w.backoff, Emitter: w.events,
 	}, watch.Stream{
 		// Each stream starts from a new list, which replaces what the
 		// events built; the stream starts at the list's index: the writes

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/metrics"
-	"github.com/rs/zerolog"
 )
 
 // maxWebhookBody bounds a webhook body. Push payloads list at most a few
@@ -116,16 +116,14 @@ type webhookRequest struct {
 	provider string
 	// delivery is the provider's ID of the delivery, "" when it sent none.
 	delivery string
-	log      zerolog.Logger
+	// from names the delivery in its events.
+	from events.Delivery
 }
 
 func (a *Agent) newWebhookRequest(r *http.Request, provider, deliveryHeader string) webhookRequest {
-	ctx := a.log.With().Str("provider", provider).Str("remote_addr", r.RemoteAddr)
 	id := r.Header.Get(deliveryHeader)
-	if id != "" {
-		ctx = ctx.Str("delivery", id)
-	}
-	return webhookRequest{ctx: r.Context(), provider: provider, delivery: id, log: ctx.Logger()}
+	return webhookRequest{ctx: r.Context(), provider: provider, delivery: id,
+		from: events.Delivery{Provider: provider, RemoteAddr: r.RemoteAddr, Delivery: id}}
 }
 
 // replayed answers a delivery whose ID, or whose other keys, were seen
@@ -139,7 +137,7 @@ func (a *Agent) replayed(w http.ResponseWriter, req webhookRequest, seen *delive
 	if seen.first(keys...) {
 		return false
 	}
-	a.ignore(w, req, zerolog.InfoLevel, "", "duplicate delivery")
+	a.ignore(w, req, false, "", "duplicate delivery")
 	return true
 }
 
@@ -171,12 +169,12 @@ func (a *Agent) githubWebhook(w http.ResponseWriter, r *http.Request, seen *deli
 	switch event := r.Header.Get("X-GitHub-Event"); event {
 	case "push":
 	case "ping":
-		req.log.Info().Str("event", "webhook.ping").Msg("webhook set up: GitHub sent a ping")
+		a.events.Emit(events.WebhookPing{Delivery: req.from}, "webhook set up: GitHub sent a ping")
 		a.opts.Metrics.WebhookDelivery(req.provider, metrics.WebhookIgnored)
 		writeJSON(w, http.StatusOK, map[string]string{"status": "pong"})
 		return
 	default:
-		a.ignore(w, req, zerolog.InfoLevel, "", fmt.Sprintf("event %q is not a push", event))
+		a.ignore(w, req, false, "", fmt.Sprintf("event %q is not a push", event))
 		return
 	}
 	payload, err := githubPayload(r.Header.Get("Content-Type"), body)
@@ -220,7 +218,7 @@ func (a *Agent) gitlabWebhook(w http.ResponseWriter, r *http.Request, seen *deli
 	switch event := r.Header.Get("X-Gitlab-Event"); event {
 	case "Push Hook", "Tag Push Hook":
 	default:
-		a.ignore(w, req, zerolog.InfoLevel, "", fmt.Sprintf("event %q is not a push", event))
+		a.ignore(w, req, false, "", fmt.Sprintf("event %q is not a push", event))
 		return
 	}
 	var p pushEvent
@@ -229,7 +227,7 @@ func (a *Agent) gitlabWebhook(w http.ResponseWriter, r *http.Request, seen *deli
 		return
 	}
 	if p.ObjectKind != "push" && p.ObjectKind != "tag_push" {
-		a.ignore(w, req, zerolog.InfoLevel, p.Ref, fmt.Sprintf("object_kind %q is not a push", p.ObjectKind))
+		a.ignore(w, req, false, p.Ref, fmt.Sprintf("object_kind %q is not a push", p.ObjectKind))
 		return
 	}
 	a.push(w, req, p)
@@ -246,17 +244,13 @@ func (a *Agent) push(w http.ResponseWriter, req webhookRequest, p pushEvent) {
 		watched = a.opts.RefName()
 	}
 	if ok, why := matchRef(watched, p.Ref); !ok {
-		level := zerolog.DebugLevel
-		if pinned(watched) {
-			// Every push is ignored, which is worth saying where people
-			// look.
-			level = zerolog.InfoLevel
-		}
-		a.ignore(w, req, level, p.Ref, why)
+		// With a pinned ref every push is ignored, which is worth saying
+		// where people look.
+		a.ignore(w, req, !pinned(watched), p.Ref, why)
 		return
 	}
-	req.log.Info().Str("event", "webhook.push").Str("ref", p.Ref).Str("commit", p.After).
-		Msg("push to the followed ref; sync triggered")
+	a.events.Emit(events.WebhookPush{Delivery: req.from, Ref: p.Ref, Commit: p.After},
+		"push to the followed ref; sync triggered")
 	a.opts.Metrics.WebhookDelivery(req.provider, metrics.WebhookTriggered)
 	code, answer := a.requestSync(req.ctx, "webhook")
 	answer["ref"] = p.Ref
@@ -301,20 +295,17 @@ func (a *Agent) readWebhookBody(w http.ResponseWriter, r *http.Request, req webh
 // reject answers a delivery drover refuses. The reason is safe to log and
 // to return: it never holds the secret, a token or a signature.
 func (a *Agent) reject(w http.ResponseWriter, req webhookRequest, code int, reason error) {
-	req.log.Warn().Str("event", "webhook.rejected").Int("status", code).Str("reason", reason.Error()).
-		Msg("webhook refused")
+	a.events.Emit(events.WebhookRejected{Delivery: req.from, Status: code, Reason: reason.Error()},
+		"webhook refused")
 	a.opts.Metrics.WebhookDelivery(req.provider, metrics.WebhookRejected)
 	writeJSON(w, code, map[string]string{"error": reason.Error()})
 }
 
 // ignore answers an authentic delivery that does not concern drover with
 // 200, so the provider does not mark it failed.
-func (a *Agent) ignore(w http.ResponseWriter, req webhookRequest, level zerolog.Level, ref, reason string) {
-	ev := req.log.WithLevel(level).Str("event", "webhook.ignored").Str("reason", reason)
-	if ref != "" {
-		ev = ev.Str("ref", ref)
-	}
-	ev.Msg("webhook ignored")
+// routine ignores (a push to a ref not followed) are logged at debug only.
+func (a *Agent) ignore(w http.ResponseWriter, req webhookRequest, routine bool, ref, reason string) {
+	a.events.Emit(events.WebhookIgnored{Delivery: req.from, Reason: reason, Ref: ref, Routine: routine}, "webhook ignored")
 	a.opts.Metrics.WebhookDelivery(req.provider, metrics.WebhookIgnored)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "reason": reason})
 }

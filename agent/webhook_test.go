@@ -146,7 +146,7 @@ func TestGitHubWebhook(t *testing.T) {
 		{"push to the followed branch", "refs/heads/main", "push", push("refs/heads/main"), nil, "", http.StatusAccepted, true, `"event":"webhook.push"`},
 		{"push to the followed tag", "refs/tags/v2", "push", push("refs/tags/v2"), nil, "", http.StatusAccepted, true, `"event":"webhook.push"`},
 		{"push before the ref is resolved", "", "push", push("refs/heads/x"), nil, "", http.StatusAccepted, true, `"event":"webhook.push"`},
-		{"push to another branch", "refs/heads/main", "push", push("refs/heads/feature"), nil, "", http.StatusOK, false, `"level":"debug","provider":"github"`},
+		{"push to another branch", "refs/heads/main", "push", push("refs/heads/feature"), nil, "", http.StatusOK, false, `"level":"debug","event":"webhook.ignored","provider":"github"`},
 		{"push while pinned to a commit", sha, "push", push("refs/heads/main"), nil, "", http.StatusOK, false, `"level":"info"`},
 		{"ping", "refs/heads/main", "ping", []byte(`{"zen":"Keep it logically awesome."}`), nil, "", http.StatusOK, false, `"event":"webhook.ping"`},
 		{"other event", "refs/heads/main", "issues", []byte(`{"action":"opened"}`), nil, "", http.StatusOK, false, `"event":"webhook.ignored"`},

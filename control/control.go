@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/api"
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/internal/watch"
 	"github.com/drover-dev/drover/jobs"
@@ -51,6 +52,9 @@ type Options struct {
 	Now      func() time.Time
 	Recorder Recorder
 	Logger   zerolog.Logger
+	// Emitter writes the controls' events to the log and the bus
+	// (default: to Logger only).
+	Emitter *events.Emitter
 }
 
 // Controls decides, at each cycle, which jobs are held.
@@ -71,6 +75,9 @@ type Controls struct {
 func New(store *Store, watch Blocking, opts Options) *Controls {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Emitter == nil {
+		opts.Emitter = events.NewEmitter(opts.Logger, nil)
 	}
 	return &Controls{store: store, watch: watch, opts: opts}
 }
@@ -127,11 +134,11 @@ func (c *Controls) Hold(ctx context.Context, set *jobs.Set) (*jobs.Set, error) {
 		}
 	}
 	if out.NoPrune != "" {
-		ev := c.opts.Logger.Info().Str("event", "sync.held").Str("reason", out.NoPrune)
-		if !verdict.Until.IsZero() && sus.Instance == nil {
-			ev = ev.Time("until", verdict.Until)
+		ev := events.SyncHeld{Reason: out.NoPrune}
+		if sus.Instance == nil {
+			ev.Until = verdict.Until
 		}
-		ev.Msg("held: nothing new is applied and nothing is pruned in this cycle")
+		c.opts.Emitter.Emit(ev, "held: nothing new is applied and nothing is pruned in this cycle")
 	}
 	return &out, nil
 }
@@ -159,18 +166,12 @@ func (c *Controls) observe(s Suspensions) {
 	if c.opts.Recorder != nil {
 		c.opts.Recorder.Suspended(s.Instance != nil)
 	}
-	log := c.opts.Logger
 	suspended := func(scope string, sus Suspension) {
-		ev := log.Warn().Str("event", "control.suspended").Str("scope", scope).Str("by", sus.By).
-			Time("at", sus.At).Str("reason", sus.Reason)
-		if first {
-			ev = ev.Bool("already", true)
-		}
-		ev.Msg("suspended: planned and reported, not applied")
+		c.opts.Emitter.Emit(events.ControlSuspended{Scope: scope, By: sus.By, At: sus.At, Reason: sus.Reason, Already: first},
+			"suspended: planned and reported, not applied")
 	}
 	resumed := func(scope string, sus Suspension) {
-		log.Info().Str("event", "control.resumed").Str("scope", scope).Str("suspended_by", sus.By).
-			Msg("resumed: applied again")
+		c.opts.Emitter.Emit(events.ControlResumed{Scope: scope, SuspendedBy: sus.By}, "resumed: applied again")
 	}
 	switch {
 	case s.Instance != nil && (prev.Instance == nil || *prev.Instance != *s.Instance):
@@ -202,6 +203,7 @@ func (c *Controls) Watch(ctx context.Context, trigger func(reason string), retry
 	}
 	v := watch.NewView(watch.Options{
 		Name: "suspensions", Wait: 5 * time.Minute, Timeout: c.store.timeout, Backoff: retry, Logger: c.opts.Logger,
+		Emitter: c.opts.Emitter,
 	})
 	first, seen := true, uint64(0)
 	watch.Run(ctx, v, func(ctx context.Context, q watch.Query) (*state.Pair, uint64, error) {

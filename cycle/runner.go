@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/reconcile"
@@ -120,6 +121,9 @@ type Options struct {
 	// Metrics times the fetch; nil records nothing.
 	Metrics *metrics.Metrics
 	Logger  zerolog.Logger
+	// Emitter writes the cycle's events to the log and the bus (default:
+	// to Logger only).
+	Emitter *events.Emitter
 }
 
 // DefaultGitTimeout is Options.GitTimeout's default, shared with the
@@ -129,6 +133,9 @@ type Options struct {
 const DefaultGitTimeout = 2 * time.Minute
 
 func (o Options) withDefaults() Options {
+	if o.Emitter == nil {
+		o.Emitter = events.NewEmitter(o.Logger, nil)
+	}
 	if o.GitTimeout <= 0 {
 		o.GitTimeout = DefaultGitTimeout
 	}
@@ -174,7 +181,7 @@ func New(parts Parts, opts Options) *Runner {
 		parts.Progress = &Progress{}
 	}
 	opts = opts.withDefaults()
-	return &Runner{parts: parts, opts: opts, progress: parts.Progress, sources: newSources(parts.Sources, opts.Logger)}
+	return &Runner{parts: parts, opts: opts, progress: parts.Progress, sources: newSources(parts.Sources, opts.Emitter)}
 }
 
 // Request asks for another cycle once the current one is done; Settle
@@ -203,8 +210,8 @@ func (r *Runner) Run(ctx context.Context) (*reconcile.Report, *Failure) {
 		// A load of the same commit returns the same set: say it once.
 		r.lastSet = set
 		for _, s := range set.Skipped {
-			r.opts.Logger.Warn().Str("event", "job.skipped").Str("path", s.Path).Str("reason", s.Reason).
-				Str("commit", set.Revision).Msg("job file not read")
+			r.opts.Emitter.Emit(events.JobSkipped{Path: s.Path, Reason: s.Reason, Commit: set.Revision},
+				"job file not read")
 		}
 	}
 	ro, controls := r.parts.Rollouts, r.parts.Controls
@@ -214,7 +221,7 @@ func (r *Runner) Run(ctx context.Context) (*reconcile.Report, *Failure) {
 			if !r.opts.StateOptional {
 				return nil, classify(ctx, StepState, err)
 			}
-			r.opts.Logger.Warn().Str("event", "state.error").Err(err).Msg("rollout state unreadable; this plan ignores quarantines and suspensions")
+			r.opts.Emitter.Emit(events.StateError{Error: err.Error()}, "rollout state unreadable; this plan ignores quarantines and suspensions")
 			ro = nil
 			// The suspensions live beside the state: asking again would
 			// only wait out the same Consul.
@@ -234,7 +241,7 @@ func (r *Runner) Run(ctx context.Context) (*reconcile.Report, *Failure) {
 		case !r.opts.StateOptional:
 			return nil, classify(ctx, StepControl, err)
 		default:
-			r.opts.Logger.Warn().Str("event", "state.error").Err(err).Msg("suspensions unreadable; this plan ignores them")
+			r.opts.Emitter.Emit(events.StateError{Error: err.Error()}, "suspensions unreadable; this plan ignores them")
 		}
 	}
 	r.enter(StepSync)

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/jobs"
-	"github.com/rs/zerolog"
 )
 
 // NamedSource is one source: where its jobs come from and how they are
@@ -33,8 +33,8 @@ type NamedSource struct {
 // Only when every source fails does the cycle fail, with the first
 // source's error, classified as it would be with that source alone.
 type Sources struct {
-	list []NamedSource
-	log  zerolog.Logger
+	list   []NamedSource
+	events *events.Emitter
 	// last is each source's last loaded set, owned by the cycle.
 	last map[string]*jobs.Set
 	// lastErr is each failing source's reason, to log it once.
@@ -46,8 +46,8 @@ type Sources struct {
 }
 
 // newSources follows list, in that order.
-func newSources(list []NamedSource, log zerolog.Logger) *Sources {
-	return &Sources{list: list, log: log, last: map[string]*jobs.Set{}, lastErr: map[string]string{}}
+func newSources(list []NamedSource, em *events.Emitter) *Sources {
+	return &Sources{list: list, events: em, last: map[string]*jobs.Set{}, lastErr: map[string]string{}}
 }
 
 // unnamed reports whether s follows the flags' one source, whose set and
@@ -163,7 +163,7 @@ func (s *Sources) part(src NamedSource, err error) jobs.SourceSet {
 	}
 	if err == nil {
 		if s.lastErr[src.Name] != "" {
-			s.log.Info().Str("event", "source.recovered").Str("source", src.Name).Str("commit", p.Revision).Msg("source read again")
+			s.events.Emit(events.SourceRecovered{Source: src.Name, Commit: p.Revision}, "source read again")
 			delete(s.lastErr, src.Name)
 		}
 		p.Set = last
@@ -172,8 +172,8 @@ func (s *Sources) part(src NamedSource, err error) jobs.SourceSet {
 	if s.lastErr[src.Name] != err.Error() {
 		// Once per reason: a source down for a day says so once.
 		s.lastErr[src.Name] = err.Error()
-		s.log.Error().Str("event", "source.error").Str("source", src.Name).Err(err).
-			Msg("source could not be read; its jobs are held at what it last gave and none is pruned")
+		s.events.Emit(events.SourceError{Source: src.Name, Error: err.Error()},
+			"source could not be read; its jobs are held at what it last gave and none is pruned")
 	}
 	if last == nil {
 		return p

@@ -11,7 +11,6 @@ import (
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/source"
 	"github.com/hashicorp/nomad/api"
-	"github.com/rs/zerolog"
 )
 
 // revTree is a tree at a revision; its files do not matter to these
@@ -58,7 +57,7 @@ func TestSources_OneFetchPerRepoAndTheSameSetWhenNothingMoved(t *testing.T) {
 		{Name: "web", Repo: "mono\x00main", Source: mono, Loader: oneJob("web", "web")},
 		{Name: "db", Repo: "mono\x00main", Source: mono, Loader: oneJob("db", "db")},
 		{Name: "other", Repo: "other\x00main", Source: other, Loader: oneJob("other", "x")},
-	}, zerolog.Nop())
+	}, nil)
 	load := func() *jobs.Set {
 		t.Helper()
 		tree, err := s.Fetch(context.Background())
@@ -92,7 +91,7 @@ func TestSources_AnUnreadableSourceHoldsItsLastJobs(t *testing.T) {
 	s := newSources([]NamedSource{
 		{Name: "up", Repo: "up", Source: up, Loader: oneJob("up", "u"), Prune: true},
 		{Name: "down", Repo: "down", Source: down, Loader: oneJob("down", "d"), Prune: true},
-	}, zerolog.Nop())
+	}, nil)
 	run := func() (*jobs.Set, error) {
 		tree, err := s.Fetch(context.Background())
 		if err != nil {
@@ -134,7 +133,7 @@ func TestSources_AnUnreadableSourceHoldsItsLastJobs(t *testing.T) {
 // name; its set and its errors are its own, as if there were no Sources.
 func TestSources_TheFlagsSourceIsItsOwnSet(t *testing.T) {
 	repo := &fakeSource{rev: "c1"}
-	s := newSources([]NamedSource{{Source: repo, Loader: oneJob("", "web")}}, zerolog.Nop())
+	s := newSources([]NamedSource{{Source: repo, Loader: oneJob("", "web")}}, nil)
 	run := func() (*jobs.Set, error) {
 		tree, err := s.Fetch(context.Background())
 		if err != nil {

@@ -268,6 +268,56 @@ func TestFeedback_StatusesAndNotificationsOfAGoodThenARolledBackCommit(t *testin
 	}
 }
 
+// TestFeedback_StatusesAtLogLevelError: what sets commit statuses and what
+// GET /v1/events shows are events, not log lines, so an agent logging only
+// errors still sets pending then success or failure, and still lists the
+// rollouts' info events (issue 17: at --log-level warn statuses stayed
+// pending).
+func TestFeedback_StatusesAtLogLevelError(t *testing.T) {
+	t.Parallel()
+	const id = "fb-quiet"
+	gh := forgetest.NewGitHub(t, "acme/deploys", fbGitHubToken)
+	r := newRepo(t)
+	good := r.commit("good", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "1.0.0"})})
+	a := startAgentWith(t, []string{"DROVER_GITHUB_TOKEN=" + fbGitHubToken},
+		fbArgs(r, id, "--log-level", "error",
+			"--status", "github", "--github-repo", "acme/deploys", "--github-api-url", gh.APIURL())...)
+
+	statusContext := "drover/" + id + "/" + id
+	waitStates(t, gh, statusContext, good, "pending", "success")
+	code, body := get(t, "http://"+a.addr+"/v1/events")
+	var evs []struct {
+		Name   string         `json:"event"`
+		Level  string         `json:"level"`
+		Fields map[string]any `json:"fields"`
+	}
+	if err := json.Unmarshal([]byte(body), &evs); code != http.StatusOK || err != nil {
+		t.Fatalf("GET /v1/events: %d %v\n%s", code, err, body)
+	}
+	for _, name := range []string{"rollout.started", "rollout.healthy"} {
+		found := false
+		for _, e := range evs {
+			found = found || (e.Name == name && e.Level == "info" && e.Fields["job"] == id && e.Fields["commit"] == good)
+		}
+		if !found {
+			t.Errorf("GET /v1/events has no %s of %s at %.8s:\n%s", name, id, good, body)
+		}
+	}
+
+	bad := r.commit("bad", map[string]string{"app.nomad.hcl": rolloutJob(id, helloVariant{version: "2.0.0", unhealthy: true})})
+	a.sync()
+	sts := waitStates(t, gh, statusContext, bad, "pending", "failure")
+	if failure := sts[len(sts)-1].Description; !strings.Contains(failure, "Rolled back to "+good[:8]) {
+		t.Errorf("failure status description %q: want the rollback", failure)
+	}
+	if strings.Contains(a.log.String(), `"level":"info"`) || strings.Contains(a.log.String(), `"level":"warn"`) {
+		t.Errorf("the agent logged below error at --log-level error:\n%s", a.log.String())
+	}
+	for _, p := range gh.Problems() {
+		t.Errorf("GitHub fake saw a bad request: %s", p)
+	}
+}
+
 // TestFeedback_FailingGitHubDoesNotDelayTheRollback times the same bad
 // rollout and rollback three times at once: with GitHub answering, with it
 // answering 500, and with it hanging. The faults may not slow the

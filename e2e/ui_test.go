@@ -17,13 +17,31 @@ import (
 
 func TestUI_ListsJobsAndFollowsARolloutLive(t *testing.T) {
 	t.Parallel()
-	const live, other = "ui-live", "ui-live-other"
+	followsARolloutLive(t, "ui-live")
+}
+
+// TestUI_FollowsARolloutLiveAtLogLevelError: the page is fed by the
+// events, not by the log, so a quiet log leaves it just as live (issue 17:
+// at --log-level warn the events panel used to go quiet).
+func TestUI_FollowsARolloutLiveAtLogLevelError(t *testing.T) {
+	t.Parallel()
+	a := followsARolloutLive(t, "ui-quiet", "--log-level", "error")
+	if strings.Contains(a.log.String(), `"level":"info"`) {
+		t.Errorf("the agent logged info lines at --log-level error:\n%s", a.log.String())
+	}
+}
+
+// followsARolloutLive runs an agent with flags extra over two jobs, live
+// and live+"-other", named after instance, and follows a rollout of the
+// first in the browser.
+func followsARolloutLive(t *testing.T, instance string, extra ...string) *agentProc {
+	live, other := instance, instance+"-other"
 	r := newRepo(t)
 	good := r.commit("two good jobs", map[string]string{
 		"live.nomad.hcl":  rolloutJob(live, helloVariant{version: "1.0.0"}),
 		"other.nomad.hcl": rolloutJob(other, helloVariant{version: "1.0.0"}),
 	})
-	a := startAgent(t, append(syncArgs(r, "ui-live"), rolloutArgs...)...)
+	a := startAgent(t, append(append(syncArgs(r, instance), rolloutArgs...), extra...)...)
 	b := newBrowser(t)
 	b.open("http://" + a.addr + "/")
 
@@ -31,7 +49,7 @@ func TestUI_ListsJobsAndFollowsARolloutLive(t *testing.T) {
 	if word := eval[string](b, `document.querySelector('#jobs tr[data-job="default/`+live+`"] td.state').innerText.trim()`); word != "healthy" {
 		t.Errorf("state cell says %q; a state must be a word, not only a colour", word)
 	}
-	if head := eval[string](b, `document.querySelector("header").innerText`); !strings.Contains(head, "ui-live") || !strings.Contains(head, good[:8]) {
+	if head := eval[string](b, `document.querySelector("header").innerText`); !strings.Contains(head, instance) || !strings.Contains(head, good[:8]) {
 		t.Errorf("header lacks the instance or the commit:\n%s", head)
 	}
 
@@ -64,6 +82,7 @@ func TestUI_ListsJobsAndFollowsARolloutLive(t *testing.T) {
 	b.waitFor("the events panel shows the verdict",
 		`[...document.querySelectorAll("#events tbody tr")].some(r => r.innerText.includes("rollout.healthy") && r.innerText.includes(`+jsString(next[:8])+`))`,
 		30*time.Second)
+	return a
 }
 
 func TestUI_BadCommitFailsThenRollsBack(t *testing.T) {

@@ -42,6 +42,9 @@ type Options struct {
 	// DryRun says drover only reports, for the messages' "what drover did".
 	DryRun bool
 	Logger zerolog.Logger
+	// Emitter writes status.failed and status.dropped to the log and the
+	// bus (default: to Logger only).
+	Emitter *events.Emitter
 }
 
 // Feedback decides, event by event, which statuses and notifications to
@@ -64,22 +67,25 @@ func New(o Options) *Feedback {
 	if o.FailingAfter <= 0 {
 		o.FailingAfter = DefaultFailingAfter
 	}
+	if o.Emitter == nil {
+		o.Emitter = events.NewEmitter(o.Logger, nil)
+	}
 	return &Feedback{opts: o, statuses: map[string]string{}, drift: map[string]string{}}
 }
 
 // Run reads feed until it closes, sending statuses and notifications from
 // their own queues.
-func (f *Feedback) Run(ctx context.Context, feed <-chan events.Event) {
+func (f *Feedback) Run(ctx context.Context, feed <-chan events.Entry) {
 	var statusQueue *deliver.Queue
 	if len(f.opts.Statuses) > 0 {
 		qo := f.opts.StatusQueue
-		log := f.opts.Logger
+		em := f.opts.Emitter
 		qo.Done = func(it deliver.Item, result string, err error) {
 			switch result {
 			case deliver.Failed:
-				log.Warn().Str("event", "status.failed").Str("status", it.Name).Err(err).Msg("commit status not set; given up")
+				em.Emit(events.StatusFailed{Status: it.Name, Error: err.Error()}, "commit status not set; given up")
 			case deliver.Dropped:
-				log.Warn().Str("event", "status.dropped").Str("status", it.Name).Msg("commit status dropped: queue full or shutting down")
+				em.Emit(events.StatusDropped{Status: it.Name}, "commit status dropped: queue full or shutting down")
 			}
 		}
 		statusQueue = deliver.Start(ctx, qo)
@@ -90,7 +96,7 @@ func (f *Feedback) Run(ctx context.Context, feed <-chan events.Event) {
 			if statusQueue == nil {
 				break
 			}
-			fg := f.opts.Statuses[e.Str("source")]
+			fg := f.opts.Statuses[sourceOf(e)]
 			statusQueue.Push(deliver.Item{Name: s.Context + " " + s.State + " " + shortSHA(s.Commit), Do: func(ctx context.Context) error {
 				return fg.SetStatus(ctx, s)
 			}})
@@ -102,9 +108,9 @@ func (f *Feedback) Run(ctx context.Context, feed <-chan events.Event) {
 }
 
 // Handle is what one event calls for.
-func (f *Feedback) Handle(e events.Event) ([]forge.Status, []notify.Message) {
+func (f *Feedback) Handle(e events.Entry) ([]forge.Status, []notify.Message) {
 	var statuses []forge.Status
-	if fg := f.opts.Statuses[e.Str("source")]; fg != nil {
+	if fg := f.opts.Statuses[sourceOf(e)]; fg != nil {
 		if s, ok := f.status(e, fg); ok {
 			last := s.Commit + "\x00" + s.State + "\x00" + s.Description
 			if f.statuses[s.Context] != last {
@@ -122,30 +128,54 @@ func (f *Feedback) Handle(e events.Event) ([]forge.Status, []notify.Message) {
 	return statuses, messages
 }
 
+// sourceOf is the git source of the job an event is about: "" for the
+// single-repo flags' source and for events about no job.
+func sourceOf(e events.Entry) string {
+	if about, ok := e.Event.(events.AboutJob); ok {
+		return about.About().Source
+	}
+	return ""
+}
+
 // status is the commit status an event sets in fg, if any. Only a deploy's own
 // rollout sets one: a rollback's rollout runs an older commit, whose status
 // already says how it went. (rollout.baking does not say which kind it is,
 // so it sets none.)
-func (f *Feedback) status(e events.Event, fg forge.Forge) (forge.Status, bool) {
-	job, commit := e.Str("job"), e.Str("commit")
-	if job == "" || commit == "" {
+func (f *Feedback) status(e events.Entry, fg forge.Forge) (forge.Status, bool) {
+	about, ok := e.Event.(events.AboutJob)
+	if !ok {
 		return forge.Status{}, false
 	}
-	deploy := e.Str("kind") == "" || e.Str("kind") == "deploy"
-	s := forge.Status{Commit: commit, Context: f.statusContext(e), TargetURL: f.jobURL(e)}
-	switch {
-	case e.Name == "rollout.started" && deploy:
+	job := about.About()
+	if job.Job == "" || job.Commit == "" {
+		return forge.Status{}, false
+	}
+	s := forge.Status{Commit: job.Commit, Context: f.statusContext(job), TargetURL: f.jobURL(job)}
+	switch ev := e.Event.(type) {
+	case events.RolloutStarted:
+		if !deploy(ev.Kind) {
+			return forge.Status{}, false
+		}
 		s.State, s.Description = forge.Pending, "Deploying: registered, watching the rollout"
-	case e.Name == "rollout.healthy" && deploy:
+	case events.RolloutHealthy:
+		if !deploy(ev.Kind) {
+			return forge.Status{}, false
+		}
 		s.State, s.Description = forge.Success, "Deployed: healthy through the bake window"
-	case e.Name == "rollout.failed" && deploy:
-		s.State, s.Description = forge.Failure, failureDescription(e)
-	case e.Name == "rollout.unresolved" && deploy:
-		s.State, s.Description = forge.Error, "No verdict: health could not be seen; "+e.Str("reason")
-	case e.Name == "job.conflict":
+	case events.RolloutFailed:
+		if !deploy(ev.Kind) {
+			return forge.Status{}, false
+		}
+		s.State, s.Description = forge.Failure, failureDescription(ev)
+	case events.RolloutUnresolved:
+		if !deploy(ev.Kind) {
+			return forge.Status{}, false
+		}
+		s.State, s.Description = forge.Error, "No verdict: health could not be seen; "+ev.Reason
+	case events.JobConflict:
 		s.State, s.Description = forge.Error, "Register refused: the job changed in Nomad since it was planned"
-	case e.Name == "job.error":
-		s.State, s.Description = forge.Error, "Not deployed: "+firstNonEmpty(e.Str("error"), e.Str("message"))
+	case events.JobError:
+		s.State, s.Description = forge.Error, "Not deployed: "+firstNonEmpty(ev.Error, e.Message)
 	default:
 		return forge.Status{}, false
 	}
@@ -153,50 +183,51 @@ func (f *Feedback) status(e events.Event, fg forge.Forge) (forge.Status, bool) {
 	return s, true
 }
 
+// deploy says a rollout of this kind is a deploy's own ("" from a record
+// made before rollbacks existed).
+func deploy(kind string) bool { return kind == "" || kind == "deploy" }
+
 // failureDescription leads with what drover did, then the failing check
 // and its output: the part the status's length limit may cut.
-func failureDescription(e events.Event) string {
+func failureDescription(ev events.RolloutFailed) string {
 	did := "Rollout failed"
-	if to := e.Str("rollback_to"); to != "" {
-		did = "Rolled back to " + shortSHA(to)
+	if ev.RollbackTo != "" {
+		did = "Rolled back to " + shortSHA(ev.RollbackTo)
 	}
-	return did + ": " + why(e)
+	return did + ": " + why(ev)
 }
 
 // why is the failing check and its output, or the reason.
-func why(e events.Event) string {
-	problems, _ := e.Fields["problems"].([]any)
-	for _, p := range problems {
-		pm, _ := p.(map[string]any)
-		if pm["kind"] != "check" {
+func why(ev events.RolloutFailed) string {
+	for _, p := range ev.Problems {
+		if p.Kind != "check" {
 			continue
 		}
-		out := strings.TrimSpace(fmt.Sprint(pm["output"]))
-		if pm["output"] == nil {
-			out = fmt.Sprint(pm["status"])
+		out := strings.TrimSpace(p.Output)
+		if p.Output == "" {
+			out = p.Status
 		}
-		return fmt.Sprintf("check %s %s: %s", fmt.Sprint(pm["check"]), fmt.Sprint(pm["status"]), out)
+		return fmt.Sprintf("check %s %s: %s", p.Check, p.Status, out)
 	}
-	return firstNonEmpty(e.Str("reason"), e.Str("error"), e.Str("message"))
+	return ev.Reason
 }
 
-func (f *Feedback) statusContext(e events.Event) string {
-	ns := e.Str("namespace")
-	if ns == "" || ns == "default" {
-		return "drover/" + f.opts.Instance + "/" + e.Str("job")
+func (f *Feedback) statusContext(job events.Subject) string {
+	if job.Namespace == "" || job.Namespace == "default" {
+		return "drover/" + f.opts.Instance + "/" + job.Job
 	}
-	return "drover/" + f.opts.Instance + "/" + ns + "/" + e.Str("job")
+	return "drover/" + f.opts.Instance + "/" + job.Namespace + "/" + job.Job
 }
 
-func (f *Feedback) jobURL(e events.Event) string {
+func (f *Feedback) jobURL(job events.Subject) string {
 	if f.opts.PublicURL == "" {
 		return ""
 	}
-	ns := e.Str("namespace")
+	ns := job.Namespace
 	if ns == "" {
 		ns = "default"
 	}
-	return strings.TrimSuffix(f.opts.PublicURL, "/") + "/jobs/" + ns + "/" + e.Str("job")
+	return strings.TrimSuffix(f.opts.PublicURL, "/") + "/jobs/" + ns + "/" + job.Job
 }
 
 func shortSHA(c string) string {

@@ -28,58 +28,54 @@ func (limitOnly) DescriptionLimit() int                         { return 140 }
 
 var t0 = time.Date(2026, 11, 27, 17, 0, 0, 0, time.UTC)
 
-func ev(name string, at time.Duration, fields map[string]any) events.Event {
-	return events.Event{Name: name, Time: t0.Add(at), Fields: fields}
+func ev(at time.Duration, e events.Event) events.Entry {
+	return events.Entry{Time: t0.Add(at), Level: e.Level(), Event: e}
 }
 
-func job(commit string, extra map[string]any) map[string]any {
-	f := map[string]any{"job": "web", "namespace": "default", "commit": commit}
-	for k, v := range extra {
-		f[k] = v
-	}
-	return f
+func job(commit string) events.Subject {
+	return events.Subject{Job: "web", Namespace: "default", Commit: commit}
 }
 
-var failedEvent = ev("rollout.failed", 0, job(bad, map[string]any{
-	"kind": "deploy", "reason": "check failing", "rollback_to": good,
-	"problems": []any{
-		map[string]any{"kind": "allocation", "alloc": "a1"},
-		map[string]any{"kind": "check", "check": "service: \"web\" check", "status": "critical",
-			"output": "HTTP GET http://127.0.0.1:23456/health: 500 Internal Server Error Output: " + strings.Repeat("unhealthy ", 30)},
+var failedEvent = ev(0, events.RolloutFailed{Subject: job(bad),
+	Kind: "deploy", Reason: "check failing", RollbackTo: good,
+	Problems: []events.Problem{
+		{Kind: "allocation", Alloc: "a1"},
+		{Kind: "check", Check: "service: \"web\" check", Status: "critical",
+			Output: "HTTP GET http://127.0.0.1:23456/health: 500 Internal Server Error Output: " + strings.Repeat("unhealthy ", 30)},
 	},
-}))
+})
 
 func TestStatus_PendingSuccessFailureErrorOncePerChange(t *testing.T) {
 	f := New(Options{Instance: "prod", PublicURL: "https://drover.example/", Statuses: map[string]forge.Forge{"": limitOnly{}}})
 	type want struct{ state, desc string }
 	for _, tc := range []struct {
-		e    events.Event
+		e    events.Entry
 		want *want
 	}{
-		{ev("rollout.started", 0, job(good, map[string]any{"kind": "deploy"})), &want{"pending", "Deploying"}},
-		{ev("rollout.baking", 0, job(good, nil)), nil},
-		{ev("rollout.healthy", 0, job(good, map[string]any{"kind": "deploy"})), &want{"success", "healthy through the bake"}},
-		{ev("rollout.started", 0, job(bad, map[string]any{"kind": "deploy"})), &want{"pending", "Deploying"}},
+		{ev(0, events.RolloutStarted{Subject: job(good), Kind: "deploy"}), &want{"pending", "Deploying"}},
+		{ev(0, events.RolloutBaking{Subject: job(good)}), nil},
+		{ev(0, events.RolloutHealthy{Subject: job(good), Kind: "deploy"}), &want{"success", "healthy through the bake"}},
+		{ev(0, events.RolloutStarted{Subject: job(bad), Kind: "deploy"}), &want{"pending", "Deploying"}},
 		{failedEvent, &want{"failure", `Rolled back to 11111111: check service: "web" check critical: HTTP GET`}},
 		// The rollback's own rollout runs the good commit: its status stays.
-		{ev("rollout.started", 0, job(good, map[string]any{"kind": "rollback"})), nil},
-		{ev("rollout.healthy", 0, job(good, map[string]any{"kind": "rollback"})), nil},
-		{ev("job.error", 0, job("3333333333333333333333333333333333333333", map[string]any{"error": "register: 400 bad job"})), &want{"error", "Not deployed: register: 400 bad job"}},
+		{ev(0, events.RolloutStarted{Subject: job(good), Kind: "rollback"}), nil},
+		{ev(0, events.RolloutHealthy{Subject: job(good), Kind: "rollback"}), nil},
+		{ev(0, events.JobError{Subject: job("3333333333333333333333333333333333333333"), Error: "register: 400 bad job"}), &want{"error", "Not deployed: register: 400 bad job"}},
 		// Every cycle logs it again; the status is already set.
-		{ev("job.error", 0, job("3333333333333333333333333333333333333333", map[string]any{"error": "register: 400 bad job"})), nil},
-		{ev("job.conflict", 0, job("4444444444444444444444444444444444444444", nil)), &want{"error", "Register refused"}},
-		{ev("sync.done", 0, map[string]any{"commit": good}), nil},
+		{ev(0, events.JobError{Subject: job("3333333333333333333333333333333333333333"), Error: "register: 400 bad job"}), nil},
+		{ev(0, events.JobConflict{Subject: job("4444444444444444444444444444444444444444")}), &want{"error", "Register refused"}},
+		{ev(0, events.SyncDone{Commit: good}), nil},
 	} {
 		got, _ := f.Handle(tc.e)
 		switch {
 		case tc.want == nil && len(got) != 0:
-			t.Errorf("%s %v: status %+v, want none", tc.e.Name, tc.e.Fields["kind"], got)
+			t.Errorf("%+v: status %+v, want none", tc.e.Event, got)
 		case tc.want != nil && (len(got) != 1 || got[0].State != tc.want.state || !strings.Contains(got[0].Description, tc.want.desc)):
-			t.Errorf("%s: status %+v, want %s with %q", tc.e.Name, got, tc.want.state, tc.want.desc)
+			t.Errorf("%s: status %+v, want %s with %q", tc.e.Name(), got, tc.want.state, tc.want.desc)
 		case tc.want != nil:
 			s := got[0]
 			if s.Context != "drover/prod/web" || s.TargetURL != "https://drover.example/jobs/default/web" || len([]rune(s.Description)) > 140 {
-				t.Errorf("%s: status %+v", tc.e.Name, s)
+				t.Errorf("%s: status %+v", tc.e.Name(), s)
 			}
 		}
 	}
@@ -87,7 +83,7 @@ func TestStatus_PendingSuccessFailureErrorOncePerChange(t *testing.T) {
 
 func TestStatus_ContextNamesTheNamespaceWhenNotDefault(t *testing.T) {
 	f := New(Options{Instance: "prod", Statuses: map[string]forge.Forge{"": limitOnly{}}})
-	got, _ := f.Handle(ev("rollout.started", 0, map[string]any{"job": "api", "namespace": "team-a", "commit": good, "kind": "deploy"}))
+	got, _ := f.Handle(ev(0, events.RolloutStarted{Subject: events.Subject{Job: "api", Namespace: "team-a", Commit: good}, Kind: "deploy"}))
 	if len(got) != 1 || got[0].Context != "drover/prod/team-a/api" || got[0].TargetURL != "" {
 		t.Errorf("status %+v", got)
 	}
@@ -102,39 +98,41 @@ func TestMessage_RollbackSaysWhatJobCommitWhyAndWhatDroverDid(t *testing.T) {
 		m.CommitURL != "https://github.com/acme/deploys/commit/"+bad {
 		t.Errorf("rollout.failed → %+v", m)
 	}
-	m, ok = f.message(ev("rollback.applied", 0, job(good, map[string]any{"from_commit": bad, "to_commit": good, "reason": "check failing"})))
+	m, ok = f.message(ev(0, events.RollbackApplied{Subject: job(good), FromCommit: bad, ToCommit: good, Reason: "check failing"}))
 	if !ok || m.Title != "Rolled back" || m.Commit != bad || m.RolledBackTo != good || !strings.Contains(m.Action, "11111111") {
 		t.Errorf("rollback.applied → %+v", m)
 	}
-	if _, ok := f.message(ev("rollout.failed", 0, job(good, map[string]any{"kind": "rollback"}))); ok {
+	if _, ok := f.message(ev(0, events.RolloutFailed{Subject: job(good), Kind: "rollback"})); ok {
 		t.Error("a rollback's failed rollout is notified twice (rollback.failed says it)")
 	}
-	if _, ok := f.message(ev("leader.lost", 0, map[string]any{"reason": "stopped"})); ok {
+	if _, ok := f.message(ev(0, events.LeaderLost{Reason: "stopped"})); ok {
 		t.Error("a clean shutdown's leader.lost is notified")
 	}
-	for _, name := range []string{"rollback.failed", "job.quarantined", "job.conflict", "leader.acquired", "leader.lost"} {
-		if m, ok := f.message(ev(name, 0, job(bad, nil))); !ok || m.Title == "" {
-			t.Errorf("%s not notified: %+v", name, m)
+	for _, e := range []events.Event{events.RollbackFailed{Subject: job(bad)}, events.JobQuarantined{Subject: job(bad)},
+		events.JobConflict{Subject: job(bad)}, events.LeaderAcquired{}, events.LeaderLost{}} {
+		if m, ok := f.message(ev(0, e)); !ok || m.Title == "" {
+			t.Errorf("%s not notified: %+v", e.EventName(), m)
 		}
 	}
-	for _, name := range []string{"rollout.started", "rollout.healthy", "job.applied", "sync.start"} {
-		if _, ok := f.message(ev(name, 0, job(bad, nil))); ok {
-			t.Errorf("%s notified; it is routine", name)
+	for _, e := range []events.Event{events.RolloutStarted{Subject: job(bad)}, events.RolloutHealthy{Subject: job(bad)},
+		events.JobApplied{Subject: job(bad)}, events.SyncStart{}} {
+		if _, ok := f.message(ev(0, e)); ok {
+			t.Errorf("%s notified; it is routine", e.EventName())
 		}
 	}
 }
 
 func TestMessage_DriftOncePerJobUntilItChanges(t *testing.T) {
 	f := New(Options{Instance: "prod"})
-	drift := func(changes ...any) bool {
-		_, ok := f.message(ev("job.drift", 0, job(good, map[string]any{"changes": changes})))
+	drift := func(changes ...string) bool {
+		_, ok := f.message(ev(0, events.JobDrift{JobChange: events.JobChange{Subject: job(good), Changes: changes}}))
 		return ok
 	}
 	if !drift("Count: 1 => 3") || drift("Count: 1 => 3") || !drift("Count: 1 => 4") || drift("Count: 1 => 4") {
 		t.Error("drift not notified exactly once per distinct difference")
 	}
 	// Registering git's spec undoes the drift: the same drift again is news.
-	f.message(ev("job.applied", 0, job(good, map[string]any{"class": "drift"})))
+	f.message(ev(0, events.JobApplied{Subject: job(good), Class: "drift"}))
 	if !drift("Count: 1 => 4") {
 		t.Error("the same drift after it was undone is not notified")
 	}
@@ -142,15 +140,15 @@ func TestMessage_DriftOncePerJobUntilItChanges(t *testing.T) {
 
 func TestMessage_SyncFailingPastTheThresholdThenRecovery(t *testing.T) {
 	f := New(Options{Instance: "prod", FailingAfter: 10 * time.Minute})
-	failed := func(at time.Duration) events.Event {
-		return ev("sync.done", at, map[string]any{"result": "failed", "step": "fetch", "error": "git fetch: connection refused", "retry_in": "1m0s"})
+	failed := func(at time.Duration) events.Entry {
+		return ev(at, events.SyncDone{Result: "failed", Step: "fetch", Error: "git fetch: connection refused", RetryIn: time.Minute})
 	}
 	var sent []string
-	for _, e := range []events.Event{
+	for _, e := range []events.Entry{
 		failed(0), failed(5 * time.Minute), failed(11 * time.Minute), failed(13 * time.Minute),
-		ev("sync.done", 14*time.Minute, map[string]any{"commit": good}),
-		ev("sync.done", 15*time.Minute, map[string]any{"commit": good}),
-		failed(16 * time.Minute), ev("sync.done", 17*time.Minute, map[string]any{"commit": good}),
+		ev(14*time.Minute, events.SyncDone{Commit: good}),
+		ev(15*time.Minute, events.SyncDone{Commit: good}),
+		failed(16 * time.Minute), ev(17*time.Minute, events.SyncDone{Commit: good}),
 	} {
 		if m, ok := f.message(e); ok {
 			sent = append(sent, m.Title+"@"+e.Time.Sub(t0).String())
@@ -181,13 +179,13 @@ func TestRun_HangingForgeNeverHoldsTheFeed(t *testing.T) {
 	defer cancel()
 	h := hanging{calls: make(chan struct{}, 1000)}
 	f := New(Options{Instance: "prod", Statuses: map[string]forge.Forge{"": h}})
-	feed := make(chan events.Event)
+	feed := make(chan events.Entry)
 	done := make(chan struct{})
 	go func() { f.Run(ctx, feed); close(done) }()
 	// Unbuffered: each send returns only once Run has taken the event.
 	deadline := time.After(10 * time.Second)
 	for i := range 500 {
-		e := ev("rollout.started", 0, map[string]any{"job": fmt.Sprintf("job-%d", i), "commit": good, "kind": "deploy"})
+		e := ev(0, events.RolloutStarted{Subject: events.Subject{Job: fmt.Sprintf("job-%d", i), Commit: good}, Kind: "deploy"})
 		select {
 		case feed <- e:
 		case <-deadline:
@@ -223,9 +221,9 @@ func TestRun_EachSourceSetsStatusesInItsOwnRepo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f := New(Options{Instance: "prod", Statuses: statuses})
-	feed := make(chan events.Event, 3)
+	feed := make(chan events.Entry, 3)
 	for _, src := range []string{"web", "db", "docs"} {
-		feed <- ev("rollout.started", 0, map[string]any{"job": src + "-job", "commit": good, "kind": "deploy", "source": src})
+		feed <- ev(0, events.RolloutStarted{Subject: events.Subject{Job: src + "-job", Commit: good, Source: src}, Kind: "deploy"})
 	}
 	close(feed)
 	f.Run(ctx, feed)

@@ -10,68 +10,69 @@ import (
 )
 
 // message is the notification an event calls for, if any.
-func (f *Feedback) message(e events.Event) (notify.Message, bool) {
-	m := notify.Message{
-		Type: e.Name, Instance: f.opts.Instance, Job: e.Str("job"), Namespace: e.Str("namespace"),
-		Commit: e.Str("commit"), Time: e.Time, Severity: "warning",
+func (f *Feedback) message(e events.Entry) (notify.Message, bool) {
+	m := notify.Message{Type: e.Name(), Instance: f.opts.Instance, Time: e.Time, Severity: "warning"}
+	if about, ok := e.Event.(events.AboutJob); ok {
+		job := about.About()
+		m.Job, m.Namespace, m.Commit = job.Job, job.Namespace, job.Commit
 	}
-	switch e.Name {
-	case "rollout.failed":
-		if e.Str("kind") == "rollback" {
+	switch ev := e.Event.(type) {
+	case events.RolloutFailed:
+		if ev.Kind == "rollback" {
 			return m, false // rollback.failed says it
 		}
-		m.Title, m.Why, m.Severity = "Rollout failed", why(e), "error"
-		switch to := e.Str("rollback_to"); {
-		case to != "":
-			m.Action = "Quarantined this spec; rolling back to the last good commit " + f.commitRef(to)
-		case e.Str("rollback") != "":
-			m.Action = "Quarantined this spec; no rollback: " + strings.TrimPrefix(e.Str("rollback"), "none: ")
+		m.Title, m.Why, m.Severity = "Rollout failed", why(ev), "error"
+		switch {
+		case ev.RollbackTo != "":
+			m.Action = "Quarantined this spec; rolling back to the last good commit " + f.commitRef(ev.RollbackTo)
+		case ev.Rollback != "":
+			m.Action = "Quarantined this spec; no rollback: " + strings.TrimPrefix(ev.Rollback, "none: ")
 		}
-	case "rollback.applied":
-		to := e.Str("to_commit")
-		m.Commit, m.RolledBackTo = e.Str("from_commit"), to
-		m.Title, m.Why = "Rolled back", e.Str("reason")
-		m.Action = "Put the job back on its last good commit " + f.commitRef(to)
-		if e.Str("applied_by") == "nomad" {
+	case events.RollbackApplied:
+		m.Commit, m.RolledBackTo = ev.FromCommit, ev.ToCommit
+		m.Title, m.Why = "Rolled back", ev.Reason
+		m.Action = "Put the job back on its last good commit " + f.commitRef(ev.ToCommit)
+		if ev.AppliedBy == "nomad" {
 			m.Action += " (Nomad's auto_revert had already done it)"
 		}
-	case "rollback.failed":
-		m.Commit, m.RolledBackTo = e.Str("from_commit"), e.Str("to_commit")
-		m.Title, m.Why, m.Severity = "Rollback failed", firstNonEmpty(e.Str("reason"), e.Str("error")), "error"
-		m.Action = "Could not put the job back on " + f.commitRef(e.Str("to_commit")) + "; " + e.Str("message")
-	case "job.quarantined":
+	case events.RollbackFailed:
+		m.Commit, m.RolledBackTo = ev.FromCommit, ev.ToCommit
+		m.Title, m.Why, m.Severity = "Rollback failed", firstNonEmpty(ev.Reason, ev.Error), "error"
+		m.Action = "Could not put the job back on " + f.commitRef(ev.ToCommit) + "; " + e.Message
+	case events.JobQuarantined:
 		m.Title, m.Action = "Spec quarantined", "This spec will not be applied again until git changes the job"
-	case "job.drift":
-		key := e.Str("namespace") + "/" + e.Str("job")
-		changes := fmt.Sprint(e.Fields["changes"])
+	case events.JobDrift:
+		key := ev.Namespace + "/" + ev.Job
+		changes := strings.Join(ev.Changes, "\x00")
 		if f.drift[key] == changes {
 			return m, false
 		}
 		f.drift[key] = changes
-		m.Title, m.Why = "Drift: the cluster differs from git", changeList(e)
+		m.Title, m.Why = "Drift: the cluster differs from git", changeList(ev.Changes)
 		m.Action = "Registering git's spec over it"
 		if f.opts.DryRun {
 			m.Action = "Reported only (--dry-run)"
 		}
-	case "job.applied":
+	case events.JobApplied:
 		// The drift, if any, is undone: the same drift again is news.
-		delete(f.drift, e.Str("namespace")+"/"+e.Str("job"))
+		delete(f.drift, ev.Namespace+"/"+ev.Job)
 		return m, false
-	case "job.conflict":
-		m.Title, m.Why, m.Severity = "Register refused (check-index conflict)", e.Str("error"), "error"
+	case events.JobConflict:
+		m.Title, m.Why, m.Severity = "Register refused (check-index conflict)", ev.Error, "error"
 		m.Action = "Nothing overwritten; the job is planned again on the next sync"
-	case "sync.done":
-		return f.syncMessage(e, m)
-	case "leader.acquired":
+	case events.SyncDone:
+		m.Commit = ev.Commit
+		return f.syncMessage(e.Time, ev, m)
+	case events.LeaderAcquired:
 		m.Title, m.Severity = "Leader elected", "info"
-		m.Action = "Replica " + e.Str("id") + " now syncs and watches rollouts"
-	case "leader.lost":
-		if r := e.Str("reason"); r == "resigned" || r == "stopped" {
+		m.Action = "Replica " + ev.ID + " now syncs and watches rollouts"
+	case events.LeaderLost:
+		if ev.Reason == "resigned" || ev.Reason == "stopped" {
 			// A clean handover: the next leader's leader.acquired says it.
 			return m, false
 		}
-		m.Title, m.Why = "Leadership lost", e.Str("reason")
-		m.Action = "Replica " + e.Str("id") + " stopped acting; another replica takes over"
+		m.Title, m.Why = "Leadership lost", ev.Reason
+		m.Action = "Replica " + ev.ID + " stopped acting; another replica takes over"
 	default:
 		return m, false
 	}
@@ -81,41 +82,40 @@ func (f *Feedback) message(e events.Event) (notify.Message, bool) {
 
 // syncMessage notifies a sync failing for longer than FailingAfter, once,
 // and its recovery.
-func (f *Feedback) syncMessage(e events.Event, m notify.Message) (notify.Message, bool) {
-	if e.Str("result") != "failed" {
+func (f *Feedback) syncMessage(at time.Time, ev events.SyncDone, m notify.Message) (notify.Message, bool) {
+	if ev.Result != "failed" {
 		since, sent := f.failingSince, f.failingSent
 		f.failingSince, f.failingSent = time.Time{}, false
 		if !sent {
 			return m, false
 		}
 		m.Title, m.Severity = "Syncing again", "info"
-		m.Action = fmt.Sprintf("Syncs succeed again after failing for %s", e.Time.Sub(since).Round(time.Second))
+		m.Action = fmt.Sprintf("Syncs succeed again after failing for %s", at.Sub(since).Round(time.Second))
 		m.CommitURL = f.opts.Repo.CommitURL(m.Commit)
 		return m, true
 	}
 	if f.failingSince.IsZero() {
-		f.failingSince = e.Time
+		f.failingSince = at
 	}
-	if f.failingSent || e.Time.Sub(f.failingSince) < f.opts.FailingAfter {
+	if f.failingSent || at.Sub(f.failingSince) < f.opts.FailingAfter {
 		return m, false
 	}
 	f.failingSent = true
 	m.Title, m.Severity = "Sync failing", "error"
-	m.Why = fmt.Sprintf("%s: %s", e.Str("step"), e.Str("error"))
+	m.Why = fmt.Sprintf("%s: %s", ev.Step, ev.Error)
 	m.Action = fmt.Sprintf("Failing since %s; retrying (next in %s). Nothing is deployed until it recovers",
-		f.failingSince.UTC().Format("15:04:05 MST"), e.Str("retry_in"))
+		f.failingSince.UTC().Format("15:04:05 MST"), ev.RetryIn)
 	return m, true
 }
 
-func changeList(e events.Event) string {
-	cs, _ := e.Fields["changes"].([]any)
+func changeList(cs []string) string {
 	var out []string
 	for i, c := range cs {
 		if i == 5 {
 			out = append(out, fmt.Sprintf("… %d more", len(cs)-5))
 			break
 		}
-		out = append(out, fmt.Sprint(c))
+		out = append(out, c)
 	}
 	return strings.Join(out, "; ")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/internal/watch"
 	consulapi "github.com/hashicorp/consul/api"
@@ -46,8 +47,8 @@ func (e *Elector) Campaign(ctx context.Context) (*Term, error) {
 		}
 		failures++
 		wait := e.opts.Retry(failures)
-		e.log.Warn().Str("event", "leader.error").Err(err).Str("retry_in", wait.Round(time.Millisecond).String()).
-			Msg("cannot campaign for leadership")
+		e.opts.Emitter.Emit(events.LeaderError{Error: err.Error(), RetryIn: wait.Round(time.Millisecond)},
+			"cannot campaign for leadership")
 		if !backoff.Sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
@@ -157,8 +158,8 @@ func (e *Elector) watch(ctx context.Context) {
 		e.setSeen(seen{fresh: true, holder: h, err: err})
 		if h != nil && session != announced && !e.isOwn(session) {
 			announced = session
-			e.log.Info().Str("event", "leader.standby").Str("leader", h.ID).Str("leader_advertise", h.Advertise).
-				Msg("standing by: another agent is leader")
+			e.opts.Emitter.Emit(events.LeaderStandby{Leader: h.ID, LeaderAdvertise: h.Advertise},
+				"standing by: another agent is leader")
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/backoff"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/rs/zerolog"
@@ -78,8 +79,11 @@ type Options struct {
 	// Holder is written as the lock's value; Since is set on acquiring.
 	// Holder.ID is required.
 	Holder Holder
-	// Logger receives the leader.* events.
+	// Logger receives the debug lines of the lock's housekeeping.
 	Logger zerolog.Logger
+	// Emitter writes the leader.* events to the log and the bus
+	// (default: to Logger only).
+	Emitter *events.Emitter
 	// Retry is the wait before campaign attempt n+1 after n failed in a
 	// row (Consul unreachable, the session refused). Default
 	// backoff.Exponential(1s, 30s, nil).
@@ -135,6 +139,9 @@ func New(c *consulapi.Client, opts Options) (*Elector, error) {
 	}
 	if opts.Retry == nil {
 		opts.Retry = backoff.Exponential(time.Second, 30*time.Second, nil)
+	}
+	if opts.Emitter == nil {
+		opts.Emitter = events.NewEmitter(opts.Logger, nil)
 	}
 	return &Elector{c: c, opts: opts, log: opts.Logger}, nil
 }

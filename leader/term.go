@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/backoff"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/rs/zerolog"
@@ -42,8 +43,8 @@ func (e *Elector) newTerm(ctx, termCtx context.Context, end context.CancelFunc, 
 		}
 		cancel()
 	}
-	e.log.Info().Str("event", "leader.acquired").Str("id", t.holder.ID).Str("advertise", t.holder.Advertise).
-		Str("session", t.session).Msg("became leader")
+	e.opts.Emitter.Emit(events.LeaderAcquired{ID: t.holder.ID, Advertise: t.holder.Advertise, Session: t.session},
+		"became leader")
 	go t.run(ctx, end, lockLost)
 	return t
 }
@@ -95,8 +96,9 @@ func (t *Term) run(ctx context.Context, end context.CancelFunc, lockLost <-chan 
 	defer close(t.done)
 	lease := time.NewTimer(t.r.ttl - time.Since(t.r.last()))
 	defer lease.Stop()
+	// LeaderLost is logged at info for "resigned" and "stopped", at warn
+	// for any other reason.
 	var reason string
-	level := zerolog.WarnLevel
 	for reason == "" {
 		select {
 		case <-lockLost:
@@ -112,15 +114,15 @@ func (t *Term) run(ctx context.Context, end context.CancelFunc, lockLost <-chan 
 			}
 			reason = fmt.Sprintf("lease expired: the session was last renewed %s ago, TTL %s", idle.Round(time.Millisecond), t.r.ttl)
 		case <-t.resign:
-			reason, level = "resigned", zerolog.InfoLevel
+			reason = "resigned"
 		case <-ctx.Done():
-			reason, level = "stopped", zerolog.InfoLevel
+			reason = "stopped"
 		}
 	}
 	close(t.lost)
 	end()
-	t.e.log.WithLevel(level).Str("event", "leader.lost").Str("id", t.holder.ID).Str("reason", reason).
-		Str("session", t.session).Msg("no longer leader")
+	t.e.opts.Emitter.Emit(events.LeaderLost{ID: t.holder.ID, Reason: reason, Session: t.session},
+		"no longer leader")
 	<-t.r.done
 	t.release(ctx)
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/deliver"
 	"github.com/rs/zerolog"
 )
@@ -74,7 +75,10 @@ type Options struct {
 	// dropped.
 	Count  func(result string)
 	Logger zerolog.Logger
-	Client *http.Client
+	// Emitter writes notify.failed and notify.dropped to the log and the
+	// bus (default: to Logger only).
+	Emitter *events.Emitter
+	Client  *http.Client
 }
 
 // Notifier posts messages to every target, each from its own queue, so
@@ -95,17 +99,22 @@ func New(ctx context.Context, targets []Target, o Options) *Notifier {
 	if o.Count == nil {
 		o.Count = func(string) {}
 	}
+	if o.Emitter == nil {
+		o.Emitter = events.NewEmitter(o.Logger, nil)
+	}
 	n := &Notifier{targets: targets, opts: o, start: time.Now().UnixNano()}
 	for _, t := range targets {
 		qo := o.Queue
-		log := o.Logger.With().Str("target", t.Redacted()).Str("format", t.Format).Logger()
+		target, format := t.Redacted(), t.Format
 		qo.Done = func(it deliver.Item, result string, err error) {
 			o.Count(result)
 			switch result {
 			case deliver.Failed:
-				log.Warn().Str("event", "notify.failed").Str("notification", it.Name).Err(err).Msg("notification not delivered; given up")
+				o.Emitter.Emit(events.NotifyFailed{Target: target, Format: format, Notification: it.Name, Error: err.Error()},
+					"notification not delivered; given up")
 			case deliver.Dropped:
-				log.Warn().Str("event", "notify.dropped").Str("notification", it.Name).Msg("notification dropped: queue full or shutting down")
+				o.Emitter.Emit(events.NotifyDropped{Target: target, Format: format, Notification: it.Name},
+					"notification dropped: queue full or shutting down")
 			}
 		}
 		n.queues = append(n.queues, deliver.Start(ctx, qo))

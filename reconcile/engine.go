@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
-	"github.com/rs/zerolog"
 )
 
 // Sync reconciles the cluster with set: plan → classify → report → apply →
@@ -143,20 +143,18 @@ func compact(rs []*JobResult) []*JobResult {
 
 func (e *Engine) fileError(f *jobs.File, revision string) *JobResult {
 	r := &JobResult{Path: f.Path, Source: f.SourceName, Commit: revision, Class: Failed, Err: f.Err}
-	ev := e.opts.Logger.Error().Str("event", "job.error").Str("path", f.Path).Str("commit", revision)
-	if f.SourceName != "" {
-		ev = ev.Str("source", f.SourceName)
-	}
+	ev := events.JobError{Subject: events.Subject{Path: f.Path, Commit: revision, Source: f.SourceName}}
 	if f.SourceName != "" && f.Job != nil {
 		// A job two sources claim still names its job.
 		r.Key = f.Key()
-		ev = ev.Str("job", r.ID).Str("namespace", r.Namespace)
+		ev.Job, ev.Namespace = r.ID, r.Namespace
 	}
 	var pe *jobs.ParseError
 	if errors.As(f.Err, &pe) && pe.Line > 0 {
-		ev = ev.Int("line", pe.Line)
+		ev.Line = pe.Line
 	}
-	ev.Err(f.Err).Msg("job file could not be loaded")
+	ev.Error = f.Err.Error()
+	e.opts.Emitter.Emit(ev, "job file could not be loaded")
 	return r
 }
 
@@ -167,8 +165,7 @@ func (e *Engine) orderError(f *jobs.File, revision string, err error) *JobResult
 	if f.Commit != "" {
 		r.Commit = f.Commit
 	}
-	log := e.jobLogger(r)
-	log.Error().Str("event", "job.error").Err(err).Msg("job's dependencies cannot be met; not registered")
+	e.opts.Emitter.Emit(events.JobError{Subject: jobSubject(r), Error: err.Error()}, "job's dependencies cannot be met; not registered")
 	return r
 }
 
@@ -186,8 +183,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 		} else if other := stub.Meta[jobs.MetaInstance]; other != "" && stub.Meta[jobs.MetaManaged] == "true" {
 			r.Class, r.Err = Failed, fmt.Errorf("job %s is managed by drover instance %q, not %q", r.Key, other, e.opts.Instance)
 			e.memo.forget(r.Key)
-			log := e.jobLogger(r)
-			log.Error().Str("event", "job.error").Err(r.Err).Msg("job belongs to another drover")
+			e.opts.Emitter.Emit(events.JobError{Subject: jobSubject(r), Error: r.Err.Error()}, "job belongs to another drover")
 			return r
 		}
 	}
@@ -200,19 +196,19 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 		Instance:    e.opts.Instance,
 		Source:      f.SourceName,
 	})
-	log := e.jobLogger(r)
+	subject := jobSubject(r)
 
 	plan, err := e.planUnlessNew(ctx, r, job, stub)
 	if err != nil {
 		r.Class, r.Err = Failed, err
 		if !isRefusal(err) {
 			e.memo.forget(r.Key)
-			log.Error().Str("event", "job.error").Err(err).Msg("plan failed")
+			e.opts.Emitter.Emit(events.JobError{Subject: subject, Error: err.Error()}, "plan failed")
 			return r
 		}
 		retryAt := e.memo.recordRefused(r.Key, in, err, e.now(), e.opts.PlanRetry)
-		log.Error().Str("event", "job.error").Err(err).Time("retry_at", retryAt).
-			Msg("plan refused; planned again at retry_at, or at once when git or the cluster's copy changes")
+		e.opts.Emitter.Emit(events.JobError{Subject: subject, RetryAt: retryAt, Error: err.Error()},
+			"plan refused; planned again at retry_at, or at once when git or the cluster's copy changes")
 		return r
 	}
 	// Fields other tools own (an autoscaled count, drover.ignore) are
@@ -227,8 +223,8 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	r.Warnings = plan.Warnings
 	r.Class = classify(stub, f.Fingerprint, owner, owned, r.Changes, places(r.Groups))
 	e.memo.record(r.Key, in, r)
-	logIgnored(log, filt)
-	e.logClass(log, r)
+	e.emitIgnored(subject, filt)
+	e.emitClass(subject, r)
 	if r.Class == InSync {
 		return r
 	}
@@ -240,7 +236,7 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 		return r
 	}
 	if r.Hold != "" {
-		log.Info().Str("event", "job.held").Str("reason", r.Hold).Msg("job differs but is held back, not registered")
+		e.opts.Emitter.Emit(events.JobHeld{Subject: subject, Reason: r.Hold}, "job differs but is held back, not registered")
 		return r
 	}
 	if ctx.Err() != nil {
@@ -251,17 +247,17 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	job, preserveCounts, err := e.keepOwned(ctx, r, job, others, filt)
 	if err != nil {
 		r.Err = err
-		log.Error().Str("event", "job.error").Err(err).Msg("reading the fields other tools own failed; not registered")
+		e.opts.Emitter.Emit(events.JobError{Subject: subject, Error: err.Error()}, "reading the fields other tools own failed; not registered")
 		return r
 	}
 	applied, err := e.register(ctx, r, job, f.Submission, plan.JobModifyIndex, preserveCounts)
 	if err != nil {
 		r.Err = err
 		if IsConflict(err) {
-			log.Warn().Str("event", "job.conflict").Uint64("planned_index", plan.JobModifyIndex).Err(err).
-				Msg("job was changed by someone else after it was planned; not overwritten, will plan again")
+			e.opts.Emitter.Emit(events.JobConflict{Subject: subject, PlannedIndex: plan.JobModifyIndex, Error: err.Error()},
+				"job was changed by someone else after it was planned; not overwritten, will plan again")
 		} else {
-			log.Error().Str("event", "job.error").Err(err).Msg("register failed")
+			e.opts.Emitter.Emit(events.JobError{Subject: subject, Error: err.Error()}, "register failed")
 		}
 		return r
 	}
@@ -271,8 +267,10 @@ func (e *Engine) syncJob(ctx context.Context, f *jobs.File, revision string, stu
 	if len(r.PlacementFailures) == 0 {
 		e.memo.recordApplied(r.Key, appliedInput(in, applied.ModifyIndex), r.Warnings, !r.Planned)
 	}
-	log.Info().Str("event", "job.applied").Str("class", string(r.Class)).Str("eval_id", applied.EvalID).
-		Uint64("version", applied.Version).Uint64("modify_index", applied.ModifyIndex).Msg("job registered")
+	registered := subject
+	registered.Version = applied.Version
+	e.opts.Emitter.Emit(events.JobApplied{Subject: registered, Class: string(r.Class), EvalID: applied.EvalID,
+		ModifyIndex: applied.ModifyIndex}, "job registered")
 	return r
 }
 
@@ -320,33 +318,40 @@ func isRefusal(err error) bool {
 		ue.StatusCode() != http.StatusTooManyRequests
 }
 
-func (e *Engine) jobLogger(r *JobResult) zerolog.Logger {
-	c := e.opts.Logger.With().Str("job", r.ID).Str("namespace", r.Namespace).
-		Str("path", r.Path).Str("commit", r.Commit)
-	if r.Source != "" {
-		c = c.Str("source", r.Source)
-	}
-	return c.Logger()
+// jobSubject names r in its events as every per-job line names it.
+func jobSubject(r *JobResult) events.Subject {
+	return events.Subject{Job: r.ID, Namespace: r.Namespace, Path: r.Path, Commit: r.Commit, Source: r.Source}
 }
 
-func (e *Engine) logClass(log zerolog.Logger, r *JobResult) {
+func (e *Engine) emitClass(subject events.Subject, r *JobResult) {
 	for _, group := range sortedKeys(r.PlacementFailures) {
 		m := r.PlacementFailures[group]
-		log.Warn().Str("event", "job.placement_failed").Str("group", group).
-			Int("nodes_evaluated", m.NodesEvaluated).Int("nodes_filtered", m.NodesFiltered).
-			Interface("dimension_exhausted", m.DimensionExhausted).Interface("constraint_filtered", m.ConstraintFiltered).
-			Msg("the scheduler could not place every allocation of this group")
+		e.opts.Emitter.Emit(events.JobPlacementFailed{Subject: subject, Group: group,
+			NodesEvaluated: m.NodesEvaluated, NodesFiltered: m.NodesFiltered,
+			DimensionExhausted: m.DimensionExhausted, ConstraintFiltered: m.ConstraintFiltered},
+			"the scheduler could not place every allocation of this group")
 	}
 	if r.Class == InSync {
-		log.Debug().Str("event", "job.in_sync").Msg("job matches git")
+		e.opts.Emitter.Emit(events.JobInSync{Subject: subject}, "job matches git")
 		return
 	}
-	ev := log.Info().Str("event", "job."+string(r.Class)).Str("applied_commit", r.AppliedCommit).
-		Strs("changes", r.Changes)
-	if len(r.Groups) > 0 {
-		ev = ev.Interface("groups", r.Groups)
+	change := events.JobChange{Subject: subject, AppliedCommit: r.AppliedCommit, Changes: r.Changes}
+	for name, g := range r.Groups {
+		if change.Groups == nil {
+			change.Groups = map[string]events.GroupCounts{}
+		}
+		change.Groups[name] = events.GroupCounts(g)
 	}
-	ev.Msg(classMessage(r.Class))
+	var ev events.Event
+	switch r.Class {
+	case Create:
+		ev = events.JobCreate{JobChange: change}
+	case Update:
+		ev = events.JobUpdate{JobChange: change}
+	default:
+		ev = events.JobDrift{JobChange: change}
+	}
+	e.opts.Emitter.Emit(ev, classMessage(r.Class))
 }
 
 func classMessage(c Class) string {

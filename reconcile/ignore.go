@@ -5,9 +5,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
-	"github.com/rs/zerolog"
 )
 
 // Fields other tools own. A group with an enabled scaling block has its
@@ -338,14 +338,14 @@ func withoutForeign(groups map[string]GroupCounts, filt filtered, changes []stri
 	return out
 }
 
-// logIgnored reports at debug the differences left to other tools.
-func logIgnored(log zerolog.Logger, filt filtered) {
+// emitIgnored reports at debug the differences left to other tools.
+func (e *Engine) emitIgnored(subject events.Subject, filt filtered) {
 	for _, c := range filt.counts {
-		log.Debug().Str("event", "job.count_ignored").Str("group", c.Group).Int("git_count", c.Git).
-			Int("cluster_count", c.Cluster).Msg("count differs from git in a group whose count the autoscaler (or drover.ignore) owns; left alone")
+		e.opts.Emitter.Emit(events.JobCountIgnored{Subject: subject, Group: c.Group, GitCount: c.Git, ClusterCount: c.Cluster},
+			"count differs from git in a group whose count the autoscaler (or drover.ignore) owns; left alone")
 	}
 	if len(filt.fields) > 0 {
-		log.Debug().Str("event", "job.ignored_diff").Strs("fields", filt.fields).
-			Msg("fields listed in drover.ignore differ from git; left alone")
+		e.opts.Emitter.Emit(events.JobIgnoredDiff{Subject: subject, Fields: filt.fields},
+			"fields listed in drover.ignore differ from git; left alone")
 	}
 }

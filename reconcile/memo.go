@@ -3,6 +3,7 @@ package reconcile
 import (
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -102,8 +103,8 @@ func (e *Engine) fromMemo(f *jobs.File, revision string, stub *api.JobListStub) 
 		// Logged as job.error when Nomad refused it; until it is tried
 		// again the report carries the same error without repeating it.
 		r.Class, r.Err = Failed, hit.refused
-		e.opts.Logger.Debug().Str("event", "job.retry_later").Str("job", r.ID).Str("namespace", r.Namespace).
-			Time("retry_at", hit.retryAt).Msg("plan was refused for this spec and cluster copy; not planned again yet")
+		e.opts.Emitter.Emit(events.JobRetryLater{Subject: events.Subject{Job: r.ID, Namespace: r.Namespace}, RetryAt: hit.retryAt},
+			"plan was refused for this spec and cluster copy; not planned again yet")
 		return r
 	}
 	if stub == nil || hit.unplanned {
@@ -113,7 +114,7 @@ func (e *Engine) fromMemo(f *jobs.File, revision string, stub *api.JobListStub) 
 	// job.in_sync is a debug line; a quiet cycle of a thousand jobs
 	// should not build a thousand loggers to drop it.
 	if e.opts.Logger.GetLevel() <= zerolog.DebugLevel {
-		e.logClass(e.jobLogger(r), r)
+		e.emitClass(jobSubject(r), r)
 	}
 	return r
 }

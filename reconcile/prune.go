@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
 )
@@ -93,25 +94,18 @@ func (e *Engine) pruneSources(ctx context.Context, set *jobs.Set, orphans []*Orp
 // pruneOrphan reports o, and stops it when prune is on and blocked says
 // nothing.
 func (e *Engine) pruneOrphan(ctx context.Context, o *Orphan, prune bool, blocked string) {
-	log := e.opts.Logger.With().Str("job", o.ID).Str("namespace", o.Namespace).
-		Str("path", o.Path).Str("commit", o.Commit).Logger()
-	if o.Source != "" {
-		log = log.With().Str("source", o.Source).Logger()
-	}
-	ev := log.Warn().Str("event", "job.orphan").Bool("prune", prune)
-	if blocked != "" {
-		ev = ev.Str("prune_blocked", blocked)
-	}
-	ev.Msg("job was registered by drover but its file is gone from git")
+	subject := events.Subject{Job: o.ID, Namespace: o.Namespace, Path: o.Path, Commit: o.Commit, Source: o.Source}
+	e.opts.Emitter.Emit(events.JobOrphan{Subject: subject, Prune: prune, PruneBlocked: blocked},
+		"job was registered by drover but its file is gone from git")
 	if blocked != "" || !prune || ctx.Err() != nil {
 		return
 	}
 	if err := e.deregister(ctx, o); err != nil {
 		o.Err = err
-		log.Error().Str("event", "job.error").Err(err).Msg("prune failed")
+		e.opts.Emitter.Emit(events.JobError{Subject: subject, Error: err.Error()}, "prune failed")
 		return
 	}
-	log.Info().Str("event", "job.pruned").Str("eval_id", o.EvalID).Msg("job stopped (not purged)")
+	e.opts.Emitter.Emit(events.JobPruned{Subject: subject, EvalID: o.EvalID}, "job stopped (not purged)")
 }
 
 // sourcePruneBlocked says why an orphan of the named source must not be

@@ -11,6 +11,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -75,6 +76,9 @@ type Options struct {
 	// the cycle runner can tell a long sync from a hung one.
 	Progress func()
 	Logger   zerolog.Logger
+	// Emitter writes the engine's events to the log and the bus
+	// (default: to Logger only).
+	Emitter *events.Emitter
 }
 
 // DefaultInstance is the instance name used when Options.Instance is empty.
@@ -90,6 +94,9 @@ const DefaultCallTimeout = time.Minute
 func (o Options) withDefaults() Options {
 	if o.Instance == "" {
 		o.Instance = DefaultInstance
+	}
+	if o.Emitter == nil {
+		o.Emitter = events.NewEmitter(o.Logger, nil)
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = DefaultParallel

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
@@ -74,6 +75,9 @@ type Options struct {
 	// Recorder, when set, counts verdicts.
 	Recorder Recorder
 	Logger   zerolog.Logger
+	// Emitter writes the rollouts' events to the log and the bus
+	// (default: to Logger only).
+	Emitter *events.Emitter
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// NomadTimeout bounds the read of a job whose watch is resumed;
@@ -92,7 +96,6 @@ type Manager struct {
 	jobs    Jobs
 	specs   Specs
 	opts    Options
-	log     zerolog.Logger
 
 	// base is the context every watch runs under; cancelled by Close.
 	base   context.Context
@@ -158,6 +161,9 @@ func New(ctx context.Context, ledger *state.Ledger, watcher *health.Watcher, job
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Emitter == nil {
+		opts.Emitter = events.NewEmitter(opts.Logger, nil)
+	}
 	if opts.NomadTimeout <= 0 {
 		opts.NomadTimeout = reconcile.DefaultCallTimeout
 	}
@@ -166,7 +172,7 @@ func New(ctx context.Context, ledger *state.Ledger, watcher *health.Watcher, job
 	}
 	base, cancel := context.WithCancel(ctx)
 	return &Manager{
-		ledger: ledger, watcher: watcher, jobs: jobsAPI, specs: specs, opts: opts, log: opts.Logger,
+		ledger: ledger, watcher: watcher, jobs: jobsAPI, specs: specs, opts: opts,
 		base: base, cancel: cancel, watches: map[jobs.Key]*watch{}, pins: map[jobs.Key]pin{},
 		unrollable: map[jobs.Key]string{},
 	}
@@ -189,7 +195,7 @@ func (m *Manager) Prepare(ctx context.Context) error {
 		if !m.ledger.Loaded() {
 			return err
 		}
-		m.log.Warn().Str("event", "state.error").Err(err).Msg("state not written or not re-read; kept in memory and tried again next cycle")
+		m.opts.Emitter.Emit(events.StateError{Error: err.Error()}, "state not written or not re-read; kept in memory and tried again next cycle")
 	}
 	m.reportProblems()
 	m.mu.Lock()
@@ -218,8 +224,8 @@ func (m *Manager) resume() {
 		if floor := m.opts.Now().Add(m.opts.Policy.MinHealthy + 5*time.Second); deadline.Before(floor) {
 			deadline = floor
 		}
-		m.logger(j.Key(), *r).Info().Str("event", "rollout.resumed").Str("kind", string(r.Kind)).
-			Str("phase", string(r.Phase)).Time("deadline", deadline).Msg("watching a rollout a previous agent started")
+		m.opts.Emitter.Emit(events.RolloutResumed{Subject: subject(j.Key(), *r), Kind: string(r.Kind),
+			Phase: string(r.Phase), Deadline: deadline}, "watching a rollout a previous agent started")
 		ro := *r
 		ro.Phase = state.Watching
 		k := j.Key()
@@ -247,8 +253,8 @@ func (m *Manager) targetOf(ctx context.Context, k jobs.Key, r state.Rollout) (he
 			return health.Target{}, ctx.Err()
 		}
 		retry := m.opts.Retry(attempt)
-		m.logger(k, r).Warn().Str("event", "rollout.error").Err(err).Str("retry_in", retry.Round(time.Millisecond).String()).
-			Msg("cannot read the job whose rollout is resumed; retrying")
+		m.opts.Emitter.Emit(events.RolloutError{Subject: subject(k, r), Error: err.Error(), RetryIn: retry.Round(time.Millisecond)},
+			"cannot read the job whose rollout is resumed; retrying")
 		t := time.NewTimer(retry)
 		select {
 		case <-ctx.Done():
@@ -259,13 +265,13 @@ func (m *Manager) targetOf(ctx context.Context, k jobs.Key, r state.Rollout) (he
 	}
 }
 
-// ConflictLogger logs each change someone else made to a state key while
+// ConflictEvents emits each change someone else made to a state key while
 // drover had its own change to write: for state.LedgerOptions.OnConflict.
-func ConflictLogger(log zerolog.Logger) func(state.Conflict) {
+func ConflictEvents(em *events.Emitter) func(state.Conflict) {
 	return func(c state.Conflict) {
-		log.Warn().Str("event", "state.conflict").Str("key", c.Key).Str("job", c.Job.ID).Str("namespace", c.Job.Namespace).
-			Bool("deleted", c.Deleted).Int("reapplied", c.Reapplied).
-			Msg("state key changed in Consul by someone else: Consul's copy wins, drover's unwritten changes are applied on top")
+		em.Emit(events.StateConflict{Subject: events.Subject{Job: c.Job.ID, Namespace: c.Job.Namespace}, Key: c.Key,
+			Deleted: c.Deleted, Reapplied: c.Reapplied},
+			"state key changed in Consul by someone else: Consul's copy wins, drover's unwritten changes are applied on top")
 	}
 }
 
@@ -282,25 +288,21 @@ func (m *Manager) reportProblems() {
 		if known {
 			continue
 		}
-		ev := m.log.Error().Str("event", "state.invalid").Str("key", p.Key).Err(p.Err)
+		ev := events.StateInvalid{Key: p.Key, Error: p.Err.Error()}
 		if p.Job != nil {
-			ev = ev.Str("job", p.Job.ID).Str("namespace", p.Job.Namespace)
+			ev.Job, ev.Namespace = p.Job.ID, p.Job.Namespace
 		}
-		ev.Msg("state key unusable: its job is held until the key is fixed or deleted")
+		m.opts.Emitter.Emit(ev, "state key unusable: its job is held until the key is fixed or deleted")
 	}
 	m.mu.Lock()
 	m.problems = seen
 	m.mu.Unlock()
 }
 
-func (m *Manager) logger(k jobs.Key, r state.Rollout) *zerolog.Logger {
-	c := m.log.With().Str("job", k.ID).Str("namespace", k.Namespace).Str("commit", r.Commit).
-		Uint64("version", r.Version)
-	if r.Source != "" {
-		c = c.Str("source", r.Source)
-	}
-	l := c.Logger()
-	return &l
+// subject names the job of rollout r in its events as every per-job line
+// names it.
+func subject(k jobs.Key, r state.Rollout) events.Subject {
+	return events.Subject{Job: k.ID, Namespace: k.Namespace, Commit: r.Commit, Version: r.Version, Source: r.Source}
 }
 
 // Wait blocks until no rollout is being watched; Outcomes tells how they

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/state"
 )
@@ -136,9 +137,9 @@ func (m *Manager) rollbackFailed(k jobs.Key, q state.Quarantine, to, reason stri
 	if seen {
 		return
 	}
-	m.logger(k, state.Rollout{Revision: state.Revision{Commit: q.Commit}}).Error().Str("event", "rollback.failed").
-		Str("from_commit", q.Commit).Str("to_commit", to).Str("reason", reason).
-		Msg("could not put the last good commit back; the failed spec keeps running, will try again next cycle")
+	m.opts.Emitter.Emit(events.RollbackFailed{Subject: subject(k, state.Rollout{Revision: state.Revision{Commit: q.Commit}}),
+		FromCommit: q.Commit, ToCommit: to, Reason: reason},
+		"could not put the last good commit back; the failed spec keeps running, will try again next cycle")
 	m.record(nil, "failed")
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
@@ -27,9 +28,9 @@ func (m *Manager) Record(ctx context.Context, report *reconcile.Report) {
 		case r.Applied != nil:
 			m.applied(ctx, r, p, pinned)
 		case pinned && p.to != "" && r.Err != nil:
-			m.logger(r.Key, state.Rollout{Revision: state.Revision{Commit: r.Commit}}).Error().
-				Str("event", "rollback.failed").Str("from_commit", p.quarantine.Commit).Str("to_commit", p.to).
-				Err(r.Err).Msg("could not put the last good commit back; will try again next cycle")
+			m.opts.Emitter.Emit(events.RollbackFailed{Subject: subject(r.Key, state.Rollout{Revision: state.Revision{Commit: r.Commit}}),
+				FromCommit: p.quarantine.Commit, ToCommit: p.to, Error: r.Err.Error()},
+				"could not put the last good commit back; will try again next cycle")
 			m.record(nil, "failed")
 		case pinned && p.to != "" && r.Class == reconcile.InSync:
 			m.confirmRollback(ctx, r, p)
@@ -58,7 +59,7 @@ func (m *Manager) applied(ctx context.Context, r *reconcile.JobResult, p pin, pi
 	if r.Applied.Job != nil {
 		var err error
 		if job, err = health.AsRegistered(r.Applied.Job, r.Applied.Version); err != nil {
-			m.log.Warn().Str("event", "rollout.error").Str("job", r.ID).Err(err).Msg("registered job not understood")
+			m.opts.Emitter.Emit(events.RolloutError{Subject: events.Subject{Job: r.ID}, Error: err.Error()}, "registered job not understood")
 		}
 	}
 	watched := job != nil && health.Watched(job)
@@ -78,39 +79,36 @@ func (m *Manager) applied(ctx context.Context, r *reconcile.JobResult, p pin, pi
 		}
 	})
 	m.stateError(err)
-	log := m.logger(r.Key, ro)
+	about := subject(r.Key, ro)
 	if ro.Kind == state.Rollback {
-		log.Warn().Str("event", "rollback.applied").Str("from_commit", ro.FromCommit).Str("to_commit", rev.Commit).
-			Str("reason", p.quarantine.Reason).Msg("rolled back to the last good commit")
+		m.opts.Emitter.Emit(events.RollbackApplied{Subject: about, FromCommit: ro.FromCommit, ToCommit: rev.Commit,
+			Reason: p.quarantine.Reason}, "rolled back to the last good commit")
 		m.record(nil, "applied")
 	}
 	if job == nil {
 		// The register happened but its version could not be learned:
 		// the next cycle plans the job again, and that is all drover can do.
-		log.Warn().Str("event", "rollout.error").Msg("registered job's version could not be read back; rollout not watched")
+		m.opts.Emitter.Emit(events.RolloutError{Subject: about}, "registered job's version could not be read back; rollout not watched")
 		return
 	}
 	if !watched {
-		log.Info().Str("event", "rollout.healthy").Str("kind", string(ro.Kind)).Str("reason", ro.Reason).Msg("batch job registered")
+		m.opts.Emitter.Emit(events.RolloutHealthy{Subject: about, Kind: string(ro.Kind), Reason: ro.Reason}, "batch job registered")
 		m.released(r.Key)
 		return
 	}
 	target := health.TargetOf(job)
 	deadline := ro.Started.Add(m.opts.Policy.Deadline)
 	policy := target.PolicyFor(m.opts.Policy)
-	ev := log.Info().Str("event", "rollout.started").Str("kind", string(ro.Kind)).Strs("services", target.Services).
-		Time("deadline", deadline).Str("fail_after", policy.FailAfter.String()).Str("start_grace", policy.StartGrace.String())
-	if target.FailAfterErr != "" {
-		ev = ev.Str("warning", target.FailAfterErr)
-	}
+	ev := events.RolloutStarted{Subject: about, Kind: string(ro.Kind), Services: target.Services,
+		Deadline: deadline, FailAfter: policy.FailAfter, StartGrace: policy.StartGrace, Warning: target.FailAfterErr}
 	if s != nil && s.LastGood != nil {
-		ev = ev.Str("last_good_commit", s.LastGood.Commit)
+		ev.LastGoodCommit = s.LastGood.Commit
 	}
 	if m.opts.RecordOnly {
-		ev.Msg("rollout recorded; the agent watches it")
+		m.opts.Emitter.Emit(ev, "rollout recorded; the agent watches it")
 		return
 	}
-	ev.Msg("watching the rollout")
+	m.opts.Emitter.Emit(ev, "watching the rollout")
 	m.start(r.Key, ro, deadline, func(context.Context) (health.Target, error) { return target, nil })
 }
 
@@ -126,9 +124,9 @@ func (m *Manager) confirmRollback(ctx context.Context, r *reconcile.JobResult, p
 		j.RolledBack = &state.RolledBack{FromCommit: p.quarantine.Commit, ToCommit: p.to, Reason: p.quarantine.Reason, At: now, ByNomad: true}
 	})
 	m.stateError(err)
-	m.logger(r.Key, state.Rollout{Revision: state.Revision{Commit: p.to}}).Warn().Str("event", "rollback.applied").
-		Str("from_commit", p.quarantine.Commit).Str("to_commit", p.to).Str("reason", p.quarantine.Reason).
-		Str("applied_by", "nomad").Msg("the job already runs the last good spec (Nomad's auto_revert put it back); nothing to register")
+	m.opts.Emitter.Emit(events.RollbackApplied{Subject: subject(r.Key, state.Rollout{Revision: state.Revision{Commit: p.to}}),
+		FromCommit: p.quarantine.Commit, ToCommit: p.to, Reason: p.quarantine.Reason, AppliedBy: "nomad"},
+		"the job already runs the last good spec (Nomad's auto_revert put it back); nothing to register")
 	m.record(nil, "applied")
 }
 
@@ -144,8 +142,8 @@ func (m *Manager) start(k jobs.Key, ro state.Rollout, deadline time.Time, target
 	m.mu.Unlock()
 	if old != nil {
 		old.cancel()
-		m.logger(k, old.rollout).Info().Str("event", "rollout.superseded").Str("by_commit", ro.Commit).
-			Msg("a newer register replaced the rollout being watched")
+		m.opts.Emitter.Emit(events.RolloutSuperseded{Subject: subject(k, old.rollout), ByCommit: ro.Commit},
+			"a newer register replaced the rollout being watched")
 		m.record(&Outcome{Key: k, Rollout: withPhase(old.rollout, state.Superseded)}, "")
 	}
 	m.wg.Add(1)
@@ -177,7 +175,7 @@ func withPhase(r state.Rollout, p state.Phase) state.Rollout {
 
 func (m *Manager) stateError(err error) {
 	if err != nil {
-		m.log.Warn().Str("event", "state.error").Err(err).Msg("state not written; kept in memory and written again next cycle")
+		m.opts.Emitter.Emit(events.StateError{Error: err.Error()}, "state not written; kept in memory and written again next cycle")
 	}
 }
 

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/state"
@@ -13,28 +14,28 @@ func (m *Manager) progress(k jobs.Key, w *watch, v health.Verdict) {
 	prev := w.latest
 	w.latest = v
 	m.mu.Unlock()
-	log := m.logger(k, w.rollout)
+	about := subject(k, w.rollout)
 	switch {
 	case v.Unreachable != "" && prev.Unreachable == "":
-		log.Warn().Str("event", "rollout.unreachable").Str("reason", v.Unreachable).
-			Msg("cannot see the rollout's health; still watching, and no rollback on unknown alone")
+		m.opts.Emitter.Emit(events.RolloutUnreachable{Subject: about, Reason: v.Unreachable},
+			"cannot see the rollout's health; still watching, and no rollback on unknown alone")
 	case v.Unreachable == "" && prev.Unreachable != "":
-		log.Info().Str("event", "rollout.reachable").Msg("health is visible again")
+		m.opts.Emitter.Emit(events.RolloutReachable{Subject: about}, "health is visible again")
 	}
 	if v.Final() || v.Phase == prev.Phase {
 		return
 	}
 	switch {
 	case v.Phase == state.Baking:
-		log.Info().Str("event", "rollout.baking").Time("healthy_since", v.HealthySince).
-			Str("bake", m.opts.Policy.Bake.String()).Msg("rollout healthy; watching it through the bake window")
+		m.opts.Emitter.Emit(events.RolloutBaking{Subject: about, HealthySince: v.HealthySince, Bake: m.opts.Policy.Bake},
+			"rollout healthy; watching it through the bake window")
 	case v.Phase == state.Unknown:
-		log.Warn().Str("event", "rollout.unknown").Str("kind", string(w.rollout.Kind)).Str("reason", v.Reason).
-			Str("rejudge_for", m.opts.Policy.Unresolved.String()).
-			Msg("no verdict: health cannot be seen; nothing rolled back, the commit is not marked good; judged again once it can")
+		m.opts.Emitter.Emit(events.RolloutUnknown{Subject: about, Kind: string(w.rollout.Kind), Reason: v.Reason,
+			RejudgeFor: m.opts.Policy.Unresolved},
+			"no verdict: health cannot be seen; nothing rolled back, the commit is not marked good; judged again once it can")
 	case prev.Phase == state.Unknown && v.Phase == state.Watching:
-		log.Info().Str("event", "rollout.rejudged").Time("deadline", v.Deadline).
-			Msg("health is visible again; judging the rollout afresh with a new deadline")
+		m.opts.Emitter.Emit(events.RolloutRejudged{Subject: about, Deadline: v.Deadline},
+			"health is visible again; judging the rollout afresh with a new deadline")
 	}
 	_, err := m.ledger.Update(m.base, k, func(j *state.Job) {
 		if j.Rollout == nil || j.Rollout.Commit != w.rollout.Commit || j.Rollout.Version != w.rollout.Version {
@@ -88,17 +89,17 @@ func (m *Manager) finish(k jobs.Key, w *watch, v health.Verdict) {
 	}
 	m.mu.Unlock()
 
-	log := m.logger(k, ro)
+	about := subject(k, ro)
 	switch v.Phase {
 	case state.Healthy:
-		log.Info().Str("event", "rollout.healthy").Str("kind", string(ro.Kind)).Str("reason", v.Reason).
-			Msg("rollout healthy through the bake window; its commit is the job's last good commit")
+		m.opts.Emitter.Emit(events.RolloutHealthy{Subject: about, Kind: string(ro.Kind), Reason: v.Reason},
+			"rollout healthy through the bake window; its commit is the job's last good commit")
 	case state.Unknown:
 		// Only an unresolved unknown ends a watch.
-		log.Warn().Str("event", "rollout.unresolved").Str("kind", string(ro.Kind)).Str("reason", v.Reason).
-			Msg("no verdict could be reached; drover stops watching, and a bad version may be running")
+		m.opts.Emitter.Emit(events.RolloutUnresolved{Subject: about, Kind: string(ro.Kind), Reason: v.Reason},
+			"no verdict could be reached; drover stops watching, and a bad version may be running")
 	case state.Superseded:
-		log.Info().Str("event", "rollout.superseded").Str("reason", v.Reason).Msg("the watched version was replaced before a verdict")
+		m.opts.Emitter.Emit(events.RolloutSuperseded{Subject: about, Reason: v.Reason}, "the watched version was replaced before a verdict")
 	case state.Failed:
 		m.failed(k, ro, v, s, rollback)
 	}
@@ -111,33 +112,41 @@ func (m *Manager) finish(k jobs.Key, w *watch, v health.Verdict) {
 }
 
 func (m *Manager) failed(k jobs.Key, ro state.Rollout, v health.Verdict, s *state.Job, rollbackTo string) {
-	log := m.logger(k, ro)
-	ev := log.Error().Str("event", "rollout.failed").Str("kind", string(ro.Kind)).Str("reason", v.Reason).
-		Interface("problems", v.Problems)
-	if v.Reverted != "" {
-		ev = ev.Str("nomad_reverted", v.Reverted)
-	}
+	about := subject(k, ro)
+	ev := events.RolloutFailed{Subject: about, Kind: string(ro.Kind), Reason: v.Reason,
+		Problems: problems(v.Problems), NomadReverted: v.Reverted}
 	if ro.Kind == state.Rollback {
-		ev.Msg("the rollback's own rollout failed")
-		log.Error().Str("event", "rollback.failed").Str("from_commit", ro.FromCommit).Str("to_commit", ro.Commit).
-			Str("reason", v.Reason).Msg("the last good commit is not healthy either; nothing more is rolled back")
+		m.opts.Emitter.Emit(ev, "the rollback's own rollout failed")
+		m.opts.Emitter.Emit(events.RollbackFailed{Subject: about, FromCommit: ro.FromCommit, ToCommit: ro.Commit,
+			Reason: v.Reason}, "the last good commit is not healthy either; nothing more is rolled back")
 		m.record(nil, "failed")
 		return
 	}
 	switch {
 	case rollbackTo != "":
-		ev = ev.Str("rollback_to", rollbackTo)
+		ev.RollbackTo = rollbackTo
 	case m.opts.NoRollback:
-		ev = ev.Str("rollback", "off (--no-rollback)")
+		ev.Rollback = "off (--no-rollback)"
 	case s == nil || s.LastGood == nil:
-		ev = ev.Str("rollback", "none: no last good commit")
+		ev.Rollback = "none: no last good commit"
 	default:
-		ev = ev.Str("rollback", "none: the last good commit has the same spec")
+		ev.Rollback = "none: the last good commit has the same spec"
 	}
-	ev.Msg("rollout failed")
-	log.Warn().Str("event", "job.quarantined").Str("fingerprint", ro.Fingerprint).
-		Msg("this spec will not be applied again until git changes the job")
+	m.opts.Emitter.Emit(ev, "rollout failed")
+	m.opts.Emitter.Emit(events.JobQuarantined{Subject: about, Fingerprint: ro.Fingerprint},
+		"this spec will not be applied again until git changes the job")
 	if rollbackTo != "" {
 		m.opts.Trigger("rollback")
 	}
+}
+
+// problems are the verdict's problems as the rollout.failed event carries
+// them.
+func problems(ps []health.Problem) []events.Problem {
+	out := make([]events.Problem, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, events.Problem{Kind: p.Kind, Alloc: p.Alloc, Group: p.Group, Task: p.Task, Check: p.Check,
+			Status: p.Status, Output: p.Output, Events: p.Events})
+	}
+	return out
 }

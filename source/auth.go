@@ -8,10 +8,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
-	"github.com/rs/zerolog"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -36,7 +36,7 @@ type Auth struct {
 
 // buildAuth checks that the credentials fit the URL's transport and turns
 // them into a go-git auth method; nil means anonymous.
-func buildAuth(ep endpoint, a Auth, log zerolog.Logger) (transport.AuthMethod, error) {
+func buildAuth(ep endpoint, a Auth, em *events.Emitter) (transport.AuthMethod, error) {
 	if ep.kind != kindSSH && a.SSHKeyPath != "" {
 		return nil, errors.New("--ssh-key is set but the git URL is not an SSH URL")
 	}
@@ -44,7 +44,7 @@ func buildAuth(ep endpoint, a Auth, log zerolog.Logger) (transport.AuthMethod, e
 	case kindHTTP:
 		return httpAuth(ep, a)
 	case kindSSH:
-		return sshPublicKeys(ep, a, log)
+		return sshPublicKeys(ep, a, em)
 	default:
 		if a.Token != "" || a.Username != "" {
 			return nil, errors.New("a git username or token is set but the git URL is not an http(s) URL")
@@ -73,7 +73,7 @@ func httpAuth(ep endpoint, a Auth) (transport.AuthMethod, error) {
 	return nil, nil
 }
 
-func sshPublicKeys(ep endpoint, a Auth, log zerolog.Logger) (transport.AuthMethod, error) {
+func sshPublicKeys(ep endpoint, a Auth, em *events.Emitter) (transport.AuthMethod, error) {
 	if a.Token != "" || a.Username != "" {
 		return nil, errors.New("a git username or token is set but the git URL is an SSH URL; put the SSH user in the URL")
 	}
@@ -97,8 +97,8 @@ func sshPublicKeys(ep endpoint, a Auth, log zerolog.Logger) (transport.AuthMetho
 
 	if a.InsecureSkipHostKey {
 		keys.HostKeyCallback = ssh.InsecureIgnoreHostKey()
-		log.Warn().Str("event", "git.insecure_host_key").Str("url", ep.clean).
-			Msg("SSH host key checking is disabled; the git server is not authenticated")
+		em.Emit(events.GitInsecureHostKey{URL: ep.clean},
+			"SSH host key checking is disabled; the git server is not authenticated")
 		return &sshAuth{PublicKeys: keys}, nil
 	}
 	if _, err := os.Stat(a.SSHKnownHostsPath); err != nil {

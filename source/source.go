@@ -35,6 +35,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/failure"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -70,8 +71,12 @@ type Options struct {
 	// DataDir holds the clone, under DataDir/git/.
 	DataDir string
 	Auth    Auth
-	// Logger receives only the warning that SSH host key checking is off.
+	// Logger receives only the warning that SSH host key checking is off,
+	// unless Emitter is set.
 	Logger zerolog.Logger
+	// Emitter writes that warning, git.insecure_host_key, to the log and
+	// the bus (default: to Logger only).
+	Emitter *events.Emitter
 }
 
 // Repo is a bare clone of one remote, tracking one ref.
@@ -133,7 +138,10 @@ func open(ctx context.Context, ep endpoint, opts Options, red redactor) (*Repo, 
 			return nil, err
 		}
 	}
-	auth, err := buildAuth(ep, opts.Auth, opts.Logger)
+	if opts.Emitter == nil {
+		opts.Emitter = events.NewEmitter(opts.Logger, nil)
+	}
+	auth, err := buildAuth(ep, opts.Auth, opts.Emitter)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ type problem struct {
 
 // recentEvents returns at most n of evs, newest first, that keep accepts
 // (nil: all).
-func recentEvents(evs []events.Event, n int, keep func(events.Event) bool) []eventView {
+func recentEvents(evs []events.Entry, n int, keep func(events.Entry) bool) []eventView {
 	out := make([]eventView, 0, min(n, len(evs)))
 	for i := len(evs) - 1; i >= 0 && len(out) < n; i-- {
 		if keep == nil || keep(evs[i]) {
@@ -45,35 +45,31 @@ func recentEvents(evs []events.Event, n int, keep func(events.Event) bool) []eve
 	return out
 }
 
-func newEventView(e events.Event) eventView {
-	v := eventView{Seq: e.Seq, Time: e.Time, Level: e.Level, Name: e.Name,
-		Message: e.Str("message"), Job: e.Str("job"), Namespace: e.Str("namespace"), Commit: e.Str("commit")}
-	keys := make([]string, 0, len(e.Fields))
-	for k := range e.Fields {
-		switch k {
-		case "message", "job", "namespace", "commit", "problems":
+// newEventView lists the event's own fields after the job, namespace and
+// commit it is about, which the page shows in their own columns.
+func newEventView(e events.Entry) eventView {
+	v := eventView{Seq: e.Seq, Time: e.Time, Level: e.Level.String(), Name: e.Name(), Message: e.Message}
+	if about, ok := e.Event.(events.AboutJob); ok {
+		job := about.About()
+		v.Job, v.Namespace, v.Commit = job.Job, job.Namespace, job.Commit
+	}
+	fields := events.FieldsOf(e.Event)
+	sort.Slice(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
+	for _, f := range fields {
+		switch f.Name {
+		case "job", "namespace", "problems":
+			continue
+		case "commit":
+			// Events not about one job (a push, a sync) name a commit too.
+			v.Commit = fieldValue(f.Value)
 			continue
 		}
-		keys = append(keys, k)
+		v.Fields = append(v.Fields, field{Key: f.Name, Value: fieldValue(f.Value)})
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v.Fields = append(v.Fields, field{Key: k, Value: fieldValue(e.Fields[k])})
-	}
-	if ps, ok := e.Fields["problems"].([]any); ok {
-		for _, p := range ps {
-			m, ok := p.(map[string]any)
-			if !ok {
-				continue
-			}
-			str := func(k string) string { s, _ := m[k].(string); return s }
-			pr := problem{Kind: str("kind"), Check: str("check"), Alloc: str("alloc"), Task: str("task"), Status: str("status"), Output: str("output")}
-			if evs, ok := m["events"].([]any); ok {
-				for _, te := range evs {
-					pr.Events = append(pr.Events, fieldValue(te))
-				}
-			}
-			v.Problems = append(v.Problems, pr)
+	if failed, ok := e.Event.(events.RolloutFailed); ok {
+		for _, p := range failed.Problems {
+			v.Problems = append(v.Problems, problem{Kind: p.Kind, Check: p.Check, Alloc: p.Alloc, Task: p.Task,
+				Status: p.Status, Output: p.Output, Events: p.Events})
 		}
 	}
 	return v
@@ -86,16 +82,10 @@ func fieldValue(v any) string {
 	switch v := v.(type) {
 	case string:
 		return v
-	case []any:
-		parts := make([]string, 0, len(v))
-		for _, item := range v {
-			s, ok := item.(string)
-			if !ok {
-				return jsonText(v)
-			}
-			parts = append(parts, s)
-		}
-		return strings.Join(parts, "; ")
+	case []string:
+		return strings.Join(v, "; ")
+	case time.Time:
+		return v.UTC().Format(time.RFC3339)
 	}
 	return jsonText(v)
 }
@@ -182,7 +172,7 @@ func (s *EventStream) stream(w http.ResponseWriter, r *http.Request, after uint6
 		return
 	}
 	last := after
-	send := func(e events.Event) bool {
+	send := func(e events.Entry) bool {
 		if e.Seq <= last {
 			return true
 		}

@@ -31,9 +31,9 @@ var assetFS embed.FS
 // Events is the agent's event bus: *events.Bus.
 type Events interface {
 	// Recent returns the kept events after seq, oldest first.
-	Recent(after uint64) []events.Event
+	Recent(after uint64) []events.Entry
 	// Subscribe feeds the events logged from now on until ctx ends.
-	Subscribe(ctx context.Context, buffer int) <-chan events.Event
+	Subscribe(ctx context.Context, buffer int) <-chan events.Entry
 }
 
 // Options configure the page.
@@ -246,8 +246,13 @@ func (u *UI) job(w http.ResponseWriter, r *http.Request) {
 		v.Job = &row{Namespace: ns, Name: name, State: api.JobUnknown, Status: api.JobUnknown.Word()}
 	}
 	if u.opts.Events != nil {
-		v.JobEvents = recentEvents(u.opts.Events.Recent(0), maxPageEvents, func(e events.Event) bool {
-			return e.Str("job") == name && (e.Str("namespace") == ns || e.Str("namespace") == "")
+		v.JobEvents = recentEvents(u.opts.Events.Recent(0), maxPageEvents, func(e events.Entry) bool {
+			about, ok := e.Event.(events.AboutJob)
+			if !ok {
+				return false
+			}
+			job := about.About()
+			return job.Job == name && (job.Namespace == ns || job.Namespace == "")
 		})
 	}
 	u.render(w, "job.html", v, code)

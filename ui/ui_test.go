@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/events"
+	"github.com/rs/zerolog"
 )
 
 const xss = `<script>alert(1)</script>`
@@ -54,26 +55,25 @@ func doc() map[string]any {
 	}
 }
 
-// bus is an event bus holding lines, as the logger would write them.
-func bus(t *testing.T, lines ...map[string]any) *events.Bus {
+// bus is an event bus holding evs, emitted with the message "msg " + xss.
+func bus(t *testing.T, evs ...events.Event) *events.Bus {
 	t.Helper()
 	b := events.NewBus(100)
-	for _, l := range lines {
-		emit(t, b, l)
+	for _, e := range evs {
+		emit(b, e)
 	}
 	return b
 }
 
-func emit(t *testing.T, b *events.Bus, line map[string]any) {
-	t.Helper()
-	if _, ok := line["level"]; !ok {
-		line["level"] = "info"
-	}
-	p, err := json.Marshal(line)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = b.Write(p)
+func emit(b *events.Bus, e events.Event) {
+	events.NewEmitter(zerolog.Nop(), b).Emit(e, "msg "+xss)
+}
+
+// wireEvent is an event as GET /v1/events shows it.
+type wireEvent struct {
+	Seq    uint64         `json:"seq"`
+	Name   string         `json:"event"`
+	Fields map[string]any `json:"fields"`
 }
 
 type page struct {
@@ -114,11 +114,10 @@ func (p *page) get(path string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-func failedEvent() map[string]any {
-	return map[string]any{"event": "rollout.failed", "level": "error", "job": "api", "namespace": "default", "commit": "bbb222",
-		"message": "rollout failed " + xss, "reason": xss,
-		"problems": []map[string]any{{"kind": "check", "check": "web-" + xss, "status": "critical", "output": "HTTP 500: " + xss,
-			"events": []string{"Terminated: " + xss}}}}
+func failedEvent() events.Event {
+	return events.RolloutFailed{Subject: events.Subject{Job: "api", Namespace: "default", Commit: "bbb222"}, Reason: xss,
+		Problems: []events.Problem{{Kind: "check", Check: "web-" + xss, Status: "critical", Output: "HTTP 500: " + xss,
+			Events: []string{"Terminated: " + xss}}}}
 }
 
 func TestPage_EscapesAttackerText(t *testing.T) {
@@ -385,7 +384,7 @@ func TestRepoLinks(t *testing.T) {
 }
 
 func TestEventStream_JSONAfter(t *testing.T) {
-	b := bus(t, map[string]any{"event": "sync.start"}, map[string]any{"event": "sync.done"}, map[string]any{"event": "rollout.started", "job": xss})
+	b := bus(t, events.SyncStart{}, events.SyncDone{}, events.RolloutStarted{Subject: events.Subject{Job: xss}})
 	srv := httptest.NewServer(NewEventStream(b))
 	defer srv.Close()
 	for _, tc := range []struct {
@@ -396,7 +395,7 @@ func TestEventStream_JSONAfter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []events.Event
+		var got []wireEvent
 		err = json.NewDecoder(resp.Body).Decode(&got)
 		resp.Body.Close()
 		if err != nil || resp.Header.Get("Content-Type") != "application/json" {
@@ -421,7 +420,7 @@ func TestEventStream_JSONAfter(t *testing.T) {
 }
 
 func TestEventStream_SSEResumesAndFollows(t *testing.T) {
-	b := bus(t, map[string]any{"event": "sync.start"}, map[string]any{"event": "sync.done", "commit": "c1"})
+	b := bus(t, events.SyncStart{}, events.SyncDone{Commit: "c1"})
 	s := NewEventStream(b)
 	srv := httptest.NewServer(s)
 	defer srv.Close()
@@ -456,12 +455,12 @@ func TestEventStream_SSEResumesAndFollows(t *testing.T) {
 		}
 	}
 	id, data := next()
-	var e events.Event
-	if err := json.Unmarshal([]byte(data), &e); err != nil || id != "2" || e.Seq != 2 || e.Name != "sync.done" || e.Str("commit") != "c1" {
+	var e wireEvent
+	if err := json.Unmarshal([]byte(data), &e); err != nil || id != "2" || e.Seq != 2 || e.Name != "sync.done" || e.Fields["commit"] != "c1" {
 		t.Fatalf("first frame id %q data %s (%v); want event 2, sync.done", id, data, err)
 	}
 	// Logged after the client connected: it arrives live.
-	emit(t, b, map[string]any{"event": "rollout.healthy", "job": "web"})
+	emit(b, events.RolloutHealthy{Subject: events.Subject{Job: "web"}})
 	id, data = next()
 	if id != "3" || !strings.Contains(data, `"event":"rollout.healthy"`) {
 		t.Fatalf("live frame id %q data %s", id, data)

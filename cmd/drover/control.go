@@ -12,7 +12,6 @@ import (
 	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/leader"
 	"github.com/drover-dev/drover/metrics"
-	"github.com/rs/zerolog"
 )
 
 // controlConfig is the settings of suspensions and windows.
@@ -62,14 +61,15 @@ func (c *config) windows() (control.Windows, error) {
 }
 
 // controls builds the suspensions store over Consul and the windows.
-func (w *wiring) controls(c *config, m *metrics.Metrics, log zerolog.Logger) *control.Controls {
+func (w *wiring) controls(c *config, m *metrics.Metrics) *control.Controls {
 	ws, _ := c.windows() // validated already
 	opts := control.Options{
 		Windows:                ws,
 		RollbackWhileSuspended: c.control.rollbackWhileSuspended,
 		HoldRollbacksInWindows: !c.control.rollbackInWindows,
 		Namespace:              os.Getenv("NOMAD_NAMESPACE"),
-		Logger:                 log,
+		Logger:                 w.log,
+		Emitter:                w.events,
 	}
 	if m != nil {
 		opts.Recorder = m

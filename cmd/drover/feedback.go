@@ -14,7 +14,6 @@ import (
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/notify"
 	"github.com/drover-dev/drover/reconcile"
-	"github.com/rs/zerolog"
 )
 
 // commentTimeout bounds posting the plan comment: listing the pull
@@ -256,7 +255,7 @@ func postPlanComment(ctx context.Context, c *config, report *reconcile.Report, s
 // bus's events until ctx ends. Only the leader syncs and watches rollouts,
 // so only the leader's bus carries the events that set statuses: a
 // standby sends nothing but its own leadership changes.
-func startFeedback(ctx context.Context, c *config, bus *events.Bus, m *metrics.Metrics, log zerolog.Logger) (map[string]string, error) {
+func startFeedback(ctx context.Context, c *config, bus *events.Bus, m *metrics.Metrics, em *events.Emitter) (map[string]string, error) {
 	describe := map[string]string{"status": "disabled"}
 	// Registered (at zero) whether or not --notify is set: alerts and
 	// dashboards find the series on every agent.
@@ -270,7 +269,7 @@ func startFeedback(ctx context.Context, c *config, bus *events.Bus, m *metrics.M
 	}
 	o := feedback.Options{
 		Instance: c.instance, PublicURL: c.forge.publicURL, Repo: c.webRepo(),
-		FailingAfter: c.forge.notifyAfterFailing, DryRun: c.dryRun, Logger: log,
+		FailingAfter: c.forge.notifyAfterFailing, DryRun: c.dryRun, Emitter: em,
 	}
 	if c.forge.status != "" {
 		byName, err := c.statusOptions()
@@ -297,7 +296,7 @@ func startFeedback(ctx context.Context, c *config, bus *events.Bus, m *metrics.M
 		}
 		describe["notify"] = strings.Join(names, ", ")
 		o.Notifier = notify.New(ctx, targets, notify.Options{
-			Source: "drover/" + c.instance, Count: counter.Delivered, Logger: log,
+			Source: "drover/" + c.instance, Count: counter.Delivered, Emitter: em,
 		})
 	}
 	// Subscribed before the agent starts, so no event of the first cycle

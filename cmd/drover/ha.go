@@ -21,7 +21,7 @@ type leadership struct {
 func (w *wiring) leadership(c *config, id string) (*leadership, error) {
 	key := c.stateKeyPrefix() + "leader"
 	e, err := leader.New(w.consul.API(), leader.Options{
-		Key: key, TTL: c.leaderTTL, Logger: w.log,
+		Key: key, TTL: c.leaderTTL, Logger: w.log, Emitter: w.events,
 		Holder: leader.Holder{Instance: c.instance, ID: id, Advertise: c.advertiseURL(os.Getenv)},
 	})
 	if err != nil {

@@ -242,7 +242,9 @@ func argsUsage(args string) string {
 
 // wiring is the clients every command builds from its config.
 type wiring struct {
-	log    zerolog.Logger
+	log zerolog.Logger
+	// events writes every event to log and to the agent's bus.
+	events *events.Emitter
 	nomad  *nomad.Client
 	consul *consul.Client
 	// sources are the config file's (--config), or the flags' one.
@@ -274,9 +276,9 @@ type role struct {
 	recordOnly bool
 }
 
-// wire builds the clients; bus, when set, is given every log line too.
+// wire builds the clients; bus, when set, is given every event too.
 func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, bus *events.Bus) (*wiring, error) {
-	log, err := newLogger(c, stderr, bus)
+	log, err := newLogger(c, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -295,8 +297,8 @@ func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, 
 	if err != nil {
 		return nil, err
 	}
-	w := &wiring{log: log, nomad: nc, consul: cc}
-	if w.sources, err = openSources(ctx, c, log); err != nil {
+	w := &wiring{log: log, events: events.NewEmitter(log, bus), nomad: nc, consul: cc}
+	if w.sources, err = openSources(ctx, c, w.events); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -319,6 +321,7 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 
 		RegisterNewUnplanned: r.unplanned,
 		Logger:               w.log,
+		Emitter:              w.events,
 	})
 	var runner *cycle.Runner
 	trigger := r.trigger
@@ -330,7 +333,7 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 	parts.Rollouts = rollouts
 	controls := r.controls
 	if controls == nil {
-		controls = w.controls(c, r.metrics, w.log)
+		controls = w.controls(c, r.metrics)
 	}
 	parts.Controls = controls
 	runner = cycle.New(parts,
@@ -341,6 +344,7 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 			StateOptional: !r.apply,
 			Metrics:       r.metrics,
 			Logger:        w.log,
+			Emitter:       w.events,
 		})
 	return runner, rollouts
 }
@@ -356,12 +360,12 @@ func (w *wiring) newRollouts(ctx context.Context, c *config, specs rollout.Specs
 		kv = w.consul
 	}
 	return rollout.New(ctx,
-		state.NewLedger(kv, c.stateKeyPrefix(), state.LedgerOptions{CallTimeout: c.consulTimeout, OnConflict: rollout.ConflictLogger(w.log)}),
+		state.NewLedger(kv, c.stateKeyPrefix(), state.LedgerOptions{CallTimeout: c.consulTimeout, OnConflict: rollout.ConflictEvents(w.events)}),
 		health.NewWatcher(ctx, w.nomad, w.consul, health.WatcherOptions{CallTimeout: c.consulTimeout}),
 		w.nomad, specs,
 		rollout.Options{
 			Policy: c.policy, NoRollback: c.noRollback, Trigger: trigger, Resume: r.resume, RecordOnly: r.recordOnly,
-			Recorder: rec, NomadTimeout: c.callTimeout, Logger: w.log,
+			Recorder: rec, NomadTimeout: c.callTimeout, Logger: w.log, Emitter: w.events,
 		})
 }
 
@@ -484,7 +488,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	if c.dryRun {
 		describe["mode"] = "dry-run"
 	}
-	fb, err := startFeedback(ctx, c, bus, m, w.log)
+	fb, err := startFeedback(ctx, c, bus, m, w.events)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
 		return exitError
@@ -509,6 +513,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		Listen:        c.listen,
 		Describe:      describe,
 		Logger:        w.log,
+		Emitter:       w.events,
 		RefName:       w.refName(),
 		Sources:       w.webhookSources(),
 		WebhookSecret: c.webhookSecret,
@@ -522,7 +527,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	if c.watch {
 		opts.Watch = w.nomad
 	}
-	controls := w.controls(c, m, w.log)
+	controls := w.controls(c, m)
 	opts.Controls = controls
 	var a *agent.Agent
 	trigger := func(reason string) { a.Trigger(reason) }
@@ -553,7 +558,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	if err := a.Run(ctx); err != nil {
-		w.log.Error().Str("event", "agent.error").Err(err).Msg("agent stopped")
+		w.events.Emit(events.AgentError{Error: err.Error()}, "agent stopped")
 		return exitError
 	}
 	return exitOK
@@ -566,7 +571,7 @@ func enabled(on bool) string {
 	return "disabled"
 }
 
-func newLogger(c *config, stderr io.Writer, bus *events.Bus) (zerolog.Logger, error) {
+func newLogger(c *config, stderr io.Writer) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(c.logLevel)
 	if err != nil || c.logLevel == "" {
 		return zerolog.Logger{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
@@ -579,10 +584,6 @@ func newLogger(c *config, stderr io.Writer, bus *events.Bus) (zerolog.Logger, er
 		out = zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05"}
 	default:
 		return zerolog.Logger{}, fmt.Errorf("--log-format %q: want json or console", c.logFormat)
-	}
-	if bus != nil {
-		// The bus reads the JSON lines whatever the output format.
-		out = zerolog.MultiLevelWriter(out, bus)
 	}
 	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
 }

@@ -9,10 +9,10 @@ import (
 
 	"github.com/drover-dev/drover/agent"
 	"github.com/drover-dev/drover/cycle"
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/rollout"
 	"github.com/drover-dev/drover/source"
-	"github.com/rs/zerolog"
 )
 
 // sourceRepo is a source with the repo it is read from. Sources of the
@@ -28,7 +28,7 @@ type sourceRepo struct {
 // openSources opens the repo of every source, once per repo and ref. Two
 // refs of one repo get clones of their own: a clone follows one ref, and
 // both are fetched at once.
-func openSources(ctx context.Context, c *config, log zerolog.Logger) ([]*sourceRepo, error) {
+func openSources(ctx context.Context, c *config, em *events.Emitter) ([]*sourceRepo, error) {
 	byKey := map[string]*source.Repo{}
 	refsOf := map[string]int{}
 	var out []*sourceRepo
@@ -47,7 +47,7 @@ func openSources(ctx context.Context, c *config, log zerolog.Logger) ([]*sourceR
 			refsOf[s.repo]++
 			openCtx, cancel := context.WithTimeout(ctx, c.gitTimeout)
 			var err error
-			r, err = source.Open(openCtx, source.Options{URL: s.repo, Ref: s.ref, DataDir: dataDir, Auth: s.auth, Logger: log})
+			r, err = source.Open(openCtx, source.Options{URL: s.repo, Ref: s.ref, DataDir: dataDir, Auth: s.auth, Emitter: em})
 			cancel()
 			if err != nil && s.name != "" {
 				err = fmt.Errorf("source %q: %w", s.name, err)

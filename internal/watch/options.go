@@ -12,6 +12,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/rs/zerolog"
 )
@@ -45,9 +46,13 @@ type Options struct {
 	// so the owner resumes it afresh (Follow only); 0 follows it until it
 	// fails.
 	Lifetime time.Duration
-	// Logger gets watch.error and watch.recovered. The zero Logger writes
-	// nothing: for owners that report failures their own way.
+	// Logger gets watch.error and watch.recovered when Emitter is nil.
+	// The zero Logger writes nothing: for owners that report failures
+	// their own way.
 	Logger zerolog.Logger
+	// Emitter writes watch.error and watch.recovered to the log and the
+	// bus (default: to Logger only).
+	Emitter *events.Emitter
 	// Sleep waits between calls and reports whether ctx is still live;
 	// default backoff.Sleep. Tests inject one that does not wait.
 	Sleep func(ctx context.Context, d time.Duration) bool
@@ -59,6 +64,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Sleep == nil {
 		o.Sleep = backoff.Sleep
+	}
+	if o.Emitter == nil {
+		o.Emitter = events.NewEmitter(o.Logger, nil)
 	}
 	return o
 }
@@ -77,14 +85,15 @@ func (r *retries) fail(err error) time.Duration {
 	if r.opts.Failed != nil {
 		r.opts.Failed(err)
 	}
-	logFailure(r.opts.Logger, r.opts.Name, err, d)
+	r.opts.Emitter.Emit(events.WatchError{Watch: r.opts.Name, Error: err.Error(), RetryIn: d.Round(time.Millisecond)},
+		"watch failed; retrying")
 	return d
 }
 
 // ok records a success, reporting a recovery after failures.
 func (r *retries) ok() {
 	if r.failures > 0 {
-		logRecovered(r.opts.Logger, r.opts.Name, r.failures)
+		r.opts.Emitter.Emit(events.WatchRecovered{Watch: r.opts.Name, Failures: r.failures}, "watch answering again")
 	}
 	r.failures = 0
 }

@@ -1,0 +1,329 @@
+package events
+
+import (
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Counts tally a sync's report (reconcile.Counts).
+type Counts struct {
+	InSync    int `json:"in_sync"`
+	Create    int `json:"create"`
+	Update    int `json:"update"`
+	Drift     int `json:"drift"`
+	Orphans   int `json:"orphans"`
+	Pruned    int `json:"pruned"`
+	Applied   int `json:"applied"`
+	Conflicts int `json:"conflicts"`
+	Errors    int `json:"errors"`
+	Planned   int `json:"planned"`
+}
+
+// SyncStart: a sync cycle began.
+type SyncStart struct {
+	Reason string `json:"reason" doc:"what triggered it: interval, webhook, api, watch, rollback, ..."`
+	Via    string `json:"via,omitempty" doc:"the replica a standby forwarded it from"`
+}
+
+// SyncDone: a sync cycle ended. Logged at error when it failed, at warn
+// when some jobs failed.
+type SyncDone struct {
+	// Result is "failed" or "interrupted"; "" for a sync that ran.
+	Result     string        `json:"result,omitempty" doc:"failed or interrupted; absent when the sync ran"`
+	Step       string        `json:"step,omitempty" doc:"the step a failed sync failed in"`
+	Kind       string        `json:"kind,omitempty" doc:"how the failure is retried: transient or stalled"`
+	Error      string        `json:"error,omitempty" doc:"why it failed"`
+	Commit     string        `json:"commit,omitempty" doc:"the commit synced"`
+	Counts     *Counts       `json:"counts,omitempty" doc:"the jobs by class and outcome"`
+	Errors     int           `json:"errors,omitempty" doc:"jobs that failed or conflicted"`
+	DurationMS int64         `json:"duration_ms" doc:"how long it took"`
+	RetryIn    time.Duration `json:"retry_in,omitempty" doc:"when a failed sync is tried again"`
+}
+
+// SyncStalled: the sync cannot succeed until the configuration or the
+// remote changes.
+type SyncStalled struct {
+	Step    string        `json:"step" doc:"the step that failed"`
+	Reason  string        `json:"reason" doc:"why"`
+	RetryIn time.Duration `json:"retry_in" doc:"when it is tried again anyway"`
+}
+
+// SyncHeld: nothing new is applied and nothing pruned this cycle.
+type SyncHeld struct {
+	Reason string    `json:"reason" doc:"what holds it"`
+	Until  time.Time `json:"until,omitempty" doc:"when the hold ends"`
+}
+
+// ControlSuspended: a suspension was seen.
+type ControlSuspended struct {
+	Scope   string    `json:"scope" doc:"instance or a job"`
+	By      string    `json:"by" doc:"who suspended"`
+	At      time.Time `json:"at" doc:"when"`
+	Reason  string    `json:"reason" doc:"why"`
+	Already bool      `json:"already,omitempty" doc:"it was in place when the agent started"`
+}
+
+// ControlResumed: a suspension was lifted.
+type ControlResumed struct {
+	Scope       string `json:"scope" doc:"instance or a job"`
+	SuspendedBy string `json:"suspended_by" doc:"who had suspended"`
+}
+
+// APISuspend: suspensions were written through the API.
+type APISuspend struct {
+	Jobs       []string `json:"jobs" doc:"the jobs; none for the whole instance"`
+	By         string   `json:"by" doc:"who"`
+	RemoteAddr string   `json:"remote_addr" doc:"the client's address"`
+}
+
+// APIResume: suspensions were lifted through the API.
+type APIResume struct {
+	Jobs       []string `json:"jobs" doc:"the jobs; none for the whole instance"`
+	By         string   `json:"by" doc:"who"`
+	RemoteAddr string   `json:"remote_addr" doc:"the client's address"`
+}
+
+// APIRejected: an API request was refused.
+type APIRejected struct {
+	Path       string `json:"path" doc:"the request's path"`
+	RemoteAddr string `json:"remote_addr" doc:"the client's address"`
+	Reason     string `json:"reason" doc:"why"`
+}
+
+// ForwardError: a standby could not pass a sync request to the leader.
+type ForwardError struct {
+	Reason string `json:"reason" doc:"what asked for the sync"`
+	Error  string `json:"error" doc:"what failed"`
+}
+
+// Delivery names a webhook delivery, for every webhook event.
+type Delivery struct {
+	Provider   string `json:"provider" doc:"github, gitlab or generic"`
+	RemoteAddr string `json:"remote_addr" doc:"the sender's address"`
+	Delivery   string `json:"delivery,omitempty" doc:"the provider's ID of the delivery"`
+}
+
+// WebhookPing: GitHub sent a ping.
+type WebhookPing struct{ Delivery }
+
+// WebhookPush: a push to a followed ref triggered a sync.
+type WebhookPush struct {
+	Delivery
+	Ref     string   `json:"ref" doc:"the ref pushed"`
+	Commit  string   `json:"commit" doc:"the commit pushed"`
+	Sources []string `json:"sources,omitempty" doc:"the sources that follow it (--config)"`
+}
+
+// WebhookRejected: a delivery was refused.
+type WebhookRejected struct {
+	Delivery
+	Status int    `json:"status" doc:"the HTTP status answered"`
+	Reason string `json:"reason" doc:"why"`
+}
+
+// WebhookIgnored: an authentic delivery that does not concern drover.
+// Logged at debug when it is a push to a ref not followed (Routine).
+type WebhookIgnored struct {
+	Delivery
+	Reason string `json:"reason" doc:"why it was ignored"`
+	Ref    string `json:"ref,omitempty" doc:"the ref pushed"`
+	// Routine pushes (to a ref not followed) are logged at debug only.
+	Routine bool `json:"-"`
+}
+
+// WatchError: a blocking watch failed; it is retried.
+type WatchError struct {
+	Watch   string        `json:"watch,omitempty" doc:"the watch: cluster, forwarded or suspensions"`
+	Error   string        `json:"error" doc:"what failed"`
+	RetryIn time.Duration `json:"retry_in" doc:"when it is tried again"`
+}
+
+// WatchRecovered: a watch works again.
+type WatchRecovered struct {
+	Watch    string `json:"watch,omitempty" doc:"which watch"`
+	Failures int    `json:"failures" doc:"how many attempts had failed"`
+}
+
+// AgentStart: the agent started serving.
+type AgentStart struct {
+	Listen string `json:"listen" doc:"the HTTP address"`
+}
+
+// AgentStop: the agent stopped.
+type AgentStop struct{}
+
+// AgentError: the agent stopped on an error.
+type AgentError struct {
+	Error string `json:"error" doc:"why"`
+}
+
+// HTTPError: the HTTP server stopped.
+type HTTPError struct {
+	Error string `json:"error" doc:"why"`
+}
+
+// HTTPServeError: the HTTP server complained about a connection.
+type HTTPServeError struct {
+	Error string `json:"error" doc:"the complaint"`
+}
+
+// LeaderAcquired: this replica became leader.
+type LeaderAcquired struct {
+	ID        string `json:"id" doc:"this replica's ID"`
+	Advertise string `json:"advertise" doc:"its advertised address"`
+	Session   string `json:"session" doc:"the Consul session holding the lock"`
+}
+
+// LeaderLost: this replica is no longer leader. Logged at info when it
+// resigned or stopped, at warn otherwise.
+type LeaderLost struct {
+	ID      string `json:"id" doc:"this replica's ID"`
+	Reason  string `json:"reason" doc:"resigned, stopped, or what ended the term"`
+	Session string `json:"session" doc:"the Consul session"`
+}
+
+// LeaderStandby: another replica is leader.
+type LeaderStandby struct {
+	Leader          string `json:"leader" doc:"the leader's ID"`
+	LeaderAdvertise string `json:"leader_advertise" doc:"its advertised address"`
+}
+
+// LeaderError: campaigning failed; it is retried.
+type LeaderError struct {
+	Error   string        `json:"error" doc:"what failed"`
+	RetryIn time.Duration `json:"retry_in" doc:"when it is tried again"`
+}
+
+// SourceError: a git source could not be read.
+type SourceError struct {
+	Source string `json:"source" doc:"the source"`
+	Error  string `json:"error" doc:"what failed"`
+}
+
+// SourceRecovered: a git source is read again.
+type SourceRecovered struct {
+	Source string `json:"source" doc:"the source"`
+	Commit string `json:"commit" doc:"the commit read"`
+}
+
+// GitInsecureHostKey: SSH host key checking is off.
+type GitInsecureHostKey struct {
+	URL string `json:"url" doc:"the remote, without credentials"`
+}
+
+// NotifyFailed: a notification was not delivered.
+type NotifyFailed struct {
+	Target       string `json:"target" doc:"the receiver, redacted"`
+	Format       string `json:"format" doc:"the message format"`
+	Notification string `json:"notification" doc:"which notification"`
+	Error        string `json:"error" doc:"the last failure"`
+}
+
+// NotifyDropped: a notification was dropped (queue full or shutdown).
+type NotifyDropped struct {
+	Target       string `json:"target" doc:"the receiver, redacted"`
+	Format       string `json:"format" doc:"the message format"`
+	Notification string `json:"notification" doc:"which notification"`
+}
+
+// StatusFailed: a commit status was not set.
+type StatusFailed struct {
+	Status string `json:"status" doc:"which status"`
+	Error  string `json:"error" doc:"the last failure"`
+}
+
+// StatusDropped: a commit status was dropped (queue full or shutdown).
+type StatusDropped struct {
+	Status string `json:"status" doc:"which status"`
+}
+
+func (SyncStart) EventName() string          { return "sync.start" }
+func (SyncDone) EventName() string           { return "sync.done" }
+func (SyncStalled) EventName() string        { return "sync.stalled" }
+func (SyncHeld) EventName() string           { return "sync.held" }
+func (ControlSuspended) EventName() string   { return "control.suspended" }
+func (ControlResumed) EventName() string     { return "control.resumed" }
+func (APISuspend) EventName() string         { return "api.suspend" }
+func (APIResume) EventName() string          { return "api.resume" }
+func (APIRejected) EventName() string        { return "api.rejected" }
+func (ForwardError) EventName() string       { return "forward.error" }
+func (WebhookPing) EventName() string        { return "webhook.ping" }
+func (WebhookPush) EventName() string        { return "webhook.push" }
+func (WebhookRejected) EventName() string    { return "webhook.rejected" }
+func (WebhookIgnored) EventName() string     { return "webhook.ignored" }
+func (WatchError) EventName() string         { return "watch.error" }
+func (WatchRecovered) EventName() string     { return "watch.recovered" }
+func (AgentStart) EventName() string         { return "agent.start" }
+func (AgentStop) EventName() string          { return "agent.stop" }
+func (AgentError) EventName() string         { return "agent.error" }
+func (HTTPError) EventName() string          { return "http.error" }
+func (HTTPServeError) EventName() string     { return "http.serve_error" }
+func (LeaderAcquired) EventName() string     { return "leader.acquired" }
+func (LeaderLost) EventName() string         { return "leader.lost" }
+func (LeaderStandby) EventName() string      { return "leader.standby" }
+func (LeaderError) EventName() string        { return "leader.error" }
+func (SourceError) EventName() string        { return "source.error" }
+func (SourceRecovered) EventName() string    { return "source.recovered" }
+func (GitInsecureHostKey) EventName() string { return "git.insecure_host_key" }
+func (NotifyFailed) EventName() string       { return "notify.failed" }
+func (NotifyDropped) EventName() string      { return "notify.dropped" }
+func (StatusFailed) EventName() string       { return "status.failed" }
+func (StatusDropped) EventName() string      { return "status.dropped" }
+
+func (SyncStart) Level() zerolog.Level { return zerolog.InfoLevel }
+
+func (e SyncDone) Level() zerolog.Level {
+	switch {
+	case e.Result == "failed":
+		return zerolog.ErrorLevel
+	case e.Errors > 0:
+		return zerolog.WarnLevel
+	}
+	return zerolog.InfoLevel
+}
+
+func (SyncStalled) Level() zerolog.Level      { return zerolog.WarnLevel }
+func (SyncHeld) Level() zerolog.Level         { return zerolog.InfoLevel }
+func (ControlSuspended) Level() zerolog.Level { return zerolog.WarnLevel }
+func (ControlResumed) Level() zerolog.Level   { return zerolog.InfoLevel }
+func (APISuspend) Level() zerolog.Level       { return zerolog.InfoLevel }
+func (APIResume) Level() zerolog.Level        { return zerolog.InfoLevel }
+func (APIRejected) Level() zerolog.Level      { return zerolog.WarnLevel }
+func (ForwardError) Level() zerolog.Level     { return zerolog.WarnLevel }
+func (WebhookPing) Level() zerolog.Level      { return zerolog.InfoLevel }
+func (WebhookPush) Level() zerolog.Level      { return zerolog.InfoLevel }
+func (WebhookRejected) Level() zerolog.Level  { return zerolog.WarnLevel }
+
+func (e WebhookIgnored) Level() zerolog.Level {
+	if e.Routine {
+		return zerolog.DebugLevel
+	}
+	return zerolog.InfoLevel
+}
+
+func (WatchError) Level() zerolog.Level     { return zerolog.WarnLevel }
+func (WatchRecovered) Level() zerolog.Level { return zerolog.InfoLevel }
+func (AgentStart) Level() zerolog.Level     { return zerolog.InfoLevel }
+func (AgentStop) Level() zerolog.Level      { return zerolog.InfoLevel }
+func (AgentError) Level() zerolog.Level     { return zerolog.ErrorLevel }
+func (HTTPError) Level() zerolog.Level      { return zerolog.ErrorLevel }
+func (HTTPServeError) Level() zerolog.Level { return zerolog.WarnLevel }
+func (LeaderAcquired) Level() zerolog.Level { return zerolog.InfoLevel }
+
+func (e LeaderLost) Level() zerolog.Level {
+	if e.Reason == "resigned" || e.Reason == "stopped" {
+		return zerolog.InfoLevel
+	}
+	return zerolog.WarnLevel
+}
+
+func (LeaderStandby) Level() zerolog.Level      { return zerolog.InfoLevel }
+func (LeaderError) Level() zerolog.Level        { return zerolog.WarnLevel }
+func (SourceError) Level() zerolog.Level        { return zerolog.ErrorLevel }
+func (SourceRecovered) Level() zerolog.Level    { return zerolog.InfoLevel }
+func (GitInsecureHostKey) Level() zerolog.Level { return zerolog.WarnLevel }
+func (NotifyFailed) Level() zerolog.Level       { return zerolog.WarnLevel }
+func (NotifyDropped) Level() zerolog.Level      { return zerolog.WarnLevel }
+func (StatusFailed) Level() zerolog.Level       { return zerolog.WarnLevel }
+func (StatusDropped) Level() zerolog.Level      { return zerolog.WarnLevel }
