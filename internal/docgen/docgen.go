@@ -60,6 +60,7 @@ func pages() []page {
 		{"metrics.md", renderMetrics},
 		{"http-api.md", renderRoutes},
 		{"job-meta.md", renderMeta},
+		{"events.md", renderEvents},
 	}
 }
 
