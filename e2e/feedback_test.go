@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/forge"
 	"github.com/drover-dev/drover/forge/forgetest"
 	"github.com/drover-dev/drover/internal/testutil"
@@ -286,11 +287,7 @@ func TestFeedback_StatusesAtLogLevelError(t *testing.T) {
 	statusContext := "drover/" + id + "/" + id
 	waitStates(t, gh, statusContext, good, "pending", "success")
 	code, body := get(t, "http://"+a.addr+"/v1/events")
-	var evs []struct {
-		Name   string         `json:"event"`
-		Level  string         `json:"level"`
-		Fields map[string]any `json:"fields"`
-	}
+	var evs []api.Event
 	if err := json.Unmarshal([]byte(body), &evs); code != http.StatusOK || err != nil {
 		t.Fatalf("GET /v1/events: %d %v\n%s", code, err, body)
 	}

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"github.com/drover-dev/drover/api"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,13 +34,7 @@ func (e Entry) MarshalJSON() ([]byte, error) {
 	for _, f := range FieldsOf(e.Event) {
 		fields[f.Name] = f.Value
 	}
-	return json.Marshal(struct {
-		Seq    uint64         `json:"seq"`
-		Name   string         `json:"event"`
-		Level  string         `json:"level"`
-		Time   time.Time      `json:"time"`
-		Fields map[string]any `json:"fields"`
-	}{e.Seq, e.Name(), e.Level.String(), e.Time, fields})
+	return json.Marshal(api.Event{Seq: e.Seq, Name: e.Name(), Level: e.Level.String(), Time: e.Time, Fields: fields})
 }
 
 // Bus keeps the last events and hands new ones to subscribers.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/events"
 	"github.com/rs/zerolog"
 )
@@ -67,13 +68,6 @@ func bus(t *testing.T, evs ...events.Event) *events.Bus {
 
 func emit(b *events.Bus, e events.Event) {
 	events.NewEmitter(zerolog.Nop(), b).Emit(e, "msg "+xss)
-}
-
-// wireEvent is an event as GET /v1/events shows it.
-type wireEvent struct {
-	Seq    uint64         `json:"seq"`
-	Name   string         `json:"event"`
-	Fields map[string]any `json:"fields"`
 }
 
 type page struct {
@@ -395,7 +389,7 @@ func TestEventStream_JSONAfter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []wireEvent
+		var got []api.Event
 		err = json.NewDecoder(resp.Body).Decode(&got)
 		resp.Body.Close()
 		if err != nil || resp.Header.Get("Content-Type") != "application/json" {
@@ -455,7 +449,7 @@ func TestEventStream_SSEResumesAndFollows(t *testing.T) {
 		}
 	}
 	id, data := next()
-	var e wireEvent
+	var e api.Event
 	if err := json.Unmarshal([]byte(data), &e); err != nil || id != "2" || e.Seq != 2 || e.Name != "sync.done" || e.Fields["commit"] != "c1" {
 		t.Fatalf("first frame id %q data %s (%v); want event 2, sync.done", id, data, err)
 	}
