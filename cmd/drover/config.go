@@ -74,6 +74,9 @@ type config struct {
 	// resume): they accept the agent's flags but need no --repo.
 	noSource bool
 	pprof    bool
+
+	// checkOutput is `drover check`'s --output: text or json.
+	checkOutput string
 }
 
 func defaultDataDir() string {

@@ -53,6 +53,10 @@ Usage:
                            Kept in Consul (<state-prefix>suspend): takes the agent's flags, needs no agent.
   drover resume  [JOB…] [flags]
                            Lift those suspensions (no JOB: the instance's).
+  drover check   [flags]   Check, changing nothing, that the agent with these flags can work: Nomad and Consul
+                           reachable, each token capability drover needs in each namespace its jobs use, the
+                           git remote, credentials and ref, the HTTP surface. One line per check with the fix;
+                           exit 0 only when all pass.
   drover version           Print the version.
 
 Run "drover COMMAND --help" for the flags of one command.
@@ -126,6 +130,8 @@ func commands() []command {
 				c.forgeFlags(f)
 				c.logFlags(f, "info")
 			}, runAgent},
+		{"check", "", "Check, without changing anything, that the agent given the same flags can work: Nomad\nreachable, its version, the token and each capability drover needs in each namespace\nthe repository's jobs use; Consul reachable, KV write and check-and-set on\n--state-prefix, sessions (--ha), service and node read; the git remote, credentials\nand ref; the HTTP surface. One line per check, ✓ or ✗, with the fix. Exit 0 only\nwhen every check passes.",
+			checkFlags, runCheck},
 		{"suspend", "[JOB…]", "Suspend the jobs (name or namespace/name), or with no JOB the whole instance: they are\nplanned and reported, drift included, but nothing is applied or rolled back (see\n--rollback-while-suspended) until resumed. Written to Consul at <state-prefix>suspend;\nthe agent's leader acts on it at once. Takes every agent flag, so one flag set serves all.",
 			func(c *config, f *flagSet) {
 				agentFlagSet(c, f)
