@@ -38,6 +38,9 @@ func (c *ConsulCheck) run(ctx context.Context) []Check {
 	if err := c.API.Leader(ctx); err != nil {
 		reach.Detail = err.Error()
 		reach.Fix = "set CONSUL_HTTP_ADDR to Consul's HTTP address; with TLS also CONSUL_HTTP_SSL=true, CONSUL_CACERT, CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY"
+		if f := tlsFix(err, "CONSUL"); f != "" {
+			reach.Fix = f
+		}
 		return []Check{reach}
 	}
 	reach.OK = true

@@ -3,6 +3,7 @@ package preflight
 import (
 	"context"
 	"errors"
+	"crypto/x509"
 	"fmt"
 	"maps"
 	"net/http"
@@ -85,8 +86,11 @@ func (n *NomadCheck) needs(visible []string) []need {
 func (n *NomadCheck) run(ctx context.Context) []Check {
 	addr := n.API.Address()
 	if err := n.API.Leader(ctx); err != nil {
-		return []Check{{Name: "nomad: reachable at " + addr, Detail: err.Error(),
-			Fix: "set NOMAD_ADDR to Nomad's HTTP address; with TLS also NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY"}}
+		fix := "set NOMAD_ADDR to Nomad's HTTP address; with TLS also NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY"
+		if tlsErr := tlsFix(err, "NOMAD"); tlsErr != "" {
+			fix = tlsErr
+		}
+		return []Check{{Name: "nomad: reachable at " + addr, Detail: err.Error(), Fix: fix}}
 	}
 	out := []Check{{Name: "nomad: reachable at " + addr, OK: true}}
 	out = append(out, n.version(ctx))
@@ -198,6 +202,30 @@ func versionParts(v string) [3]int {
 		out[i], _ = strconv.Atoi(p)
 	}
 	return out
+}
+
+// tlsFix is the fix for a TLS failure talking to Nomad or Consul (prefix
+// NOMAD or CONSUL), "" when err is none.
+func tlsFix(err error, prefix string) string {
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var certInvalid x509.CertificateInvalidError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &unknownCA) || strings.Contains(msg, "certificate signed by unknown authority"):
+		return "the server's certificate is not signed by the CA in " + prefix + "_CACERT: set it to the CA that signed the server's certificate"
+	case errors.As(err, &hostname) || strings.Contains(msg, "certificate is valid for"):
+		return "the server's certificate does not name the address dialled: use an address it names, or set " + prefix + "_TLS_SERVER_NAME"
+	case errors.As(err, &certInvalid) || strings.Contains(msg, "certificate has expired"):
+		return "the server's certificate is not valid now: renew it"
+	case strings.Contains(msg, "certificate required") || strings.Contains(msg, "bad certificate"):
+		return "the server requires a client certificate: set " + prefix + "_CLIENT_CERT and " + prefix + "_CLIENT_KEY to one its CA signed"
+	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
+		return "the server speaks plain HTTP: use an http:// address"
+	case strings.Contains(msg, "malformed HTTP response") || strings.Contains(msg, "client sent an HTTP request to an HTTPS server"):
+		return "the server speaks HTTPS: use an https:// address (for Consul, CONSUL_HTTP_SSL=true)"
+	}
+	return ""
 }
 
 // isStatus reports whether err is an HTTP answer with code, such as

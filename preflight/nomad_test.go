@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"strings"
@@ -155,6 +156,22 @@ func TestHTTPCheck(t *testing.T) {
 		got := failedNames(tc.h.run())
 		if (len(got) > 0) != tc.fail {
 			t.Errorf("%+v: failed %q, want failure %v", tc.h, got, tc.fail)
+		}
+	}
+}
+
+func TestTLSFix(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{x509.UnknownAuthorityError{}, "NOMAD_CACERT"},
+		{errors.New(`Get "https://127.0.0.1:4646/v1/status/leader": tls: failed to verify certificate: x509: certificate signed by unknown authority`), "NOMAD_CACERT"},
+		{errors.New("remote error: tls: certificate required"), "NOMAD_CLIENT_CERT"},
+		{errors.New("connection refused"), ""},
+	} {
+		if got := tlsFix(tc.err, "NOMAD"); (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("tlsFix(%v) = %q, want it to name %q", tc.err, got, tc.want)
 		}
 	}
 }
