@@ -2,8 +2,8 @@ package preflight
 
 import (
 	"context"
-	"errors"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
