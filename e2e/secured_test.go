@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/drover-dev/drover/internal/testcluster"
 )
@@ -50,4 +53,65 @@ func TestSecured_MTLS_DeployHandEditRollback(t *testing.T) {
 			t.Errorf("check with the wrong CA: exit %d, want 1", res.code)
 		}
 	})
+}
+
+// TestSecured_TokenFilesRotatedWithoutRestart gives the agent its tokens
+// in files, then mid-life writes new tokens there and revokes the old
+// ones: the next deploy goes through with the new ones, no restart, and
+// no token ever reaches the log.
+func TestSecured_TokenFilesRotatedWithoutRestart(t *testing.T) {
+	s := startSecured(t, testcluster.Options{ACL: true})
+	nomadRules, consulRules := examplePolicy(t, "nomad-policy.hcl"), examplePolicy(t, "consul-policy.hcl")
+	dir := t.TempDir()
+	nomadFile, consulFile := filepath.Join(dir, "nomad_token"), filepath.Join(dir, "consul_token")
+	issue := func(name string) (nomadAccessor, consulAccessor string, secrets []string) {
+		t.Helper()
+		na, ns, err := s.c.NomadToken(t.Context(), name, nomadRules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca, cs, err := s.c.ConsulToken(t.Context(), name, consulRules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Rename over the old file, as a rotating writer does.
+		for path, v := range map[string]string{nomadFile: ns, consulFile: cs} {
+			if err := os.WriteFile(path+".new", []byte(v+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(path+".new", path); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return na, ca, []string{ns, cs}
+	}
+	oldNomad, oldConsul, oldSecrets := issue("drover-one")
+
+	const id = "sec-rotate"
+	r := newRepo(t)
+	v1 := r.commit("v1", map[string]string{id + ".nomad.hcl": rolloutJob(id, helloVariant{version: "1.0.0"})})
+	// The cluster's environment without tokens: only the files hold them.
+	a := startAgentWith(t, s.c.Env(), append(syncArgs(r, id), append(rolloutArgs, "--nomad-token-file", nomadFile, "--consul-token-file", consulFile)...)...)
+	a.waitEvent("rollout.healthy", 90*time.Second, onCommit(id, v1))
+
+	_, _, newSecrets := issue("drover-two")
+	if _, err := s.c.Nomad().ACLTokens().Delete(oldNomad, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.c.Consul().ACL().TokenDelete(oldConsul, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	v2 := r.commit("v2", map[string]string{id + ".nomad.hcl": rolloutJob(id, helloVariant{version: "2.0.0"})})
+	a.sync()
+	a.waitEvent("rollout.healthy", 90*time.Second, onCommit(id, v2))
+	if got := s.job(t, id).Meta["drover.commit"]; got != v2 {
+		t.Errorf("%s runs %s, want %s", id, got, v2)
+	}
+	log := a.log.String()
+	for _, secret := range append(oldSecrets, newSecrets...) {
+		if strings.Contains(log, secret) {
+			t.Errorf("a token reached the log")
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover/internal/secretfile"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -51,8 +52,24 @@ func New(opts ...Option) (*Client, error) {
 		opt(&o)
 	}
 	cfg := api.DefaultConfig()
-	if o.wrapTransport != nil {
-		hc, err := httpClient(cfg, o.wrapTransport)
+	wrap := o.wrapTransport
+	if o.tokenFile != "" {
+		token, err := secretfile.Open(o.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("nomad token: %w", err)
+		}
+		cfg.SecretID = ""
+		outer := wrap
+		wrap = func(rt http.RoundTripper) http.RoundTripper {
+			rt = &secretfile.Transport{Next: rt, Header: "X-Nomad-Token", Secret: token}
+			if outer != nil {
+				rt = outer(rt)
+			}
+			return rt
+		}
+	}
+	if wrap != nil {
+		hc, err := httpClient(cfg, wrap)
 		if err != nil {
 			return nil, fmt.Errorf("nomad client: %w", err)
 		}

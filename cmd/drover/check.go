@@ -9,9 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/drover-dev/drover/consul"
 	"github.com/drover-dev/drover/jobs"
-	"github.com/drover-dev/drover/leader"
 	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/preflight"
 	"github.com/drover-dev/drover/source"
@@ -56,11 +54,11 @@ func runCheck(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 // fetched first, since the namespaces its jobs use are where the Nomad
 // token's capabilities are checked.
 func checker(ctx context.Context, c *config) (*preflight.Checker, error) {
-	nc, err := nomad.New()
+	nc, err := c.nomadClient()
 	if err != nil {
 		return nil, err
 	}
-	cc, err := consul.New(consul.Options{Timeout: leader.ClientTimeout})
+	cc, err := c.consulClient()
 	if err != nil {
 		return nil, err
 	}

@@ -75,6 +75,10 @@ type config struct {
 	noSource bool
 	pprof    bool
 
+	// nomadTokenFile and consulTokenFile hold the tokens instead of
+	// NOMAD_TOKEN and CONSUL_HTTP_TOKEN (--nomad-token-file…).
+	nomadTokenFile, consulTokenFile string
+
 	// checkOutput is `drover check`'s --output: text or json.
 	checkOutput string
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
-	"github.com/drover-dev/drover/leader"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/reconcile"
@@ -101,6 +100,7 @@ func commands() []command {
 				c.syncFlags(f)
 				c.resetCountsFlag(f)
 				c.stateFlags(f)
+				c.clusterFlags(f)
 				c.planFlags(f)
 				c.commentFlags(f)
 				c.forgeFlags(f)
@@ -113,6 +113,7 @@ func commands() []command {
 				c.syncFlags(f)
 				c.resetCountsFlag(f)
 				c.stateFlags(f)
+				c.clusterFlags(f)
 				c.rolloutFlags(f, true)
 				c.controlFlags(f)
 				c.logFlags(f, "info")
@@ -123,6 +124,7 @@ func commands() []command {
 				c.jobFlags(f)
 				c.syncFlags(f)
 				c.stateFlags(f)
+				c.clusterFlags(f)
 				c.rolloutFlags(f, false)
 				c.agentFlags(f)
 				c.controlFlags(f)
@@ -291,14 +293,11 @@ func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, 
 	if m != nil {
 		nomadOpts = append(nomadOpts, nomad.WithTransport(m.NomadTransport))
 	}
-	nc, err := nomad.New(nomadOpts...)
+	nc, err := c.nomadClient(nomadOpts...)
 	if err != nil {
 		return nil, err
 	}
-	// Every call has its own deadline (--consul-timeout); the client's
-	// own is a backstop above the longest blocking query drover makes
-	// (the leader lock's monitor).
-	cc, err := consul.New(consul.Options{Timeout: leader.ClientTimeout})
+	cc, err := c.consulClient()
 	if err != nil {
 		return nil, err
 	}
