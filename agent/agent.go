@@ -41,14 +41,22 @@ type RolloutStatus interface {
 	Status() []rollout.JobStatus
 }
 
+// Defaults of Options, shared with the command line.
+const (
+	// DefaultInterval is the time between cycles without a schedule.
+	DefaultInterval = time.Minute
+	// DefaultListen is the HTTP address: this host only.
+	DefaultListen = "127.0.0.1:8680"
+)
+
 // Options configure an Agent.
 type Options struct {
-	// Interval between cycles; default 1m. Ignored when Schedule is set.
+	// Interval between cycles; default DefaultInterval. Ignored when Schedule is set.
 	Interval time.Duration
 	// Schedule is a cron expression (robfig/cron, 5 fields or
 	// descriptors such as "@every 30s").
 	Schedule string
-	// Listen is the HTTP address; default 127.0.0.1:8680. "-" disables HTTP.
+	// Listen is the HTTP address; default DefaultListen. "-" disables HTTP.
 	Listen string
 	// Backoff is the retry delay after the n-th consecutive failed cycle;
 	// default backoff.Exponential(5s, 5m).
@@ -151,10 +159,10 @@ type request struct{ reason, via string }
 // each leadership runs (Fixed for parts built once).
 func New(newTerm TermFunc, opts Options) (*Agent, error) {
 	if opts.Interval <= 0 {
-		opts.Interval = time.Minute
+		opts.Interval = DefaultInterval
 	}
 	if opts.Listen == "" {
-		opts.Listen = "127.0.0.1:8680"
+		opts.Listen = DefaultListen
 	}
 	if opts.StalledRetry <= 0 {
 		opts.StalledRetry = 5 * time.Minute

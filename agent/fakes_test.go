@@ -314,5 +314,5 @@ func (r *runningAgent) describe() string {
 // runnerOver is the parts of a lone agent: a cycle runner over a source, a
 // loader and an engine, without rollouts.
 func runnerOver(src cycle.SourceFunc, loader *jobs.Loader, engine *reconcile.Engine, m *metrics.Metrics) TermFunc {
-	return Fixed(cycle.New(cycle.Parts{Source: src, Loader: loader, Engine: engine}, cycle.Options{Metrics: m}), nil)
+	return Fixed(cycle.New(cycle.Parts{Sources: []cycle.NamedSource{{Source: src, Loader: loader}}, Engine: engine}, cycle.Options{Metrics: m}), nil)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/drover-dev/drover/failure"
 	"net"
 	"net/http"
 	"strconv"
@@ -99,13 +100,23 @@ func IsForbidden(err error) bool {
 	return errors.As(err, &sp) && sp != nil && sp.Code == http.StatusForbidden
 }
 
+// checked marks Consul's 403 as a failure.Stall: the token lacks an ACL
+// permission, which retrying will not grant. The KV calls' errors go
+// through it.
+func checked(err error) error {
+	if !IsForbidden(err) {
+		return err
+	}
+	return &failure.Stall{What: "permission denied by Consul", Fix: "check CONSUL_HTTP_TOKEN's ACL policy", Err: err}
+}
+
 var _ state.KV = (*Client)(nil)
 
 // List returns the keys under prefix.
 func (c *Client) List(ctx context.Context, prefix string) ([]state.Pair, error) {
 	kvs, _, err := c.api.KV().List(prefix, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("list consul keys under %s: %w", prefix, err)
+		return nil, fmt.Errorf("list consul keys under %s: %w", prefix, checked(err))
 	}
 	out := make([]state.Pair, 0, len(kvs))
 	for _, p := range kvs {
@@ -118,7 +129,7 @@ func (c *Client) List(ctx context.Context, prefix string) ([]state.Pair, error) 
 func (c *Client) Get(ctx context.Context, key string) (*state.Pair, error) {
 	p, _, err := c.api.KV().Get(key, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("read consul key %s: %w", key, err)
+		return nil, fmt.Errorf("read consul key %s: %w", key, checked(err))
 	}
 	if p == nil {
 		return nil, nil
@@ -172,7 +183,7 @@ func (c *Client) cas(ctx context.Context, guard *consulapi.KVTxnOp, key string, 
 		return false, 0, rolledBack(key, guard, resp.Errors)
 	}
 	if err != nil {
-		return false, 0, fmt.Errorf("write consul key %s: %w", key, err)
+		return false, 0, fmt.Errorf("write consul key %s: %w", key, checked(err))
 	}
 	// The check-session op has a result of its own; the write's is last.
 	if len(resp.Results) != len(ops) || resp.Results[len(ops)-1].KV == nil {
@@ -189,7 +200,7 @@ func (c *Client) cas(ctx context.Context, guard *consulapi.KVTxnOp, key string, 
 func rolledBack(key string, guard *consulapi.KVTxnOp, errs consulapi.TxnErrors) error {
 	for _, e := range errs {
 		if e != nil && strings.Contains(strings.ToLower(e.What), "permission denied") {
-			return fmt.Errorf("write consul key %s: %w", key, consulapi.StatusError{Code: http.StatusForbidden, Body: e.What})
+			return fmt.Errorf("write consul key %s: %w", key, checked(consulapi.StatusError{Code: http.StatusForbidden, Body: e.What}))
 		}
 	}
 	for _, e := range errs {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/drover-dev/drover/failure"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -179,20 +180,27 @@ func TestClient_RefusalsAreTyped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := client(t, tc.fake, Options{})
 			ok, _, err := c.CAS(t.Context(), "k", []byte("v"), 0)
-			if ok || err == nil || IsForbidden(err) != tc.forbidden {
-				t.Errorf("CAS = %v, %v (forbidden %v); want an error, forbidden %v", ok, err, IsForbidden(err), tc.forbidden)
+			if ok || err == nil || IsForbidden(err) != tc.forbidden || stalls(err) != tc.forbidden {
+				t.Errorf("CAS = %v, %v (forbidden %v); want an error, forbidden %v and stalling", ok, err, IsForbidden(err), tc.forbidden)
 			}
 			if tc.fake.status == 0 {
 				return
 			}
-			if _, err := c.Get(t.Context(), "k"); err == nil || IsForbidden(err) != tc.forbidden {
-				t.Errorf("Get: %v; want forbidden %v", err, tc.forbidden)
+			if _, err := c.Get(t.Context(), "k"); err == nil || IsForbidden(err) != tc.forbidden || stalls(err) != tc.forbidden {
+				t.Errorf("Get: %v; want forbidden %v and stalling", err, tc.forbidden)
 			}
-			if _, err := c.List(t.Context(), "k"); err == nil || IsForbidden(err) != tc.forbidden {
-				t.Errorf("List: %v; want forbidden %v", err, tc.forbidden)
+			if _, err := c.List(t.Context(), "k"); err == nil || IsForbidden(err) != tc.forbidden || stalls(err) != tc.forbidden {
+				t.Errorf("List: %v; want forbidden %v and stalling", err, tc.forbidden)
 			}
 		})
 	}
+}
+
+// stalls reports whether err is the stall a refused ACL is: retrying
+// cannot fix it, and the operator is told which token to look at.
+func stalls(err error) bool {
+	st, ok := failure.StallOf(err)
+	return ok && st.Reason() == "permission denied by Consul (check CONSUL_HTTP_TOKEN's ACL policy)"
 }
 
 func TestClient_FencedWritesOnlyWhileTheLockIsHeld(t *testing.T) {
@@ -218,7 +226,7 @@ func TestClient_FencedWritesOnlyWhileTheLockIsHeld(t *testing.T) {
 			fake.denyWrites = tc.denyWrites
 			kv := client(t, fake, Options{}).Fenced(lock, "s1")
 			ok, index, err := kv.CAS(t.Context(), key, []byte("v2"), tc.index)
-			if ok != tc.wantOK || errors.Is(err, state.ErrFenced) != tc.wantFenced || IsForbidden(err) != tc.forbidden {
+			if ok != tc.wantOK || errors.Is(err, state.ErrFenced) != tc.wantFenced || IsForbidden(err) != tc.forbidden || stalls(err) != tc.forbidden {
 				t.Fatalf("CAS = %v, %d, %v; want ok %v, fenced %v, forbidden %v", ok, index, err, tc.wantOK, tc.wantFenced, tc.forbidden)
 			}
 			if tc.wantOK && index != 2 {

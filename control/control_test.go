@@ -3,6 +3,8 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"github.com/drover-dev/drover/failure"
 	"strings"
 	"sync"
 	"testing"
@@ -112,8 +114,15 @@ func TestStore_TwoOperatorsNeverLoseEachOthersWrites(t *testing.T) {
 func TestStore_UnreadableDocumentIsAnError(t *testing.T) {
 	kv := newMemKV()
 	kv.put("k", []byte("{not json"))
-	if _, _, err := NewStore(kv, "k", time.Second).Read(context.Background()); err == nil || !strings.Contains(err.Error(), "fix or delete the key") {
+	_, _, err := NewStore(kv, "k", time.Second).Read(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "fix or delete the key") {
 		t.Fatalf("err = %v", err)
+	}
+	// Retrying cannot fix it: it stalls, naming the key to fix.
+	var corrupt *CorruptError
+	st, ok := failure.StallOf(err)
+	if !errors.As(err, &corrupt) || !ok || st.Reason() != "suspensions unreadable (fix or delete <state-prefix>suspend)" {
+		t.Errorf("err = %#v, want a CorruptError in a stall naming <state-prefix>suspend", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/drover-dev/drover/failure"
 	"sort"
 	"strings"
 	"time"
@@ -114,14 +115,18 @@ func (st *Store) Read(ctx context.Context) (Suspensions, uint64, error) {
 	var s Suspensions
 	if len(p.Value) > 0 {
 		if err := json.Unmarshal(p.Value, &s); err != nil {
-			return Suspensions{}, p.ModifyIndex, &CorruptError{Key: st.key, Err: err}
+			return Suspensions{}, p.ModifyIndex, &failure.Stall{
+				What: "suspensions unreadable", Fix: "fix or delete <state-prefix>suspend",
+				Err: &CorruptError{Key: st.key, Err: err},
+			}
 		}
 	}
 	return s, p.ModifyIndex, nil
 }
 
 // CorruptError is a suspensions document that is not drover's JSON:
-// written by hand or by something else. Retrying cannot fix it.
+// written by hand or by something else. Retrying cannot fix it: Read
+// returns it in a failure.Stall.
 type CorruptError struct {
 	Key string
 	Err error

@@ -2,13 +2,8 @@ package cycle
 
 import (
 	"context"
-	"errors"
 
-	"github.com/drover-dev/drover/consul"
-	"github.com/drover-dev/drover/control"
-	"github.com/drover-dev/drover/jobs"
-	"github.com/drover-dev/drover/nomad"
-	"github.com/drover-dev/drover/source"
+	"github.com/drover-dev/drover/failure"
 )
 
 // Kind says what the caller of a failed cycle should do next (Flux's
@@ -48,31 +43,16 @@ func (f *Failure) Error() string {
 
 func (f *Failure) Unwrap() error { return f.Err }
 
-// stalls are the errors retrying cannot fix, with what to tell the
-// operator. Checked in order; typed errors only, never message text.
-var stalls = []struct {
-	match func(error) bool
-	fix   string
-}{
-	{func(err error) bool { return errors.Is(err, source.ErrRefNotFound) }, "git ref not found (check --ref, or push it)"},
-	{func(err error) bool { return errors.Is(err, source.ErrAuthRefused) }, "git credentials refused (check --git-token / --git-username)"},
-	{func(err error) bool { return errors.Is(err, source.ErrHostKey) }, "SSH host key not trusted (check --ssh-known-hosts)"},
-	{func(err error) bool { var e *jobs.FileTooLargeError; return errors.As(err, &e) }, "var file too large (shrink it in a new commit)"},
-	{func(err error) bool { var e *control.CorruptError; return errors.As(err, &e) }, "suspensions unreadable (fix or delete <state-prefix>suspend)"},
-	{nomad.IsForbidden, "permission denied by Nomad (check NOMAD_TOKEN's ACL policy)"},
-	{consul.IsForbidden, "permission denied by Consul (check CONSUL_HTTP_TOKEN's ACL policy)"},
-}
-
 // classify turns a step's error into a Failure. ctx is the cycle's: a
-// cancelled one makes any error an interruption.
+// cancelled one makes any error an interruption. Whether an error stalls
+// is its own to say (a failure.Stall where it was made); any other is
+// transient.
 func classify(ctx context.Context, step Step, err error) *Failure {
 	if ctx.Err() != nil {
 		return &Failure{Step: step, Kind: Interrupted, Err: err}
 	}
-	for _, s := range stalls {
-		if s.match(err) {
-			return &Failure{Step: step, Kind: Stalled, Fix: s.fix, Err: err}
-		}
+	if s, ok := failure.StallOf(err); ok {
+		return &Failure{Step: step, Kind: Stalled, Fix: s.Reason(), Err: err}
 	}
 	return &Failure{Step: step, Kind: Transient, Err: err}
 }

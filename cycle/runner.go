@@ -16,6 +16,7 @@ import (
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/reconcile"
+	"github.com/drover-dev/drover/state"
 	"github.com/rs/zerolog"
 )
 
@@ -84,8 +85,9 @@ type Controls interface {
 // Parts are what a runner runs. Rollouts may be nil (no state, no
 // rollouts: a plan without Consul).
 type Parts struct {
-	Source   Source
-	Loader   Loader
+	// Sources are what the cycle follows: the one source the flags make,
+	// which has no name, or a config file's named ones.
+	Sources  []NamedSource
 	Engine   Engine
 	Rollouts Rollouts
 	// Controls may be nil: nothing is held but what the rollouts hold.
@@ -101,10 +103,11 @@ type Options struct {
 	GitTimeout time.Duration
 	// NomadTimeout bounds each Nomad call (the loader and the engine apply
 	// it per call); here it is how long load, pin and sync may go without
-	// progress before the cycle counts as stuck. Default 1m.
+	// progress before the cycle counts as stuck. Default
+	// reconcile.DefaultCallTimeout.
 	NomadTimeout time.Duration
 	// ConsulTimeout bounds each Consul call; here, the budget of the
-	// state and record steps. Default 10s.
+	// state and record steps. Default state.DefaultCallTimeout.
 	ConsulTimeout time.Duration
 	// StuckGrace is added to a step's call timeout before a cycle without
 	// progress counts as stuck: a call at its deadline is about to fail,
@@ -119,22 +122,21 @@ type Options struct {
 	Logger  zerolog.Logger
 }
 
-// Defaults of Options, shared with the command line.
-const (
-	DefaultGitTimeout    = 2 * time.Minute
-	DefaultNomadTimeout  = time.Minute
-	DefaultConsulTimeout = 10 * time.Second
-)
+// DefaultGitTimeout is Options.GitTimeout's default, shared with the
+// command line. The Nomad and Consul timeouts' defaults are those of the
+// packages that make the calls: reconcile.DefaultCallTimeout and
+// state.DefaultCallTimeout.
+const DefaultGitTimeout = 2 * time.Minute
 
 func (o Options) withDefaults() Options {
 	if o.GitTimeout <= 0 {
 		o.GitTimeout = DefaultGitTimeout
 	}
 	if o.NomadTimeout <= 0 {
-		o.NomadTimeout = DefaultNomadTimeout
+		o.NomadTimeout = reconcile.DefaultCallTimeout
 	}
 	if o.ConsulTimeout <= 0 {
-		o.ConsulTimeout = DefaultConsulTimeout
+		o.ConsulTimeout = state.DefaultCallTimeout
 	}
 	if o.StuckGrace <= 0 {
 		o.StuckGrace = 5 * time.Second
@@ -147,6 +149,7 @@ type Runner struct {
 	parts    Parts
 	opts     Options
 	progress *Progress
+	sources  *Sources
 	// requested is set by Request: a rollback asks for another cycle.
 	requested atomic.Bool
 
@@ -170,7 +173,8 @@ func New(parts Parts, opts Options) *Runner {
 	if parts.Progress == nil {
 		parts.Progress = &Progress{}
 	}
-	return &Runner{parts: parts, opts: opts.withDefaults(), progress: parts.Progress}
+	opts = opts.withDefaults()
+	return &Runner{parts: parts, opts: opts, progress: parts.Progress, sources: newSources(parts.Sources, opts.Logger)}
 }
 
 // Request asks for another cycle once the current one is done; Settle
@@ -186,12 +190,12 @@ func (r *Runner) Run(ctx context.Context) (*reconcile.Report, *Failure) {
 	defer r.enter("")
 
 	r.enter(StepFetch)
-	tree, err := r.fetch(ctx)
+	fetched, err := r.fetch(ctx)
 	if err != nil {
 		return nil, classify(ctx, StepFetch, err)
 	}
 	r.enter(StepLoad)
-	set, err := r.parts.Loader.Load(ctx, tree)
+	set, err := r.sources.Load(ctx, fetched)
 	if err != nil {
 		return nil, classify(ctx, StepLoad, err)
 	}
@@ -249,13 +253,13 @@ func (r *Runner) Run(ctx context.Context) (*reconcile.Report, *Failure) {
 	return report, nil
 }
 
-func (r *Runner) fetch(ctx context.Context) (jobs.Tree, error) {
+func (r *Runner) fetch(ctx context.Context) (*Fetched, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.GitTimeout)
 	defer cancel()
 	start := time.Now()
-	tree, err := r.parts.Source.Fetch(ctx)
+	fetched, err := r.sources.Fetch(ctx)
 	r.opts.Metrics.FetchFinished(err != nil, time.Since(start))
-	return tree, err
+	return fetched, err
 }
 
 // Settle waits for every rollout to reach a verdict, running the cycles

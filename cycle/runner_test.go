@@ -3,50 +3,12 @@ package cycle
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/drover-dev/drover/control"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
-	"github.com/drover-dev/drover/source"
-	consulapi "github.com/hashicorp/consul/api"
 )
-
-func TestClassify(t *testing.T) {
-	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
-	tests := []struct {
-		name string
-		ctx  context.Context
-		err  error
-		kind Kind
-		fix  string
-	}{
-		{"ref not found", context.Background(), fmt.Errorf("resolve ref \"nope\": %w", source.ErrRefNotFound), Stalled, "git ref not found"},
-		{"credentials", context.Background(), fmt.Errorf("fetch: %w", source.ErrAuthRefused), Stalled, "git credentials refused"},
-		{"host key", context.Background(), fmt.Errorf("fetch: %w", source.ErrHostKey), Stalled, "SSH host key"},
-		{"consul acl", context.Background(), fmt.Errorf("read state: %w", consulapi.StatusError{Code: http.StatusForbidden, Body: "ACL not found"}), Stalled, "Consul"},
-		{"consul 500", context.Background(), fmt.Errorf("read state: %w", consulapi.StatusError{Code: 500}), Transient, ""},
-		{"network", context.Background(), errors.New("dial tcp 127.0.0.1:4646: connection refused"), Transient, ""},
-		{"suspensions corrupt", context.Background(), fmt.Errorf("control: %w", &control.CorruptError{Key: "drover/x/suspend", Err: errors.New("bad")}), Stalled, "fix or delete"},
-		{"shutdown", cancelled, errors.New("anything"), Interrupted, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := classify(tt.ctx, StepFetch, tt.err)
-			if f.Kind != tt.kind || f.Step != StepFetch || !errors.Is(f, tt.err) {
-				t.Fatalf("classify = %+v, want kind %s wrapping the error", f, tt.kind)
-			}
-			if (tt.fix == "") != (f.Fix == "") || (tt.fix != "" && !strings.Contains(f.Error(), tt.fix)) {
-				t.Errorf("Error() = %q, want it to name %q", f.Error(), tt.fix)
-			}
-		})
-	}
-}
 
 func contains(s, sub string) bool {
 	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
@@ -85,12 +47,14 @@ func TestRunner_StuckNamesTheStepWithoutProgress(t *testing.T) {
 	release := make(chan struct{})
 	inLoad := make(chan struct{})
 	r := New(Parts{
-		Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
-		Loader: loadFunc(func(ctx context.Context, _ jobs.Tree) (*jobs.Set, error) {
-			close(inLoad)
-			<-release
-			return &jobs.Set{Revision: "c1"}, nil
-		}),
+		Sources: []NamedSource{{
+			Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+			Loader: loadFunc(func(ctx context.Context, _ jobs.Tree) (*jobs.Set, error) {
+				close(inLoad)
+				<-release
+				return &jobs.Set{Revision: "c1"}, nil
+			}),
+		}},
 		Engine:   syncFunc(func(context.Context, *jobs.Set) (*reconcile.Report, error) { return &reconcile.Report{}, nil }),
 		Progress: progress,
 	}, Options{NomadTimeout: time.Second, StuckGrace: time.Second})
@@ -144,8 +108,10 @@ func TestRunner_InterruptedCycleRecordsItsRegisters(t *testing.T) {
 	ro := &recorder{}
 	partial := &reconcile.Report{Revision: "c1"}
 	r := New(Parts{
-		Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
-		Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
+		Sources: []NamedSource{{
+			Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+			Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
+		}},
 		Engine: syncFunc(func(context.Context, *jobs.Set) (*reconcile.Report, error) {
 			cancel()
 			return partial, context.Canceled
@@ -167,8 +133,10 @@ func TestRunner_StateErrorStopsAnApplyButNotAPlan(t *testing.T) {
 	for _, optional := range []bool{false, true} {
 		synced := false
 		r := New(Parts{
-			Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
-			Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
+			Sources: []NamedSource{{
+				Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+				Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return &jobs.Set{}, nil }),
+			}},
 			Engine: syncFunc(func(context.Context, *jobs.Set) (*reconcile.Report, error) {
 				synced = true
 				return &reconcile.Report{}, nil
@@ -213,8 +181,10 @@ func TestRunner_ControlsHoldAfterPin(t *testing.T) {
 			loaded := &jobs.Set{}
 			var synced *jobs.Set
 			r := New(Parts{
-				Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
-				Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return loaded, nil }),
+				Sources: []NamedSource{{
+					Source: SourceFunc(func(context.Context) (jobs.Tree, error) { return emptyTree{}, nil }),
+					Loader: loadFunc(func(context.Context, jobs.Tree) (*jobs.Set, error) { return loaded, nil }),
+				}},
 				Engine: syncFunc(func(_ context.Context, set *jobs.Set) (*reconcile.Report, error) {
 					synced = set
 					return &reconcile.Report{}, nil

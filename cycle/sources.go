@@ -2,7 +2,6 @@ package cycle
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -10,9 +9,13 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// NamedSource is one of many sources (--config): where its jobs come from
-// and how they are loaded.
+// NamedSource is one source: where its jobs come from and how they are
+// loaded. The source flags (--repo, --dir…) make one with no name; each
+// source block of --config makes a named one.
 type NamedSource struct {
+	// Name is stamped on the source's jobs (meta drover.source); "" for
+	// the flags' source, which is the only one: its set is the cycle's as
+	// it is, with no source named in it.
 	Name string
 	// Repo identifies what Source fetches (URL and ref): sources with the
 	// same Repo share one fetch per cycle, as long as they share Source.
@@ -23,8 +26,8 @@ type NamedSource struct {
 	Prune  bool
 }
 
-// Sources follows many sources as one: it is both the Source and the
-// Loader of a Runner, so the cycle is the same with one source or many. A
+// Sources follows a Runner's sources as one, so the cycle is the same with
+// one source or many. A
 // source that cannot be fetched or loaded does not stop the others: its
 // jobs are held at what it last gave and none of its orphans is stopped.
 // Only when every source fails does the cycle fail, with the first
@@ -42,25 +45,32 @@ type Sources struct {
 	mergedFrom []*jobs.Set
 }
 
-// NewSources follows list, in that order.
-func NewSources(list []NamedSource, log zerolog.Logger) *Sources {
+// newSources follows list, in that order.
+func newSources(list []NamedSource, log zerolog.Logger) *Sources {
 	return &Sources{list: list, log: log, last: map[string]*jobs.Set{}, lastErr: map[string]string{}}
 }
 
-// fetched is what Fetch gives Load: each source's tree or error.
-type fetched struct {
+// unnamed reports whether s follows the flags' one source, whose set and
+// errors are its own, with no source named in them.
+func (s *Sources) unnamed() bool { return len(s.list) == 1 && s.list[0].Name == "" }
+
+// wrap names src in err, the step it failed in; the flags' source is
+// named by nothing, and its errors read as they always did.
+func wrap(src NamedSource, step string, err error) error {
+	if src.Name == "" {
+		return err
+	}
+	return fmt.Errorf("source %q: %s: %w", src.Name, step, err)
+}
+
+// Fetched is what Fetch gives Load: each source's tree or error.
+type Fetched struct {
 	trees map[string]jobs.Tree
 	errs  map[string]error
 }
 
-func (f *fetched) Revision() string         { return "" }
-func (f *fetched) Files() ([]string, error) { return nil, errors.New("many sources are not one tree") }
-func (f *fetched) ReadFile(string) ([]byte, error) {
-	return nil, errors.New("many sources are not one tree")
-}
-
 // Fetch fetches every distinct repo once, all at the same time.
-func (s *Sources) Fetch(ctx context.Context) (jobs.Tree, error) {
+func (s *Sources) Fetch(ctx context.Context) (*Fetched, error) {
 	type result struct {
 		tree jobs.Tree
 		err  error
@@ -81,12 +91,12 @@ func (s *Sources) Fetch(ctx context.Context) (jobs.Tree, error) {
 		}()
 	}
 	wg.Wait()
-	out := &fetched{trees: map[string]jobs.Tree{}, errs: map[string]error{}}
+	out := &Fetched{trees: map[string]jobs.Tree{}, errs: map[string]error{}}
 	var firstErr error
 	for _, src := range s.list {
 		r := results[first[src.Repo]]
 		if r.err != nil {
-			out.errs[src.Name] = fmt.Errorf("source %q: fetch: %w", src.Name, r.err)
+			out.errs[src.Name] = wrap(src, "fetch", r.err)
 			if firstErr == nil {
 				firstErr = out.errs[src.Name]
 			}
@@ -101,10 +111,12 @@ func (s *Sources) Fetch(ctx context.Context) (jobs.Tree, error) {
 }
 
 // Load loads each fetched source with its own loader and merges the sets.
-func (s *Sources) Load(ctx context.Context, tree jobs.Tree) (*jobs.Set, error) {
-	f, ok := tree.(*fetched)
-	if !ok {
-		return nil, fmt.Errorf("many sources: got a %T to load, not their fetch", tree)
+func (s *Sources) Load(ctx context.Context, f *Fetched) (*jobs.Set, error) {
+	if s.unnamed() {
+		// Nothing to merge: the set is the source's own, the same set
+		// when its commit did not move.
+		src := s.list[0]
+		return src.Loader.Load(ctx, f.trees[src.Name])
 	}
 	parts := make([]jobs.SourceSet, len(s.list))
 	sets := make([]*jobs.Set, len(s.list))
@@ -119,7 +131,7 @@ func (s *Sources) Load(ctx context.Context, tree jobs.Tree) (*jobs.Set, error) {
 				return nil, ctx.Err()
 			}
 			if err != nil {
-				err = fmt.Errorf("source %q: load: %w", src.Name, err)
+				err = wrap(src, "load", err)
 			} else {
 				s.last[src.Name], sets[i] = set, set
 			}

@@ -3,6 +3,7 @@ package cycle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -53,7 +54,7 @@ func oneJob(name, id string) Loader {
 func TestSources_OneFetchPerRepoAndTheSameSetWhenNothingMoved(t *testing.T) {
 	mono := &fakeSource{rev: "m1"}
 	other := &fakeSource{rev: "o1"}
-	s := NewSources([]NamedSource{
+	s := newSources([]NamedSource{
 		{Name: "web", Repo: "mono\x00main", Source: mono, Loader: oneJob("web", "web")},
 		{Name: "db", Repo: "mono\x00main", Source: mono, Loader: oneJob("db", "db")},
 		{Name: "other", Repo: "other\x00main", Source: other, Loader: oneJob("other", "x")},
@@ -88,7 +89,7 @@ func TestSources_OneFetchPerRepoAndTheSameSetWhenNothingMoved(t *testing.T) {
 
 func TestSources_AnUnreadableSourceHoldsItsLastJobs(t *testing.T) {
 	up, down := &fakeSource{rev: "u1"}, &fakeSource{rev: "d1"}
-	s := NewSources([]NamedSource{
+	s := newSources([]NamedSource{
 		{Name: "up", Repo: "up", Source: up, Loader: oneJob("up", "u"), Prune: true},
 		{Name: "down", Repo: "down", Source: down, Loader: oneJob("down", "d"), Prune: true},
 	}, zerolog.Nop())
@@ -126,5 +127,30 @@ func TestSources_AnUnreadableSourceHoldsItsLastJobs(t *testing.T) {
 	}
 	if f := classify(context.Background(), StepFetch, err); f.Kind != Stalled {
 		t.Errorf("kind %s, want stalled as with that source alone", f.Kind)
+	}
+}
+
+// TestSources_TheFlagsSourceIsItsOwnSet: the source the flags make has no
+// name; its set and its errors are its own, as if there were no Sources.
+func TestSources_TheFlagsSourceIsItsOwnSet(t *testing.T) {
+	repo := &fakeSource{rev: "c1"}
+	s := newSources([]NamedSource{{Source: repo, Loader: oneJob("", "web")}}, zerolog.Nop())
+	run := func() (*jobs.Set, error) {
+		tree, err := s.Fetch(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		return s.Load(context.Background(), tree)
+	}
+	first, err := run()
+	if err != nil || first.Revision != "c1" || first.Sources != nil || len(first.Files) != 1 {
+		t.Fatalf("set %+v, %v; want the loader's own set at c1, naming no source", first, err)
+	}
+	if again, _ := run(); again != first {
+		t.Error("a load of the same commit gave another set")
+	}
+	repo.err = fmt.Errorf("resolve ref \"nope\": %w", source.ErrRefNotFound)
+	if _, err := run(); err == nil || err.Error() != `resolve ref "nope": ref not found` {
+		t.Errorf("error %v; want the source's own, naming no source", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -355,4 +357,36 @@ func fbArgs(r *repo, instance string, extra ...string) []string {
 	args := syncArgs(r, instance)
 	args = append(args, rolloutArgs...)
 	return append(args, extra...)
+}
+
+// TestFeedback_StatusesWithManySources: an agent following two repos from
+// a config file sets each job's commit statuses, pending then success, on
+// the commit of the source the job comes from, in the GitHub repository
+// that source names.
+func TestFeedback_StatusesWithManySources(t *testing.T) {
+	t.Parallel()
+	gh := forgetest.NewGitHub(t, "acme/deploys", fbGitHubToken)
+	const instance = "fb-srcs"
+	repos := map[string]*repo{"alpha": newRepo(t), "beta": newRepo(t)}
+	shas := map[string]string{}
+	var config strings.Builder
+	for _, name := range []string{"alpha", "beta"} {
+		r := repos[name]
+		shas[name] = r.commit(name+"'s job", map[string]string{"app.nomad.hcl": rolloutJob(instance+"-"+name, helloVariant{version: "1.0.0"})})
+		fmt.Fprintf(&config, "source %q {\n  repo = %q\n  var  = { hello_bin = %q }\n  github_repo = \"acme/deploys\"\n}\n\n", name, r.dir, env.hello)
+	}
+	path := filepath.Join(t.TempDir(), "drover.hcl")
+	if err := os.WriteFile(path, []byte(config.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--config", path, "--instance", instance, "--status", "github", "--github-api-url", gh.APIURL()}, rolloutArgs...)
+	startAgentWith(t, append([]string{"DROVER_GITHUB_TOKEN=" + fbGitHubToken}, noVarEnv...), args...)
+
+	for _, name := range []string{"alpha", "beta"} {
+		job := instance + "-" + name
+		waitStates(t, gh, "drover/"+instance+"/"+job, shas[name], "pending", "success")
+	}
+	for _, p := range gh.Problems() {
+		t.Errorf("GitHub fake saw a bad request: %s", p)
+	}
 }

@@ -28,8 +28,10 @@ type Options struct {
 	PublicURL string
 	// Repo is the followed repository, for commit links.
 	Repo forge.Repo
-	// Statuses, when set, receives a commit status per job and commit.
-	Statuses forge.Forge
+	// Statuses receive a commit status per job and commit, each in the
+	// repository of the source the job comes from: by source name, ""
+	// for the source the flags make. A source without one sets none.
+	Statuses map[string]forge.Forge
 	// StatusQueue tunes the statuses' delivery queue.
 	StatusQueue deliver.Options
 	// Notifier, when set, is sent the notifications.
@@ -69,7 +71,7 @@ func New(o Options) *Feedback {
 // their own queues.
 func (f *Feedback) Run(ctx context.Context, feed <-chan events.Event) {
 	var statusQueue *deliver.Queue
-	if f.opts.Statuses != nil {
+	if len(f.opts.Statuses) > 0 {
 		qo := f.opts.StatusQueue
 		log := f.opts.Logger
 		qo.Done = func(it deliver.Item, result string, err error) {
@@ -88,8 +90,9 @@ func (f *Feedback) Run(ctx context.Context, feed <-chan events.Event) {
 			if statusQueue == nil {
 				break
 			}
+			fg := f.opts.Statuses[e.Str("source")]
 			statusQueue.Push(deliver.Item{Name: s.Context + " " + s.State + " " + shortSHA(s.Commit), Do: func(ctx context.Context) error {
-				return f.opts.Statuses.SetStatus(ctx, s)
+				return fg.SetStatus(ctx, s)
 			}})
 		}
 		for _, m := range messages {
@@ -101,8 +104,8 @@ func (f *Feedback) Run(ctx context.Context, feed <-chan events.Event) {
 // Handle is what one event calls for.
 func (f *Feedback) Handle(e events.Event) ([]forge.Status, []notify.Message) {
 	var statuses []forge.Status
-	if f.opts.Statuses != nil {
-		if s, ok := f.status(e); ok {
+	if fg := f.opts.Statuses[e.Str("source")]; fg != nil {
+		if s, ok := f.status(e, fg); ok {
 			last := s.Commit + "\x00" + s.State + "\x00" + s.Description
 			if f.statuses[s.Context] != last {
 				f.statuses[s.Context] = last
@@ -119,11 +122,11 @@ func (f *Feedback) Handle(e events.Event) ([]forge.Status, []notify.Message) {
 	return statuses, messages
 }
 
-// status is the commit status an event sets, if any. Only a deploy's own
+// status is the commit status an event sets in fg, if any. Only a deploy's own
 // rollout sets one: a rollback's rollout runs an older commit, whose status
 // already says how it went. (rollout.baking does not say which kind it is,
 // so it sets none.)
-func (f *Feedback) status(e events.Event) (forge.Status, bool) {
+func (f *Feedback) status(e events.Event, fg forge.Forge) (forge.Status, bool) {
 	job, commit := e.Str("job"), e.Str("commit")
 	if job == "" || commit == "" {
 		return forge.Status{}, false
@@ -146,9 +149,7 @@ func (f *Feedback) status(e events.Event) (forge.Status, bool) {
 	default:
 		return forge.Status{}, false
 	}
-	if f.opts.Statuses != nil {
-		s.Description = forge.Shorten(s.Description, f.opts.Statuses.DescriptionLimit())
-	}
+	s.Description = forge.Shorten(s.Description, fg.DescriptionLimit())
 	return s, true
 }
 

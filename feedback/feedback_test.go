@@ -9,6 +9,7 @@ import (
 
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/forge"
+	"github.com/drover-dev/drover/forge/forgetest"
 )
 
 const (
@@ -49,7 +50,7 @@ var failedEvent = ev("rollout.failed", 0, job(bad, map[string]any{
 }))
 
 func TestStatus_PendingSuccessFailureErrorOncePerChange(t *testing.T) {
-	f := New(Options{Instance: "prod", PublicURL: "https://drover.example/", Statuses: limitOnly{}})
+	f := New(Options{Instance: "prod", PublicURL: "https://drover.example/", Statuses: map[string]forge.Forge{"": limitOnly{}}})
 	type want struct{ state, desc string }
 	for _, tc := range []struct {
 		e    events.Event
@@ -85,7 +86,7 @@ func TestStatus_PendingSuccessFailureErrorOncePerChange(t *testing.T) {
 }
 
 func TestStatus_ContextNamesTheNamespaceWhenNotDefault(t *testing.T) {
-	f := New(Options{Instance: "prod", Statuses: limitOnly{}})
+	f := New(Options{Instance: "prod", Statuses: map[string]forge.Forge{"": limitOnly{}}})
 	got, _ := f.Handle(ev("rollout.started", 0, map[string]any{"job": "api", "namespace": "team-a", "commit": good, "kind": "deploy"}))
 	if len(got) != 1 || got[0].Context != "drover/prod/team-a/api" || got[0].TargetURL != "" {
 		t.Errorf("status %+v", got)
@@ -179,7 +180,7 @@ func TestRun_HangingForgeNeverHoldsTheFeed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h := hanging{calls: make(chan struct{}, 1000)}
-	f := New(Options{Instance: "prod", Statuses: h})
+	f := New(Options{Instance: "prod", Statuses: map[string]forge.Forge{"": h}})
 	feed := make(chan events.Event)
 	done := make(chan struct{})
 	go func() { f.Run(ctx, feed); close(done) }()
@@ -200,4 +201,45 @@ func TestRun_HangingForgeNeverHoldsTheFeed(t *testing.T) {
 	}
 	close(feed)
 	<-done
+}
+
+// TestRun_EachSourceSetsStatusesInItsOwnRepo: with many sources, a job's
+// commit status goes to the repository of the source it comes from; a
+// source with no forge sets none.
+func TestRun_EachSourceSetsStatusesInItsOwnRepo(t *testing.T) {
+	const token = "ghp-test"
+	repos := map[string]*forgetest.Server{
+		"web": forgetest.NewGitHub(t, "acme/web", token),
+		"db":  forgetest.NewGitHub(t, "acme/db", token),
+	}
+	statuses := map[string]forge.Forge{}
+	for name, srv := range repos {
+		fg, err := forge.New(forge.GitHub, forge.Options{Repo: "acme/" + name, Token: token, APIURL: srv.APIURL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses[name] = fg
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := New(Options{Instance: "prod", Statuses: statuses})
+	feed := make(chan events.Event, 3)
+	for _, src := range []string{"web", "db", "docs"} {
+		feed <- ev("rollout.started", 0, map[string]any{"job": src + "-job", "commit": good, "kind": "deploy", "source": src})
+	}
+	close(feed)
+	f.Run(ctx, feed)
+	for name, srv := range repos {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(srv.Statuses()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		got := srv.Statuses()
+		if len(got) != 1 || got[0].Context != "drover/prod/"+name+"-job" || got[0].State != "pending" {
+			t.Errorf("%s's repo got %+v; want its own job's pending status only", name, got)
+		}
+		for _, p := range srv.Problems() {
+			t.Errorf("%s: bad request: %s", name, p)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/drover-dev/drover/failure"
 	"io/fs"
 	"slices"
 	"strings"
@@ -119,6 +120,11 @@ func TestLoader_OversizedVarFileFailsTheLoad(t *testing.T) {
 			var tooLarge *FileTooLargeError
 			if !errors.As(err, &tooLarge) || tooLarge.Path != "vars/big.hcl" || tooLarge.Kind != "var file" {
 				t.Fatalf("Load = %v, want a FileTooLargeError for vars/big.hcl", err)
+			}
+			// Every job needs the variables: the load stalls until a
+			// new commit shrinks the file.
+			if st, ok := failure.StallOf(err); !ok || st.Reason() != "var file too large (shrink it in a new commit)" {
+				t.Errorf("Load = %#v, want a stall naming the fix", err)
 			}
 			if !strings.Contains(err.Error(), "vars/big.hcl") || !strings.Contains(err.Error(), fmt.Sprintf("%d-byte limit", limit)) {
 				t.Errorf("error %q does not name the file and the limit", err)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/drover-dev/drover/failure"
 	"regexp"
 	"sort"
 	"strconv"
@@ -260,7 +261,7 @@ func (l *Loader) read(ctx context.Context, tree Tree, paths []string, unchanged 
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			if ctx.Err() != nil {
-				files[i] = &File{Path: p, Err: &transientError{context.Cause(ctx)}, SourceName: l.Source}
+				files[i] = &File{Path: p, Err: &failure.Transient{Err: context.Cause(ctx)}, SourceName: l.Source}
 				return
 			}
 			f := l.parse(ctx, p, src, vars)
@@ -404,7 +405,7 @@ var inputPos = regexp.MustCompile(`input\.hcl:(\d+)`)
 func parseError(path string, err error) error {
 	var ue api.UnexpectedResponseError
 	if !errors.As(err, &ue) || ue.StatusCode() != 400 {
-		return &transientError{fmt.Errorf("parse %s: %w", path, err)}
+		return &failure.Transient{Err: fmt.Errorf("parse %s: %w", path, err)}
 	}
 	msg := strings.TrimSpace(ue.Body())
 	msg = strings.TrimPrefix(msg, "Failed to parse job: ")
@@ -415,16 +416,10 @@ func parseError(path string, err error) error {
 	return pe
 }
 
-// transientError is a parse that failed for reasons outside the file: the
-// cycle fails instead of blaming the file.
-type transientError struct{ err error }
-
-func (e *transientError) Error() string { return e.err.Error() }
-func (e *transientError) Unwrap() error { return e.err }
-
+// isTransient reports whether a parse's error is the cycle's, not the
+// file's: Nomad did not answer, or the load was stopped.
 func isTransient(err error) bool {
-	var t *transientError
-	return errors.As(err, &t) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	return failure.IsTransient(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // cacheKey identifies everything a parse result depends on.

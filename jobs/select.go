@@ -31,16 +31,41 @@ type Selector struct {
 func (s Selector) Validate() error {
 	for _, d := range s.Dirs {
 		if err := validDir(d); err != nil {
-			return fmt.Errorf("--path %q: %w", d, err)
+			return &SelectorError{Setting: "path", Value: d, Err: err}
 		}
 	}
-	for _, g := range append(append([]string{}, s.include()...), s.Exclude...) {
-		if !doublestar.ValidatePattern(g) {
-			return fmt.Errorf("invalid glob %q", g)
+	for _, set := range []struct {
+		name  string
+		globs []string
+	}{{"include", s.include()}, {"exclude", s.Exclude}} {
+		for _, g := range set.globs {
+			if !doublestar.ValidatePattern(g) {
+				return &SelectorError{Setting: set.name, Value: g, Err: errInvalidGlob}
+			}
 		}
 	}
 	return nil
 }
+
+var errInvalidGlob = errors.New("invalid glob")
+
+// SelectorError is a Selector setting that cannot be used. Its message
+// names the flag; a config file names its own attribute from Setting.
+type SelectorError struct {
+	// Setting is "path", "include" or "exclude", the flag's name.
+	Setting string
+	Value   string
+	Err     error
+}
+
+func (e *SelectorError) Error() string {
+	if e.Err == errInvalidGlob {
+		return fmt.Sprintf("invalid glob %q", e.Value)
+	}
+	return fmt.Sprintf("--%s %q: %v", e.Setting, e.Value, e.Err)
+}
+
+func (e *SelectorError) Unwrap() error { return e.Err }
 
 // validDir accepts a slash-separated directory relative to the repository
 // root that stays inside it once cleaned ("a/../b" is "b").

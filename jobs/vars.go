@@ -3,6 +3,7 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"github.com/drover-dev/drover/failure"
 	"sort"
 	"strings"
 
@@ -55,7 +56,9 @@ func (v Variables) resolve(tree Tree, limit int64) (resolved, error) {
 		var tooLarge *FileTooLargeError
 		switch {
 		case errors.As(err, &tooLarge):
-			return resolved{}, err
+			// Every job reads the variables: the load cannot go on
+			// without them, and only a new commit makes the file smaller.
+			return resolved{}, &failure.Stall{What: "var file too large", Fix: "shrink it in a new commit", Err: err}
 		case err != nil:
 			return resolved{}, fmt.Errorf("var file %s: %w", p, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/drover-dev/drover/failure"
 	"net/http"
 	"sync"
 	"time"
@@ -92,7 +93,7 @@ func (c *Client) Address() string { return c.api.Address() }
 func (c *Client) ParseJob(ctx context.Context, req *api.JobsParseRequest) (*api.Job, error) {
 	var job api.Job
 	if _, err := c.api.Raw().Write("/v1/jobs/parse", req, &job, write(ctx, "")); err != nil {
-		return nil, err
+		return nil, checked(err)
 	}
 	return &job, nil
 }
@@ -119,7 +120,7 @@ func (c *Client) listJobs(ctx context.Context, q *api.QueryOptions) ([]*api.JobL
 	q.Namespace = api.AllNamespacesNamespace
 	stubs, meta, err := c.api.Jobs().ListOptions(&api.JobListOptions{Fields: &api.JobListFields{Meta: true}}, q.WithContext(ctx))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, checked(err)
 	}
 	return stubs, meta.LastIndex, nil
 }
@@ -142,7 +143,7 @@ func (c *Client) JobEvents(ctx context.Context, index uint64) (<-chan *api.Event
 	topics := map[api.Topic][]string{api.TopicJob: {"*"}}
 	ch, err := c.api.EventStream().Stream(ctx, topics, index, &api.QueryOptions{Namespace: api.AllNamespacesNamespace})
 	if err != nil {
-		return nil, fmt.Errorf("stream job events from index %d: %w", index, err)
+		return nil, fmt.Errorf("stream job events from index %d: %w", index, checked(err))
 	}
 	return ch, nil
 }
@@ -150,19 +151,19 @@ func (c *Client) JobEvents(ctx context.Context, index uint64) (<-chan *api.Event
 // Plan dry-runs job with a diff against the registered version.
 func (c *Client) Plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {
 	resp, _, err := c.api.Jobs().PlanOpts(job, &api.PlanOptions{Diff: true}, write(ctx, deref(job.Namespace)))
-	return resp, err
+	return resp, checked(err)
 }
 
 // Register submits job.
 func (c *Client) Register(ctx context.Context, job *api.Job, opts *api.RegisterOptions) (*api.JobRegisterResponse, error) {
 	resp, _, err := c.api.Jobs().RegisterOpts(job, opts, write(ctx, deref(job.Namespace)))
-	return resp, err
+	return resp, checked(err)
 }
 
 // Job reads one job.
 func (c *Client) Job(ctx context.Context, namespace, id string) (*api.Job, error) {
 	job, _, err := c.api.Jobs().Info(id, (&api.QueryOptions{Namespace: namespace}).WithContext(ctx))
-	return job, err
+	return job, checked(err)
 }
 
 // Events streams the allocation and deployment events of the jobs named
@@ -179,7 +180,7 @@ func (c *Client) Events(ctx context.Context, jobIDs []string, index uint64) (<-c
 	topics := map[api.Topic][]string{api.TopicAllocation: jobIDs, api.TopicDeployment: jobIDs}
 	ch, err := c.api.EventStream().Stream(ctx, topics, index, &api.QueryOptions{Namespace: api.AllNamespacesNamespace})
 	if err != nil {
-		return nil, fmt.Errorf("stream events of %d jobs from index %d: %w", len(jobIDs), index, err)
+		return nil, fmt.Errorf("stream events of %d jobs from index %d: %w", len(jobIDs), index, checked(err))
 	}
 	return ch, nil
 }
@@ -191,11 +192,11 @@ func (c *Client) JobStatus(ctx context.Context, namespace, id string) ([]*api.Al
 	q := (&api.QueryOptions{Namespace: namespace}).WithContext(ctx)
 	allocs, am, err := c.api.Jobs().Allocations(id, true, q)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("read allocations of job %q: %w", id, err)
+		return nil, nil, 0, fmt.Errorf("read allocations of job %q: %w", id, checked(err))
 	}
 	deps, dm, err := c.api.Jobs().Deployments(id, true, q)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("read deployments of job %q: %w", id, err)
+		return nil, nil, 0, fmt.Errorf("read deployments of job %q: %w", id, checked(err))
 	}
 	return allocs, deps, max(am.LastIndex, dm.LastIndex), nil
 }
@@ -203,7 +204,7 @@ func (c *Client) JobStatus(ctx context.Context, namespace, id string) ([]*api.Al
 // Deregister stops a job, keeping it for `nomad job status` and a revert.
 func (c *Client) Deregister(ctx context.Context, namespace, id string) (string, error) {
 	evalID, _, err := c.api.Jobs().DeregisterOpts(id, &api.DeregisterOptions{Purge: false}, write(ctx, namespace))
-	return evalID, err
+	return evalID, checked(err)
 }
 
 // Leader checks that the cluster answers and has a leader.
@@ -211,7 +212,7 @@ func (c *Client) Leader(ctx context.Context) error {
 	var leader string
 	_, err := c.api.Raw().Query("/v1/status/leader", &leader, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("nomad at %s: %w", c.api.Address(), err)
+		return fmt.Errorf("nomad at %s: %w", c.api.Address(), checked(err))
 	}
 	if leader == "" {
 		return fmt.Errorf("nomad at %s has no leader", c.api.Address())
@@ -230,6 +231,16 @@ func IsNotFound(err error) bool {
 func IsForbidden(err error) bool {
 	var ue api.UnexpectedResponseError
 	return errors.As(err, &ue) && ue.StatusCode() == http.StatusForbidden
+}
+
+// checked marks Nomad's 403 as a failure.Stall: the token lacks a
+// permission, which retrying will not grant. Every call's error goes
+// through it.
+func checked(err error) error {
+	if !IsForbidden(err) {
+		return err
+	}
+	return &failure.Stall{What: "permission denied by Nomad", Fix: "check NOMAD_TOKEN's ACL policy", Err: err}
 }
 
 func write(ctx context.Context, namespace string) *api.WriteOptions {

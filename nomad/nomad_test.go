@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/drover-dev/drover/failure"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -118,7 +119,8 @@ func TestJobs_ListThatDidNotMoveIsServedAfterAProbe(t *testing.T) {
 }
 
 // TestIsForbiddenAndIsNotFound: a 403 (a token without the permission)
-// and a 404 are told apart from each other and from a 500 by status code.
+// and a 404 are told apart from each other and from a 500 by status code,
+// and a 403 stalls.
 func TestIsForbiddenAndIsNotFound(t *testing.T) {
 	for code, want := range map[int][2]bool{
 		http.StatusForbidden:           {true, false},
@@ -140,6 +142,11 @@ func TestIsForbiddenAndIsNotFound(t *testing.T) {
 		wrapped := fmt.Errorf("read job: %w", err)
 		if IsForbidden(wrapped) != want[0] || IsNotFound(wrapped) != want[1] {
 			t.Errorf("%d: IsForbidden %v IsNotFound %v, want %v", code, IsForbidden(wrapped), IsNotFound(wrapped), want)
+		}
+		// A 403 is a stall, told where it is made; nothing else is.
+		st, stalled := failure.StallOf(wrapped)
+		if stalled != want[0] || (stalled && st.Reason() != "permission denied by Nomad (check NOMAD_TOKEN's ACL policy)") {
+			t.Errorf("%d: stall %+v, %v; want a stall %v naming NOMAD_TOKEN", code, st, stalled, want[0])
 		}
 	}
 }

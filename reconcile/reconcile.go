@@ -42,7 +42,7 @@ type Options struct {
 	// and with the watches' queries far below Nomad's
 	// http_max_conns_per_client (100).
 	Parallel int
-	// CallTimeout bounds each Nomad call; default 1m.
+	// CallTimeout bounds each Nomad call; default DefaultCallTimeout.
 	CallTimeout time.Duration
 	// PlanAlways plans every job every cycle, as if no plan had been made
 	// before. By default a job whose git spec and cluster copy are both
@@ -83,6 +83,10 @@ const DefaultInstance = "drover"
 // DefaultParallel is Options.Parallel's default.
 const DefaultParallel = 16
 
+// DefaultCallTimeout is Options.CallTimeout's default, and that of every
+// other bound on one Nomad call (--nomad-timeout).
+const DefaultCallTimeout = time.Minute
+
 func (o Options) withDefaults() Options {
 	if o.Instance == "" {
 		o.Instance = DefaultInstance
@@ -91,7 +95,7 @@ func (o Options) withDefaults() Options {
 		o.Parallel = DefaultParallel
 	}
 	if o.CallTimeout <= 0 {
-		o.CallTimeout = time.Minute
+		o.CallTimeout = DefaultCallTimeout
 	}
 	if o.PlanRetry == nil {
 		o.PlanRetry = backoff.Exponential(30*time.Second, 15*time.Minute, nil)

@@ -16,6 +16,7 @@ import (
 	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/nomad"
+	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/state"
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -76,7 +77,7 @@ type Options struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// NomadTimeout bounds the read of a job whose watch is resumed;
-	// default 1m.
+	// default reconcile.DefaultCallTimeout.
 	NomadTimeout time.Duration
 	// Retry is the delay before the n-th retry of a resume that failed;
 	// default doubling from 1s to 30s.
@@ -158,7 +159,7 @@ func New(ctx context.Context, ledger *state.Ledger, watcher *health.Watcher, job
 		opts.Now = time.Now
 	}
 	if opts.NomadTimeout <= 0 {
-		opts.NomadTimeout = time.Minute
+		opts.NomadTimeout = reconcile.DefaultCallTimeout
 	}
 	if opts.Retry == nil {
 		opts.Retry = backoff.Exponential(time.Second, 30*time.Second, nil)

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"github.com/drover-dev/drover/failure"
 	"net"
 	"os"
 	"path/filepath"
@@ -168,6 +169,9 @@ func TestFetch_MissingRef(t *testing.T) {
 			_, err := r.Fetch(context.Background())
 			if !errors.Is(err, ErrRefNotFound) {
 				t.Fatalf("Fetch = %v, want ErrRefNotFound", err)
+			}
+			if st, ok := failure.StallOf(err); !ok || st.Reason() != "git ref not found (check --ref, or push it)" {
+				t.Errorf("Fetch = %#v, want a stall naming --ref", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {

@@ -3,6 +3,7 @@ package source
 import (
 	"encoding/base64"
 	"errors"
+	"github.com/drover-dev/drover/failure"
 	"net/url"
 	"sort"
 	"strings"
@@ -193,3 +194,18 @@ func (e *redactedError) Error() string { return e.msg }
 // Is reports whether the original error matches target; it hands out no
 // error value, so no secret can leak through it.
 func (e *redactedError) Is(target error) bool { return errors.Is(e.cause, target) }
+
+// As hands out the failure.Stall the original error carries, so the cycle
+// can tell it stalls, and nothing else: a stall is one of this package's
+// sentinels (ErrRefNotFound…), which hold drover's words only.
+func (e *redactedError) As(target any) bool {
+	p, ok := target.(**failure.Stall)
+	if !ok {
+		return false
+	}
+	st, found := failure.StallOf(e.cause)
+	if found {
+		*p = st
+	}
+	return found
+}

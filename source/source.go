@@ -35,6 +35,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/drover-dev/drover/failure"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -42,18 +43,20 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// ErrRefNotFound is wrapped by errors for a branch, tag or commit that the
-// remote does not have: the configured ref needs fixing, and retrying will
-// not help until someone pushes it.
-var ErrRefNotFound = errors.New("ref not found")
-
-// ErrAuthRefused is wrapped by errors for credentials the remote refused
-// (HTTP 401 or 403): retrying will not help until they are fixed.
-var ErrAuthRefused = errors.New("git credentials refused")
-
-// ErrHostKey is wrapped by errors for an SSH server whose host key is not
-// the one --ssh-known-hosts holds for it (or is not listed there at all).
-var ErrHostKey = errors.New("SSH host key not trusted")
+// The errors a source stalls on: each is a failure.Stall saying what to
+// fix, and wrapped (errors.Is) by the errors that meet it.
+var (
+	// ErrRefNotFound is a branch, tag or commit that the remote does not
+	// have: the configured ref needs fixing, and retrying will not help
+	// until someone pushes it.
+	ErrRefNotFound error = &failure.Stall{What: "git ref not found", Fix: "check --ref, or push it", Err: errors.New("ref not found")}
+	// ErrAuthRefused is credentials the remote refused (HTTP 401 or 403):
+	// retrying will not help until they are fixed.
+	ErrAuthRefused error = &failure.Stall{What: "git credentials refused", Fix: "check --git-token / --git-username", Err: errors.New("git credentials refused")}
+	// ErrHostKey is an SSH server whose host key is not the one
+	// --ssh-known-hosts holds for it (or is not listed there at all).
+	ErrHostKey error = &failure.Stall{What: "SSH host key not trusted", Fix: "check --ssh-known-hosts", Err: errors.New("SSH host key not trusted")}
+)
 
 // Options configures Open.
 type Options struct {

@@ -9,11 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-dev/drover/agent"
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/leader"
 	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/source"
+	"github.com/drover-dev/drover/state"
 )
 
 // config is every setting of every command; each command registers the
@@ -23,8 +26,8 @@ type config struct {
 	auth                    source.Auth
 	gitTimeout              time.Duration
 
-	// configFile lists many sources (--config); sources are what it says,
-	// read by validate. Empty: the flags define the one source.
+	// configFile lists many sources (--config). sources are what it says,
+	// or without it the one source the flags make; both set by validate.
 	configFile string
 	sources    []sourceConfig
 	// setFlags are the flags the command line or the environment set.
@@ -122,7 +125,7 @@ func (c *config) syncFlags(f *flagSet) {
 	f.String(g, &c.instance, "instance", reconcile.DefaultInstance, "Name of this drover, recorded on every job it registers (meta drover.instance).\nPrune only ever touches jobs of the same instance.")
 	f.Int(g, &c.parallel, "parallel", reconcile.DefaultParallel, "Jobs planned and applied at once.")
 	f.Bool(g, &c.prune, "prune", false, "Stop (not purge) jobs drover registered whose file is gone from git.\nWithout it they are only reported.")
-	f.Duration(g, &c.callTimeout, "nomad-timeout", cycle.DefaultNomadTimeout, "Deadline of one Nomad API call, parsing a job file included. A cycle that makes no\nprogress for longer is reported stuck by /healthz.")
+	f.Duration(g, &c.callTimeout, "nomad-timeout", reconcile.DefaultCallTimeout, "Deadline of one Nomad API call, parsing a job file included. A cycle that makes no\nprogress for longer is reported stuck by /healthz.")
 }
 
 // resetCountsFlag is for the one-shot commands only: an agent resetting
@@ -135,7 +138,7 @@ func (c *config) resetCountsFlag(f *flagSet) {
 func (c *config) stateFlags(f *flagSet) {
 	g := f.group("Rollouts and rollback")
 	f.String(g, &c.statePrefix, "state-prefix", "drover/<instance>/", "Consul KV prefix of drover's state: per job, last good commit, quarantined specs and\nthe rollout in flight. Consul is configured with CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN….")
-	f.Duration(g, &c.consulTimeout, "consul-timeout", cycle.DefaultConsulTimeout, "Deadline of one Consul call (state reads and writes, health checks). A Consul that\ndoes not answer in time is unreachable: no rollout is judged on what it last said.")
+	f.Duration(g, &c.consulTimeout, "consul-timeout", state.DefaultCallTimeout, "Deadline of one Consul call (state reads and writes, health checks). A Consul that\ndoes not answer in time is unreachable: no rollout is judged on what it last said.")
 }
 
 func (c *config) rolloutFlags(f *flagSet, withWait bool) {
@@ -165,14 +168,14 @@ func (c *config) planFlags(f *flagSet) {
 
 func (c *config) agentFlags(f *flagSet) {
 	g := f.group("Agent")
-	f.Duration(g, &c.interval, "interval", time.Minute, "Time between syncs. Ignored when --schedule is set.")
+	f.Duration(g, &c.interval, "interval", agent.DefaultInterval, "Time between syncs. Ignored when --schedule is set.")
 	f.String(g, &c.schedule, "schedule", "", "Cron expression for syncs instead of --interval, e.g. \"*/5 * * * *\" or \"@every 30s\".")
 	f.Bool(g, &c.dryRun, "dry-run", false, "Detect and report only; never register or stop a job.")
-	f.String(g, &c.listen, "listen", "127.0.0.1:8680", "HTTP address for /healthz, /v1/status, /metrics, POST /v1/sync and the webhooks.")
+	f.String(g, &c.listen, "listen", agent.DefaultListen, "HTTP address for /healthz, /v1/status, /metrics, POST /v1/sync and the webhooks.")
 	f.String(g, &c.webhookSecret, "webhook-secret", "", "Secret of the push webhooks: the HMAC key of POST /webhook/github and the token of\nPOST /webhook/gitlab. Empty: webhooks are refused (403). Never logged.")
 	f.String(g, &c.apiToken, "api-token", "", "Bearer token POST /v1/sync requires. Empty: no token needed. GET endpoints stay open.\nNever logged.")
 	f.Bool(g, &c.ha, "ha", true, "Run as one replica of a highly available instance: replicas with the same --instance\nelect one leader through Consul (a lock on <state-prefix>leader); only it syncs,\nwatches rollouts and writes state; the others stand by, answer HTTP and take over\nwhen it goes. A lone replica simply leads. false: no election (one process only).")
-	f.Duration(g, &c.leaderTTL, "leader-ttl", 15*time.Second, "TTL of the leader's Consul session (at least 10s). A leader that dies without\nresigning is replaced within about twice the TTL plus 5s of lock delay.")
+	f.Duration(g, &c.leaderTTL, "leader-ttl", leader.DefaultTTL, "TTL of the leader's Consul session (at least 10s). A leader that dies without\nresigning is replaced within about twice the TTL plus 5s of lock delay.")
 	f.String(g, &c.advertise, "advertise", "", "URL the other replicas reach this one at (for /v1/status on a standby). Default:\nhttp://$NOMAD_ADDR_http when run as a Nomad job with a port named http, else\nhttp://<--listen> with an unspecified host replaced by this host's name.")
 	f.Bool(g, &c.ui, "ui", true, "Serve the web page on --listen: GET / (jobs, rollouts, events, live) and\nGET /jobs/<namespace>/<name>. false: no page (the JSON API stays).")
 	f.String(g, &c.nomadUIURL, "nomad-ui-url", "", "Nomad web UI the page links jobs to. Default: $NOMAD_ADDR/ui (http://127.0.0.1:4646/ui).")
@@ -180,23 +183,13 @@ func (c *config) agentFlags(f *flagSet) {
 	f.Bool(g, &c.watch, "watch-cluster", true, "Watch the cluster's jobs (blocking queries) and sync as soon as one drover\nmanages changes, instead of waiting for --interval / --schedule.")
 }
 
-// validate checks what flags alone can tell, and reads --config.
+// validate checks what flags alone can tell, and makes the sources: the
+// config file's (--config) or the one the source flags make. The checks of
+// the other flags hold whichever it is.
 func (c *config) validate() error {
-	if c.configFile != "" {
-		if err := c.validateSources(); err != nil {
-			return err
-		}
-	}
 	switch {
-	case c.noSource, c.configFile != "":
-	case c.repo == "" && c.dir == "":
-		return fmt.Errorf("--repo (or DROVER_REPO) is required")
-	case c.repo != "" && c.dir != "":
-		return fmt.Errorf("--repo and --dir are exclusive: choose git or a local directory")
-	case c.dir != "" && c.ref != "":
-		return fmt.Errorf("--ref needs --repo; --dir reads the directory as it is")
-	case c.ha && c.leaderTTL < 10*time.Second:
-		return fmt.Errorf("--leader-ttl must be at least 10s (Consul's shortest session TTL), got %s", c.leaderTTL)
+	case c.ha && c.leaderTTL < leader.MinTTL:
+		return fmt.Errorf("--leader-ttl must be at least %s (Consul's shortest session TTL), got %s", leader.MinTTL, c.leaderTTL)
 	case c.gitTimeout <= 0 || c.callTimeout <= 0 || c.consulTimeout <= 0:
 		return fmt.Errorf("--git-timeout, --nomad-timeout and --consul-timeout must be positive")
 	case c.parallel < 1:
@@ -214,10 +207,38 @@ func (c *config) validate() error {
 	if _, err := c.windows(); err != nil {
 		return err
 	}
-	if err := c.validateForge(); err != nil {
+	if err := c.selector().Validate(); err != nil {
 		return err
 	}
-	return c.selector().Validate()
+	if !c.noSource {
+		if err := c.makeSources(); err != nil {
+			return err
+		}
+	}
+	return c.validateForge()
+}
+
+// makeSources reads --config, or makes the one source of the source flags,
+// followed exactly as a config file's are.
+func (c *config) makeSources() error {
+	if c.configFile != "" {
+		return c.validateSources()
+	}
+	switch {
+	case c.repo == "" && c.dir == "":
+		return fmt.Errorf("--repo (or DROVER_REPO) is required")
+	case c.repo != "" && c.dir != "":
+		return fmt.Errorf("--repo and --dir are exclusive: choose git or a local directory")
+	case c.dir != "" && c.ref != "":
+		return fmt.Errorf("--ref needs --repo; --dir reads the directory as it is")
+	}
+	vars, _ := c.variables() // checked by validate
+	c.sources = []sourceConfig{{
+		repo: c.repo, ref: c.ref, dir: c.dir, auth: c.auth,
+		selector: c.selector(), vars: vars, prune: c.prune,
+		githubRepo: c.forge.githubRepo, gitlabProject: c.forge.gitlabProject,
+	}}
+	return nil
 }
 
 // validateSources reads --config, which must come alone: a source flag
@@ -227,11 +248,6 @@ func (c *config) validateSources() error {
 		if c.setFlags[name] {
 			return fmt.Errorf("--config and --%s (or %s) are exclusive: with --config, each source sets its own", name, envName(name))
 		}
-	}
-	if c.forge.status != "" || c.forge.comment != "" {
-		// Both speak of one repo's commits; a cycle of many sources is at
-		// one commit per source.
-		return fmt.Errorf("--status and --comment follow one repository: not available with --config yet")
 	}
 	getenv := c.getenv
 	if getenv == nil {

@@ -15,14 +15,20 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 )
 
-// sourceConfig is one source of a config file (--config): every
-// attribute is the flag of the same name, for that source only.
+// sourceConfig is one source: a source block of a config file (--config),
+// whose every attribute is the flag of the same name for that source only,
+// or the one source the flags make, which has no name.
 type sourceConfig struct {
 	name      string
 	repo, ref string
-	auth      source.Auth
-	selector  jobs.Selector
-	vars      jobs.Variables
+	// githubRepo and gitlabProject name the source's repository on its
+	// forge, for --status and --comment; "" takes it from repo.
+	githubRepo, gitlabProject string
+	// dir is a local directory read instead of git (--dir, flags only).
+	dir      string
+	auth     source.Auth
+	selector jobs.Selector
+	vars     jobs.Variables
 	// namespace is given to jobs whose file sets none; "" is
 	// NOMAD_NAMESPACE's.
 	namespace string
@@ -54,6 +60,10 @@ type sourceBlock struct {
 	Var       map[string]string `hcl:"var,optional"`
 	Namespace string            `hcl:"namespace,optional"`
 	Prune     *bool             `hcl:"prune,optional"`
+
+	// The source's repository on its forge, for --status and --comment.
+	GitHubRepo    string `hcl:"github_repo,optional"`
+	GitLabProject string `hcl:"gitlab_project,optional"`
 
 	GitUsername            string `hcl:"git_username,optional"`
 	GitTokenEnv            string `hcl:"git_token_env,optional"`
@@ -135,6 +145,7 @@ func (b *sourceBlock) resolve(prune bool, getenv func(string) string) (sourceCon
 	}
 	s := sourceConfig{
 		name: b.Name, repo: b.Repo, ref: b.Ref, namespace: b.Namespace, prune: prune,
+		githubRepo: b.GitHubRepo, gitlabProject: b.GitLabProject,
 		selector: jobs.Selector{Dirs: b.Path, Include: b.Include, Exclude: b.Exclude},
 		vars:     jobs.Variables{Files: b.VarFile, Flags: b.Var},
 		auth: source.Auth{
@@ -146,17 +157,19 @@ func (b *sourceBlock) resolve(prune bool, getenv func(string) string) (sourceCon
 		s.prune = *b.Prune
 	}
 	if err := s.selector.Validate(); err != nil {
-		r := b.PathRange
-		if !strings.HasPrefix(err.Error(), "--path") {
-			r = b.IncludeRange
-			if r.Empty() {
-				r = b.ExcludeRange
-			}
+		var se *jobs.SelectorError
+		if !errors.As(err, &se) {
+			return fail(b.DefRange, "%v", err)
 		}
+		r := map[string]hcl.Range{"path": b.PathRange, "include": b.IncludeRange, "exclude": b.ExcludeRange}[se.Setting]
 		if r.Empty() {
+			// An invalid default include is no attribute's.
 			r = b.DefRange
 		}
-		return fail(r, "%s", strings.Replace(err.Error(), "--path", "path", 1))
+		if se.Setting == "path" {
+			return fail(r, "path %q: %v", se.Value, se.Err)
+		}
+		return fail(r, "%v", err)
 	}
 	var err error
 	var r hcl.Range

@@ -107,6 +107,11 @@ source "a" {
   repo = "r"
   path = ["../other"]
 }`, []string{":3", `path "../other"`, "leaves the repository"}},
+		{"bad exclude glob beside an include", `source "a" {
+  repo    = "r"
+  include = ["**/*.nomad"]
+  exclude = ["[x"]
+}`, []string{":4", `invalid glob "[x"`}},
 		{"token variable not set", `source "a" {
   repo = "r"
   git_token_env = "ghp-SECRET"
@@ -145,7 +150,11 @@ func TestConfigFlag_ExclusiveWithSourceFlags(t *testing.T) {
 		{[]string{"plan", "--config", path, "--repo", "x"}, nil, "--config and --repo (or DROVER_REPO) are exclusive"},
 		{[]string{"apply", "--config", path}, map[string]string{"DROVER_VAR": "a=b"}, "--config and --var (or DROVER_VAR)"},
 		{[]string{"agent", "--config", path, "--path", "jobs"}, nil, "--config and --path"},
-		{[]string{"agent", "--config", path, "--status", "github"}, nil, "--status and --comment follow one repository"},
+		// The other flags are checked with --config as without it.
+		{[]string{"agent", "--config", path, "--parallel", "0"}, nil, "--parallel must be at least 1"},
+		{[]string{"agent", "--config", path, "--leader-ttl", "1s"}, nil, "--leader-ttl must be at least 10s"},
+		// A source whose repo is not on GitHub must name its GitHub repository.
+		{[]string{"agent", "--config", path, "--status", "github"}, map[string]string{"DROVER_GITHUB_TOKEN": "x"}, `source "a": no repository: set github_repo in its block`},
 	} {
 		code, _, stderr := runCLI(t, tc.env, tc.args...)
 		if code != exitError || !strings.Contains(stderr, tc.want) {

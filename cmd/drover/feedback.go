@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,41 +79,116 @@ func (c *config) validateForge() error {
 	case fc.notifyAfterFailing < 0:
 		return fmt.Errorf("--notify-after-failing must not be negative")
 	}
-	for _, p := range []string{fc.comment, fc.status} {
-		if p == "" {
-			continue
-		}
-		if _, err := c.forgeOptions(p); err != nil {
+	if fc.comment != "" {
+		if _, err := c.commentOptions(fc.comment); err != nil {
 			return err
 		}
+	}
+	if _, err := c.statusOptions(); err != nil {
+		return err
 	}
 	_, err := c.notifyTargets()
 	return err
 }
 
-// forgeOptions are the repository, token and API URL of provider.
-func (c *config) forgeOptions(provider string) (forge.Options, error) {
-	fc := &c.forge
-	parsed, ok := forge.ParseRepoURL(c.repo)
-	if !ok || parsed.Provider != provider {
-		parsed = forge.Repo{}
-	}
-	o := forge.Options{Repo: fc.githubRepo, Token: fc.githubToken, APIURL: fc.githubAPIURL}
-	flagName, env := "--github-repo", "DROVER_GITHUB_TOKEN"
+// forgeRepo is the repository on provider that s's commits are in: the
+// one its block names (github_repo, gitlab_project; for the flags' source
+// --github-repo, --gitlab-project), else its repo URL's when that is on
+// provider.
+func forgeRepo(s sourceConfig, provider string) string {
+	named := s.githubRepo
 	if provider == forge.GitLab {
-		o = forge.Options{Repo: fc.gitlabProject, Token: fc.gitlabToken, APIURL: fc.gitlabURL}
-		flagName, env = "--gitlab-project", "DROVER_GITLAB_TOKEN"
+		named = s.gitlabProject
 	}
-	if o.Repo == "" {
-		o.Repo = parsed.Path
+	if named != "" {
+		return named
 	}
-	switch {
-	case o.Repo == "":
-		return o, fmt.Errorf("%s: no repository: set %s (--repo is not a %s URL)", provider, flagName, provider)
-	case o.Token == "":
+	if parsed, ok := forge.ParseRepoURL(s.repo); ok && parsed.Provider == provider {
+		return parsed.Path
+	}
+	return ""
+}
+
+// forgeOptions are the token and API URL of provider, for repo.
+func (c *config) forgeOptions(provider, repo string) (forge.Options, error) {
+	fc := &c.forge
+	o := forge.Options{Repo: repo, Token: fc.githubToken, APIURL: fc.githubAPIURL}
+	env := "DROVER_GITHUB_TOKEN"
+	if provider == forge.GitLab {
+		o = forge.Options{Repo: repo, Token: fc.gitlabToken, APIURL: fc.gitlabURL}
+		env = "DROVER_GITLAB_TOKEN"
+	}
+	if o.Token == "" {
 		return o, fmt.Errorf("%s: no token: set %s", provider, env)
 	}
 	return o, nil
+}
+
+// repoFlag is the flag naming provider's repository.
+func repoFlag(provider string) string {
+	if provider == forge.GitLab {
+		return "--gitlab-project"
+	}
+	return "--github-repo"
+}
+
+// sourceForge are the options of provider for source s's repository.
+func (c *config) sourceForge(provider string, s sourceConfig) (forge.Options, error) {
+	repo := forgeRepo(s, provider)
+	switch {
+	case repo == "" && s.name == "":
+		return forge.Options{}, fmt.Errorf("%s: no repository: set %s (--repo is not a %s URL)", provider, repoFlag(provider), provider)
+	case repo == "":
+		attr := map[string]string{forge.GitHub: "github_repo", forge.GitLab: "gitlab_project"}[provider]
+		return forge.Options{}, fmt.Errorf("%s: source %q: no repository: set %s in its block (its repo is not a %s URL)", provider, s.name, attr, provider)
+	}
+	return c.forgeOptions(provider, repo)
+}
+
+// statusOptions are, per source, where --status sets its jobs' commit
+// statuses: each source's own repository.
+func (c *config) statusOptions() (map[string]forge.Options, error) {
+	if c.forge.status == "" {
+		return nil, nil
+	}
+	out := map[string]forge.Options{}
+	for _, s := range c.sources {
+		o, err := c.sourceForge(c.forge.status, s)
+		if err != nil {
+			return nil, err
+		}
+		out[s.name] = o
+	}
+	return out, nil
+}
+
+// commentOptions are where --comment posts the plan: the pull or merge
+// request is in one repository, the flags' source's, the one
+// --github-repo / --gitlab-project names, or the one the config file's
+// sources are all in.
+func (c *config) commentOptions(provider string) (forge.Options, error) {
+	if len(c.sources) == 1 && c.sources[0].name == "" {
+		return c.sourceForge(provider, c.sources[0])
+	}
+	flag := repoFlag(provider)
+	repo := c.forge.githubRepo
+	if provider == forge.GitLab {
+		repo = c.forge.gitlabProject
+	}
+	if repo == "" {
+		var repos []string
+		for _, s := range c.sources {
+			if r := forgeRepo(s, provider); r != "" && !slices.Contains(repos, r) {
+				repos = append(repos, r)
+			}
+		}
+		if len(repos) != 1 {
+			return forge.Options{}, fmt.Errorf("--comment %s: the sources are in %d %s repositories (%s): name the request's with %s",
+				provider, len(repos), provider, strings.Join(repos, ", "), flag)
+		}
+		repo = repos[0]
+	}
+	return c.forgeOptions(provider, repo)
 }
 
 // webRepo is the followed repository's web address, for commit links.
@@ -149,7 +225,7 @@ func (c *config) notifyTargets() ([]notify.Target, error) {
 // postPlanComment puts the plan on the pull or merge request.
 func postPlanComment(ctx context.Context, c *config, report *reconcile.Report, stderr io.Writer) error {
 	provider := c.forge.comment
-	o, err := c.forgeOptions(provider)
+	o, err := c.commentOptions(provider)
 	if err != nil {
 		return err
 	}
@@ -197,14 +273,22 @@ func startFeedback(ctx context.Context, c *config, bus *events.Bus, m *metrics.M
 		FailingAfter: c.forge.notifyAfterFailing, DryRun: c.dryRun, Logger: log,
 	}
 	if c.forge.status != "" {
-		fo, err := c.forgeOptions(c.forge.status)
+		byName, err := c.statusOptions()
 		if err != nil {
 			return nil, err
 		}
-		if o.Statuses, err = forge.New(c.forge.status, fo); err != nil {
-			return nil, err
+		o.Statuses = map[string]forge.Forge{}
+		var repos []string
+		for _, s := range c.sources {
+			fo := byName[s.name]
+			if o.Statuses[s.name], err = forge.New(c.forge.status, fo); err != nil {
+				return nil, err
+			}
+			if !slices.Contains(repos, fo.Repo) {
+				repos = append(repos, fo.Repo)
+			}
 		}
-		describe["status"] = c.forge.status + " " + fo.Repo
+		describe["status"] = c.forge.status + " " + strings.Join(repos, ", ")
 	}
 	if len(targets) > 0 {
 		var names []string

@@ -60,7 +60,7 @@ func TestForgeFlags_RepositoryFromRepoAndTokenFromEnvOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := c.forgeOptions("github")
+	o, err := c.sourceForge("github", c.sources[0])
 	if err != nil || o.Repo != "acme/deploys" || o.Token != "ghp-x" || o.APIURL != "https://api.github.com/" {
 		t.Errorf("forge options %+v, %v", o, err)
 	}
@@ -79,5 +79,51 @@ func TestForgeFlags_RepositoryFromRepoAndTokenFromEnvOnly(t *testing.T) {
 	// A token is never a flag: it would show in ps and shell history.
 	if _, err := parseFor(t, "plan", nil, "--dir", ".", "--github-token", "x"); err == nil {
 		t.Error("--github-token is accepted as a flag")
+	}
+}
+
+// TestForgeFlags_ConfigSourcesSetStatusesInTheirOwnRepos: with --config,
+// each source's statuses go to its own repository (named in its block or
+// taken from its URL), and a plan comment goes to the one repository the
+// sources share, or the one --github-repo names.
+func TestForgeFlags_ConfigSourcesSetStatusesInTheirOwnRepos(t *testing.T) {
+	env := map[string]string{"DROVER_GITHUB_TOKEN": "ghp-x"}
+	two := writeConfig(t, `
+source "web" {
+  repo = "https://github.com/acme/web.git"
+}
+source "db" {
+  repo        = "/srv/mirror/db"
+  github_repo = "acme/db"
+}`)
+	c, err := parseFor(t, "agent", env, "--config", two, "--status", "github")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName, err := c.statusOptions()
+	if err != nil || len(byName) != 2 || byName["web"].Repo != "acme/web" || byName["db"].Repo != "acme/db" || byName["db"].Token != "ghp-x" {
+		t.Fatalf("status options %+v, %v; want web in acme/web, db in acme/db", byName, err)
+	}
+	if _, err := parseFor(t, "plan", env, "--config", two, "--comment", "github", "--pr", "3"); err == nil ||
+		!strings.Contains(err.Error(), "2 github repositories (acme/web, acme/db)") || !strings.Contains(err.Error(), "--github-repo") {
+		t.Errorf("comment with sources in two repos: %v; want them named and --github-repo asked for", err)
+	}
+	c, err = parseFor(t, "plan", env, "--config", two, "--comment", "github", "--pr", "3", "--github-repo", "acme/deploys")
+	if o, cerr := c.commentOptions("github"); err != nil || cerr != nil || o.Repo != "acme/deploys" {
+		t.Errorf("comment with --github-repo: %+v, %v, %v", o, err, cerr)
+	}
+
+	mono := writeConfig(t, `
+source "apps" {
+  repo = "git@github.com:acme/mono.git"
+  path = ["apps"]
+}
+source "infra" {
+  repo = "git@github.com:acme/mono.git"
+  path = ["infra"]
+}`)
+	c, err = parseFor(t, "plan", env, "--config", mono, "--comment", "github", "--pr", "3")
+	if o, cerr := c.commentOptions("github"); err != nil || cerr != nil || o.Repo != "acme/mono" {
+		t.Errorf("comment with every source in one repo: %+v, %v, %v; want acme/mono", o, err, cerr)
 	}
 }

@@ -16,12 +16,10 @@ import (
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
-	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/rollout"
-	"github.com/drover-dev/drover/source"
 	"github.com/drover-dev/drover/state"
 	"github.com/rs/zerolog"
 )
@@ -71,6 +69,8 @@ for that source only, and secrets are named, never written:
     var       = { region = "eu" }
     namespace = "platform"             # for jobs that set none (else NOMAD_NAMESPACE)
     prune     = true                   # default --prune
+    github_repo = "acme/web"           # or gitlab_project: where --status sets its
+                                       # commits' statuses (default: from repo)
     git_username = "deploy"            # git_token_env = "VAR" or git_token_file = "/path"
     ssh_key = "/path"                  # ssh_known_hosts, ssh_insecure_skip_host_key,
   }                                    # ssh_key_passphrase_env or ssh_key_passphrase_file
@@ -253,8 +253,7 @@ type wiring struct {
 	log    zerolog.Logger
 	nomad  *nomad.Client
 	consul *consul.Client
-	repo   *source.Repo
-	// sources are the config file's (--config), instead of repo.
+	// sources are the config file's (--config), or the flags' one.
 	sources []*sourceRepo
 }
 
@@ -302,19 +301,8 @@ func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, 
 		return nil, err
 	}
 	w := &wiring{log: log, nomad: nc, consul: cc}
-	if c.sources != nil {
-		w.sources, err = openSources(ctx, c, log)
-		return w, err
-	}
-	if c.repo != "" {
-		openCtx, cancel := context.WithTimeout(ctx, c.gitTimeout)
-		defer cancel()
-		w.repo, err = source.Open(openCtx, source.Options{
-			URL: c.repo, Ref: c.ref, DataDir: c.dataDir, Auth: c.auth, Logger: log,
-		})
-		if err != nil {
-			return nil, err
-		}
+	if w.sources, err = openSources(ctx, c, log); err != nil {
+		return nil, err
 	}
 	return w, nil
 }
@@ -323,16 +311,7 @@ func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, 
 // under ctx and stop with the runner's Close.
 func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, *rollout.Manager) {
 	progress := &cycle.Progress{}
-	vars, _ := c.variables() // validated already
-	loader := &jobs.Loader{
-		Parser:      w.nomad,
-		Selector:    c.selector(),
-		Vars:        vars,
-		Namespace:   os.Getenv("NOMAD_NAMESPACE"),
-		Parallel:    c.parallel,
-		CallTimeout: c.callTimeout,
-		Progress:    progress.Touch,
-	}
+	sources, specs := w.followed(c, progress)
 	engine := reconcile.New(w.nomad, reconcile.Options{
 		Instance:    c.instance,
 		Apply:       r.apply,
@@ -351,12 +330,7 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 	if trigger == nil {
 		trigger = func(reason string) { runner.Request(reason) }
 	}
-	parts := cycle.Parts{Source: w.source(c), Loader: loader, Engine: engine, Progress: progress}
-	specs := w.specs(loader)
-	if w.sources != nil {
-		many, manySpecs := w.manySources(c, progress)
-		parts.Source, parts.Loader, specs = many, many, manySpecs
-	}
+	parts := cycle.Parts{Sources: sources, Engine: engine, Progress: progress}
 	rollouts := w.newRollouts(ctx, c, specs, trigger, r)
 	parts.Rollouts = rollouts
 	controls := r.controls
@@ -374,40 +348,6 @@ func (w *wiring) runner(ctx context.Context, c *config, r role) (*cycle.Runner, 
 			Logger:        w.log,
 		})
 	return runner, rollouts
-}
-
-// source is the followed ref's newest commit, or the local directory.
-func (w *wiring) source(c *config) cycle.Source {
-	if w.repo == nil {
-		return cycle.SourceFunc(func(context.Context) (jobs.Tree, error) {
-			d, err := source.Dir(c.dir)
-			if err != nil {
-				return nil, err
-			}
-			return d, nil
-		})
-	}
-	return cycle.SourceFunc(func(ctx context.Context) (jobs.Tree, error) {
-		s, err := w.repo.Fetch(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
-	})
-}
-
-// specs reads last good specs from the followed repo; nil without one.
-func (w *wiring) specs(loader *jobs.Loader) rollout.Specs {
-	if w.repo == nil {
-		return nil
-	}
-	return rollout.SpecsFunc(func(ctx context.Context, commit, path string) (*jobs.File, error) {
-		snap, err := w.repo.SnapshotAt(ctx, commit)
-		if err != nil {
-			return nil, err
-		}
-		return loader.LoadFile(ctx, snap, path)
-	})
 }
 
 // newRollouts builds the rollout manager over Consul's KV and checks.
@@ -541,10 +481,10 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		"webhooks": enabled(c.webhookSecret != ""), "sync_token": enabled(c.apiToken != ""),
 		"state_prefix": c.stateKeyPrefix(), "id": id,
 	}
-	if w.sources != nil {
-		describe["config"], describe["sources"] = c.configFile, w.sourceNames()
+	if s := w.single(); s != nil {
+		describe["repo"], describe["ref"] = s.repo.URL(), c.ref
 	} else {
-		describe["repo"], describe["ref"] = w.repo.URL(), c.ref
+		describe["config"], describe["sources"] = c.configFile, w.sourceNames()
 	}
 	if c.dryRun {
 		describe["mode"] = "dry-run"

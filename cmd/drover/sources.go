@@ -15,10 +15,11 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// sourceRepo is a config file's source with the repo it is read from.
-// Sources of the same repo and ref share one *source.Repo: one fetch.
+// sourceRepo is a source with the repo it is read from. Sources of the
+// same repo and ref share one *source.Repo: one fetch.
 type sourceRepo struct {
 	sourceConfig
+	// repo is nil for a local directory (--dir).
 	repo *source.Repo
 	// key is the repo and ref, which the sharing sources have in common.
 	key string
@@ -32,6 +33,10 @@ func openSources(ctx context.Context, c *config, log zerolog.Logger) ([]*sourceR
 	refsOf := map[string]int{}
 	var out []*sourceRepo
 	for _, s := range c.sources {
+		if s.dir != "" {
+			out = append(out, &sourceRepo{sourceConfig: s, key: "dir\x00" + s.dir})
+			continue
+		}
 		key := s.repo + "\x00" + s.ref
 		r := byKey[key]
 		if r == nil {
@@ -44,8 +49,11 @@ func openSources(ctx context.Context, c *config, log zerolog.Logger) ([]*sourceR
 			var err error
 			r, err = source.Open(openCtx, source.Options{URL: s.repo, Ref: s.ref, DataDir: dataDir, Auth: s.auth, Logger: log})
 			cancel()
+			if err != nil && s.name != "" {
+				err = fmt.Errorf("source %q: %w", s.name, err)
+			}
 			if err != nil {
-				return nil, fmt.Errorf("source %q: %w", s.name, err)
+				return nil, err
 			}
 			byKey[key] = r
 		}
@@ -72,22 +80,17 @@ func (s *sourceRepo) loader(w *wiring, c *config, progress *cycle.Progress) *job
 	}
 }
 
-// manySources is the cycle's source and loader with many sources, and the
-// rollout manager's last good specs, each read from its own source's repo.
-func (w *wiring) manySources(c *config, progress *cycle.Progress) (*cycle.Sources, rollout.Specs) {
+// followed are the cycle's sources, and the rollout manager's last good
+// specs, each read from its own source's repo; nil specs when no source has
+// git history (--dir).
+func (w *wiring) followed(c *config, progress *cycle.Progress) ([]cycle.NamedSource, rollout.Specs) {
 	list := make([]cycle.NamedSource, len(w.sources))
 	specs := sourceSpecs{}
 	for i, s := range w.sources {
 		loader := s.loader(w, c, progress)
-		list[i] = cycle.NamedSource{
-			Name: s.name, Repo: s.key, Loader: loader, Prune: s.prune,
-			Source: cycle.SourceFunc(func(ctx context.Context) (jobs.Tree, error) {
-				snap, err := s.repo.Fetch(ctx)
-				if err != nil {
-					return nil, err
-				}
-				return snap, nil
-			}),
+		list[i] = cycle.NamedSource{Name: s.name, Repo: s.key, Loader: loader, Prune: s.prune, Source: s.fetcher()}
+		if s.repo == nil {
+			continue
 		}
 		specs[s.name] = func(ctx context.Context, commit, path string) (*jobs.File, error) {
 			snap, err := s.repo.SnapshotAt(ctx, commit)
@@ -97,7 +100,38 @@ func (w *wiring) manySources(c *config, progress *cycle.Progress) (*cycle.Source
 			return loader.LoadFile(ctx, snap, path)
 		}
 	}
-	return cycle.NewSources(list, w.log), specs
+	if len(specs) == 0 {
+		return list, nil
+	}
+	return list, specs
+}
+
+// fetcher is the followed ref's newest commit, or the local directory.
+func (s *sourceRepo) fetcher() cycle.Source {
+	if s.repo == nil {
+		return cycle.SourceFunc(func(context.Context) (jobs.Tree, error) {
+			d, err := source.Dir(s.dir)
+			if err != nil {
+				return nil, err
+			}
+			return d, nil
+		})
+	}
+	return cycle.SourceFunc(func(ctx context.Context) (jobs.Tree, error) {
+		snap, err := s.repo.Fetch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return snap, nil
+	})
+}
+
+// single is the flags' source, nil with --config.
+func (w *wiring) single() *sourceRepo {
+	if len(w.sources) == 1 && w.sources[0].name == "" {
+		return w.sources[0]
+	}
+	return nil
 }
 
 func (w *wiring) sourceNames() string {
@@ -108,17 +142,18 @@ func (w *wiring) sourceNames() string {
 	return strings.Join(names, ",")
 }
 
-// refName is the single source's ref for the webhooks; nil with many.
+// refName is the flags' source's ref for the webhooks; nil with --config.
 func (w *wiring) refName() func() string {
-	if w.repo == nil {
-		return nil
+	if s := w.single(); s != nil && s.repo != nil {
+		return s.repo.RefName
 	}
-	return w.repo.RefName
+	return nil
 }
 
-// webhookSources are the sources a push is matched against; nil with one.
+// webhookSources are the sources a push is matched against; nil without
+// --config, where refName alone decides.
 func (w *wiring) webhookSources() []agent.WebhookSource {
-	if w.sources == nil {
+	if w.single() != nil {
 		return nil
 	}
 	out := make([]agent.WebhookSource, len(w.sources))
@@ -131,9 +166,13 @@ func (w *wiring) webhookSources() []agent.WebhookSource {
 // sourceSpecs reads a last good spec from the source that registered it.
 type sourceSpecs map[string]rollout.SpecsFunc
 
-// JobAt is a spec recorded before there were sources: no source can say
-// which repo it is in.
-func (s sourceSpecs) JobAt(_ context.Context, commit, path string) (*jobs.File, error) {
+// JobAt is a spec recorded without a source: the flags' source's (which
+// has no name), or one recorded before there were sources, where no source
+// can say which repo it is in.
+func (s sourceSpecs) JobAt(ctx context.Context, commit, path string) (*jobs.File, error) {
+	if at, ok := s[""]; ok {
+		return at(ctx, commit, path)
+	}
 	return nil, fmt.Errorf("%s at %s was recorded without a source; cannot tell which repo to read it from", path, commit)
 }
 
