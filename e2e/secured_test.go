@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +53,12 @@ func TestSecured_MTLS_DeployHandEditRollback(t *testing.T) {
 		}
 		if res.code != 1 {
 			t.Errorf("check with the wrong CA: exit %d, want 1", res.code)
+		}
+		// The agent refuses to start, saying why, rather than run and
+		// fail every call.
+		agent := droverWith(t, wrong, append([]string{"agent", "--listen", freeAddr(t)}, syncArgs(r, id)...)...)
+		if agent.code != 1 || !strings.Contains(agent.stderr, "not signed by the CA in NOMAD_CACERT") {
+			t.Errorf("agent with the wrong CA: exit %d, want 1 naming NOMAD_CACERT:\n%s", agent.code, agent.stderr)
 		}
 	})
 }
@@ -114,4 +122,25 @@ func TestSecured_TokenFilesRotatedWithoutRestart(t *testing.T) {
 			t.Errorf("a token reached the log")
 		}
 	}
+}
+
+// TestSecured_MissingCapabilityStallsTheAgent: a token without submit-job
+// in the jobs' namespace stalls the agent, saying which capability in
+// which namespace and the policy line to add, in sync.stalled and
+// /healthz (503), instead of a per-job error every cycle under a healthy
+// agent.
+func TestSecured_MissingCapabilityStallsTheAgent(t *testing.T) {
+	s := startSecured(t, testcluster.Options{ACL: true})
+	rules := without(t, examplePolicy(t, "nomad-policy.hcl"), "submit-job")
+	env := s.tokens(t, "no-submit", rules, examplePolicy(t, "consul-policy.hcl"))
+	const id = "sec-stall"
+	r := newRepo(t)
+	r.commit("v1", map[string]string{id + ".nomad.hcl": rolloutJob(id, helloVariant{version: "1.0.0"})})
+	a := startAgentWith(t, env, append(syncArgs(r, id), rolloutArgs...)...)
+	const want = `Nomad token lacks submit-job in namespace "default" (add to its policy: namespace "default" { capabilities = ["submit-job"] })`
+	stalled := a.waitEvent("sync.stalled", 60*time.Second, nil)
+	if !strings.Contains(fmt.Sprint(stalled["reason"]), want) {
+		t.Errorf("sync.stalled reason = %v, want it to contain %q", stalled["reason"], want)
+	}
+	waitHealthz(a, http.StatusServiceUnavailable, 30*time.Second, want)
 }

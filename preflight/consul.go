@@ -39,7 +39,7 @@ func (c *ConsulCheck) run(ctx context.Context) []Check {
 		reach.Detail = err.Error()
 		reach.Fix = "set CONSUL_HTTP_ADDR to Consul's HTTP address; with TLS also CONSUL_HTTP_SSL=true, CONSUL_CACERT, CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY"
 		if f := tlsFix(err, "CONSUL"); f != "" {
-			reach.Fix = f
+			reach.Fix, reach.Fatal = f, true
 		}
 		return []Check{reach}
 	}

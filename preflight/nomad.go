@@ -86,11 +86,12 @@ func (n *NomadCheck) needs(visible []string) []need {
 func (n *NomadCheck) run(ctx context.Context) []Check {
 	addr := n.API.Address()
 	if err := n.API.Leader(ctx); err != nil {
-		fix := "set NOMAD_ADDR to Nomad's HTTP address; with TLS also NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY"
-		if tlsErr := tlsFix(err, "NOMAD"); tlsErr != "" {
-			fix = tlsErr
+		c := Check{Name: "nomad: reachable at " + addr, Detail: err.Error(),
+			Fix: "set NOMAD_ADDR to Nomad's HTTP address; with TLS also NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY"}
+		if f := tlsFix(err, "NOMAD"); f != "" {
+			c.Fix, c.Fatal = f, true
 		}
-		return []Check{{Name: "nomad: reachable at " + addr, Detail: err.Error(), Fix: fix}}
+		return []Check{c}
 	}
 	out := []Check{{Name: "nomad: reachable at " + addr, OK: true}}
 	out = append(out, n.version(ctx))

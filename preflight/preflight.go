@@ -28,6 +28,11 @@ type Check struct {
 	// for the agent to stall the jobs of that namespace.
 	Capability string `json:"capability,omitempty"`
 	Namespace  string `json:"namespace,omitempty"`
+
+	// Fatal marks a failure no retry can fix and nothing else works
+	// without, such as a CA that did not sign the server's certificate:
+	// the agent refuses to start on one.
+	Fatal bool `json:"fatal,omitempty"`
 }
 
 // Report is every check, in the order made.
@@ -78,6 +83,16 @@ func (c Checker) Run(ctx context.Context) *Report {
 	}
 	r.OK = len(r.Failed()) == 0
 	return r
+}
+
+// Fatal is the first failed check that is Fatal, if any.
+func (r *Report) Fatal() (Check, bool) {
+	for _, c := range r.Checks {
+		if !c.OK && c.Fatal {
+			return c, true
+		}
+	}
+	return Check{}, false
 }
 
 // WriteText prints one line per check, ✓ or ✗, and under each failure

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/nomad"
@@ -67,11 +68,7 @@ func checker(ctx context.Context, c *config) (*preflight.Checker, error) {
 		Consul: &preflight.ConsulCheck{API: cc, Addr: consulAddr(), Prefix: c.stateKeyPrefix(), HA: c.ha},
 		HTTP:   &preflight.HTTPCheck{Listen: c.listen, APIToken: c.apiToken != "", WebhookSecret: c.webhookSecret != ""},
 	}
-	srcs := c.sources
-	if srcs == nil {
-		srcs = []sourceConfig{{repo: c.repo, ref: c.ref, auth: c.auth, selector: c.selector(), namespace: ""}}
-		srcs[0].vars, _ = c.variables() // validated already
-	}
+	srcs := c.sources // validate made the flags' one source when there is no --config
 	namespaces := map[string]bool{}
 	var gits []*preflight.GitCheck
 	for i, s := range srcs {
@@ -137,4 +134,45 @@ func consulAddr() string {
 		return a
 	}
 	return "127.0.0.1:8500"
+}
+
+// startCheckTimeout bounds the checks the agent runs at start.
+const startCheckTimeout = 10 * time.Second
+
+// startChecks runs the checks that need no fetch at the agent's start:
+// each failure is logged once with its fix, and a fatal one (a wrong CA)
+// stops the start with a clear error instead of an agent failing every
+// call. The namespaces are those the sources name: the cycle loads the
+// jobs, and a refusal there stalls it naming the capability.
+func startChecks(ctx context.Context, c *config, w *wiring) error {
+	parseNS := os.Getenv("NOMAD_NAMESPACE")
+	namespaces := map[string]bool{}
+	for _, s := range c.sources {
+		ns := s.namespace
+		if ns == "" {
+			ns = parseNS
+		}
+		if ns == "" {
+			ns = "default"
+		}
+		namespaces[ns] = true
+	}
+	ch := preflight.Checker{
+		Nomad:  &preflight.NomadCheck{API: w.nomad, JobNamespaces: slices.Sorted(maps.Keys(namespaces)), ParseNamespace: parseNS},
+		Consul: &preflight.ConsulCheck{API: w.consul, Addr: consulAddr(), Prefix: c.stateKeyPrefix(), HA: c.ha},
+		HTTP:   &preflight.HTTPCheck{Listen: c.listen, APIToken: c.apiToken != "", WebhookSecret: c.webhookSecret != ""},
+	}
+	// Bounded tighter than a call: a Nomad or Consul that hangs at start
+	// is the cycle's to report, with its budgets, not a reason to wait.
+	ctx, cancel := context.WithTimeout(ctx, min(c.callTimeout, startCheckTimeout))
+	defer cancel()
+	report := ch.Run(ctx)
+	for _, f := range report.Failed() {
+		w.log.Warn().Str("event", "check.failed").Str("check", f.Name).Str("detail", f.Detail).Str("fix", f.Fix).
+			Msg("start-up check failed")
+	}
+	if f, ok := report.Fatal(); ok {
+		return fmt.Errorf("%s: %s; %s", f.Name, f.Detail, f.Fix)
+	}
+	return nil
 }

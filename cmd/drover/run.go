@@ -474,6 +474,10 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
 		return exitError
 	}
+	if err := startChecks(ctx, c, w); err != nil {
+		fmt.Fprintf(stderr, "drover agent: %v\n", err)
+		return exitError
+	}
 	id := replicaID(os.Getenv)
 	// Whether the secrets are set, never what they are.
 	describe := map[string]string{
