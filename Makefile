@@ -9,7 +9,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 export DROVER_NOMAD_BIN  := $(BIN)/nomad
 export DROVER_CONSUL_BIN := $(BIN)/consul
 
-.PHONY: all build tools browser test unit e2e fuzz vet fmt-check bench demo clean
+.PHONY: all build tools browser test unit e2e fuzz vet fmt-check bench demo clean docs release release-check install-check
 
 all: build
 
@@ -56,6 +56,7 @@ browser:
 test: tools browser fmt-check vet
 	$(GO) test -race -count=1 -parallel 8 -timeout 40m ./...
 	./scripts/fuzz.sh
+	$(MAKE) release-check install-check
 
 ## unit: the packages that need no Nomad or Consul agent.
 unit:
@@ -90,6 +91,31 @@ bench: tools $(BIN)/drover
 	BENCH_N_LARGE=$(BENCH_N_IDLE) $(GO) run ./bench -drover $(BIN)/drover -nomad $(BIN)/nomad -large -large-idle
 	if [ "$(BENCH_N_LARGE)" != 0 ]; then BENCH_N_LARGE=$(BENCH_N_LARGE) $(GO) run ./bench -drover $(BIN)/drover -nomad $(BIN)/nomad -large; fi
 
+## docs: docs/reference/*.md, generated from the flag sets, the metrics
+## registry, the HTTP routes and the job meta keys (internal/docgen).
+## TestReference_DocsAreCurrent, part of make test, fails while a page is
+## stale.
+docs:
+	$(GO) test -count=1 -run '^TestReference_DocsAreCurrent$$' ./cmd/drover -args -update-docs
+
+## release: static binaries for linux/amd64, linux/arm64 and darwin/arm64
+## in dist/, with VERSION stamped, and dist/SHA256SUMS; the binary for this
+## machine is run to check its --version.
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/arm64
+release:
+	GO=$(GO) ./scripts/release.sh dist $(VERSION) $(RELEASE_PLATFORMS)
+
+## release-check: the same script for this machine's platform only, into a
+## temporary directory (part of make test: one build, not three).
+release-check:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		GO=$(GO) ./scripts/release.sh "$$tmp" v0.0.0-release-check $$($(GO) env GOOS)/$$($(GO) env GOARCH)
+
+## install-check: go install …/cmd/drover@VERSION from a file-system module
+## proxy serving this checkout works and prints VERSION (part of make test).
+install-check:
+	GO=$(GO) ./scripts/install-check.sh
+
 vet:
 	$(GO) vet ./...
 
@@ -104,4 +130,4 @@ demo: tools $(BIN)/drover $(BIN)/hello $(BIN)/devcluster
 	REPLICAS=$(REPLICAS) ./scripts/demo.sh
 
 clean:
-	rm -rf $(BIN)/drover $(BIN)/hello .demo
+	rm -rf $(BIN)/drover $(BIN)/hello .demo dist

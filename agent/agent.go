@@ -16,6 +16,7 @@ import (
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/internal/backoff"
+	"github.com/drover-dev/drover/internal/watch"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/reconcile"
 	"github.com/drover-dev/drover/rollout"
@@ -337,34 +338,18 @@ func (a *Agent) setTerm(c Cycles, r RolloutStatus) {
 }
 
 // forwarded turns the sync requests standby replicas send into cycles.
-// The request found at start is old: only newer ones count.
 func (a *Agent) forwarded(ctx context.Context) {
-	var index uint64
-	failures := 0
-	for ctx.Err() == nil {
-		reason, via, next, err := a.opts.Triggers.Next(ctx, index, 5*time.Minute)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			failures++
-			retry := a.opts.WatchBackoff(failures)
-			a.log.Warn().Str("event", "watch.error").Err(err).Str("retry_in", retry.Round(time.Millisecond).String()).
-				Msg("watching for sync requests from standby replicas failed")
-			if !backoff.Sleep(ctx, retry) {
-				return
-			}
-			continue
+	v := watch.NewView(watch.Options{Name: "forwarded", Wait: 5 * time.Minute, Backoff: a.opts.WatchBackoff, Logger: a.log})
+	watch.Run(ctx, v, func(ctx context.Context, q watch.Query) (request, uint64, error) {
+		reason, via, next, err := a.opts.Triggers.Next(ctx, q.Index, q.Wait)
+		return request{reason: reason, via: via}, next, err
+	}, func(r request, q watch.Query) {
+		// The request found at start, or on a new Consul, is old: only
+		// newer ones count.
+		if q.Blocking() && r.reason != "" {
+			a.request(r)
 		}
-		failures = 0
-		if index != 0 && next != index && reason != "" {
-			a.request(request{reason: reason, via: via})
-		}
-		if next < index {
-			next = 0 // a restored or new Consul: start over
-		}
-		index = next
-	}
+	})
 }
 
 // loop owns the cycle: two cycles never overlap.

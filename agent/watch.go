@@ -2,12 +2,11 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/drover-dev/drover/internal/backoff"
+	"github.com/drover-dev/drover/internal/watch"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/reconcile"
 	"github.com/go-viper/mapstructure/v2"
@@ -118,72 +117,29 @@ func newClusterWatch(lister JobWatcher, instance string, trigger func(string), o
 const listTimeout = time.Minute
 
 // run lists and follows the job events until ctx is cancelled, backing off
-// while the cluster fails.
+// while the cluster fails; cycles still run on the interval meanwhile.
 func (w *clusterWatch) run(ctx context.Context) {
 	defer w.stopTimer()
-	failures := 0
-	fail := func(err error) bool {
-		failures++
-		retry := w.backoff(failures)
-		w.log.Warn().Str("event", "watch.error").Err(err).Str("retry_in", retry.Round(time.Millisecond).String()).
-			Msg("watching the cluster's jobs failed; cycles still run on the interval")
-		return backoff.Sleep(ctx, retry)
-	}
-	for {
-		lctx, cancel := context.WithTimeout(ctx, listTimeout)
-		stubs, index, err := w.lister.WatchJobs(lctx, 0, 0)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			if !fail(err) {
-				return
+	watch.Follow(ctx, watch.Options{
+		Name: "cluster", Timeout: listTimeout, Lifetime: w.resync, Backoff: w.backoff, Logger: w.log,
+	}, watch.Stream{
+		// Each stream starts from a new list, which replaces what the
+		// events built; the stream starts at the list's index: the writes
+		// after it.
+		Resume: func(ctx context.Context) (uint64, <-chan struct{}, error) {
+			lctx, cancel := context.WithTimeout(ctx, listTimeout)
+			defer cancel()
+			stubs, index, err := w.lister.WatchJobs(lctx, 0, 0)
+			if err != nil {
+				return 0, nil, err
 			}
-			continue
-		}
-		w.observe(stubs, time.Now())
-
-		// The stream starts at the list's index: the writes after it.
-		sctx, cancel := context.WithTimeout(ctx, w.resync)
-		timer := time.AfterFunc(listTimeout, cancel)
-		events, err := w.lister.JobEvents(sctx, index)
-		timer.Stop()
-		if err == nil {
-			if failures > 0 {
-				w.log.Info().Str("event", "watch.recovered").Int("failures", failures).Msg("watching the cluster's jobs again")
-				failures = 0
-			}
-			err = w.follow(sctx, events)
-		}
-		resynced := errors.Is(sctx.Err(), context.DeadlineExceeded)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if !resynced && !fail(err) {
-			return
-		}
-	}
-}
-
-// follow applies the job events of one stream until it ends, returning
-// why. A burst of events is one check: update debounces.
-func (w *clusterWatch) follow(ctx context.Context, events <-chan *api.Events) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case batch, ok := <-events:
-			if !ok {
-				return errors.New("job event stream closed")
-			}
-			if batch.Err != nil {
-				return fmt.Errorf("job event stream: %w", batch.Err)
-			}
-			w.applyEvents(batch.Events, time.Now())
-		}
-	}
+			w.observe(stubs, time.Now())
+			return index, nil, nil
+		},
+		Subscribe: w.lister.JobEvents,
+		// A burst of events is one check: update debounces.
+		Apply: func(_ context.Context, batch *api.Events) { w.applyEvents(batch.Events, time.Now()) },
+	})
 }
 
 // applyEvents takes the jobs written in a batch of events.

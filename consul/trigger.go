@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/drover-dev/drover/internal/watch"
 	consulapi "github.com/hashicorp/consul/api"
 )
 
@@ -49,19 +50,16 @@ func (t *Triggers) Send(ctx context.Context, reason, via string) error {
 // once when index is 0), or when wait passes, with the index to wait on
 // next. A key never written is an empty request.
 func (t *Triggers) Next(ctx context.Context, index uint64, wait time.Duration) (reason, via string, next uint64, err error) {
-	ctx, cancel := context.WithTimeout(ctx, wait+wait/16+t.timeout)
+	ctx, cancel := context.WithTimeout(ctx, watch.Deadline(wait, t.timeout))
 	defer cancel()
-	pair, meta, err := t.c.api.KV().Get(t.key, (&consulapi.QueryOptions{WaitIndex: index, WaitTime: wait}).WithContext(ctx))
-	if err != nil {
-		return "", "", 0, fmt.Errorf("watch %s: %w", t.key, err)
-	}
-	if pair == nil {
-		return "", "", meta.LastIndex, nil
+	pair, next, err := t.c.GetWait(ctx, t.key, index, wait)
+	if err != nil || pair == nil {
+		return "", "", next, err
 	}
 	var tr trigger
 	if err := json.Unmarshal(pair.Value, &tr); err != nil {
 		// Written by something else: still a request.
-		return "unknown", "", meta.LastIndex, nil
+		return "unknown", "", next, nil
 	}
-	return tr.Reason, tr.Via, meta.LastIndex, nil
+	return tr.Reason, tr.Via, next, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/internal/backoff"
+	"github.com/drover-dev/drover/internal/watch"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/state"
 	"github.com/rs/zerolog"
@@ -198,28 +199,13 @@ func (c *Controls) Watch(ctx context.Context, trigger func(reason string), retry
 	if c.watch == nil || c.store == nil {
 		return
 	}
-	const wait = 5 * time.Minute
-	var index, seen uint64
-	first, failures := true, 0
-	for ctx.Err() == nil {
-		// Consul may stretch the wait by a sixteenth.
-		qctx, cancel := context.WithTimeout(ctx, wait+wait/16+c.store.timeout)
-		p, next, err := c.watch.GetWait(qctx, c.store.key, index, wait)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			failures++
-			d := retry(failures)
-			c.opts.Logger.Warn().Str("event", "watch.error").Err(err).Str("retry_in", d.Round(time.Millisecond).String()).
-				Msg("watching the suspensions failed")
-			if !backoff.Sleep(ctx, d) {
-				return
-			}
-			continue
-		}
-		failures = 0
+	v := watch.NewView(watch.Options{
+		Name: "suspensions", Wait: 5 * time.Minute, Timeout: c.store.timeout, Backoff: retry, Logger: c.opts.Logger,
+	})
+	first, seen := true, uint64(0)
+	watch.Run(ctx, v, func(ctx context.Context, q watch.Query) (*state.Pair, uint64, error) {
+		return c.watch.GetWait(ctx, c.store.key, q.Index, q.Wait)
+	}, func(p *state.Pair, _ watch.Query) {
 		// The index of an absent key moves with every write anywhere in
 		// the KV store: only the key's own modify index says it changed.
 		var mod uint64
@@ -230,11 +216,7 @@ func (c *Controls) Watch(ctx context.Context, trigger func(reason string), retry
 			trigger("suspensions changed")
 		}
 		first, seen = false, mod
-		if next < index {
-			next = 0 // a restored or new Consul: start over
-		}
-		index = next
-	}
+	})
 }
 
 // watchWindows starts a cycle as soon as the windows stop holding, so a

@@ -17,18 +17,18 @@ type Observation struct {
 	// Checks are the Consul checks of the target's services.
 	Checks []*consulapi.HealthCheck
 	// NomadErr and ConsulErr are why the newest query failed: what the
-	// source shows is then unknown, not bad.
+	// input shows is then unknown, not bad.
 	NomadErr  error
 	ConsulErr error
-	// NomadPending and ConsulPending: the source has neither answered nor
+	// NomadPending and ConsulPending: the input has neither answered nor
 	// failed yet. What it shows is not known yet, and it is not
 	// unreachable either: its first query is in flight.
 	NomadPending  bool
 	ConsulPending bool
-	// AsOf is how fresh the observation is: the oldest, among the sources
+	// AsOf is how fresh the observation is: the oldest, among the inputs
 	// the target needs, of the times their last successful query was
 	// sent. The server reads its answer after the request is sent, so the
-	// data is at least that new. Zero while a needed source has not
+	// data is at least that new. Zero while a needed input has not
 	// answered.
 	AsOf time.Time
 }
@@ -88,7 +88,7 @@ type Assessment struct {
 	// Ready: the deployment (if any) succeeded, every new allocation runs,
 	// and every one of their checks passes.
 	Ready bool
-	// Unreachable says which source could not be asked; "" when both
+	// Unreachable says which input could not be asked; "" when both
 	// answered.
 	Unreachable string
 	// Superseded says why this version is no longer the one to judge:
@@ -263,7 +263,7 @@ func allocProblem(al *api.AllocationListStub) ([]Problem, bool) {
 func assessChecks(t Target, o Observation, live []*api.AllocationListStub, a *Assessment) bool {
 	if t.needsChecks() {
 		// Said even before an allocation runs: a rollout whose data is
-		// stale must learn that a source is down, not wait for it.
+		// stale must learn that an input is down, not wait for it.
 		switch {
 		case o.ConsulErr != nil:
 			a.Unreachable = "consul: " + o.ConsulErr.Error()

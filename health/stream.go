@@ -9,9 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"sync"
-
-	"github.com/drover-dev/drover/internal/backoff"
+	"github.com/drover-dev/drover/internal/watch"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/hashicorp/nomad/api"
 )
@@ -96,85 +94,51 @@ func merge[T any](have map[string]T, read []T, index uint64, id func(T) string, 
 // stream runs the Nomad event stream of the watched jobs until ctx ends:
 // it subscribes, reads the jobs the subscription added (every job after a
 // failure), and subscribes again when jobs are added or the stream drops.
-func (w *Watcher) stream(ctx context.Context, feeds *sync.WaitGroup) {
-	stopOld := func() {}
-	defer func() { stopOld() }()
-	failures := 0
-	for {
+// A new subscription starts from the last index the old one delivered,
+// which runs on until the new one is up, so the jobs already watched miss
+// nothing.
+func (w *Watcher) stream(ctx context.Context) {
+	var ids []string
+	watch.Follow(ctx, watch.Options{
+		Name: "events", Timeout: w.opts.CallTimeout, Backoff: w.opts.Retry,
 		// Watches starting together make one subscription.
-		if !backoff.Sleep(ctx, w.opts.Pause) {
-			return
-		}
-		w.mu.Lock()
-		v := &w.view
-		// This subscription asks for every job watched now.
-		select {
-		case <-v.grown:
-		default:
-		}
-		ids := make([]string, 0, len(v.jobs))
-		for k := range v.jobs {
-			ids = append(ids, k.ID)
-		}
-		slices.Sort(ids)
-		ids = slices.Compact(ids)
-		index := v.index
-		w.mu.Unlock()
-
-		sctx, cancel := context.WithCancel(ctx)
-		// The subscription answers at once; a Nomad that does not is down.
-		timer := time.AfterFunc(w.opts.CallTimeout, cancel)
-		events, err := w.nomad.Events(sctx, ids, index)
-		timedOut := !timer.Stop()
-		if err != nil {
-			cancel()
-			if ctx.Err() != nil {
-				return
+		Pause: w.opts.Pause,
+		// Whatever Nomad resumes from, the gap cannot be told: every job
+		// is read again once the next stream is up.
+		Failed: func(err error) { w.streamFailed(ctx, err) },
+	}, watch.Stream{
+		Resume: func(context.Context) (uint64, <-chan struct{}, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			v := &w.view
+			// This subscription asks for every job watched now.
+			select {
+			case <-v.grown:
+			default:
 			}
-			if timedOut {
-				err = fmt.Errorf("no answer within %s: %w", w.opts.CallTimeout, err)
+			ids = ids[:0]
+			for k := range v.jobs {
+				ids = append(ids, k.ID)
 			}
-			failures++
-			w.streamFailed(ctx, err)
-			if !backoff.Sleep(ctx, w.opts.Retry(failures)) {
-				return
+			slices.Sort(ids)
+			ids = slices.Compact(ids)
+			return v.index, v.grown, nil
+		},
+		Subscribe: func(ctx context.Context, index uint64) (<-chan *api.Events, error) {
+			return w.nomad.Events(ctx, ids, index)
+		},
+		Up: func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			for k, jf := range w.view.jobs {
+				if !jf.subscribed || jf.stale {
+					jf.subscribed, jf.stale = true, false
+					w.readLocked(k, jf)
+				}
 			}
-			continue
-		}
-		failures = 0
-		// The old stream delivered up to index; the new one starts there,
-		// so the old one can go now that the new one is up.
-		stopOld()
-		stopOld = cancel
-		mine := make(chan error, 1)
-		feeds.Go(func() { mine <- w.follow(sctx, events) })
-		w.mu.Lock()
-		for k, jf := range w.view.jobs {
-			if !jf.subscribed || jf.stale {
-				jf.subscribed, jf.stale = true, false
-				w.readLocked(k, jf)
-			}
-		}
-		grown := w.view.grown
-		w.mu.Unlock()
-
-		select {
-		case <-ctx.Done():
-			return
-		case <-grown:
-		case err := <-mine:
-			if ctx.Err() != nil {
-				return
-			}
-			// Whatever Nomad resumes from, the gap cannot be told: every
-			// job is read again once the next stream is up.
-			failures++
-			w.streamFailed(ctx, err)
-			if !backoff.Sleep(ctx, w.opts.Retry(failures)) {
-				return
-			}
-		}
-	}
+		},
+		Apply: w.apply,
+	})
 }
 
 // streamFailed marks every watched job to be read once a stream is up
@@ -194,24 +158,6 @@ func (w *Watcher) streamFailed(ctx context.Context, err error) {
 		}
 	}
 	w.wakeAllLocked()
-}
-
-// follow applies a stream's events until it ends, returning why.
-func (w *Watcher) follow(ctx context.Context, events <-chan *api.Events) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case batch, ok := <-events:
-			if !ok {
-				return errors.New("stream closed")
-			}
-			if batch.Err != nil {
-				return batch.Err
-			}
-			w.apply(ctx, batch)
-		}
-	}
 }
 
 // apply takes one batch of events.
@@ -337,7 +283,7 @@ func (w *Watcher) read(ctx context.Context, k jobs.Key, jf *jobFeed) {
 }
 
 // wakeAllLocked wakes every watch, for news that concerns them all: a
-// source failing or answering again. Needs w.mu held.
+// input failing or answering again. Needs w.mu held.
 func (w *Watcher) wakeAllLocked() {
 	for _, jf := range w.view.jobs {
 		jf.wake()

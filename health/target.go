@@ -168,7 +168,7 @@ func deref[T any](p *T) T {
 }
 
 // needsChecks reports whether any allocation of the target must pass
-// Consul checks: only then is Consul a source its verdict depends on.
+// Consul checks: only then is Consul an input its verdict depends on.
 func (t Target) needsChecks() bool {
 	for _, n := range t.Checks {
 		if n > 0 {

@@ -26,7 +26,7 @@ type Policy struct {
 	// Bake is how long a healthy rollout is still watched: a check going
 	// critical in it fails the rollout.
 	Bake time.Duration
-	// Unresolved is how long a rollout may stay unknown (its sources
+	// Unresolved is how long a rollout may stay unknown (its inputs
 	// unreachable or stale) before that is its final verdict; 0 means the
 	// default, 30m.
 	Unresolved time.Duration
@@ -50,18 +50,18 @@ type Verdict struct {
 	Problems []Problem
 	// Waiting is why a rollout in flight is not healthy yet.
 	Waiting []string
-	// Unreachable names the source that could not be asked, "" if none.
+	// Unreachable names the input that could not be asked, "" if none.
 	Unreachable string
 	// Reverted is set when Nomad's auto_revert rolled the job back.
 	Reverted string
-	// Unresolved is set on an unknown verdict that is final: no source
+	// Unresolved is set on an unknown verdict that is final: no input
 	// gave fresh data for Policy.Unresolved, so a bad version may be
 	// running.
 	Unresolved bool
 	// NeedFresh, when set, is the time the data must be at least as new
 	// as for the verdict due by the clock (the end of min healthy or of
 	// the bake, the deadline, or the moment the rollout went unknown): the
-	// watcher asks its sources for a fresh read.
+	// watcher asks its inputs for a fresh read.
 	NeedFresh time.Time
 	// AsOf is how fresh the data behind the verdict is (Assessment.AsOf).
 	AsOf time.Time
@@ -71,7 +71,7 @@ type Verdict struct {
 	// Recheck is the next moment the clock alone could change the verdict
 	// (min healthy over, the bake over, a check critical for fail-after,
 	// the deadline, the unresolved limit); zero when only new data can.
-	// Between news from the sources the watcher steps the tracker then,
+	// Between news from the inputs the watcher steps the tracker then,
 	// not on a fixed tick.
 	Recheck time.Time
 	// cause is Reason without the problems, to rebuild it once they are
@@ -223,7 +223,7 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 			return t.goUnknown(now, v, "no verdict by the health deadline: "+a.Unreachable)
 		}
 		if a.AsOf.Before(t.deadline) {
-			// The sources answer, but the data predates the deadline:
+			// The inputs answer, but the data predates the deadline:
 			// the watcher's fresh read gives data or an error within
 			// its call timeout.
 			need = t.deadline
@@ -252,7 +252,7 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 			return t.end(v, state.Healthy, "", nil)
 		}
 		need = bakeEnd
-		// A source unreachable at the end of the bake is given as long as
+		// An input unreachable at the end of the bake is given as long as
 		// the rollout had to prove health anyway (its deadline) and at
 		// least min healthy past the bake, the blip a rollout itself is
 		// allowed: going unknown means proving health again from scratch.
@@ -266,7 +266,7 @@ func (t *Tracker) Step(now time.Time, a Assessment) Verdict {
 	if need.IsZero() {
 		t.staleSince = time.Time{}
 	} else {
-		// A backstop: the watcher turns a source that does not answer
+		// A backstop: the watcher turns an input that does not answer
 		// into an error within its call timeout, but should data stay
 		// stale with no error, the wait still ends.
 		if t.staleSince.IsZero() {
@@ -287,7 +287,7 @@ func fresh(a Assessment, at time.Time) bool {
 }
 
 // goUnknown makes the rollout unknown: not final, it is re-judged when
-// every source it needs answers again.
+// every input it needs answers again.
 func (t *Tracker) goUnknown(now time.Time, v Verdict, reason string) Verdict {
 	t.phase, t.unknownSince, t.unknownReason, t.staleSince = state.Unknown, now, reason, time.Time{}
 	t.readySince, t.bakeStart = time.Time{}, time.Time{}
@@ -295,7 +295,7 @@ func (t *Tracker) goUnknown(now time.Time, v Verdict, reason string) Verdict {
 	return v
 }
 
-// rejudge starts an unknown rollout over once every source it needs has
+// rejudge starts an unknown rollout over once every input it needs has
 // answered with data newer than the moment it went unknown: a full new
 // deadline to prove health, as health seen before the gap says nothing
 // about the version now.
@@ -308,7 +308,7 @@ func (t *Tracker) rejudge(now time.Time, a Assessment) bool {
 	return true
 }
 
-// stayUnknown keeps an unknown rollout waiting for its sources, until
+// stayUnknown keeps an unknown rollout waiting for its inputs, until
 // Policy.Unresolved makes that the verdict.
 func (t *Tracker) stayUnknown(now time.Time, a Assessment, v Verdict) Verdict {
 	if now.Sub(t.unknownSince) >= t.policy.Unresolved {
@@ -334,7 +334,7 @@ func (t *Tracker) resolveUnknown(v Verdict, why string) Verdict {
 // seen critical starts a clock, one seen passing (or gone) stops it. It
 // returns the checks whose clock has run FailAfter + StartGrace, the
 // moment the data must reach to prove they did without a break, and when
-// the next clock still running comes due. While a source cannot be seen,
+// the next clock still running comes due. While an input cannot be seen,
 // no clock moves: silence proves nothing either way.
 func (t *Tracker) stillCritical(now time.Time, a Assessment) (stuck []Problem, due, next time.Time) {
 	if t.policy.FailAfter <= 0 || a.Unreachable != "" {

@@ -33,7 +33,7 @@ func TestTracker_Step(t *testing.T) {
 	type step struct {
 		at time.Duration // since the register
 		// asOf is how fresh the assessment's data is, since the
-		// register: nil means as fresh as at, never that a source has not
+		// register: nil means as fresh as at, never that an input has not
 		// answered yet.
 		asOf  *time.Duration
 		a     Assessment
@@ -152,27 +152,27 @@ func TestTracker_Step(t *testing.T) {
 				reason: "not healthy by the health deadline: waiting: healthy for 5s of the 10s min healthy time"},
 		},
 	}, {
-		name: "deadline: unknown when a source was unreachable",
+		name: "deadline: unknown when an input was unreachable",
 		steps: []step{
 			{at: 0, a: notReady, phase: state.Watching},
 			{at: time.Minute, a: unreachable, phase: state.Unknown, needFresh: d(time.Minute),
 				reason: "no verdict by the health deadline: consul: connection refused"},
 		},
 	}, {
-		name: "deadline: a critical check fails even with a source unreachable",
+		name: "deadline: a critical check fails even with an input unreachable",
 		steps: []step{
 			{at: time.Minute, a: Assessment{Critical: critical.Critical, Unreachable: "nomad: timeout"}, phase: state.Failed,
 				reason: "not healthy by the health deadline: check", problems: []string{"check critical"}},
 		},
 	}, {
-		name: "deadline: a critical check seen before it is unknown with a source unreachable",
+		name: "deadline: a critical check seen before it is unknown with an input unreachable",
 		steps: []step{
 			{at: time.Minute, asOf: d(50 * time.Second), a: Assessment{Critical: critical.Critical, Unreachable: "nomad: timeout"},
 				phase: state.Unknown, needFresh: d(time.Minute)},
 		},
 	}, {
 		// Item 8: Consul hung from the start of the watch.
-		name: "deadline: unknown, not failed, when a source never answered",
+		name: "deadline: unknown, not failed, when an input never answered",
 		steps: []step{
 			{at: 0, asOf: never, a: Assessment{Waiting: []string{"waiting for Consul's first answer"}}, phase: state.Watching},
 			{at: 10 * time.Second, asOf: never, a: unreachable, phase: state.Watching},
@@ -230,7 +230,7 @@ func TestTracker_Step(t *testing.T) {
 			{at: 91 * time.Second, a: critical, phase: state.Failed, reason: "a check went critical while baking: "},
 		},
 	}, {
-		name:   "bake over with a source unreachable: baking until the deadline and min healthy past the bake, then unknown",
+		name:   "bake over with an input unreachable: baking until the deadline and min healthy past the bake, then unknown",
 		policy: Policy{MinHealthy: 10 * time.Second, Deadline: 2 * time.Minute, Bake: 30 * time.Second},
 		steps: []step{
 			{at: 0, a: ready, phase: state.Watching},
@@ -242,7 +242,7 @@ func TestTracker_Step(t *testing.T) {
 				reason: "bake over without fresh data: consul: connection refused"},
 		},
 	}, {
-		name: "bake over with a source unreachable past the deadline: unknown after min healthy",
+		name: "bake over with an input unreachable past the deadline: unknown after min healthy",
 		steps: []step{
 			{at: 45 * time.Second, a: ready, phase: state.Watching},
 			{at: 55 * time.Second, a: ready, phase: state.Baking},
@@ -251,7 +251,7 @@ func TestTracker_Step(t *testing.T) {
 			{at: 95 * time.Second, asOf: d(80 * time.Second), a: unreachable, phase: state.Unknown, needFresh: d(95 * time.Second)},
 		},
 	}, {
-		name: "bake over: healthy once a source back gives fresh data",
+		name: "bake over: healthy once an input back gives fresh data",
 		steps: []step{
 			{at: 0, a: ready, phase: state.Watching},
 			{at: 10 * time.Second, a: ready, phase: state.Baking},
@@ -383,7 +383,7 @@ func TestTracker_Step(t *testing.T) {
 			{at: 42 * time.Second, a: superseded, phase: state.Healthy},
 		},
 	}, {
-		name: "unknown stays unknown while a source is unreachable",
+		name: "unknown stays unknown while an input is unreachable",
 		steps: []step{
 			{at: time.Minute, a: unreachable, phase: state.Unknown, needFresh: d(time.Minute), recheck: d(31 * time.Minute)},
 			{at: 2 * time.Minute, a: unreachable, phase: state.Unknown, needFresh: d(time.Minute), recheck: d(31 * time.Minute)},
@@ -502,5 +502,5 @@ func TestTracker_VerdictCarriesTheAssessment(t *testing.T) {
 // d is a duration to point at, for the optional fields of a table.
 func d(x time.Duration) *time.Duration { return &x }
 
-// never is a step's asOf when a source has not answered yet.
+// never is a step's asOf when an input has not answered yet.
 var never = d(-1)

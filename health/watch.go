@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/drover-dev/drover/internal/backoff"
+	"github.com/drover-dev/drover/internal/watch"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/state"
 	consulapi "github.com/hashicorp/consul/api"
@@ -52,10 +52,10 @@ type WatcherOptions struct {
 	Wait time.Duration
 	// CallTimeout bounds a query that answers at once; a blocking query
 	// gets Wait, plus Wait/16 (the jitter servers add to it), plus
-	// CallTimeout. A source that does not answer in time is unreachable.
+	// CallTimeout. An input that does not answer in time is unreachable.
 	// Default 10s.
 	CallTimeout time.Duration
-	// Pause is the least time between two queries of one source, so a
+	// Pause is the least time between two queries of one input, so a
 	// burst of changes costs one query; default 250ms.
 	Pause time.Duration
 	// Tick is the longest a watch goes without judging its rollout again
@@ -132,7 +132,7 @@ type Watcher struct {
 	view     view
 }
 
-// view is what the sources show of the watched jobs, and the state of
+// view is what the inputs show of the watched jobs, and the state of
 // each feed. Each start of the feeds makes a new one.
 type view struct {
 	jobs map[jobs.Key]*jobFeed
@@ -141,18 +141,18 @@ type view struct {
 	index uint64
 	grown chan struct{}
 	// services counts the watches of each Consul service.
-	services  map[string]int
-	checks    map[string][]*consulapi.HealthCheck
-	checksSrc *source
+	services map[string]int
+	checks   map[string][]*consulapi.HealthCheck
+	checksIn *input
 }
 
-// source is where one feed stands; guarded by Watcher.mu.
-type source struct {
+// input is where one feed stands; guarded by Watcher.mu.
+type input struct {
 	// asOf is when the last successful query was sent; zero before one.
 	asOf time.Time
 	// err is why the newest query failed; nil after a success.
 	err error
-	// need is the newest time a watch needs this source's data to reach.
+	// need is the newest time a watch needs this input's data to reach.
 	need time.Time
 	// blocking is whether the query in flight waits for a change; cancel
 	// ends it (nil when none is in flight); refreshing, that it was
@@ -162,8 +162,8 @@ type source struct {
 	refreshing bool
 }
 
-// answered reports whether the source has answered or failed.
-func (s *source) answered() bool { return !s.asOf.IsZero() || s.err != nil }
+// answered reports whether the input has answered or failed.
+func (s *input) answered() bool { return !s.asOf.IsZero() || s.err != nil }
 
 // NewWatcher returns a watcher over the two clusters. consul may be nil:
 // checks are then unknown. The feeds run under ctx: they start with the
@@ -195,7 +195,7 @@ func NewWatcher(ctx context.Context, nomad Nomad, consul Consul, opts WatcherOpt
 
 // Watch follows t until tracker reaches a final verdict, calling progress
 // each time the phase, its being unresolved or the reachability of a
-// source changes. It returns the final verdict, or the error of ctx or of
+// input changes. It returns the final verdict, or the error of ctx or of
 // the watcher's own context when one ends first.
 func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progress func(Verdict)) (Verdict, error) {
 	w.attach(t)
@@ -205,15 +205,15 @@ func (w *Watcher) Watch(ctx context.Context, t Target, tracker *Tracker, progres
 	var last, reported Verdict
 	hasReported := false
 	for {
-		// The tracker steps whether or not the sources have answered:
-		// its clock runs on, and a source that does not answer turns
+		// The tracker steps whether or not the inputs have answered:
+		// its clock runs on, and an input that does not answer turns
 		// into an error within the call timeout.
 		answered, news, obs, settled := w.observe(t)
 		now := w.opts.Now()
 		v := tracker.Step(now, Assess(t, obs))
 		last = v
-		// The first report waits for every source's first answer (or
-		// error), so it says what the sources show.
+		// The first report waits for every input's first answer (or
+		// error), so it says what the inputs show.
 		report := !hasReported && (settled || v.Phase != state.Watching)
 		if hasReported && (v.Phase != reported.Phase || v.Unresolved != reported.Unresolved || v.Unreachable != reported.Unreachable) {
 			report = true
@@ -267,7 +267,7 @@ func (w *Watcher) explain(ctx context.Context, v *Verdict) {
 	}
 }
 
-// observe returns what the sources show of t, whether every source it
+// observe returns what the inputs show of t, whether every input it
 // needs has answered (or failed) at least once, and the channels closed
 // when Consul answers and on news of t's job.
 func (w *Watcher) observe(t Target) (<-chan struct{}, <-chan struct{}, Observation, bool) {
@@ -287,15 +287,15 @@ func (w *Watcher) observe(t Target) (<-chan struct{}, <-chan struct{}, Observati
 		if w.consul == nil {
 			o.ConsulErr = errors.New("no Consul configured")
 		} else {
-			o.ConsulErr, o.ConsulPending = v.checksSrc.err, !v.checksSrc.answered()
-			o.AsOf = oldest(o.AsOf, v.checksSrc.asOf)
+			o.ConsulErr, o.ConsulPending = v.checksIn.err, !v.checksIn.answered()
+			o.AsOf = oldest(o.AsOf, v.checksIn.asOf)
 			settled = settled && !o.ConsulPending
 		}
 	}
 	return w.answered, jf.changed, o, settled
 }
 
-// refresh asks the sources t needs for data at least as new as need: a
+// refresh asks the inputs t needs for data at least as new as need: a
 // read of t's job, and Consul's fresh read. One read sent at or after
 // need serves every watch of the job; one Consul query, every watch. It
 // returns when to ask again if the job's reads are backing off.
@@ -325,7 +325,7 @@ func (w *Watcher) refresh(t Target, need time.Time) (retry time.Time) {
 // refreshChecksLocked makes Consul's next query answer at once if its
 // data is older than need. Needs w.mu held.
 func (w *Watcher) refreshChecksLocked(need time.Time) {
-	s := w.view.checksSrc
+	s := w.view.checksIn
 	if !s.asOf.Before(need) {
 		return
 	}
@@ -378,16 +378,16 @@ func (w *Watcher) start() {
 	// what they showed back then.
 	w.view = view{
 		jobs: map[jobs.Key]*jobFeed{}, grown: make(chan struct{}, 1),
-		services: map[string]int{}, checksSrc: &source{},
+		services: map[string]int{}, checksIn: &input{},
 	}
 	ctx, cancel := context.WithCancel(w.ctx)
 	w.stop, w.feedCtx = cancel, ctx
 	feeds := &sync.WaitGroup{}
 	w.feeds = feeds
-	feeds.Go(func() { w.stream(ctx, feeds) })
+	feeds.Go(func() { w.stream(ctx) })
 	if w.consul != nil {
 		feeds.Go(func() {
-			feed(ctx, w, w.view.checksSrc, w.queryChecks, func(v *view, checks []*consulapi.HealthCheck) {
+			feed(ctx, w, w.view.checksIn, "checks", w.queryChecks, func(v *view, checks []*consulapi.HealthCheck) {
 				next := groupBy(checks, func(c *consulapi.HealthCheck) string { return c.ServiceName })
 				changed := changedServices(v.checks, next)
 				v.checks = next
@@ -439,7 +439,8 @@ func (w *Watcher) detach(t Target) {
 // queryChecks is Consul's query over the watched services. With none it
 // answers no checks, at once for a first query, else after wait or when
 // a new service cancels it.
-func (w *Watcher) queryChecks(ctx context.Context, index uint64, wait time.Duration) ([]*consulapi.HealthCheck, uint64, error) {
+func (w *Watcher) queryChecks(ctx context.Context, q watch.Query) ([]*consulapi.HealthCheck, uint64, error) {
+	index, wait := q.Index, q.Wait
 	w.mu.Lock()
 	services := slices.Sorted(maps.Keys(w.view.services))
 	w.mu.Unlock()
@@ -457,14 +458,16 @@ func (w *Watcher) queryChecks(ctx context.Context, index uint64, wait time.Durat
 	}
 }
 
-// feed runs one source's queries in a loop until ctx ends, storing each
+// feed runs one input's queries in a loop until ctx ends, storing each
 // answer (or error) in the view and waking the watches. Its first query,
 // the one after an error and any fresh read a watch asks for answer at
 // once; the others block until a change. Every query has a deadline, so
-// a source that hangs shows as an error, never as silence.
-func feed[T any](ctx context.Context, w *Watcher, src *source, query func(context.Context, uint64, time.Duration) (T, uint64, error), store func(*view, T)) {
-	var index uint64
-	failures := 0
+// an input that hangs shows as an error, never as silence.
+func feed[T any](ctx context.Context, w *Watcher, in *input, name string, query watch.Fetch[T], store func(*view, T)) {
+	v := watch.NewView(watch.Options{
+		Name: name, Wait: w.opts.Wait, Timeout: w.opts.CallTimeout, Pause: w.opts.Pause, Backoff: w.opts.Retry,
+		StartOverOnError: true,
+	})
 	for {
 		w.mu.Lock()
 		if ctx.Err() != nil {
@@ -472,20 +475,12 @@ func feed[T any](ctx context.Context, w *Watcher, src *source, query func(contex
 			return
 		}
 		sent := w.opts.Now()
-		blocking := index != 0 && !src.asOf.Before(src.need)
-		qIndex, wait, timeout := uint64(0), time.Duration(0), w.opts.CallTimeout
-		if blocking {
-			qIndex, wait = index, w.opts.Wait
-			timeout += wait + wait/16
-		}
-		qctx, cancel := context.WithTimeout(ctx, timeout)
-		src.blocking, src.cancel, src.refreshing = blocking, cancel, false
+		q := v.Next(in.asOf.Before(in.need))
+		qctx, cancel := context.WithCancel(ctx)
+		in.blocking, in.cancel, in.refreshing = q.Blocking(), cancel, false
 		w.mu.Unlock()
 
-		got, next, err := query(qctx, qIndex, wait)
-		if err != nil && errors.Is(qctx.Err(), context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %s: %w", timeout, err)
-		}
+		got, next, err := watch.Call(qctx, q, query)
 		cancel()
 
 		w.mu.Lock()
@@ -495,47 +490,36 @@ func feed[T any](ctx context.Context, w *Watcher, src *source, query func(contex
 			w.mu.Unlock()
 			return
 		}
-		refreshing := src.refreshing
-		src.cancel = nil
+		refreshing := in.refreshing
+		in.cancel = nil
 		if err != nil && refreshing {
 			// Cancelled for a fresh read, which follows at once.
 			w.mu.Unlock()
 			continue
 		}
-		if err != nil || src.err != nil {
+		if err != nil || in.err != nil {
 			// Failing, or answering again: every watch's verdict may
 			// change (unreachable, or no longer).
 			w.wakeAllLocked()
 		}
 		if err != nil {
-			src.err = err
+			in.err = err
 		} else {
-			src.err, src.asOf = nil, sent
+			in.err, in.asOf = nil, sent
 			store(&w.view, got)
 		}
 		close(w.answered)
 		w.answered = make(chan struct{})
 		w.mu.Unlock()
 
-		pause := w.opts.Pause
+		pause := v.Pause()
 		if err != nil {
-			failures++
-			pause = w.opts.Retry(failures)
-			// Start over: the index may belong to a server that is gone.
-			index = 0
+			pause = v.Failed(err)
 		} else {
-			failures = 0
-			// An index going backwards (a restored or new server) must not
-			// leave the query blocking on a future that never comes.
-			if next < index {
-				next = 0
-			}
-			index = next
+			v.Answered(q, next)
 		}
-		select {
-		case <-ctx.Done():
+		if !v.Sleep(ctx, pause) {
 			return
-		case <-time.After(pause):
 		}
 	}
 }
@@ -573,7 +557,7 @@ func changedServices(old, next map[string][]*consulapi.HealthCheck) map[string]b
 	return changed
 }
 
-// groupBy indexes a source's answer for the watches' lookups.
+// groupBy indexes an input's answer for the watches' lookups.
 func groupBy[K comparable, T any](items []T, key func(T) K) map[K][]T {
 	out := make(map[K][]T)
 	for _, it := range items {
@@ -583,7 +567,7 @@ func groupBy[K comparable, T any](items []T, key func(T) K) map[K][]T {
 	return out
 }
 
-// oldest is the earliest of times, zero if any is zero (a source that has
+// oldest is the earliest of times, zero if any is zero (an input that has
 // not answered makes the whole observation of unknown age).
 func oldest(ts ...time.Time) time.Time {
 	var out time.Time

@@ -29,11 +29,11 @@ type fakeCluster struct {
 	checks    []*consulapi.HealthCheck
 	nomadErr  error
 	consulErr error
-	// hang names the sources that stop answering: their queries, those in
+	// hang names the inputs that stop answering: their queries, those in
 	// flight included, return only when their context ends.
 	hang map[string]bool
 
-	// calls, active and maxActive count queries by source: made, in
+	// calls, active and maxActive count queries by input: made, in
 	// flight, most in flight at once.
 	calls, active, maxActive map[string]int
 	// log is every query, in the order they were made.
@@ -50,9 +50,9 @@ type fakeCluster struct {
 
 // fakeQuery is one query a fakeCluster was asked.
 type fakeQuery struct {
-	source string
-	index  uint64
-	wait   time.Duration
+	input string
+	index uint64
+	wait  time.Duration
 	// budget is how long its context had left when it was made; zero
 	// without a deadline.
 	budget time.Duration
@@ -96,22 +96,22 @@ func (f *fakeCluster) counts() (calls, active, maxActive map[string]int) {
 	return maps.Clone(f.calls), maps.Clone(f.active), maps.Clone(f.maxActive)
 }
 
-// queries returns a copy of the log of one source's queries.
-func (f *fakeCluster) queries(source string) []fakeQuery {
+// queries returns a copy of the log of one input's queries.
+func (f *fakeCluster) queries(input string) []fakeQuery {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []fakeQuery
 	for _, q := range f.log {
-		if q.source == source {
+		if q.input == input {
 			out = append(out, *q)
 		}
 	}
 	return out
 }
 
-// blocking reports whether each source has a blocking query in flight.
-func (f *fakeCluster) blocking(sources ...string) bool {
-	for _, s := range sources {
+// blocking reports whether each input has a blocking query in flight.
+func (f *fakeCluster) blocking(inputs ...string) bool {
+	for _, s := range inputs {
 		qs := f.queries(s)
 		if len(qs) == 0 || qs[len(qs)-1].index == 0 || qs[len(qs)-1].ended {
 			return false
@@ -219,20 +219,20 @@ func event(topic api.Topic, field string, obj any) api.Event {
 }
 
 // blockingQuery answers like the real APIs; get runs under f.mu.
-func blockingQuery[T any](ctx context.Context, f *fakeCluster, source string, index uint64, wait time.Duration, get func() (T, error)) (T, uint64, error) {
-	q := &fakeQuery{source: source, index: index, wait: wait}
+func blockingQuery[T any](ctx context.Context, f *fakeCluster, input string, index uint64, wait time.Duration, get func() (T, error)) (T, uint64, error) {
+	q := &fakeQuery{input: input, index: index, wait: wait}
 	if dl, ok := ctx.Deadline(); ok {
 		q.budget = time.Until(dl)
 	}
 	f.mu.Lock()
-	f.calls[source]++
-	f.active[source]++
-	f.maxActive[source] = max(f.maxActive[source], f.active[source])
+	f.calls[input]++
+	f.active[input]++
+	f.maxActive[input] = max(f.maxActive[input], f.active[input])
 	f.log = append(f.log, q)
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
-		f.active[source]--
+		f.active[input]--
 		q.ended = true
 		f.mu.Unlock()
 	}()
@@ -241,7 +241,7 @@ func blockingQuery[T any](ctx context.Context, f *fakeCluster, source string, in
 	for {
 		f.mu.Lock()
 		v, err := get()
-		at, changed, hold, hang := f.index, f.changed, f.hold, f.hang[source]
+		at, changed, hold, hang := f.index, f.changed, f.hold, f.hang[input]
 		f.mu.Unlock()
 		var timedOut <-chan time.Time
 		if !hang {
@@ -264,7 +264,7 @@ func blockingQuery[T any](ctx context.Context, f *fakeCluster, source string, in
 			f.mu.Unlock()
 			if hold != nil {
 				select {
-				case f.held <- source:
+				case f.held <- input:
 				default:
 				}
 				<-hold
@@ -485,12 +485,12 @@ func TestWatcher_FeedsStopWithTheLastWatch(t *testing.T) {
 			t.Fatalf("round %d: Watch = %+v, %v; want healthy", round, r.verdict, r.err)
 		}
 		calls, active, _ := f.counts()
-		for _, source := range []string{"events", "status", "checks"} {
-			if calls[source] == 0 {
-				t.Errorf("round %d: no %s query", round, source)
+		for _, input := range []string{"events", "status", "checks"} {
+			if calls[input] == 0 {
+				t.Errorf("round %d: no %s query", round, input)
 			}
-			if active[source] != 0 {
-				t.Errorf("round %d: %d %s queries still in flight after Watch returned", round, active[source], source)
+			if active[input] != 0 {
+				t.Errorf("round %d: %d %s queries still in flight after Watch returned", round, active[input], input)
 			}
 		}
 		// Stopped feeds make no more queries, whatever happens next.
@@ -535,19 +535,19 @@ func TestWatcher_EveryQueryHasADeadline(t *testing.T) {
 	// Nomad's stream subscription and job reads answer at once; Consul's
 	// query blocks.
 	// (The subscription's deadline is a timer that cancels it, as the
-	// stream must outlive it: TestWatcher_SourceHungFromTheStartIsUnreachable
+	// stream must outlive it: TestWatcher_InputHungFromTheStartIsUnreachable
 	// covers it.)
-	sources := []string{"status", "checks"}
+	inputs := []string{"status", "checks"}
 	eventually(t, "a blocking query of Consul and a read of the job", func() bool { return f.blocking("checks") && len(f.queries("status")) > 0 })
 	cancel()
 	await(t, done, "the watch to end")
 
-	for _, source := range sources {
-		qs := f.queries(source)
-		// The first query answers at once, so that a source that hangs
+	for _, input := range inputs {
+		qs := f.queries(input)
+		// The first query answers at once, so that an input that hangs
 		// from the start is known within the call timeout.
 		if qs[0].index != 0 || qs[0].wait != 0 {
-			t.Errorf("%s: first query index %d, wait %s; want 0, 0", source, qs[0].index, qs[0].wait)
+			t.Errorf("%s: first query index %d, wait %s; want 0, 0", input, qs[0].index, qs[0].wait)
 		}
 		for i, q := range qs {
 			want := opts.CallTimeout
@@ -556,7 +556,7 @@ func TestWatcher_EveryQueryHasADeadline(t *testing.T) {
 				want = opts.Wait + opts.Wait/16 + opts.CallTimeout
 			}
 			if q.budget > want || q.budget < want-time.Second {
-				t.Errorf("%s query %d (index %d): deadline in %s, want %s", source, i, q.index, q.budget, want)
+				t.Errorf("%s query %d (index %d): deadline in %s, want %s", input, i, q.index, q.budget, want)
 			}
 		}
 	}
@@ -637,16 +637,16 @@ func TestWatcher_ConsulErrorIsUnreachable(t *testing.T) {
 	})
 }
 
-// Item 8: a source that accepts the query and never answers.
-func TestWatcher_SourceHungFromTheStartIsUnreachable(t *testing.T) {
-	for _, tt := range []struct{ source, unreachable string }{
+// Item 8: an input that accepts the query and never answers.
+func TestWatcher_InputHungFromTheStartIsUnreachable(t *testing.T) {
+	for _, tt := range []struct{ input, unreachable string }{
 		{"checks", "consul: no answer within 50ms: context deadline exceeded"},
 		{"status", "nomad: no answer within 50ms: context deadline exceeded"},
 		{"events", "nomad: nomad event stream: no answer within 50ms: context canceled"},
 	} {
-		t.Run(tt.source, func(t *testing.T) {
+		t.Run(tt.input, func(t *testing.T) {
 			f := newFakeCluster(captured(t, "healthy"))
-			f.hang[tt.source] = true
+			f.hang[tt.input] = true
 			opts := testWatcherOptions
 			opts.CallTimeout = 50 * time.Millisecond
 			w := NewWatcher(t.Context(), f, f, opts)
@@ -724,21 +724,21 @@ func TestWatcher_FreshReadCancelsTheBlockingQueryOnceForAllWatches(t *testing.T)
 	bDone := startWatch(ctx, w, helloTarget("ok", 0), p, bReports)
 	await(t, aReports, "the first verdict of A")
 	await(t, bReports, "the first verdict of B")
-	sources := []string{"checks"}
-	eventually(t, "a blocking query of every source", func() bool { return f.blocking(sources...) })
+	inputs := []string{"checks"}
+	eventually(t, "a blocking query of every input", func() bool { return f.blocking(inputs...) })
 
 	// Min healthy is over for both: their data, sent before, is too old.
 	clock.Add(p.MinHealthy)
 	awaitReport(t, aReports, "A baking", func(v Verdict) bool { return v.Phase == state.Baking })
 	awaitReport(t, bReports, "B baking", func(v Verdict) bool { return v.Phase == state.Baking })
-	eventually(t, "blocking queries again", func() bool { return f.blocking(sources...) })
+	eventually(t, "blocking queries again", func() bool { return f.blocking(inputs...) })
 	cancel()
 	await(t, aDone, "A to end")
 	await(t, bDone, "B to end")
 
-	for _, source := range sources {
+	for _, input := range inputs {
 		var kinds []string
-		for _, q := range f.queries(source) {
+		for _, q := range f.queries(input) {
 			switch {
 			case q.index == 0:
 				kinds = append(kinds, "at once")
@@ -751,7 +751,7 @@ func TestWatcher_FreshReadCancelsTheBlockingQueryOnceForAllWatches(t *testing.T)
 		// The last blocking query is cancelled by the end of the watches.
 		want := []string{"at once", "blocking, cancelled", "at once", "blocking, cancelled"}
 		if !slices.Equal(kinds, want) {
-			t.Errorf("%s queries: %q, want %q", source, kinds, want)
+			t.Errorf("%s queries: %q, want %q", input, kinds, want)
 		}
 	}
 }
@@ -814,16 +814,16 @@ func TestWatcher_ConcurrentWatchesShareTheFeeds(t *testing.T) {
 		t.Errorf("slow: Waiting = %q, want %q", slowR.verdict.Waiting, want)
 	}
 	calls, active, maxActive := f.counts()
-	for _, source := range []string{"events", "checks"} {
-		if maxActive[source] != 1 {
-			t.Errorf("%s: %d queries at once, want 1 for both watches", source, maxActive[source])
+	for _, input := range []string{"events", "checks"} {
+		if maxActive[input] != 1 {
+			t.Errorf("%s: %d queries at once, want 1 for both watches", input, maxActive[input])
 		}
-		if active[source] != 0 {
-			t.Errorf("%s: %d queries in flight after both watches ended", source, active[source])
+		if active[input] != 0 {
+			t.Errorf("%s: %d queries in flight after both watches ended", input, active[input])
 		}
 		// A query per change and a few spare, not one per watch.
-		if calls[source] > 1+6+3 {
-			t.Errorf("%s: %d queries for 6 answers", source, calls[source])
+		if calls[input] > 1+6+3 {
+			t.Errorf("%s: %d queries for 6 answers", input, calls[input])
 		}
 	}
 }

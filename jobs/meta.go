@@ -10,19 +10,28 @@ import (
 
 // Ownership meta keys drover sets on every job it registers.
 const (
-	MetaManaged     = "drover.managed"
-	MetaCommit      = "drover.commit"
-	MetaPath        = "drover.path"
+	// MetaManaged is "true" on every job drover registered.
+	MetaManaged = "drover.managed"
+	// MetaCommit is the full SHA of the commit whose spec the job runs.
+	MetaCommit = "drover.commit"
+	// MetaPath is the job file, relative to the repository root.
+	MetaPath = "drover.path"
+	// MetaFingerprint is a hash of the parsed spec without drover's own
+	// meta: it tells a change in git (update) from one in the cluster
+	// (drift).
 	MetaFingerprint = "drover.fingerprint"
-	MetaInstance    = "drover.instance"
+	// MetaInstance is --instance, so two drovers sharing a cluster never
+	// prune each other's jobs.
+	MetaInstance = "drover.instance"
 	// MetaSource names the source (--config) a job was read from; absent
 	// for a job of the single source given by flags.
 	MetaSource = "drover.source"
 )
 
 // MetaHealthFailAfter, set in a job file, overrides --health-fail-after
-// for that job. Unlike the ownership keys it is the user's: a change to it
-// is a change to the spec.
+// for that job (a duration such as "3m"; "0s" waits for the deadline).
+// Unlike the ownership keys it is the user's: a change to it is a change
+// to the spec.
 const MetaHealthFailAfter = "drover.health_fail_after"
 
 // Ownership is what drover records on a job it registers.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/internal/backoff"
+	"github.com/drover-dev/drover/internal/watch"
 	consulapi "github.com/hashicorp/consul/api"
 )
 
@@ -138,33 +139,20 @@ func (e *Elector) attempt(ctx context.Context) (t *Term, created bool, err error
 // agent takes the lock.
 func (e *Elector) watch(ctx context.Context) {
 	defer e.setSeen(seen{})
-	var index uint64
 	var announced string // the session last logged as leader
-	for failures := 0; ; {
-		q := (&consulapi.QueryOptions{WaitIndex: index, WaitTime: queryWait}).WithContext(ctx)
-		pair, meta, err := e.c.KV().Get(e.opts.Key, q)
-		if ctx.Err() != nil {
-			return
-		}
+	v := watch.NewView(watch.Options{
+		Name: "leader", Wait: queryWait, Timeout: callTimeout, Backoff: e.opts.Retry, StartOverOnError: true,
+		// Campaign's own calls fail too, and log it; a stale view must
+		// not be answered meanwhile.
+		Failed: func(error) { e.setSeen(seen{}) },
+	})
+	watch.Run(ctx, v, func(ctx context.Context, q watch.Query) (*consulapi.KVPair, uint64, error) {
+		pair, meta, err := e.c.KV().Get(e.opts.Key, (&consulapi.QueryOptions{WaitIndex: q.Index, WaitTime: q.Wait}).WithContext(ctx))
 		if err != nil {
-			// Campaign's own calls fail too, and log it; a stale view
-			// must not be answered meanwhile.
-			e.setSeen(seen{})
-			failures++
-			index = 0
-			if !backoff.Sleep(ctx, e.opts.Retry(failures)) {
-				return
-			}
-			continue
+			return nil, 0, err
 		}
-		failures = 0
-		// An index that goes backwards is a Consul that lost its state
-		// (a restarted dev agent): start over rather than wait on it.
-		if meta.LastIndex < index {
-			index = 0
-		} else {
-			index = meta.LastIndex
-		}
+		return pair, meta.LastIndex, nil
+	}, func(pair *consulapi.KVPair, _ watch.Query) {
 		h, session, err := holderOf(pair)
 		e.setSeen(seen{fresh: true, holder: h, err: err})
 		if h != nil && session != announced && !e.isOwn(session) {
@@ -172,7 +160,7 @@ func (e *Elector) watch(ctx context.Context) {
 			e.log.Info().Str("event", "leader.standby").Str("leader", h.ID).Str("leader_advertise", h.Advertise).
 				Msg("standing by: another agent is leader")
 		}
-	}
+	})
 }
 
 // destroy ends a session, even when ctx has ended: a session left behind

@@ -91,8 +91,16 @@ func New(opts Options) (*UI, error) {
 	return u, nil
 }
 
-// Register mounts the page on mux: GET /, GET /jobs/<namespace>/<name>,
-// GET /assets/ and, with Options.Sync, POST /sync.
+// Register mounts the page on mux:
+//
+//	GET  /jobs/<namespace>/<name>  one job: why it is held, the plan, the rollback, the rollout,
+//	                               the quarantined specs, the history and the job's events
+//	GET  /assets/                  the page's script and style, embedded in the binary
+//	POST /sync                     the page's "Sync now" form, with Options.Sync only: form field
+//	                               token (or Authorization: Bearer); 303 back to /?sync=started
+//
+// GET / itself, the jobs, rollouts and events, is described with the
+// agent's routes.
 func (u *UI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", u.index)
 	mux.HandleFunc("GET /jobs/{namespace}/{name...}", u.job)

@@ -193,7 +193,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitOK
 	}
 	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintf(stdout, "drover %s\n", version)
+		fmt.Fprintf(stdout, "drover %s\n", buildVersion())
 		return exitOK
 	}
 	for _, cmd := range commands() {
@@ -467,7 +467,7 @@ func exitCode(failed bool) int {
 }
 
 func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
-	m := metrics.New(version)
+	m := metrics.New(buildVersion())
 	bus := events.NewBus(500)
 	w, err := wire(ctx, c, stderr, m, bus)
 	if err != nil {
@@ -481,7 +481,7 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	id := replicaID(os.Getenv)
 	// Whether the secrets are set, never what they are.
 	describe := map[string]string{
-		"instance": c.instance, "version": version,
+		"instance": c.instance, "version": buildVersion(),
 		"webhooks": enabled(c.webhookSecret != ""), "sync_token": enabled(c.apiToken != ""),
 		"state_prefix": c.stateKeyPrefix(), "id": id,
 	}

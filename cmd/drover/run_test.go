@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -30,26 +28,6 @@ func TestHelp_ListsEveryFlagWithEnvAndDefault(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help lacks %q", want)
-		}
-	}
-}
-
-// TestREADME_DocumentsEveryFlag keeps the configuration table true.
-func TestREADME_DocumentsEveryFlag(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, cmd := range commands() {
-		f := newFlagSet(cmd.name)
-		cmd.flags(&config{}, f)
-		for _, g := range f.groups {
-			for _, s := range g.specs {
-				row := regexp.MustCompile("(?m)^\\| `--" + regexp.QuoteMeta(s.name) + "` \\| `" + s.env + "` \\|")
-				if !row.Match(readme) {
-					t.Errorf("README configuration table has no row for --%s / %s", s.name, s.env)
-				}
-			}
 		}
 	}
 }
