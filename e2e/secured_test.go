@@ -144,3 +144,39 @@ func TestSecured_MissingCapabilityStallsTheAgent(t *testing.T) {
 	}
 	waitHealthz(a, http.StatusServiceUnavailable, 30*time.Second, want)
 }
+
+// TestSecured_LeaderElectionWithTheExamplePolicy: two replicas of one
+// instance on an ACL cluster, with tokens from the example policies, elect
+// one leader through a Consul session; when it stops, the other takes
+// over.
+func TestSecured_LeaderElectionWithTheExamplePolicy(t *testing.T) {
+	s := startSecured(t, testcluster.Options{ACL: true})
+	env := s.tokens(t, "drover", examplePolicy(t, "nomad-policy.hcl"), examplePolicy(t, "consul-policy.hcl"))
+	const id = "sec-ha"
+	r := newRepo(t)
+	r.commit("v1", map[string]string{id + ".nomad.hcl": helloJob(id, "1.0.0")})
+	args := append(syncArgs(r, id), "--interval", "1h", "--leader-ttl", haTTL.String())
+	a := startAgentWith(t, append(env, "NOMAD_ALLOC_ID=replica-a"), args...)
+	b := startAgentWith(t, append(env, "NOMAD_ALLOC_ID=replica-b"), args...)
+
+	var leader, standby *agentProc
+	eventually(t, haElection, "one replica leading, the other standing by", func() (bool, string) {
+		la, lb := len(eventsIn(a.log.String(), "leader.acquired")), len(eventsIn(b.log.String(), "leader.acquired"))
+		switch {
+		case la+lb > 1:
+			t.Fatalf("two leaders: a %d, b %d", la, lb)
+		case la == 1:
+			leader, standby = a, b
+		case lb == 1:
+			leader, standby = b, a
+		default:
+			return false, "no leader.acquired yet"
+		}
+		return len(eventsIn(standby.log.String(), "leader.standby")) > 0, "no leader.standby yet"
+	})
+	leader.waitEvent("job.applied", time.Minute, func(e map[string]any) bool { return e["job"] == id })
+	if code := leader.stop(); code != 0 {
+		t.Errorf("leader exited %d", code)
+	}
+	standby.waitEvent("leader.acquired", haTakeover, nil)
+}
