@@ -72,13 +72,7 @@ func checker(ctx context.Context, c *config) (*preflight.Checker, error) {
 	namespaces := map[string]bool{}
 	var gits []*preflight.GitCheck
 	for i, s := range srcs {
-		ns := s.namespace
-		if ns == "" {
-			ns = parseNS
-		}
-		if ns == "" {
-			ns = "default"
-		}
+		ns := sourceNamespace(s, parseNS)
 		namespaces[ns] = true
 		dataDir := c.dataDir
 		if i > 0 {
@@ -128,6 +122,18 @@ func jobNamespaces(ctx context.Context, c *config, s sourceConfig, dataDir strin
 	return out, nil
 }
 
+// sourceNamespace is where the jobs of s that name no namespace go: its
+// own, else NOMAD_NAMESPACE's (parseNS), else Nomad's default.
+func sourceNamespace(s sourceConfig, parseNS string) string {
+	switch {
+	case s.namespace != "":
+		return s.namespace
+	case parseNS != "":
+		return parseNS
+	}
+	return "default"
+}
+
 // consulAddr is where the Consul client goes, for the check's messages.
 func consulAddr() string {
 	if a := os.Getenv("CONSUL_HTTP_ADDR"); a != "" {
@@ -148,14 +154,7 @@ func startChecks(ctx context.Context, c *config, w *wiring) error {
 	parseNS := os.Getenv("NOMAD_NAMESPACE")
 	namespaces := map[string]bool{}
 	for _, s := range c.sources {
-		ns := s.namespace
-		if ns == "" {
-			ns = parseNS
-		}
-		if ns == "" {
-			ns = "default"
-		}
-		namespaces[ns] = true
+		namespaces[sourceNamespace(s, parseNS)] = true
 	}
 	ch := preflight.Checker{
 		Nomad:  &preflight.NomadCheck{API: w.nomad, JobNamespaces: slices.Sorted(maps.Keys(namespaces)), ParseNamespace: parseNS},
