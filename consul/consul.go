@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-dev/drover/internal/secretfile"
 	"github.com/drover-dev/drover/state"
 	consulapi "github.com/hashicorp/consul/api"
 )
@@ -39,6 +40,11 @@ type Options struct {
 	// must be longer than the longest blocking query's wait plus a
 	// sixteenth. Zero means DefaultTimeout.
 	Timeout time.Duration
+
+	// TokenFile, when set, is where the token is read from instead of
+	// CONSUL_HTTP_TOKEN, again whenever the file changes: a rotated
+	// token is used from the next request on, without a restart.
+	TokenFile string
 }
 
 // New returns a client configured the standard way: CONSUL_HTTP_ADDR,
@@ -60,6 +66,14 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("consul client: %w", err)
 	}
 	hc.Timeout = opts.Timeout
+	if opts.TokenFile != "" {
+		token, err := secretfile.Open(opts.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("consul token: %w", err)
+		}
+		cfg.Token, cfg.TokenFile = "", ""
+		hc.Transport = &secretfile.Transport{Next: hc.Transport, Header: "X-Consul-Token", Secret: token}
+	}
 	cfg.HttpClient = hc
 	c, err := consulapi.NewClient(cfg)
 	if err != nil {

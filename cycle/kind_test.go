@@ -39,7 +39,7 @@ func TestClassify(t *testing.T) {
 		{"host key", context.Background(), fmt.Errorf("fetch: %w", source.ErrHostKey), Stalled, "SSH host key not trusted (check --ssh-known-hosts)"},
 		{"var file too large", context.Background(), varFileTooLarge(t), Stalled, "var file too large (shrink it in a new commit)"},
 		{"suspensions corrupt", context.Background(), corruptSuspensions(t), Stalled, "suspensions unreadable (fix or delete <state-prefix>suspend)"},
-		{"nomad acl", context.Background(), nomadJob(t, refused), Stalled, "permission denied by Nomad (check NOMAD_TOKEN's ACL policy)"},
+		{"nomad acl", context.Background(), nomadJob(t, refused), Stalled, `Nomad token lacks read-job in namespace "default" (add to its policy: namespace "default" { capabilities = ["read-job"] })`},
 		{"nomad 500", context.Background(), nomadJob(t, failing), Transient, ""},
 		{"consul acl", context.Background(), consulGet(t, refused), Stalled, "permission denied by Consul (check CONSUL_HTTP_TOKEN's ACL policy)"},
 		{"consul 500", context.Background(), consulGet(t, failing), Transient, ""},

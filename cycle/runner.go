@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/events"
+	"github.com/drover-dev/drover/failure"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/reconcile"
@@ -257,7 +258,33 @@ func (r *Runner) Run(ctx context.Context) (*reconcile.Report, *Failure) {
 	if err != nil {
 		return report, classify(ctx, StepSync, err)
 	}
+	if err := stallIn(report); err != nil {
+		return report, classify(ctx, StepSync, err)
+	}
 	return report, nil
+}
+
+// stallIn is the first job or orphan error that stalls (a token lacking
+// a capability in the job's namespace), else nil. Such an error is no
+// job's fault and no retry clears it: the cycle stalls with its reason,
+// naming what to fix once, instead of every cycle failing each job of
+// the namespace anew while the agent looks healthy. The jobs keep their
+// errors in the report.
+func stallIn(report *reconcile.Report) error {
+	if report == nil {
+		return nil
+	}
+	for _, j := range report.Jobs {
+		if _, ok := failure.StallOf(j.Err); ok {
+			return j.Err
+		}
+	}
+	for _, o := range report.Orphans {
+		if _, ok := failure.StallOf(o.Err); ok {
+			return o.Err
+		}
+	}
+	return nil
 }
 
 func (r *Runner) fetch(ctx context.Context) (*Fetched, error) {

@@ -207,6 +207,13 @@ type SourceRecovered struct {
 	Commit string `json:"commit" doc:"the commit read"`
 }
 
+// CheckFailed: a start-up check (the checks of `drover check`) failed.
+type CheckFailed struct {
+	Check  string `json:"check" doc:"which check, as drover check names it"`
+	Detail string `json:"detail" doc:"what was found"`
+	Fix    string `json:"fix" doc:"what to change, e.g. the policy line to add"`
+}
+
 // GitInsecureHostKey: SSH host key checking is off.
 type GitInsecureHostKey struct {
 	URL string `json:"url" doc:"the remote, without credentials"`
@@ -266,6 +273,7 @@ func (LeaderError) EventName() string        { return "leader.error" }
 func (SourceError) EventName() string        { return "source.error" }
 func (SourceRecovered) EventName() string    { return "source.recovered" }
 func (GitInsecureHostKey) EventName() string { return "git.insecure_host_key" }
+func (CheckFailed) EventName() string        { return "check.failed" }
 func (NotifyFailed) EventName() string       { return "notify.failed" }
 func (NotifyDropped) EventName() string      { return "notify.dropped" }
 func (StatusFailed) EventName() string       { return "status.failed" }
@@ -323,6 +331,7 @@ func (LeaderError) Level() zerolog.Level        { return zerolog.WarnLevel }
 func (SourceError) Level() zerolog.Level        { return zerolog.ErrorLevel }
 func (SourceRecovered) Level() zerolog.Level    { return zerolog.InfoLevel }
 func (GitInsecureHostKey) Level() zerolog.Level { return zerolog.WarnLevel }
+func (CheckFailed) Level() zerolog.Level        { return zerolog.WarnLevel }
 func (NotifyFailed) Level() zerolog.Level       { return zerolog.WarnLevel }
 func (NotifyDropped) Level() zerolog.Level      { return zerolog.WarnLevel }
 func (StatusFailed) Level() zerolog.Level       { return zerolog.WarnLevel }

@@ -47,6 +47,7 @@ func Registry() []Type {
 		{SourceError{}, "A git source could not be read; its jobs are held at what it last gave."},
 		{SourceRecovered{}, "A git source is read again."},
 		{GitInsecureHostKey{}, "SSH host key checking is disabled for a remote."},
+		{CheckFailed{}, "A start-up check failed (see `drover check`); a fatal one stops the start."},
 		{JobSkipped{}, "A file was not read as a job."},
 		{JobInSync{}, "A job matches git (debug)."},
 		{JobCreate{}, "Git has a job the cluster does not run."},

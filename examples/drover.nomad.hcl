@@ -1,16 +1,21 @@
 # drover running as a Nomad job, following a repository of job files.
 #
-# Its secrets live in a Nomad variable, never in this file:
-#   nomad var put nomad/jobs/drover nomad_token=<token> git_token=<token> \
+# Its Nomad token is the task's workload identity: no stored token. Bind
+# drover's policy to this job once (see examples/acl/):
+#   nomad acl policy apply -namespace default -job drover drover examples/acl/nomad-policy.hcl
+# Nomad writes the identity to ${NOMAD_SECRETS_DIR}/nomad_token and renews
+# it; drover reads the file again whenever it changes (--nomad-token-file).
+#
+# The other secrets live in a Nomad variable the job may read, never in
+# this file; the Consul token is one made from examples/acl/consul-policy.hcl:
+#   nomad var put nomad/jobs/drover consul_token=<token> git_token=<token> \
 #     webhook_secret=$(openssl rand -hex 32) api_token=$(openssl rand -hex 32)
+# The Consul token is written to a file drover reads again when it changes
+# (--consul-token-file), so `nomad var put` rotates it without a restart.
 # webhook_secret authenticates push webhooks (POST /webhook/github or
 # /webhook/gitlab); api_token guards POST /v1/sync, since this job listens on
-# all interfaces.
-# The Nomad token needs submit-job, read-job and parse-job in the namespaces
-# drover manages, and list-jobs across them. The Consul token needs
-# key_prefix "drover/drover/" write (state, leader lock, forwarded syncs),
-# session_prefix "" write (the leader's session), and service and node read
-# (health checks).
+# all interfaces. `drover check` with the same arguments says whether all of
+# this is enough.
 #
 # Two replicas: one leads (syncs, watches rollouts, rolls back), the other
 # stands by, answers /healthz, /v1/status and webhooks (passing syncs on to
@@ -89,8 +94,18 @@ job "drover" {
 
       config {
         image = var.image
-        args  = ["agent"]
+        args = [
+          "agent",
+          "--nomad-token-file", "${NOMAD_SECRETS_DIR}/nomad_token",
+          "--consul-token-file", "${NOMAD_SECRETS_DIR}/consul_token",
+        ]
         ports = ["http"]
+      }
+
+      # The task's workload identity, as a file drover reads its Nomad
+      # token from; the policy bound to this job says what it may do.
+      identity {
+        file = true
       }
 
       env {
@@ -113,11 +128,20 @@ job "drover" {
         env         = true
         data        = <<-EOT
           {{ with nomadVar "nomad/jobs/drover" }}
-          NOMAD_TOKEN={{ .nomad_token }}
           DROVER_GIT_TOKEN={{ .git_token }}
           DROVER_WEBHOOK_SECRET={{ .webhook_secret }}
           DROVER_API_TOKEN={{ .api_token }}
           {{ end }}
+        EOT
+      }
+
+      # Re-rendered when the variable changes; drover notices the new
+      # file, no restart.
+      template {
+        destination = "${NOMAD_SECRETS_DIR}/consul_token"
+        change_mode = "noop"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/drover" }}{{ .consul_token }}{{ end }}
         EOT
       }
 

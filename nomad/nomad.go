@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover/internal/secretfile"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -18,6 +19,9 @@ import (
 type Client struct {
 	api  *api.Client
 	list jobList
+	// namespace is where calls naming none go (NOMAD_NAMESPACE), for
+	// the messages of refused calls.
+	namespace string
 }
 
 // jobList is the last full job list and the index Nomad gave it. The
@@ -52,8 +56,24 @@ func New(opts ...Option) (*Client, error) {
 		opt(&o)
 	}
 	cfg := api.DefaultConfig()
-	if o.wrapTransport != nil {
-		hc, err := httpClient(cfg, o.wrapTransport)
+	wrap := o.wrapTransport
+	if o.tokenFile != "" {
+		token, err := secretfile.Open(o.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("nomad token: %w", err)
+		}
+		cfg.SecretID = ""
+		outer := wrap
+		wrap = func(rt http.RoundTripper) http.RoundTripper {
+			rt = &secretfile.Transport{Next: rt, Header: "X-Nomad-Token", Secret: token}
+			if outer != nil {
+				rt = outer(rt)
+			}
+			return rt
+		}
+	}
+	if wrap != nil {
+		hc, err := httpClient(cfg, wrap)
 		if err != nil {
 			return nil, fmt.Errorf("nomad client: %w", err)
 		}
@@ -63,11 +83,18 @@ func New(opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nomad client: %w", err)
 	}
-	return &Client{api: c}, nil
+	return &Client{api: c, namespace: namespaceOr(cfg.Namespace)}, nil
 }
 
 // Wrap adapts an existing API client.
-func Wrap(c *api.Client) *Client { return &Client{api: c} }
+func Wrap(c *api.Client) *Client { return &Client{api: c, namespace: "default"} }
+
+func namespaceOr(ns string) string {
+	if ns == "" {
+		return "default"
+	}
+	return ns
+}
 
 // Address is the configured HTTP address, for logs.
 func (c *Client) Address() string { return c.api.Address() }
@@ -76,7 +103,7 @@ func (c *Client) Address() string { return c.api.Address() }
 func (c *Client) ParseJob(ctx context.Context, req *api.JobsParseRequest) (*api.Job, error) {
 	var job api.Job
 	if _, err := c.api.Raw().Write("/v1/jobs/parse", req, &job, write(ctx, "")); err != nil {
-		return nil, checked(err)
+		return nil, refused(err, "parse-job", c.namespace)
 	}
 	return &job, nil
 }
@@ -103,7 +130,7 @@ func (c *Client) listJobs(ctx context.Context, q *api.QueryOptions) ([]*api.JobL
 	q.Namespace = api.AllNamespacesNamespace
 	stubs, meta, err := c.api.Jobs().ListOptions(&api.JobListOptions{Fields: &api.JobListFields{Meta: true}}, q.WithContext(ctx))
 	if err != nil {
-		return nil, 0, checked(err)
+		return nil, 0, refused(err, "list-jobs", api.AllNamespacesNamespace)
 	}
 	return stubs, meta.LastIndex, nil
 }
@@ -126,7 +153,7 @@ func (c *Client) JobEvents(ctx context.Context, index uint64) (<-chan *api.Event
 	topics := map[api.Topic][]string{api.TopicJob: {"*"}}
 	ch, err := c.api.EventStream().Stream(ctx, topics, index, &api.QueryOptions{Namespace: api.AllNamespacesNamespace})
 	if err != nil {
-		return nil, fmt.Errorf("stream job events from index %d: %w", index, checked(err))
+		return nil, fmt.Errorf("stream job events from index %d: %w", index, refused(err, "read-job", api.AllNamespacesNamespace))
 	}
 	return ch, nil
 }
@@ -134,19 +161,19 @@ func (c *Client) JobEvents(ctx context.Context, index uint64) (<-chan *api.Event
 // Plan dry-runs job with a diff against the registered version.
 func (c *Client) Plan(ctx context.Context, job *api.Job) (*api.JobPlanResponse, error) {
 	resp, _, err := c.api.Jobs().PlanOpts(job, &api.PlanOptions{Diff: true}, write(ctx, deref(job.Namespace)))
-	return resp, checked(err)
+	return resp, refused(err, "submit-job", c.ns(job.Namespace))
 }
 
 // Register submits job.
 func (c *Client) Register(ctx context.Context, job *api.Job, opts *api.RegisterOptions) (*api.JobRegisterResponse, error) {
 	resp, _, err := c.api.Jobs().RegisterOpts(job, opts, write(ctx, deref(job.Namespace)))
-	return resp, checked(err)
+	return resp, refused(err, "submit-job", c.ns(job.Namespace))
 }
 
 // Job reads one job.
 func (c *Client) Job(ctx context.Context, namespace, id string) (*api.Job, error) {
 	job, _, err := c.api.Jobs().Info(id, (&api.QueryOptions{Namespace: namespace}).WithContext(ctx))
-	return job, checked(err)
+	return job, refused(err, "read-job", c.ns(&namespace))
 }
 
 // Events streams the allocation and deployment events of the jobs named
@@ -163,7 +190,7 @@ func (c *Client) Events(ctx context.Context, jobIDs []string, index uint64) (<-c
 	topics := map[api.Topic][]string{api.TopicAllocation: jobIDs, api.TopicDeployment: jobIDs}
 	ch, err := c.api.EventStream().Stream(ctx, topics, index, &api.QueryOptions{Namespace: api.AllNamespacesNamespace})
 	if err != nil {
-		return nil, fmt.Errorf("stream events of %d jobs from index %d: %w", len(jobIDs), index, checked(err))
+		return nil, fmt.Errorf("stream events of %d jobs from index %d: %w", len(jobIDs), index, refused(err, "read-job", api.AllNamespacesNamespace))
 	}
 	return ch, nil
 }
@@ -175,11 +202,11 @@ func (c *Client) JobStatus(ctx context.Context, namespace, id string) ([]*api.Al
 	q := (&api.QueryOptions{Namespace: namespace}).WithContext(ctx)
 	allocs, am, err := c.api.Jobs().Allocations(id, true, q)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("read allocations of job %q: %w", id, checked(err))
+		return nil, nil, 0, fmt.Errorf("read allocations of job %q: %w", id, refused(err, "read-job", c.ns(&namespace)))
 	}
 	deps, dm, err := c.api.Jobs().Deployments(id, true, q)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("read deployments of job %q: %w", id, checked(err))
+		return nil, nil, 0, fmt.Errorf("read deployments of job %q: %w", id, refused(err, "read-job", c.ns(&namespace)))
 	}
 	return allocs, deps, max(am.LastIndex, dm.LastIndex), nil
 }
@@ -187,7 +214,7 @@ func (c *Client) JobStatus(ctx context.Context, namespace, id string) ([]*api.Al
 // Deregister stops a job, keeping it for `nomad job status` and a revert.
 func (c *Client) Deregister(ctx context.Context, namespace, id string) (string, error) {
 	evalID, _, err := c.api.Jobs().DeregisterOpts(id, &api.DeregisterOptions{Purge: false}, write(ctx, namespace))
-	return evalID, checked(err)
+	return evalID, refused(err, "submit-job", c.ns(&namespace))
 }
 
 // Leader checks that the cluster answers and has a leader.
@@ -224,6 +251,29 @@ func checked(err error) error {
 		return err
 	}
 	return &failure.Stall{What: "permission denied by Nomad", Fix: "check NOMAD_TOKEN's ACL policy", Err: err}
+}
+
+// refused marks Nomad's 403 to a call that needs capability in
+// namespace as a failure.Stall naming both, with the policy line that
+// grants it: the same words `drover check` prints.
+func refused(err error, capability, namespace string) error {
+	if !IsForbidden(err) {
+		return err
+	}
+	return &failure.Stall{
+		What: fmt.Sprintf("Nomad token lacks %s in namespace %q", capability, namespace),
+		Fix:  fmt.Sprintf("add to its policy: namespace %q { capabilities = [%q] }", namespace, capability),
+		Err:  fmt.Errorf("%w: the token lacks %s in namespace %q", err, capability, namespace),
+	}
+}
+
+// ns is the namespace a call for a job in namespace goes to: the
+// client's when the job names none.
+func (c *Client) ns(namespace *string) string {
+	if namespace == nil || *namespace == "" {
+		return c.namespace
+	}
+	return *namespace
 }
 
 func write(ctx context.Context, namespace string) *api.WriteOptions {

@@ -143,10 +143,11 @@ func TestIsForbiddenAndIsNotFound(t *testing.T) {
 		if IsForbidden(wrapped) != want[0] || IsNotFound(wrapped) != want[1] {
 			t.Errorf("%d: IsForbidden %v IsNotFound %v, want %v", code, IsForbidden(wrapped), IsNotFound(wrapped), want)
 		}
-		// A 403 is a stall, told where it is made; nothing else is.
+		// A 403 is a stall, told where it is made, naming what the call
+		// needed where; nothing else is.
 		st, stalled := failure.StallOf(wrapped)
-		if stalled != want[0] || (stalled && st.Reason() != "permission denied by Nomad (check NOMAD_TOKEN's ACL policy)") {
-			t.Errorf("%d: stall %+v, %v; want a stall %v naming NOMAD_TOKEN", code, st, stalled, want[0])
+		if stalled != want[0] || (stalled && st.Reason() != `Nomad token lacks read-job in namespace "default" (add to its policy: namespace "default" { capabilities = ["read-job"] })`) {
+			t.Errorf("%d: stall %+v, %v; want a stall %v naming the capability, the namespace and the policy line", code, st, stalled, want[0])
 		}
 	}
 }

@@ -18,6 +18,15 @@ type Option func(*options)
 
 type options struct {
 	wrapTransport func(http.RoundTripper) http.RoundTripper
+	tokenFile     string
+}
+
+// WithTokenFile has every request carry the token in path instead of
+// NOMAD_TOKEN, read again whenever the file changes: a rotated token (a
+// workload identity's, renewed by Nomad) is used from the next request
+// on, without a restart.
+func WithTokenFile(path string) Option {
+	return func(o *options) { o.tokenFile = path }
 }
 
 // WithTransport has every request of the client, blocking queries and the

@@ -77,6 +77,13 @@ type config struct {
 	// resume): they accept the agent's flags but need no --repo.
 	noSource bool
 	pprof    bool
+
+	// nomadTokenFile and consulTokenFile hold the tokens instead of
+	// NOMAD_TOKEN and CONSUL_HTTP_TOKEN (--nomad-token-file…).
+	nomadTokenFile, consulTokenFile string
+
+	// checkOutput is `drover check`'s --output: text or json.
+	checkOutput string
 }
 
 func defaultDataDir() string {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/drover-dev/drover/consul"
 	"github.com/drover-dev/drover/control"
-	"github.com/drover-dev/drover/leader"
 	"github.com/drover-dev/drover/metrics"
 )
 
@@ -104,7 +103,7 @@ func runResume(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 // operate writes the suspensions straight to Consul (no agent needed: the
 // leader watches the key) and prints what is suspended after the write.
 func operate(ctx context.Context, c *config, stdout, stderr io.Writer, name string, write func(context.Context, *control.Store) (control.Suspensions, error)) int {
-	cc, err := consul.New(consul.Options{Timeout: leader.ClientTimeout})
+	cc, err := c.consulClient()
 	if err != nil {
 		fmt.Fprintf(stderr, "drover %s: %v\n", name, err)
 		return exitError

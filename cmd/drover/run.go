@@ -16,7 +16,6 @@ import (
 	"github.com/drover-dev/drover/cycle"
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
-	"github.com/drover-dev/drover/leader"
 	"github.com/drover-dev/drover/metrics"
 	"github.com/drover-dev/drover/nomad"
 	"github.com/drover-dev/drover/reconcile"
@@ -51,6 +50,10 @@ Usage:
                            Kept in Consul (<state-prefix>suspend): takes the agent's flags, needs no agent.
   drover resume  [JOB…] [flags]
                            Lift those suspensions (no JOB: the instance's).
+  drover check   [flags]   Check, changing nothing, that the agent with these flags can work: Nomad and Consul
+                           reachable, each token capability drover needs in each namespace its jobs use, the
+                           git remote, credentials and ref, the HTTP surface. One line per check with the fix;
+                           exit 0 only when all pass.
   drover version           Print the version.
 
 Run "drover COMMAND --help" for the flags of one command.
@@ -97,6 +100,7 @@ func commands() []command {
 				c.syncFlags(f)
 				c.resetCountsFlag(f)
 				c.stateFlags(f)
+				c.clusterFlags(f)
 				c.planFlags(f)
 				c.commentFlags(f)
 				c.forgeFlags(f)
@@ -109,6 +113,7 @@ func commands() []command {
 				c.syncFlags(f)
 				c.resetCountsFlag(f)
 				c.stateFlags(f)
+				c.clusterFlags(f)
 				c.rolloutFlags(f, true)
 				c.controlFlags(f)
 				c.logFlags(f, "info")
@@ -119,6 +124,7 @@ func commands() []command {
 				c.jobFlags(f)
 				c.syncFlags(f)
 				c.stateFlags(f)
+				c.clusterFlags(f)
 				c.rolloutFlags(f, false)
 				c.agentFlags(f)
 				c.controlFlags(f)
@@ -126,6 +132,8 @@ func commands() []command {
 				c.forgeFlags(f)
 				c.logFlags(f, "info")
 			}, runAgent},
+		{"check", "", "Check, without changing anything, that the agent given the same flags can work: Nomad\nreachable, its version, the token and each capability drover needs in each namespace\nthe repository's jobs use; Consul reachable, KV write and check-and-set on\n--state-prefix, sessions (--ha), service and node read; the git remote, credentials\nand ref; the HTTP surface. One line per check, ✓ or ✗, with the fix. Exit 0 only\nwhen every check passes.",
+			checkFlags, runCheck},
 		{"suspend", "[JOB…]", "Suspend the jobs (name or namespace/name), or with no JOB the whole instance: they are\nplanned and reported, drift included, but nothing is applied or rolled back (see\n--rollback-while-suspended) until resumed. Written to Consul at <state-prefix>suspend;\nthe agent's leader acts on it at once. Takes every agent flag, so one flag set serves all.",
 			func(c *config, f *flagSet) {
 				agentFlagSet(c, f)
@@ -286,14 +294,11 @@ func wire(ctx context.Context, c *config, stderr io.Writer, m *metrics.Metrics, 
 	if m != nil {
 		nomadOpts = append(nomadOpts, nomad.WithTransport(m.NomadTransport))
 	}
-	nc, err := nomad.New(nomadOpts...)
+	nc, err := c.nomadClient(nomadOpts...)
 	if err != nil {
 		return nil, err
 	}
-	// Every call has its own deadline (--consul-timeout); the client's
-	// own is a backstop above the longest blocking query drover makes
-	// (the leader lock's monitor).
-	cc, err := consul.New(consul.Options{Timeout: leader.ClientTimeout})
+	cc, err := c.consulClient()
 	if err != nil {
 		return nil, err
 	}
@@ -470,6 +475,10 @@ func runAgent(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	bus := events.NewBus(500)
 	w, err := wire(ctx, c, stderr, m, bus)
 	if err != nil {
+		fmt.Fprintf(stderr, "drover agent: %v\n", err)
+		return exitError
+	}
+	if err := startChecks(ctx, c, w); err != nil {
 		fmt.Fprintf(stderr, "drover agent: %v\n", err)
 		return exitError
 	}

@@ -21,14 +21,18 @@ type nomadPorts struct {
 // one machine would collide; DNS and gRPC are not needed and are disabled
 // rather than given ports. Dev mode turns on cluster peering, which cannot
 // work without gRPC; turning it off spares its background routines.
-func consulConfig(p consulPorts) string {
+func consulConfig(p consulPorts, sec security) string {
+	http, https := p.HTTP, -1
+	if sec.tls != nil {
+		http, https = -1, p.HTTP
+	}
 	return fmt.Sprintf(`# Written by drover's testcluster.
 disable_update_check = true
 log_level            = "INFO"
 
 ports {
   http     = %d
-  https    = -1
+  https    = %d
   dns      = -1
   grpc     = -1
   grpc_tls = -1
@@ -40,14 +44,86 @@ ports {
 peering {
   enabled = false
 }
-`, p.HTTP, p.SerfLAN, p.SerfWAN, p.Server)
+%s`, http, https, p.SerfLAN, p.SerfWAN, p.Server, consulSecurityConfig(sec))
+}
+
+// security is how a cluster's agents are locked down: ACLs (default deny)
+// with known management tokens, and mutual TLS on every HTTP API. The zero
+// value is the open dev cluster.
+type security struct {
+	// nomadToken and consulToken are the management tokens; "" means ACLs
+	// are off. Consul's is set in its config (initial_management), Nomad's
+	// given to its bootstrap.
+	nomadToken, consulToken string
+	tls                     *TLSFiles
+}
+
+// consulSecurityConfig is the ACL and TLS part of Consul's config. The
+// agent token is the management token so the agent can register its own
+// node and Nomad's services without a policy of its own. Consul's RPC
+// stays as dev mode has it: TLS is asked of the HTTP API, the surface
+// drover and Nomad use.
+func consulSecurityConfig(sec security) string {
+	var s string
+	if sec.consulToken != "" {
+		s += fmt.Sprintf(`
+acl {
+  enabled        = true
+  default_policy = "deny"
+  tokens {
+    initial_management = %q
+    agent              = %q
+  }
+}
+`, sec.consulToken, sec.consulToken)
+	}
+	if f := sec.tls; f != nil {
+		s += fmt.Sprintf(`
+tls {
+  https {
+    ca_file         = %q
+    cert_file       = %q
+    key_file        = %q
+    verify_incoming = true
+  }
+}
+`, f.CACert, f.AgentCert, f.AgentKey)
+	}
+	return s
+}
+
+// nomadSecurityConfig is the ACL and TLS part of Nomad's config, and what
+// its consul block needs to reach a Consul locked the same way.
+func nomadSecurityConfig(sec security) (agent, consul string) {
+	if sec.nomadToken != "" {
+		agent += "\nacl {\n  enabled = true\n}\n"
+	}
+	if sec.consulToken != "" {
+		consul += fmt.Sprintf("  token = %q\n", sec.consulToken)
+	}
+	if f := sec.tls; f != nil {
+		agent += fmt.Sprintf(`
+tls {
+  http                   = true
+  rpc                    = true
+  ca_file                = %q
+  cert_file              = %q
+  key_file               = %q
+  verify_server_hostname = true
+  verify_https_client    = true
+}
+`, f.CACert, f.AgentCert, f.AgentKey)
+		consul += fmt.Sprintf("  ssl       = true\n  ca_file   = %q\n  cert_file = %q\n  key_file  = %q\n", f.CACert, f.AgentCert, f.AgentKey)
+	}
+	return agent, consul
 }
 
 // nomadConfig is the agent's config file. The fingerprint denylist is not
 // cosmetic: with AWS_CA_BUNDLE set, the AWS fingerprinter fails and the agent
 // exits at start-up; the cloud fingerprinters would also call out to metadata
 // endpoints, and every address here is loopback.
-func nomadConfig(p nomadPorts, dataDir string, consulHTTP int, capacity *Capacity) string {
+func nomadConfig(p nomadPorts, dataDir string, consulHTTP int, capacity *Capacity, sec security) string {
+	agentSec, consulSec := nomadSecurityConfig(sec)
 	return fmt.Sprintf(`# Written by drover's testcluster.
 disable_update_check = true
 bind_addr            = "127.0.0.1"
@@ -74,8 +150,8 @@ client {
 
 consul {
   address = "127.0.0.1:%d"
-}
-`, dataDir, p.HTTP, p.RPC, p.Serf, capacityConfig(capacity), consulHTTP)
+%s}
+%s`, dataDir, p.HTTP, p.RPC, p.Serf, capacityConfig(capacity), consulHTTP, consulSec, agentSec)
 }
 
 // capacityConfig is the client block's lines overriding its fingerprinted

@@ -95,7 +95,7 @@ func (c *Consul) firstStart(ctx context.Context, httpPort int) error {
 		httpPort = ports[0]
 	}
 	c.ports = consulPorts{HTTP: httpPort, SerfLAN: ports[1], SerfWAN: ports[2], Server: ports[3]}
-	if c.config, err = writeFile(c.dir, "consul.hcl", consulConfig(c.ports)); err != nil {
+	if c.config, err = writeFile(c.dir, "consul.hcl", consulConfig(c.ports, security{})); err != nil {
 		return err
 	}
 	// The address is explicit so CONSUL_HTTP_ADDR in the environment (a

@@ -94,6 +94,9 @@ func (c *Cluster) nomadReady(ctx context.Context) error {
 	if leader == "" {
 		return errors.New("no leader yet")
 	}
+	if err := c.bootstrapNomadACL(ctx); err != nil {
+		return err
+	}
 	nodes, _, err := c.nomadClient.Nodes().List(q)
 	if err != nil {
 		return err

@@ -53,6 +53,16 @@ type Options struct {
 	// what it fingerprints, e.g. for a benchmark placing more allocations
 	// than the machine could hold if they did real work.
 	Capacity *Capacity
+
+	// ACL starts both agents with ACLs on and denying by default, as
+	// production clusters run. The cluster's own clients (Nomad, Consul)
+	// carry management tokens; a test makes the tokens it hands drover
+	// with NomadToken and ConsulToken.
+	ACL bool
+
+	// TLS starts both agents with mutual TLS on their HTTP APIs (and
+	// Nomad's RPC), with certificates made for the cluster (TLSFiles).
+	TLS bool
 }
 
 // Capacity is a Nomad client's advertised resources (the client block's
@@ -71,6 +81,7 @@ type Cluster struct {
 	logOutput           io.Writer
 	readyTimeout        time.Duration
 	capacity            *Capacity
+	sec                 security
 
 	consulPorts  consulPorts
 	nomadPorts   nomadPorts
@@ -83,6 +94,9 @@ type Cluster struct {
 	consul  *process   // nil while stopped
 	nomad   *process
 	stopped bool
+	// bootstrapped is set once Nomad's ACL system has been bootstrapped
+	// with sec.nomadToken; a start-up retry resets it.
+	bootstrapped bool
 	// lastConsul and lastNomad outlive Stop, so a failed test can still
 	// quote the agents' logs after the cluster is down.
 	lastConsul, lastNomad *process
@@ -141,6 +155,9 @@ func newCluster(opts Options) (*Cluster, error) {
 		readyTimeout: opts.ReadyTimeout,
 		capacity:     opts.Capacity,
 	}
+	if opts.ACL {
+		c.sec.nomadToken, c.sec.consulToken = newSecret(), newSecret()
+	}
 	if c.readyTimeout <= 0 {
 		c.readyTimeout = 90 * time.Second
 	}
@@ -159,6 +176,11 @@ func newCluster(opts Options) (*Cluster, error) {
 	// absolute path keeps the config valid wherever it is read from.
 	if c.dir, err = filepath.Abs(c.dir); err != nil {
 		return nil, fmt.Errorf("testcluster: %w", err)
+	}
+	if opts.TLS {
+		if c.sec.tls, err = makeTLSFiles(c.dir); err != nil {
+			return nil, fmt.Errorf("testcluster: %w", err)
+		}
 	}
 	for _, p := range []int{opts.NomadHTTPPort, opts.ConsulHTTPPort} {
 		if p != 0 {
@@ -182,17 +204,18 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if c.consulConfig, err = writeFile(c.dir, "consul.hcl", consulConfig(c.consulPorts)); err != nil {
+	if c.consulConfig, err = writeFile(c.dir, "consul.hcl", consulConfig(c.consulPorts, c.sec)); err != nil {
 		return err
 	}
 	nomadData := filepath.Join(c.dir, "nomad-data")
-	nomadConfigPath, err := writeFile(c.dir, "nomad.hcl", nomadConfig(c.nomadPorts, nomadData, c.consulPorts.HTTP, c.capacity))
+	nomadConfigPath, err := writeFile(c.dir, "nomad.hcl", nomadConfig(c.nomadPorts, nomadData, c.consulPorts.HTTP, c.capacity, c.sec))
 	if err != nil {
 		return err
 	}
 	if err := c.newClients(); err != nil {
 		return err
 	}
+	c.bootstrapped = false
 
 	ctx, cancel := context.WithTimeout(ctx, c.readyTimeout)
 	defer cancel()
@@ -240,11 +263,11 @@ func (c *Cluster) pickPorts() error {
 // addresses are set explicitly so NOMAD_ADDR or CONSUL_HTTP_ADDR in the
 // environment (a developer's real cluster) can never redirect a test.
 func (c *Cluster) newClients() error {
-	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: c.NomadAddr()})
+	nc, err := nomadapi.NewClient(c.nomadAPIConfig(c.sec.nomadToken))
 	if err != nil {
 		return fmt.Errorf("nomad client: %w", err)
 	}
-	cc, err := consulapi.NewClient(&consulapi.Config{Address: c.ConsulAddr(), Scheme: "http"})
+	cc, err := consulapi.NewClient(c.consulAPIConfig(c.sec.consulToken))
 	if err != nil {
 		return fmt.Errorf("consul client: %w", err)
 	}
@@ -330,7 +353,11 @@ func (c *Cluster) stopAgents() error {
 
 // NomadAddr is Nomad's HTTP address, in the form NOMAD_ADDR takes.
 func (c *Cluster) NomadAddr() string {
-	return "http://127.0.0.1:" + strconv.Itoa(c.nomadPorts.HTTP)
+	scheme := "http"
+	if c.sec.tls != nil {
+		scheme = "https"
+	}
+	return scheme + "://127.0.0.1:" + strconv.Itoa(c.nomadPorts.HTTP)
 }
 
 // ConsulAddr is Consul's HTTP address, in the form CONSUL_HTTP_ADDR takes
@@ -348,8 +375,17 @@ func (c *Cluster) Consul() *consulapi.Client { return c.consulClient }
 // Env is the environment that points Nomad and Consul clients (drover, the
 // nomad and consul CLIs) at this cluster; append it to os.Environ() for a
 // child process.
+// With Options.TLS it names the CA and the client certificate too. It
+// never carries a token: with Options.ACL a test hands drover a token
+// made from a policy (NomadToken, ConsulToken), not the management one.
 func (c *Cluster) Env() []string {
-	return []string{"NOMAD_ADDR=" + c.NomadAddr(), "CONSUL_HTTP_ADDR=" + c.ConsulAddr()}
+	env := []string{"NOMAD_ADDR=" + c.NomadAddr(), "CONSUL_HTTP_ADDR=" + c.ConsulAddr()}
+	if f := c.sec.tls; f != nil {
+		env = append(env,
+			"NOMAD_CACERT="+f.CACert, "NOMAD_CLIENT_CERT="+f.ClientCert, "NOMAD_CLIENT_KEY="+f.ClientKey,
+			"CONSUL_HTTP_SSL=true", "CONSUL_CACERT="+f.CACert, "CONSUL_CLIENT_CERT="+f.ClientCert, "CONSUL_CLIENT_KEY="+f.ClientKey)
+	}
+	return env
 }
 
 // Dir is the cluster's work directory: configs, Nomad's data and, unless

@@ -9,7 +9,15 @@ import "testing"
 // the end of both agents' logs is added to its output.
 func StartT(t testing.TB) *Cluster {
 	t.Helper()
-	c, err := Start(t.Context(), Options{Dir: t.TempDir()})
+	return StartWithT(t, Options{})
+}
+
+// StartWithT is StartT with options, e.g. ACL and TLS; opts.Dir is
+// replaced by a directory under t.TempDir().
+func StartWithT(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	opts.Dir = t.TempDir()
+	c, err := Start(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("start Nomad+Consul dev cluster: %v", err)
 	}
