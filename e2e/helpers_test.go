@@ -72,6 +72,10 @@ func helloJob(id, version string) string {
 
 // helloSpec is the hello job with an optional update block (indented, with
 // its newline), the task's command and its args, both HCL expressions.
+// The check's timeout is generous on purpose: on a loaded 2-core machine
+// the example can take over a second to answer, and one timed-out check
+// during a bake fails a good rollout. The bad variants answer 500 (or do
+// not start), so no test relies on a check timing out.
 func helloSpec(id, update, command, args string) string {
 	return fmt.Sprintf(`job %q {
 %s  group "web" {
@@ -86,7 +90,7 @@ func helloSpec(id, update, command, args string) string {
         type     = "http"
         path     = "/health"
         interval = "1s"
-        timeout  = "1s"
+        timeout  = "5s"
       }
     }
     task "hello" {

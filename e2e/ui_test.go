@@ -223,7 +223,7 @@ func hostileJob(id, note, checkPort string, evilPort int) string {
         port     = %q
         path     = "/health"
         interval = "1s"
-        timeout  = "1s"
+        timeout  = "5s"
       }
     }
     task "hello" {
