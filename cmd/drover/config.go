@@ -95,7 +95,7 @@ func defaultDataDir() string {
 
 func (c *config) sourceFlags(f *flagSet, withDir bool) {
 	g := f.group("Git source")
-	f.String(g, &c.configFile, "config", "", "HCL file of source blocks: many repos (or paths of one) followed by one drover, each\nwith its own ref, paths, variables, namespace, credentials and prune. Replaces --repo,\n--ref, --path and the other source flags. See \"Many sources\" in the README.")
+	f.String(g, &c.configFile, "config", "", "HCL file of source blocks: many repos (or paths of one) followed by one drover, each\nwith its own ref, paths, variables, namespace, credentials and prune. Replaces --repo,\n--ref, --path and the other source flags. See docs/guides/many-sources.md.")
 	f.String(g, &c.repo, "repo", "", "Git repository to follow: https://…, ssh://…, git@host:path, file://… or a local path.")
 	f.String(g, &c.ref, "ref", "", "Branch, tag or full commit SHA to follow. Empty: the remote's default branch.")
 	if withDir {
