@@ -193,9 +193,15 @@ func TestElection_OneLeaderStandbySeesItResignHandsOver(t *testing.T) {
 	giveUp := make(chan campaignResult, 1)
 	campaign(cctx, third, giveUp)
 	tlog.waitEvent(t, "leader.standby", map[string]string{"leader": next.id})
-	third.mu.Lock()
-	session := third.own
-	third.mu.Unlock()
+	// The lock key's watch runs beside the attempt, so standby can be
+	// logged before the attempt's session exists: wait for the session.
+	var session string
+	testutil.WaitFor(t, 5*time.Second, "the third campaign's session", func() (bool, string) {
+		third.mu.Lock()
+		session = third.own
+		third.mu.Unlock()
+		return session != "", "no session yet"
+	})
 	cancel()
 	select {
 	case r := <-giveUp:
