@@ -3,22 +3,9 @@ package events
 import (
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/rs/zerolog"
 )
-
-// Counts tally a sync's report (reconcile.Counts).
-type Counts struct {
-	InSync    int `json:"in_sync"`
-	Create    int `json:"create"`
-	Update    int `json:"update"`
-	Drift     int `json:"drift"`
-	Orphans   int `json:"orphans"`
-	Pruned    int `json:"pruned"`
-	Applied   int `json:"applied"`
-	Conflicts int `json:"conflicts"`
-	Errors    int `json:"errors"`
-	Planned   int `json:"planned"`
-}
 
 // SyncStart: a sync cycle began.
 type SyncStart struct {
@@ -35,7 +22,7 @@ type SyncDone struct {
 	Kind       string        `json:"kind,omitempty" doc:"how the failure is retried: transient or stalled"`
 	Error      string        `json:"error,omitempty" doc:"why it failed"`
 	Commit     string        `json:"commit,omitempty" doc:"the commit synced"`
-	Counts     *Counts       `json:"counts,omitempty" doc:"the jobs by class and outcome"`
+	Counts     *api.Counts   `json:"counts,omitempty" doc:"the jobs by class and outcome"`
 	Errors     int           `json:"errors,omitempty" doc:"jobs that failed or conflicted"`
 	DurationMS int64         `json:"duration_ms" doc:"how long it took"`
 	RetryIn    time.Duration `json:"retry_in,omitempty" doc:"when a failed sync is tried again"`

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/rs/zerolog"
 )
 
@@ -15,7 +16,7 @@ func TestEmit_WritesTheLogLineAtTheTypesLevel(t *testing.T) {
 	em := NewEmitter(zerolog.New(&buf), nil)
 	em.Emit(RolloutFailed{Subject: Subject{Job: "web", Namespace: "default", Commit: "c2", Version: 3},
 		Kind: "deploy", Reason: "check failing", RollbackTo: "c1",
-		Problems: []Problem{{Kind: "check", Check: "http", Status: "critical"}}}, "rollout failed")
+		Problems: []api.Problem{{Kind: "check", Check: "http", Status: "critical"}}}, "rollout failed")
 	em.Emit(RolloutError{Subject: Subject{Job: "web"}, Error: "no", RetryIn: 1500 * time.Millisecond}, "retrying")
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 2 {

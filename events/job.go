@@ -3,24 +3,16 @@ package events
 import (
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/rs/zerolog"
 )
-
-// GroupCounts are a task group's planned changes (reconcile.GroupCounts).
-type GroupCounts struct {
-	Place       uint64 `json:"place"`
-	Stop        uint64 `json:"stop"`
-	InPlace     uint64 `json:"in_place"`
-	Destructive uint64 `json:"destructive"`
-	Canary      uint64 `json:"canary"`
-}
 
 // JobChange is what job.create, job.update and job.drift carry.
 type JobChange struct {
 	Subject
-	AppliedCommit string                 `json:"applied_commit" doc:"the commit drover last registered for the job"`
-	Changes       []string               `json:"changes" doc:"the plan's changes, one per field"`
-	Groups        map[string]GroupCounts `json:"groups,omitempty" doc:"per task group: allocations placed, stopped, updated in place or destructively, canaries"`
+	AppliedCommit string                     `json:"applied_commit" doc:"the commit drover last registered for the job"`
+	Changes       []string                   `json:"changes" doc:"the plan's changes, one per field"`
+	Groups        map[string]api.GroupCounts `json:"groups,omitempty" doc:"per task group: allocations placed, stopped, updated in place or destructively, canaries"`
 }
 
 // JobCreate: git has a job the cluster does not run.

@@ -3,21 +3,9 @@ package events
 import (
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/rs/zerolog"
 )
-
-// Problem is one thing that failed a rollout (health.Problem).
-type Problem struct {
-	// Kind is "deployment", "allocation", "task" or "check".
-	Kind   string   `json:"kind"`
-	Alloc  string   `json:"alloc,omitempty"`
-	Group  string   `json:"group,omitempty"`
-	Task   string   `json:"task,omitempty"`
-	Check  string   `json:"check,omitempty"`
-	Status string   `json:"status,omitempty"`
-	Output string   `json:"output,omitempty"`
-	Events []string `json:"events,omitempty"`
-}
 
 // RolloutStarted: a registered version is being watched.
 type RolloutStarted struct {
@@ -57,12 +45,12 @@ type RolloutHealthy struct {
 // RolloutFailed: the rollout failed its checks or its deadline.
 type RolloutFailed struct {
 	Subject
-	Kind          string    `json:"kind" doc:"deploy or rollback"`
-	Reason        string    `json:"reason" doc:"why it failed"`
-	Problems      []Problem `json:"problems" doc:"the failing checks, allocations and tasks, with output and task events"`
-	NomadReverted string    `json:"nomad_reverted,omitempty" doc:"the version Nomad's auto_revert put back"`
-	RollbackTo    string    `json:"rollback_to,omitempty" doc:"the last good commit drover rolls back to"`
-	Rollback      string    `json:"rollback,omitempty" doc:"why nothing is rolled back"`
+	Kind          string        `json:"kind" doc:"deploy or rollback"`
+	Reason        string        `json:"reason" doc:"why it failed"`
+	Problems      []api.Problem `json:"problems" doc:"the failing checks, allocations and tasks, with output and task events"`
+	NomadReverted string        `json:"nomad_reverted,omitempty" doc:"the version Nomad's auto_revert put back"`
+	RollbackTo    string        `json:"rollback_to,omitempty" doc:"the last good commit drover rolls back to"`
+	Rollback      string        `json:"rollback,omitempty" doc:"why nothing is rolled back"`
 }
 
 // RolloutUnknown: health cannot be seen; no verdict yet.

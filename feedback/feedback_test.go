@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/forge"
 	"github.com/drover-dev/drover/forge/forgetest"
@@ -38,7 +39,7 @@ func job(commit string) events.Subject {
 
 var failedEvent = ev(0, events.RolloutFailed{Subject: job(bad),
 	Kind: "deploy", Reason: "check failing", RollbackTo: good,
-	Problems: []events.Problem{
+	Problems: []api.Problem{
 		{Kind: "allocation", Alloc: "a1"},
 		{Kind: "check", Check: "service: \"web\" check", Status: "critical",
 			Output: "HTTP GET http://127.0.0.1:23456/health: 500 Internal Server Error Output: " + strings.Repeat("unhealthy ", 30)},
