@@ -26,13 +26,10 @@ type Revision struct {
 	At      time.Time `json:"at"`
 }
 
-// Quarantine is a spec whose rollout failed: drover does not apply it again.
-type Quarantine struct {
-	Fingerprint string    `json:"fingerprint"`
-	Commit      string    `json:"commit"`
-	Reason      string    `json:"reason"`
-	At          time.Time `json:"at"`
-}
+// Quarantine is a spec whose rollout failed: drover does not apply it
+// again. What is kept in Consul is what /v1/status shows, so it is the
+// schema's type; the JSON is both the KV format and the API's.
+type Quarantine = api.Quarantine
 
 // Phase is where a rollout is; its words are the schema's (api.Phase),
 // kept here and shown on /v1/status alike.
@@ -109,20 +106,10 @@ type Job struct {
 	History []HistoryEntry `json:"history,omitempty"`
 }
 
-// HistoryEntry is one register drover made of a job, and its verdict.
-type HistoryEntry struct {
-	Commit  string `json:"commit"`
-	Version uint64 `json:"version"`
-	// Class is the sync class that made drover register: create, update,
-	// drift.
-	Class string    `json:"class,omitempty"`
-	Kind  Kind      `json:"kind"`
-	At    time.Time `json:"at"`
-	// Verdict is the rollout's phase: watching until it is judged.
-	Verdict Phase `json:"verdict"`
-	// Reason explains a failed, unknown or superseded verdict.
-	Reason string `json:"reason,omitempty"`
-}
+// HistoryEntry is one register drover made of a job, and its verdict
+// (the rollout's phase: watching until it is judged). Kept in Consul as
+// /v1/status shows it: the schema's type.
+type HistoryEntry = api.HistoryEntry
 
 // maxHistory bounds a job's history; the oldest entries go first.
 const maxHistory = 20
@@ -160,16 +147,9 @@ func (j *Job) Judge(commit string, version uint64, verdict Phase, reason string)
 	}
 }
 
-// RolledBack records a rollback.
-type RolledBack struct {
-	FromCommit string    `json:"from_commit"`
-	ToCommit   string    `json:"to_commit"`
-	Reason     string    `json:"reason"`
-	At         time.Time `json:"at"`
-	// ByNomad is set when Nomad's auto_revert had already put the last
-	// good spec back and drover registered nothing.
-	ByNomad bool `json:"by_nomad,omitempty"`
-}
+// RolledBack records a rollback. Kept in Consul as /v1/status shows it:
+// the schema's type.
+type RolledBack = api.RolledBack
 
 // maxQuarantined bounds the quarantine list; the oldest entries go first.
 const maxQuarantined = 20
