@@ -93,6 +93,23 @@ func TestEntry_JSONKeepsTheEventsAPIShape(t *testing.T) {
 	}
 }
 
+// An event type left out of the registry (a bug the registry tests
+// catch) is still logged, loudly, rather than lost.
+func TestEmit_AnUnregisteredTypeIsLoggedAtError(t *testing.T) {
+	type unregistered struct {
+		Why string `json:"why"`
+	}
+	var buf bytes.Buffer
+	NewEmitter(zerolog.New(&buf), nil).Emit(unregistered{Why: "forgotten"}, "oops")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("log = %q: %v", buf.String(), err)
+	}
+	if line["level"] != "error" || line["event"] != "events.unregistered" || line["why"] != "forgotten" {
+		t.Errorf("line = %s", buf.String())
+	}
+}
+
 func TestEmit_NilEmitterEmitsNothing(t *testing.T) {
 	var em *Emitter
 	em.Emit(AgentStop{}, "stopped") // must not panic

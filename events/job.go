@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/api"
-	"github.com/rs/zerolog"
 )
 
 // JobChange is what job.create, job.update and job.drift carry.
@@ -111,37 +110,3 @@ type JobQuarantined struct {
 	Subject
 	Fingerprint string `json:"fingerprint" doc:"the quarantined spec's fingerprint"`
 }
-
-func (JobCreate) EventName() string          { return "job.create" }
-func (JobUpdate) EventName() string          { return "job.update" }
-func (JobDrift) EventName() string           { return "job.drift" }
-func (JobInSync) EventName() string          { return "job.in_sync" }
-func (JobApplied) EventName() string         { return "job.applied" }
-func (JobError) EventName() string           { return "job.error" }
-func (JobConflict) EventName() string        { return "job.conflict" }
-func (JobHeld) EventName() string            { return "job.held" }
-func (JobOrphan) EventName() string          { return "job.orphan" }
-func (JobPruned) EventName() string          { return "job.pruned" }
-func (JobSkipped) EventName() string         { return "job.skipped" }
-func (JobPlacementFailed) EventName() string { return "job.placement_failed" }
-func (JobCountIgnored) EventName() string    { return "job.count_ignored" }
-func (JobIgnoredDiff) EventName() string     { return "job.ignored_diff" }
-func (JobRetryLater) EventName() string      { return "job.retry_later" }
-func (JobQuarantined) EventName() string     { return "job.quarantined" }
-
-func (JobCreate) Level() zerolog.Level          { return zerolog.InfoLevel }
-func (JobUpdate) Level() zerolog.Level          { return zerolog.InfoLevel }
-func (JobDrift) Level() zerolog.Level           { return zerolog.InfoLevel }
-func (JobInSync) Level() zerolog.Level          { return zerolog.DebugLevel }
-func (JobApplied) Level() zerolog.Level         { return zerolog.InfoLevel }
-func (JobError) Level() zerolog.Level           { return zerolog.ErrorLevel }
-func (JobConflict) Level() zerolog.Level        { return zerolog.WarnLevel }
-func (JobHeld) Level() zerolog.Level            { return zerolog.InfoLevel }
-func (JobOrphan) Level() zerolog.Level          { return zerolog.WarnLevel }
-func (JobPruned) Level() zerolog.Level          { return zerolog.InfoLevel }
-func (JobSkipped) Level() zerolog.Level         { return zerolog.WarnLevel }
-func (JobPlacementFailed) Level() zerolog.Level { return zerolog.WarnLevel }
-func (JobCountIgnored) Level() zerolog.Level    { return zerolog.DebugLevel }
-func (JobIgnoredDiff) Level() zerolog.Level     { return zerolog.DebugLevel }
-func (JobRetryLater) Level() zerolog.Level      { return zerolog.DebugLevel }
-func (JobQuarantined) Level() zerolog.Level     { return zerolog.WarnLevel }
