@@ -25,9 +25,7 @@ func (m *Manager) Status() []api.JobRollout {
 		}
 		w := m.watches[k]
 		if r := j.Rollout; r != nil {
-			st.Rollout = &api.Rollout{Kind: r.Kind, Commit: r.Commit, Fingerprint: r.Fingerprint, Path: r.Path, Source: r.Source,
-				Version: r.Version, At: r.At, FromCommit: r.FromCommit, Phase: r.Phase, Started: r.Started,
-				HealthySince: r.HealthySince, Finished: r.Finished, Reason: r.Reason}
+			st.Rollout = &api.Rollout{RolloutRecord: *r}
 			if w != nil {
 				st.Rollout.Waiting, st.Rollout.Unreachable = w.latest.Waiting, w.latest.Unreachable
 				if w.latest.Phase != "" && !w.latest.Final() {

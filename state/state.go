@@ -7,24 +7,14 @@ package state
 
 import (
 	"slices"
-	"time"
 
 	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/jobs"
 )
 
-// Revision is one spec of a job as git had it.
-type Revision struct {
-	Commit      string `json:"commit"`
-	Fingerprint string `json:"fingerprint"`
-	Path        string `json:"path"`
-	// Source names the source Path is in, with many sources (--config):
-	// a rollback reads the spec from that source's repo.
-	Source string `json:"source,omitempty"`
-	// Version is the Nomad job version the register produced.
-	Version uint64    `json:"version"`
-	At      time.Time `json:"at"`
-}
+// Revision is one spec of a job as git had it: the schema's type, kept
+// in Consul as /v1/status shows it.
+type Revision = api.Revision
 
 // Quarantine is a spec whose rollout failed: drover does not apply it
 // again. What is kept in Consul is what /v1/status shows, so it is the
@@ -62,30 +52,9 @@ const (
 	Rollback = api.KindRollback
 )
 
-// Rollout is one watched register of a job.
-type Rollout struct {
-	Kind Kind `json:"kind"`
-	Revision
-	// FromCommit is, for a rollback, the commit whose rollout failed.
-	FromCommit string    `json:"from_commit,omitempty"`
-	Phase      Phase     `json:"phase"`
-	Started    time.Time `json:"started"`
-	// HealthySince is when the rollout last became healthy.
-	HealthySince *time.Time `json:"healthy_since,omitempty"`
-	Finished     *time.Time `json:"finished,omitempty"`
-	// Reason explains a failed, unknown or superseded verdict.
-	Reason string `json:"reason,omitempty"`
-}
-
-// InFlight reports whether the rollout still awaits a verdict, so a
-// restarted agent resumes its watch: watching, baking, or unknown without
-// a final verdict.
-func (r *Rollout) InFlight() bool {
-	if r == nil {
-		return false
-	}
-	return r.Phase.InFlight() || (r.Phase == Unknown && r.Finished == nil)
-}
+// Rollout is one watched register of a job, kept in Consul as /v1/status
+// shows it (without what the live watch adds): the schema's type.
+type Rollout = api.RolloutRecord
 
 // Job is everything drover remembers about one job.
 type Job struct {
