@@ -3,7 +3,10 @@
 // the web page, the e2e tests and scripts read it, and `drover plan --json`
 // prints its report. It imports nothing of drover's, so every layer can
 // use it; the JSON it gives is a published contract (see the README), and
-// agent's golden test fails when it changes.
+// agent's golden test fails when it changes. The rollout records
+// (RolloutRecord, Revision, Quarantine, RolledBack, HistoryEntry) are also
+// what package state keeps in Consul: their JSON is the KV format too, and
+// state's round-trip tests fail when it changes.
 package api
 
 import (
