@@ -438,8 +438,7 @@ func (a *Agent) cycle(ctx context.Context, cycles Cycles, req request, attempt i
 	}
 	*stalled = ""
 	c := report.Counts()
-	counts := events.Counts(c)
-	a.events.Emit(events.SyncDone{Commit: report.Revision, Counts: &counts, Errors: c.Errors + c.Conflicts,
+	a.events.Emit(events.SyncDone{Commit: report.Revision, Counts: &c, Errors: c.Errors + c.Conflicts,
 		DurationMS: took.Milliseconds()}, "sync finished")
 	return report, nil
 }

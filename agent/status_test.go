@@ -99,8 +99,9 @@ func statusFixture() api.Status {
 			Quarantined: []api.Quarantine{{Fingerprint: "fp-bad", Commit: "bad1", Reason: "check web failed", At: at(-300)}},
 			RolledBack:  &api.RolledBack{FromCommit: "bad1", ToCommit: "good1", Reason: "check web failed", At: at(-290), ByNomad: true},
 			Held:        "window closed",
-			Rollout: &api.Rollout{Kind: api.KindDeploy, Commit: "c0ffee", Fingerprint: "fp-new", Path: "web.nomad.hcl", Source: "alpha", Version: 4, At: at(11),
-				FromCommit: "bad1", Phase: api.PhaseBaking, Started: at(11), HealthySince: ptr(at(15)), Finished: ptr(at(25)), Reason: "because",
+			Rollout: &api.Rollout{RolloutRecord: api.RolloutRecord{Kind: api.KindDeploy,
+				Revision:   api.Revision{Commit: "c0ffee", Fingerprint: "fp-new", Path: "web.nomad.hcl", Source: "alpha", Version: 4, At: at(11)},
+				FromCommit: "bad1", Phase: api.PhaseBaking, Started: at(11), HealthySince: ptr(at(15)), Finished: ptr(at(25)), Reason: "because"},
 				Waiting: []string{"alloc 1234 healthy"}, Unreachable: "consul"},
 			History: []api.HistoryEntry{
 				{Commit: "bad1", Version: 3, Class: "update", Kind: api.KindDeploy, At: at(-310), Verdict: api.PhaseFailed, Reason: "check web failed"},

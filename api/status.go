@@ -3,7 +3,10 @@
 // the web page, the e2e tests and scripts read it, and `drover plan --json`
 // prints its report. It imports nothing of drover's, so every layer can
 // use it; the JSON it gives is a published contract (see the README), and
-// agent's golden test fails when it changes.
+// agent's golden test fails when it changes. The rollout records
+// (RolloutRecord, Revision, Quarantine, RolledBack, HistoryEntry) are also
+// what package state keeps in Consul: their JSON is the KV format too, and
+// state's round-trip tests fail when it changes.
 package api
 
 import (
@@ -215,24 +218,48 @@ type RolledBack struct {
 // Rollout is a job's newest rollout, and while it is watched what it is
 // waiting for.
 type Rollout struct {
-	Kind        RolloutKind `json:"kind"`
-	Commit      string      `json:"commit"`
-	Fingerprint string      `json:"fingerprint"`
-	Path        string      `json:"path"`
-	Source      string      `json:"source,omitempty"`
-	// Version is the Nomad job version the register produced, at At.
-	Version uint64    `json:"version"`
-	At      time.Time `json:"at"`
+	RolloutRecord
+	Waiting     []string `json:"waiting,omitempty"`
+	Unreachable string   `json:"unreachable,omitempty"`
+}
+
+// RolloutRecord is one watched register of a job, as drover keeps it in
+// Consul (state.Rollout) and shows it.
+type RolloutRecord struct {
+	Kind RolloutKind `json:"kind"`
+	Revision
 	// FromCommit is, for a rollback, the commit whose rollout failed.
-	FromCommit   string     `json:"from_commit,omitempty"`
-	Phase        Phase      `json:"phase"`
-	Started      time.Time  `json:"started"`
+	FromCommit string    `json:"from_commit,omitempty"`
+	Phase      Phase     `json:"phase"`
+	Started    time.Time `json:"started"`
+	// HealthySince is when the rollout last became healthy.
 	HealthySince *time.Time `json:"healthy_since,omitempty"`
 	Finished     *time.Time `json:"finished,omitempty"`
 	// Reason explains a failed, unknown or superseded verdict.
-	Reason      string   `json:"reason,omitempty"`
-	Waiting     []string `json:"waiting,omitempty"`
-	Unreachable string   `json:"unreachable,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// InFlight reports whether the rollout still awaits a verdict, so a
+// restarted agent resumes its watch: watching, baking, or unknown without
+// a final verdict.
+func (r *RolloutRecord) InFlight() bool {
+	if r == nil {
+		return false
+	}
+	return r.Phase.InFlight() || (r.Phase == PhaseUnknown && r.Finished == nil)
+}
+
+// Revision is one spec of a job as git had it.
+type Revision struct {
+	Commit      string `json:"commit"`
+	Fingerprint string `json:"fingerprint"`
+	Path        string `json:"path"`
+	// Source names the source Path is in, with many sources (--config):
+	// a rollback reads the spec from that source's repo.
+	Source string `json:"source,omitempty"`
+	// Version is the Nomad job version the register produced.
+	Version uint64    `json:"version"`
+	At      time.Time `json:"at"`
 }
 
 // HistoryEntry is one register drover made of a job, and its verdict.

@@ -3,22 +3,9 @@ package events
 import (
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/rs/zerolog"
 )
-
-// Counts tally a sync's report (reconcile.Counts).
-type Counts struct {
-	InSync    int `json:"in_sync"`
-	Create    int `json:"create"`
-	Update    int `json:"update"`
-	Drift     int `json:"drift"`
-	Orphans   int `json:"orphans"`
-	Pruned    int `json:"pruned"`
-	Applied   int `json:"applied"`
-	Conflicts int `json:"conflicts"`
-	Errors    int `json:"errors"`
-	Planned   int `json:"planned"`
-}
 
 // SyncStart: a sync cycle began.
 type SyncStart struct {
@@ -35,10 +22,22 @@ type SyncDone struct {
 	Kind       string        `json:"kind,omitempty" doc:"how the failure is retried: transient or stalled"`
 	Error      string        `json:"error,omitempty" doc:"why it failed"`
 	Commit     string        `json:"commit,omitempty" doc:"the commit synced"`
-	Counts     *Counts       `json:"counts,omitempty" doc:"the jobs by class and outcome"`
+	Counts     *api.Counts   `json:"counts,omitempty" doc:"the jobs by class and outcome"`
 	Errors     int           `json:"errors,omitempty" doc:"jobs that failed or conflicted"`
 	DurationMS int64         `json:"duration_ms" doc:"how long it took"`
 	RetryIn    time.Duration `json:"retry_in,omitempty" doc:"when a failed sync is tried again"`
+}
+
+// Level is error for a failed sync, warn when some jobs failed, info
+// otherwise.
+func (e SyncDone) Level() zerolog.Level {
+	switch {
+	case e.Result == "failed":
+		return zerolog.ErrorLevel
+	case e.Errors > 0:
+		return zerolog.WarnLevel
+	}
+	return zerolog.InfoLevel
 }
 
 // SyncStalled: the sync cannot succeed until the configuration or the
@@ -132,6 +131,15 @@ type WebhookIgnored struct {
 	Routine bool `json:"-"`
 }
 
+// Level is debug for a routine push (to a ref not followed), info
+// otherwise.
+func (e WebhookIgnored) Level() zerolog.Level {
+	if e.Routine {
+		return zerolog.DebugLevel
+	}
+	return zerolog.InfoLevel
+}
+
 // WatchError: a blocking watch failed; it is retried.
 type WatchError struct {
 	Watch   string        `json:"watch,omitempty" doc:"the watch: cluster, forwarded or suspensions"`
@@ -181,6 +189,14 @@ type LeaderLost struct {
 	ID      string `json:"id" doc:"this replica's ID"`
 	Reason  string `json:"reason" doc:"resigned, stopped, or what ended the term"`
 	Session string `json:"session" doc:"the Consul session"`
+}
+
+// Level is info when the replica resigned or stopped, warn otherwise.
+func (e LeaderLost) Level() zerolog.Level {
+	if e.Reason == "resigned" || e.Reason == "stopped" {
+		return zerolog.InfoLevel
+	}
+	return zerolog.WarnLevel
 }
 
 // LeaderStandby: another replica is leader.
@@ -244,95 +260,3 @@ type StatusFailed struct {
 type StatusDropped struct {
 	Status string `json:"status" doc:"which status"`
 }
-
-func (SyncStart) EventName() string          { return "sync.start" }
-func (SyncDone) EventName() string           { return "sync.done" }
-func (SyncStalled) EventName() string        { return "sync.stalled" }
-func (SyncHeld) EventName() string           { return "sync.held" }
-func (ControlSuspended) EventName() string   { return "control.suspended" }
-func (ControlResumed) EventName() string     { return "control.resumed" }
-func (APISuspend) EventName() string         { return "api.suspend" }
-func (APIResume) EventName() string          { return "api.resume" }
-func (APIRejected) EventName() string        { return "api.rejected" }
-func (ForwardError) EventName() string       { return "forward.error" }
-func (WebhookPing) EventName() string        { return "webhook.ping" }
-func (WebhookPush) EventName() string        { return "webhook.push" }
-func (WebhookRejected) EventName() string    { return "webhook.rejected" }
-func (WebhookIgnored) EventName() string     { return "webhook.ignored" }
-func (WatchError) EventName() string         { return "watch.error" }
-func (WatchRecovered) EventName() string     { return "watch.recovered" }
-func (AgentStart) EventName() string         { return "agent.start" }
-func (AgentStop) EventName() string          { return "agent.stop" }
-func (AgentError) EventName() string         { return "agent.error" }
-func (HTTPError) EventName() string          { return "http.error" }
-func (HTTPServeError) EventName() string     { return "http.serve_error" }
-func (LeaderAcquired) EventName() string     { return "leader.acquired" }
-func (LeaderLost) EventName() string         { return "leader.lost" }
-func (LeaderStandby) EventName() string      { return "leader.standby" }
-func (LeaderError) EventName() string        { return "leader.error" }
-func (SourceError) EventName() string        { return "source.error" }
-func (SourceRecovered) EventName() string    { return "source.recovered" }
-func (GitInsecureHostKey) EventName() string { return "git.insecure_host_key" }
-func (CheckFailed) EventName() string        { return "check.failed" }
-func (NotifyFailed) EventName() string       { return "notify.failed" }
-func (NotifyDropped) EventName() string      { return "notify.dropped" }
-func (StatusFailed) EventName() string       { return "status.failed" }
-func (StatusDropped) EventName() string      { return "status.dropped" }
-
-func (SyncStart) Level() zerolog.Level { return zerolog.InfoLevel }
-
-func (e SyncDone) Level() zerolog.Level {
-	switch {
-	case e.Result == "failed":
-		return zerolog.ErrorLevel
-	case e.Errors > 0:
-		return zerolog.WarnLevel
-	}
-	return zerolog.InfoLevel
-}
-
-func (SyncStalled) Level() zerolog.Level      { return zerolog.WarnLevel }
-func (SyncHeld) Level() zerolog.Level         { return zerolog.InfoLevel }
-func (ControlSuspended) Level() zerolog.Level { return zerolog.WarnLevel }
-func (ControlResumed) Level() zerolog.Level   { return zerolog.InfoLevel }
-func (APISuspend) Level() zerolog.Level       { return zerolog.InfoLevel }
-func (APIResume) Level() zerolog.Level        { return zerolog.InfoLevel }
-func (APIRejected) Level() zerolog.Level      { return zerolog.WarnLevel }
-func (ForwardError) Level() zerolog.Level     { return zerolog.WarnLevel }
-func (WebhookPing) Level() zerolog.Level      { return zerolog.InfoLevel }
-func (WebhookPush) Level() zerolog.Level      { return zerolog.InfoLevel }
-func (WebhookRejected) Level() zerolog.Level  { return zerolog.WarnLevel }
-
-func (e WebhookIgnored) Level() zerolog.Level {
-	if e.Routine {
-		return zerolog.DebugLevel
-	}
-	return zerolog.InfoLevel
-}
-
-func (WatchError) Level() zerolog.Level     { return zerolog.WarnLevel }
-func (WatchRecovered) Level() zerolog.Level { return zerolog.InfoLevel }
-func (AgentStart) Level() zerolog.Level     { return zerolog.InfoLevel }
-func (AgentStop) Level() zerolog.Level      { return zerolog.InfoLevel }
-func (AgentError) Level() zerolog.Level     { return zerolog.ErrorLevel }
-func (HTTPError) Level() zerolog.Level      { return zerolog.ErrorLevel }
-func (HTTPServeError) Level() zerolog.Level { return zerolog.WarnLevel }
-func (LeaderAcquired) Level() zerolog.Level { return zerolog.InfoLevel }
-
-func (e LeaderLost) Level() zerolog.Level {
-	if e.Reason == "resigned" || e.Reason == "stopped" {
-		return zerolog.InfoLevel
-	}
-	return zerolog.WarnLevel
-}
-
-func (LeaderStandby) Level() zerolog.Level      { return zerolog.InfoLevel }
-func (LeaderError) Level() zerolog.Level        { return zerolog.WarnLevel }
-func (SourceError) Level() zerolog.Level        { return zerolog.ErrorLevel }
-func (SourceRecovered) Level() zerolog.Level    { return zerolog.InfoLevel }
-func (GitInsecureHostKey) Level() zerolog.Level { return zerolog.WarnLevel }
-func (CheckFailed) Level() zerolog.Level        { return zerolog.WarnLevel }
-func (NotifyFailed) Level() zerolog.Level       { return zerolog.WarnLevel }
-func (NotifyDropped) Level() zerolog.Level      { return zerolog.WarnLevel }
-func (StatusFailed) Level() zerolog.Level       { return zerolog.WarnLevel }
-func (StatusDropped) Level() zerolog.Level      { return zerolog.WarnLevel }

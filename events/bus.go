@@ -24,7 +24,7 @@ type Entry struct {
 }
 
 // Name is the event's name, "rollout.started".
-func (e Entry) Name() string { return e.Event.EventName() }
+func (e Entry) Name() string { return NameOf(e.Event) }
 
 // MarshalJSON writes the entry as GET /v1/events has always shown it:
 // "seq", "event", "level", "time", and "fields" holding the event's fields

@@ -27,11 +27,11 @@ func (em *Emitter) Emit(e Event, msg string) {
 	if em == nil {
 		return
 	}
-	level := e.Level()
+	level := LevelOf(e)
 	// WithLevel is nil below the logger's level: a quiet log costs no
 	// field encoding.
 	if line := em.log.WithLevel(level); line != nil {
-		line = line.Str("event", e.EventName())
+		line = line.Str("event", NameOf(e))
 		for _, f := range FieldsOf(e) {
 			line = appendField(line, f)
 		}

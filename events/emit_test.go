@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/rs/zerolog"
 )
 
@@ -15,7 +16,7 @@ func TestEmit_WritesTheLogLineAtTheTypesLevel(t *testing.T) {
 	em := NewEmitter(zerolog.New(&buf), nil)
 	em.Emit(RolloutFailed{Subject: Subject{Job: "web", Namespace: "default", Commit: "c2", Version: 3},
 		Kind: "deploy", Reason: "check failing", RollbackTo: "c1",
-		Problems: []Problem{{Kind: "check", Check: "http", Status: "critical"}}}, "rollout failed")
+		Problems: []api.Problem{{Kind: "check", Check: "http", Status: "critical"}}}, "rollout failed")
 	em.Emit(RolloutError{Subject: Subject{Job: "web"}, Error: "no", RetryIn: 1500 * time.Millisecond}, "retrying")
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 2 {
@@ -89,6 +90,23 @@ func TestEntry_JSONKeepsTheEventsAPIShape(t *testing.T) {
 	if len(got) != 1 || got[0].Seq != 1 || got[0].Name != "sync.done" || got[0].Level != "error" || got[0].Time.IsZero() ||
 		got[0].Fields["message"] != "sync failed" || got[0].Fields["step"] != "fetch" || got[0].Fields["retry_in"] != "1m0s" {
 		t.Errorf("GET /v1/events shape: %s", p)
+	}
+}
+
+// An event type left out of the registry (a bug the registry tests
+// catch) is still logged, loudly, rather than lost.
+func TestEmit_AnUnregisteredTypeIsLoggedAtError(t *testing.T) {
+	type unregistered struct {
+		Why string `json:"why"`
+	}
+	var buf bytes.Buffer
+	NewEmitter(zerolog.New(&buf), nil).Emit(unregistered{Why: "forgotten"}, "oops")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("log = %q: %v", buf.String(), err)
+	}
+	if line["level"] != "error" || line["event"] != "events.unregistered" || line["why"] != "forgotten" {
+		t.Errorf("line = %s", buf.String())
 	}
 }
 

@@ -10,18 +10,14 @@ import (
 	"reflect"
 	"strings"
 	"time"
-
-	"github.com/rs/zerolog"
 )
 
-// Event is one typed event: a struct whose exported fields, named by their
-// json tags, are the fields of its log line and of its /v1/events entry.
-type Event interface {
-	// EventName is the event's name in the log and on /v1/events.
-	EventName() string
-	// Level is the log level the event is written at.
-	Level() zerolog.Level
-}
+// Event is one typed event: a value of one of the struct types in the
+// Registry, which names each and gives its level. Its exported fields,
+// named by their json tags, are the fields of its log line and of its
+// /v1/events entry. A type whose level depends on its fields says so in a
+// Level method (LevelOf).
+type Event any
 
 // Subject is the job an event is about, named as every per-job log line
 // names it. Events about a job embed it.

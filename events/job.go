@@ -3,24 +3,15 @@ package events
 import (
 	"time"
 
-	"github.com/rs/zerolog"
+	"github.com/drover-dev/drover/api"
 )
-
-// GroupCounts are a task group's planned changes (reconcile.GroupCounts).
-type GroupCounts struct {
-	Place       uint64 `json:"place"`
-	Stop        uint64 `json:"stop"`
-	InPlace     uint64 `json:"in_place"`
-	Destructive uint64 `json:"destructive"`
-	Canary      uint64 `json:"canary"`
-}
 
 // JobChange is what job.create, job.update and job.drift carry.
 type JobChange struct {
 	Subject
-	AppliedCommit string                 `json:"applied_commit" doc:"the commit drover last registered for the job"`
-	Changes       []string               `json:"changes" doc:"the plan's changes, one per field"`
-	Groups        map[string]GroupCounts `json:"groups,omitempty" doc:"per task group: allocations placed, stopped, updated in place or destructively, canaries"`
+	AppliedCommit string                     `json:"applied_commit" doc:"the commit drover last registered for the job"`
+	Changes       []string                   `json:"changes" doc:"the plan's changes, one per field"`
+	Groups        map[string]api.GroupCounts `json:"groups,omitempty" doc:"per task group: allocations placed, stopped, updated in place or destructively, canaries"`
 }
 
 // JobCreate: git has a job the cluster does not run.
@@ -119,37 +110,3 @@ type JobQuarantined struct {
 	Subject
 	Fingerprint string `json:"fingerprint" doc:"the quarantined spec's fingerprint"`
 }
-
-func (JobCreate) EventName() string          { return "job.create" }
-func (JobUpdate) EventName() string          { return "job.update" }
-func (JobDrift) EventName() string           { return "job.drift" }
-func (JobInSync) EventName() string          { return "job.in_sync" }
-func (JobApplied) EventName() string         { return "job.applied" }
-func (JobError) EventName() string           { return "job.error" }
-func (JobConflict) EventName() string        { return "job.conflict" }
-func (JobHeld) EventName() string            { return "job.held" }
-func (JobOrphan) EventName() string          { return "job.orphan" }
-func (JobPruned) EventName() string          { return "job.pruned" }
-func (JobSkipped) EventName() string         { return "job.skipped" }
-func (JobPlacementFailed) EventName() string { return "job.placement_failed" }
-func (JobCountIgnored) EventName() string    { return "job.count_ignored" }
-func (JobIgnoredDiff) EventName() string     { return "job.ignored_diff" }
-func (JobRetryLater) EventName() string      { return "job.retry_later" }
-func (JobQuarantined) EventName() string     { return "job.quarantined" }
-
-func (JobCreate) Level() zerolog.Level          { return zerolog.InfoLevel }
-func (JobUpdate) Level() zerolog.Level          { return zerolog.InfoLevel }
-func (JobDrift) Level() zerolog.Level           { return zerolog.InfoLevel }
-func (JobInSync) Level() zerolog.Level          { return zerolog.DebugLevel }
-func (JobApplied) Level() zerolog.Level         { return zerolog.InfoLevel }
-func (JobError) Level() zerolog.Level           { return zerolog.ErrorLevel }
-func (JobConflict) Level() zerolog.Level        { return zerolog.WarnLevel }
-func (JobHeld) Level() zerolog.Level            { return zerolog.InfoLevel }
-func (JobOrphan) Level() zerolog.Level          { return zerolog.WarnLevel }
-func (JobPruned) Level() zerolog.Level          { return zerolog.InfoLevel }
-func (JobSkipped) Level() zerolog.Level         { return zerolog.WarnLevel }
-func (JobPlacementFailed) Level() zerolog.Level { return zerolog.WarnLevel }
-func (JobCountIgnored) Level() zerolog.Level    { return zerolog.DebugLevel }
-func (JobIgnoredDiff) Level() zerolog.Level     { return zerolog.DebugLevel }
-func (JobRetryLater) Level() zerolog.Level      { return zerolog.DebugLevel }
-func (JobQuarantined) Level() zerolog.Level     { return zerolog.WarnLevel }

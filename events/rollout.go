@@ -3,21 +3,8 @@ package events
 import (
 	"time"
 
-	"github.com/rs/zerolog"
+	"github.com/drover-dev/drover/api"
 )
-
-// Problem is one thing that failed a rollout (health.Problem).
-type Problem struct {
-	// Kind is "deployment", "allocation", "task" or "check".
-	Kind   string   `json:"kind"`
-	Alloc  string   `json:"alloc,omitempty"`
-	Group  string   `json:"group,omitempty"`
-	Task   string   `json:"task,omitempty"`
-	Check  string   `json:"check,omitempty"`
-	Status string   `json:"status,omitempty"`
-	Output string   `json:"output,omitempty"`
-	Events []string `json:"events,omitempty"`
-}
 
 // RolloutStarted: a registered version is being watched.
 type RolloutStarted struct {
@@ -57,12 +44,12 @@ type RolloutHealthy struct {
 // RolloutFailed: the rollout failed its checks or its deadline.
 type RolloutFailed struct {
 	Subject
-	Kind          string    `json:"kind" doc:"deploy or rollback"`
-	Reason        string    `json:"reason" doc:"why it failed"`
-	Problems      []Problem `json:"problems" doc:"the failing checks, allocations and tasks, with output and task events"`
-	NomadReverted string    `json:"nomad_reverted,omitempty" doc:"the version Nomad's auto_revert put back"`
-	RollbackTo    string    `json:"rollback_to,omitempty" doc:"the last good commit drover rolls back to"`
-	Rollback      string    `json:"rollback,omitempty" doc:"why nothing is rolled back"`
+	Kind          string        `json:"kind" doc:"deploy or rollback"`
+	Reason        string        `json:"reason" doc:"why it failed"`
+	Problems      []api.Problem `json:"problems" doc:"the failing checks, allocations and tasks, with output and task events"`
+	NomadReverted string        `json:"nomad_reverted,omitempty" doc:"the version Nomad's auto_revert put back"`
+	RollbackTo    string        `json:"rollback_to,omitempty" doc:"the last good commit drover rolls back to"`
+	Rollback      string        `json:"rollback,omitempty" doc:"why nothing is rolled back"`
 }
 
 // RolloutUnknown: health cannot be seen; no verdict yet.
@@ -147,39 +134,3 @@ type StateInvalid struct {
 	Namespace string `json:"namespace,omitempty" doc:"its namespace, when known"`
 	Error     string `json:"error" doc:"what is wrong with it"`
 }
-
-func (RolloutStarted) EventName() string     { return "rollout.started" }
-func (RolloutResumed) EventName() string     { return "rollout.resumed" }
-func (RolloutBaking) EventName() string      { return "rollout.baking" }
-func (RolloutHealthy) EventName() string     { return "rollout.healthy" }
-func (RolloutFailed) EventName() string      { return "rollout.failed" }
-func (RolloutUnknown) EventName() string     { return "rollout.unknown" }
-func (RolloutUnresolved) EventName() string  { return "rollout.unresolved" }
-func (RolloutRejudged) EventName() string    { return "rollout.rejudged" }
-func (RolloutSuperseded) EventName() string  { return "rollout.superseded" }
-func (RolloutUnreachable) EventName() string { return "rollout.unreachable" }
-func (RolloutReachable) EventName() string   { return "rollout.reachable" }
-func (RolloutError) EventName() string       { return "rollout.error" }
-func (RollbackApplied) EventName() string    { return "rollback.applied" }
-func (RollbackFailed) EventName() string     { return "rollback.failed" }
-func (StateError) EventName() string         { return "state.error" }
-func (StateConflict) EventName() string      { return "state.conflict" }
-func (StateInvalid) EventName() string       { return "state.invalid" }
-
-func (RolloutStarted) Level() zerolog.Level     { return zerolog.InfoLevel }
-func (RolloutResumed) Level() zerolog.Level     { return zerolog.InfoLevel }
-func (RolloutBaking) Level() zerolog.Level      { return zerolog.InfoLevel }
-func (RolloutHealthy) Level() zerolog.Level     { return zerolog.InfoLevel }
-func (RolloutFailed) Level() zerolog.Level      { return zerolog.ErrorLevel }
-func (RolloutUnknown) Level() zerolog.Level     { return zerolog.WarnLevel }
-func (RolloutUnresolved) Level() zerolog.Level  { return zerolog.WarnLevel }
-func (RolloutRejudged) Level() zerolog.Level    { return zerolog.InfoLevel }
-func (RolloutSuperseded) Level() zerolog.Level  { return zerolog.InfoLevel }
-func (RolloutUnreachable) Level() zerolog.Level { return zerolog.WarnLevel }
-func (RolloutReachable) Level() zerolog.Level   { return zerolog.InfoLevel }
-func (RolloutError) Level() zerolog.Level       { return zerolog.WarnLevel }
-func (RollbackApplied) Level() zerolog.Level    { return zerolog.WarnLevel }
-func (RollbackFailed) Level() zerolog.Level     { return zerolog.ErrorLevel }
-func (StateError) Level() zerolog.Level         { return zerolog.WarnLevel }
-func (StateConflict) Level() zerolog.Level      { return zerolog.WarnLevel }
-func (StateInvalid) Level() zerolog.Level       { return zerolog.ErrorLevel }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/forge"
 	"github.com/drover-dev/drover/forge/forgetest"
@@ -29,7 +30,7 @@ func (limitOnly) DescriptionLimit() int                         { return 140 }
 var t0 = time.Date(2026, 11, 27, 17, 0, 0, 0, time.UTC)
 
 func ev(at time.Duration, e events.Event) events.Entry {
-	return events.Entry{Time: t0.Add(at), Level: e.Level(), Event: e}
+	return events.Entry{Time: t0.Add(at), Level: events.LevelOf(e), Event: e}
 }
 
 func job(commit string) events.Subject {
@@ -38,7 +39,7 @@ func job(commit string) events.Subject {
 
 var failedEvent = ev(0, events.RolloutFailed{Subject: job(bad),
 	Kind: "deploy", Reason: "check failing", RollbackTo: good,
-	Problems: []events.Problem{
+	Problems: []api.Problem{
 		{Kind: "allocation", Alloc: "a1"},
 		{Kind: "check", Check: "service: \"web\" check", Status: "critical",
 			Output: "HTTP GET http://127.0.0.1:23456/health: 500 Internal Server Error Output: " + strings.Repeat("unhealthy ", 30)},
@@ -111,13 +112,13 @@ func TestMessage_RollbackSaysWhatJobCommitWhyAndWhatDroverDid(t *testing.T) {
 	for _, e := range []events.Event{events.RollbackFailed{Subject: job(bad)}, events.JobQuarantined{Subject: job(bad)},
 		events.JobConflict{Subject: job(bad)}, events.LeaderAcquired{}, events.LeaderLost{}} {
 		if m, ok := f.message(ev(0, e)); !ok || m.Title == "" {
-			t.Errorf("%s not notified: %+v", e.EventName(), m)
+			t.Errorf("%s not notified: %+v", events.NameOf(e), m)
 		}
 	}
 	for _, e := range []events.Event{events.RolloutStarted{Subject: job(bad)}, events.RolloutHealthy{Subject: job(bad)},
 		events.JobApplied{Subject: job(bad)}, events.SyncStart{}} {
 		if _, ok := f.message(ev(0, e)); ok {
-			t.Errorf("%s notified; it is routine", e.EventName())
+			t.Errorf("%s notified; it is routine", events.NameOf(e))
 		}
 	}
 }

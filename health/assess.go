@@ -33,48 +33,6 @@ type Observation struct {
 	AsOf time.Time
 }
 
-// Problem is one thing wrong with a rollout, described the way a person
-// would after running `nomad alloc status` and looking at Consul.
-type Problem struct {
-	// Kind is "deployment", "allocation", "task" or "check".
-	Kind  string `json:"kind"`
-	Alloc string `json:"alloc,omitempty"`
-	Group string `json:"group,omitempty"`
-	Task  string `json:"task,omitempty"`
-	Check string `json:"check,omitempty"`
-	// CheckID is Consul's ID of the check, to read its live output.
-	CheckID string `json:"-"`
-	Status  string `json:"status,omitempty"`
-	// Output is the check's output or the deployment's description.
-	Output string `json:"output,omitempty"`
-	// Events are the newest task events, oldest first.
-	Events []string `json:"events,omitempty"`
-}
-
-func (p Problem) String() string {
-	var b strings.Builder
-	b.WriteString(p.Kind)
-	if p.Check != "" {
-		fmt.Fprintf(&b, " %q", p.Check)
-	}
-	if p.Alloc != "" {
-		fmt.Fprintf(&b, " alloc %s", shortID(p.Alloc))
-	}
-	if p.Task != "" {
-		fmt.Fprintf(&b, " task %s", p.Task)
-	}
-	if p.Status != "" {
-		fmt.Fprintf(&b, " %s", p.Status)
-	}
-	if p.Output != "" {
-		fmt.Fprintf(&b, ": %s", p.Output)
-	}
-	if len(p.Events) > 0 {
-		fmt.Fprintf(&b, " [%s]", strings.Join(p.Events, "; "))
-	}
-	return b.String()
-}
-
 // Assessment is how a rollout looks at one moment.
 type Assessment struct {
 	// Failed holds what fails the rollout at once: a failed deployment, a

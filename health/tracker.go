@@ -5,8 +5,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/state"
 )
+
+// Problem is one thing wrong with a rollout. A failed verdict's problems
+// are what the rollout.failed event carries, so it is the schema's type.
+type Problem = api.Problem
 
 // Policy is when a rollout counts as healthy or failed.
 type Policy struct {

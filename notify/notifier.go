@@ -107,7 +107,9 @@ func New(ctx context.Context, targets []Target, o Options) *Notifier {
 		qo := o.Queue
 		target, format := t.Redacted(), t.Format
 		qo.Done = func(it deliver.Item, result string, err error) {
-			o.Count(result)
+			// Counted after it is logged: whoever sees the count finds the
+			// line.
+			defer o.Count(result)
 			switch result {
 			case deliver.Failed:
 				o.Emitter.Emit(events.NotifyFailed{Target: target, Format: format, Notification: it.Name, Error: err.Error()},

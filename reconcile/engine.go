@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -335,13 +336,7 @@ func (e *Engine) emitClass(subject events.Subject, r *JobResult) {
 		e.opts.Emitter.Emit(events.JobInSync{Subject: subject}, "job matches git")
 		return
 	}
-	change := events.JobChange{Subject: subject, AppliedCommit: r.AppliedCommit, Changes: r.Changes}
-	for name, g := range r.Groups {
-		if change.Groups == nil {
-			change.Groups = map[string]events.GroupCounts{}
-		}
-		change.Groups[name] = events.GroupCounts(g)
-	}
+	change := events.JobChange{Subject: subject, AppliedCommit: r.AppliedCommit, Changes: r.Changes, Groups: maps.Clone(r.Groups)}
 	var ev events.Event
 	switch r.Class {
 	case Create:

@@ -70,7 +70,7 @@ func (m *Manager) applied(ctx context.Context, r *reconcile.JobResult, p pin, pi
 	s, err := m.ledger.Update(ctx, r.Key, func(j *state.Job) {
 		j.Applied = &rev
 		j.Rollout = &ro
-		j.Record(state.HistoryEntry{Commit: rev.Commit, Version: rev.Version, Class: string(r.Class), Kind: ro.Kind, At: now, Verdict: ro.Phase, Reason: ro.Reason})
+		j.Record(state.HistoryEntry{Commit: rev.Commit, Version: rev.Version, Class: r.Class, Kind: ro.Kind, At: now, Verdict: ro.Phase, Reason: ro.Reason})
 		if ro.Kind == state.Rollback {
 			j.RolledBack = &state.RolledBack{FromCommit: ro.FromCommit, ToCommit: rev.Commit, Reason: p.quarantine.Reason, At: now}
 		}

@@ -14,14 +14,9 @@ func (m *Manager) Status() []api.JobRollout {
 	out := make([]api.JobRollout, 0, len(all))
 	for _, j := range all {
 		k := j.Key()
-		st := api.JobRollout{Job: j.ID, Namespace: j.Namespace, RolledBack: rolledBackStatus(j.RolledBack)}
-		for _, q := range j.Quarantined {
-			st.Quarantined = append(st.Quarantined, api.Quarantine(q))
-		}
-		for _, h := range j.History {
-			st.History = append(st.History, api.HistoryEntry{Commit: h.Commit, Version: h.Version, Class: api.Class(h.Class),
-				Kind: h.Kind, At: h.At, Verdict: h.Verdict, Reason: h.Reason})
-		}
+		// j is the ledger's copy: its records are the schema's types.
+		st := api.JobRollout{Job: j.ID, Namespace: j.Namespace, Quarantined: j.Quarantined, RolledBack: j.RolledBack,
+			History: j.History}
 		if j.LastGood != nil {
 			st.LastGoodCommit = j.LastGood.Commit
 		}
@@ -30,9 +25,7 @@ func (m *Manager) Status() []api.JobRollout {
 		}
 		w := m.watches[k]
 		if r := j.Rollout; r != nil {
-			st.Rollout = &api.Rollout{Kind: r.Kind, Commit: r.Commit, Fingerprint: r.Fingerprint, Path: r.Path, Source: r.Source,
-				Version: r.Version, At: r.At, FromCommit: r.FromCommit, Phase: r.Phase, Started: r.Started,
-				HealthySince: r.HealthySince, Finished: r.Finished, Reason: r.Reason}
+			st.Rollout = &api.Rollout{RolloutRecord: *r}
 			if w != nil {
 				st.Rollout.Waiting, st.Rollout.Unreachable = w.latest.Waiting, w.latest.Unreachable
 				if w.latest.Phase != "" && !w.latest.Final() {
@@ -46,14 +39,6 @@ func (m *Manager) Status() []api.JobRollout {
 		out = append(out, st)
 	}
 	return out
-}
-
-func rolledBackStatus(r *state.RolledBack) *api.RolledBack {
-	if r == nil {
-		return nil
-	}
-	v := api.RolledBack(*r)
-	return &v
 }
 
 // jobState is the job's state as its rollouts tell it: one of the

@@ -31,8 +31,9 @@ func TestStatus_ShowsWhatTheLedgerKeeps(t *testing.T) {
 		Job: "web", Namespace: "default", State: api.JobHealthy, LastGoodCommit: "c3", AppliedCommit: "c3",
 		Quarantined: []api.Quarantine{{Fingerprint: "bad", Commit: "c2", Reason: "check critical", At: at}},
 		RolledBack:  &api.RolledBack{FromCommit: "c2", ToCommit: "c1", Reason: "check critical", At: at, ByNomad: true},
-		Rollout: &api.Rollout{Kind: api.KindDeploy, Commit: "c3", Fingerprint: "fp3", Path: "web.nomad.hcl", Source: "apps", Version: 5, At: at,
-			Phase: api.PhaseHealthy, Started: at, HealthySince: &at, Finished: &later},
+		Rollout: &api.Rollout{RolloutRecord: api.RolloutRecord{Kind: api.KindDeploy,
+			Revision: api.Revision{Commit: "c3", Fingerprint: "fp3", Path: "web.nomad.hcl", Source: "apps", Version: 5, At: at},
+			Phase:    api.PhaseHealthy, Started: at, HealthySince: &at, Finished: &later}},
 		History: []api.HistoryEntry{{Commit: "c3", Version: 5, Class: api.ClassUpdate, Kind: api.KindDeploy, At: at, Verdict: api.PhaseHealthy}},
 	}}
 	if got := m.Status(); !reflect.DeepEqual(got, want) {

@@ -1,6 +1,8 @@
 package rollout
 
 import (
+	"slices"
+
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/health"
 	"github.com/drover-dev/drover/jobs"
@@ -114,7 +116,7 @@ func (m *Manager) finish(k jobs.Key, w *watch, v health.Verdict) {
 func (m *Manager) failed(k jobs.Key, ro state.Rollout, v health.Verdict, s *state.Job, rollbackTo string) {
 	about := subject(k, ro)
 	ev := events.RolloutFailed{Subject: about, Kind: string(ro.Kind), Reason: v.Reason,
-		Problems: problems(v.Problems), NomadReverted: v.Reverted}
+		Problems: slices.Clone(v.Problems), NomadReverted: v.Reverted}
 	if ro.Kind == state.Rollback {
 		m.opts.Emitter.Emit(ev, "the rollback's own rollout failed")
 		m.opts.Emitter.Emit(events.RollbackFailed{Subject: about, FromCommit: ro.FromCommit, ToCommit: ro.Commit,
@@ -138,15 +140,4 @@ func (m *Manager) failed(k jobs.Key, ro state.Rollout, v health.Verdict, s *stat
 	if rollbackTo != "" {
 		m.opts.Trigger("rollback")
 	}
-}
-
-// problems are the verdict's problems as the rollout.failed event carries
-// them.
-func problems(ps []health.Problem) []events.Problem {
-	out := make([]events.Problem, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, events.Problem{Kind: p.Kind, Alloc: p.Alloc, Group: p.Group, Task: p.Task, Check: p.Check,
-			Status: p.Status, Output: p.Output, Events: p.Events})
-	}
-	return out
 }

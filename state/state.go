@@ -7,32 +7,19 @@ package state
 
 import (
 	"slices"
-	"time"
 
 	"github.com/drover-dev/drover/api"
 	"github.com/drover-dev/drover/jobs"
 )
 
-// Revision is one spec of a job as git had it.
-type Revision struct {
-	Commit      string `json:"commit"`
-	Fingerprint string `json:"fingerprint"`
-	Path        string `json:"path"`
-	// Source names the source Path is in, with many sources (--config):
-	// a rollback reads the spec from that source's repo.
-	Source string `json:"source,omitempty"`
-	// Version is the Nomad job version the register produced.
-	Version uint64    `json:"version"`
-	At      time.Time `json:"at"`
-}
+// Revision is one spec of a job as git had it: the schema's type, kept
+// in Consul as /v1/status shows it.
+type Revision = api.Revision
 
-// Quarantine is a spec whose rollout failed: drover does not apply it again.
-type Quarantine struct {
-	Fingerprint string    `json:"fingerprint"`
-	Commit      string    `json:"commit"`
-	Reason      string    `json:"reason"`
-	At          time.Time `json:"at"`
-}
+// Quarantine is a spec whose rollout failed: drover does not apply it
+// again. What is kept in Consul is what /v1/status shows, so it is the
+// schema's type; the JSON is both the KV format and the API's.
+type Quarantine = api.Quarantine
 
 // Phase is where a rollout is; its words are the schema's (api.Phase),
 // kept here and shown on /v1/status alike.
@@ -65,30 +52,9 @@ const (
 	Rollback = api.KindRollback
 )
 
-// Rollout is one watched register of a job.
-type Rollout struct {
-	Kind Kind `json:"kind"`
-	Revision
-	// FromCommit is, for a rollback, the commit whose rollout failed.
-	FromCommit string    `json:"from_commit,omitempty"`
-	Phase      Phase     `json:"phase"`
-	Started    time.Time `json:"started"`
-	// HealthySince is when the rollout last became healthy.
-	HealthySince *time.Time `json:"healthy_since,omitempty"`
-	Finished     *time.Time `json:"finished,omitempty"`
-	// Reason explains a failed, unknown or superseded verdict.
-	Reason string `json:"reason,omitempty"`
-}
-
-// InFlight reports whether the rollout still awaits a verdict, so a
-// restarted agent resumes its watch: watching, baking, or unknown without
-// a final verdict.
-func (r *Rollout) InFlight() bool {
-	if r == nil {
-		return false
-	}
-	return r.Phase.InFlight() || (r.Phase == Unknown && r.Finished == nil)
-}
+// Rollout is one watched register of a job, kept in Consul as /v1/status
+// shows it (without what the live watch adds): the schema's type.
+type Rollout = api.RolloutRecord
 
 // Job is everything drover remembers about one job.
 type Job struct {
@@ -109,20 +75,10 @@ type Job struct {
 	History []HistoryEntry `json:"history,omitempty"`
 }
 
-// HistoryEntry is one register drover made of a job, and its verdict.
-type HistoryEntry struct {
-	Commit  string `json:"commit"`
-	Version uint64 `json:"version"`
-	// Class is the sync class that made drover register: create, update,
-	// drift.
-	Class string    `json:"class,omitempty"`
-	Kind  Kind      `json:"kind"`
-	At    time.Time `json:"at"`
-	// Verdict is the rollout's phase: watching until it is judged.
-	Verdict Phase `json:"verdict"`
-	// Reason explains a failed, unknown or superseded verdict.
-	Reason string `json:"reason,omitempty"`
-}
+// HistoryEntry is one register drover made of a job, and its verdict
+// (the rollout's phase: watching until it is judged). Kept in Consul as
+// /v1/status shows it: the schema's type.
+type HistoryEntry = api.HistoryEntry
 
 // maxHistory bounds a job's history; the oldest entries go first.
 const maxHistory = 20
@@ -160,16 +116,9 @@ func (j *Job) Judge(commit string, version uint64, verdict Phase, reason string)
 	}
 }
 
-// RolledBack records a rollback.
-type RolledBack struct {
-	FromCommit string    `json:"from_commit"`
-	ToCommit   string    `json:"to_commit"`
-	Reason     string    `json:"reason"`
-	At         time.Time `json:"at"`
-	// ByNomad is set when Nomad's auto_revert had already put the last
-	// good spec back and drover registered nothing.
-	ByNomad bool `json:"by_nomad,omitempty"`
-}
+// RolledBack records a rollback. Kept in Consul as /v1/status shows it:
+// the schema's type.
+type RolledBack = api.RolledBack
 
 // maxQuarantined bounds the quarantine list; the oldest entries go first.
 const maxQuarantined = 20

@@ -223,22 +223,18 @@ func newRepoLinks(repo string) repoLinks {
 
 func (l repoLinks) repo() string { return l.base }
 
-func (l repoLinks) commit(sha string) string {
-	if l.base == "" || sha == "" {
-		return ""
-	}
-	if l.kind == "gitlab" {
-		return l.base + "/-/commit/" + url.PathEscape(sha)
-	}
-	return l.base + "/commit/" + url.PathEscape(sha)
-}
+func (l repoLinks) commit(sha string) string { return l.page("commit", sha) }
 
-func (l repoLinks) ref(ref string) string {
-	if l.base == "" || ref == "" {
+func (l repoLinks) ref(ref string) string { return l.page("tree", ref) }
+
+// page links the forge's page of one commit or tree; GitLab keeps its
+// pages under /-/.
+func (l repoLinks) page(what, name string) string {
+	if l.base == "" || name == "" {
 		return ""
 	}
 	if l.kind == "gitlab" {
-		return l.base + "/-/tree/" + url.PathEscape(ref)
+		what = "-/" + what
 	}
-	return l.base + "/tree/" + url.PathEscape(ref)
+	return l.base + "/" + what + "/" + url.PathEscape(name)
 }

@@ -110,7 +110,7 @@ func (p *page) get(path string) (*http.Response, string) {
 
 func failedEvent() events.Event {
 	return events.RolloutFailed{Subject: events.Subject{Job: "api", Namespace: "default", Commit: "bbb222"}, Reason: xss,
-		Problems: []events.Problem{{Kind: "check", Check: "web-" + xss, Status: "critical", Output: "HTTP 500: " + xss,
+		Problems: []api.Problem{{Kind: "check", Check: "web-" + xss, Status: "critical", Output: "HTTP 500: " + xss,
 			Events: []string{"Terminated: " + xss}}}}
 }
 
