@@ -22,6 +22,10 @@ type Auth struct {
 	Username string
 	// Token is the HTTPS password or access token.
 	Token string
+	// TokenFrom, instead of Token, returns the current HTTPS token; it is
+	// called for every request, so a token rotated in its file (a
+	// secretfile.File's Get) is used without a restart.
+	TokenFrom func() (string, error)
 
 	// SSHKeyPath is the private key file for ssh:// and scp-like URLs.
 	SSHKeyPath string
@@ -36,35 +40,44 @@ type Auth struct {
 
 // buildAuth checks that the credentials fit the URL's transport and turns
 // them into a go-git auth method; nil means anonymous.
-func buildAuth(ep endpoint, a Auth, em *events.Emitter) (transport.AuthMethod, error) {
+func buildAuth(ep endpoint, a Auth, tok *rotatingToken, em *events.Emitter) (transport.AuthMethod, error) {
 	if ep.kind != kindSSH && a.SSHKeyPath != "" {
 		return nil, errors.New("--ssh-key is set but the git URL is not an SSH URL")
 	}
 	switch ep.kind {
 	case kindHTTP:
-		return httpAuth(ep, a)
+		return httpAuth(ep, a, tok)
 	case kindSSH:
 		return sshPublicKeys(ep, a, em)
 	default:
-		if a.Token != "" || a.Username != "" {
+		if a.Token != "" || a.TokenFrom != nil || a.Username != "" {
 			return nil, errors.New("a git username or token is set but the git URL is not an http(s) URL")
 		}
 		return nil, nil
 	}
 }
 
-func httpAuth(ep endpoint, a Auth) (transport.AuthMethod, error) {
+func httpAuth(ep endpoint, a Auth, tok *rotatingToken) (transport.AuthMethod, error) {
+	user := a.Username
+	if user == "" {
+		user = "git"
+	}
 	switch {
-	case a.Token != "" && ep.password != "":
-		return nil, errors.New("both --git-token and a password in the git URL are set; use one")
-	case a.Token != "":
-		user := a.Username
-		if user == "" {
-			user = "git"
+	case a.Token != "" && a.TokenFrom != nil:
+		return nil, errors.New("both --git-token and --git-token-file are set; use one")
+	case (a.Token != "" || a.TokenFrom != nil) && ep.password != "":
+		return nil, errors.New("both a git token and a password in the git URL are set; use one")
+	case a.TokenFrom != nil:
+		// Read once now so that an unreadable token is a start-up error,
+		// not a 401 at the first fetch.
+		if _, err := tok.current(); err != nil {
+			return nil, fmt.Errorf("read the git token: %w", err)
 		}
+		return &rotatingBasicAuth{username: user, token: tok}, nil
+	case a.Token != "":
 		return &githttp.BasicAuth{Username: user, Password: a.Token}, nil
 	case a.Username != "":
-		return nil, errors.New("--git-username is set without --git-token")
+		return nil, errors.New("--git-username is set without --git-token or --git-token-file")
 	case ep.password != "":
 		// The clone's config holds the URL without its password, so the
 		// password must travel as explicit auth.
@@ -74,7 +87,7 @@ func httpAuth(ep endpoint, a Auth) (transport.AuthMethod, error) {
 }
 
 func sshPublicKeys(ep endpoint, a Auth, em *events.Emitter) (transport.AuthMethod, error) {
-	if a.Token != "" || a.Username != "" {
+	if a.Token != "" || a.TokenFrom != nil || a.Username != "" {
 		return nil, errors.New("a git username or token is set but the git URL is an SSH URL; put the SSH user in the URL")
 	}
 	if a.SSHKnownHostsPath != "" && a.InsecureSkipHostKey {

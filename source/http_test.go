@@ -19,14 +19,7 @@ import (
 // protocol (git http-backend), and only to basic auth user:password.
 func gitHTTPServer(t *testing.T, root, user, password string) string {
 	t.Helper()
-	execPath, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Fatalf("git --exec-path: %v", err)
-	}
-	backend := &cgi.Handler{
-		Path: filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend"),
-		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"},
-	}
+	backend := gitHTTPBackend(t, root)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, p, ok := r.BasicAuth()
 		if !ok || u != user || p != password {
@@ -38,6 +31,19 @@ func gitHTTPServer(t *testing.T, root, user, password string) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// gitHTTPBackend is git http-backend serving the repositories under root.
+func gitHTTPBackend(t *testing.T, root string) http.Handler {
+	t.Helper()
+	execPath, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		t.Fatalf("git --exec-path: %v", err)
+	}
+	return &cgi.Handler{
+		Path: filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend"),
+		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"},
+	}
 }
 
 func TestOpen_HTTPBasicAuth(t *testing.T) {

@@ -18,10 +18,15 @@ const redacted = "REDACTED"
 // go-git errors can carry them: an HTTP 401, 403 or 404 body is quoted
 // verbatim (and a server or proxy may echo the Authorization header in it,
 // base64-encoded), and net/url errors quote the URL they failed on.
+//
+// It asks for the secrets each time it scrubs rather than holding a fixed
+// list, so a token rotated in its file (Auth.TokenFrom) is scrubbed from
+// the first error after the rotation, and so are the values before it.
 type redactor struct {
-	// forms are every spelling of every secret, longest first, so that a
-	// form containing another is replaced whole.
-	forms []string
+	// users are every user a basic-auth header could name.
+	users []string
+	// secrets returns the secrets to scrub now; nil is none.
+	secrets func() []string
 }
 
 // minBase64Core is the shortest run of base64 characters redacted as a
@@ -29,20 +34,30 @@ type redactor struct {
 // runs would match ordinary words.
 const minBase64Core = 8
 
-// newRedactor returns a redactor for secrets: each verbatim, URL-escaped,
-// and base64-encoded (standard and URL alphabets, padded or not) both alone
-// and as the "user:secret" of HTTP basic auth for each of users, which is
-// what go-git sends in the Authorization header. Empty secrets are ignored.
+// newRedactor returns a redactor for fixed secrets.
 func newRedactor(users []string, secrets ...string) redactor {
+	return redactor{users: users, secrets: func() []string { return secrets }}
+}
+
+// forms are every spelling of every current secret, longest first, so
+// that a form containing another is replaced whole: each secret verbatim,
+// URL-escaped, and base64-encoded (standard and URL alphabets, padded or
+// not) both alone and as the "user:secret" of HTTP basic auth for each of
+// r.users, which is what go-git sends in the Authorization header. Empty
+// secrets are ignored.
+func (r redactor) forms() []string {
+	if r.secrets == nil {
+		return nil
+	}
 	seen := map[string]bool{}
-	var r redactor
+	var forms []string
 	add := func(form string) {
 		if form != "" && !seen[form] {
 			seen[form] = true
-			r.forms = append(r.forms, form)
+			forms = append(forms, form)
 		}
 	}
-	for _, s := range secrets {
+	for _, s := range r.secrets() {
 		if s == "" {
 			continue
 		}
@@ -51,7 +66,7 @@ func newRedactor(users []string, secrets ...string) redactor {
 			add(form)
 		}
 		plain := []string{s, ":" + s}
-		for _, u := range users {
+		for _, u := range r.users {
 			plain = append(plain, u+":"+s)
 		}
 		for _, p := range plain {
@@ -63,8 +78,8 @@ func newRedactor(users []string, secrets ...string) redactor {
 			add(core)
 		}
 	}
-	sort.SliceStable(r.forms, func(i, j int) bool { return len(r.forms[i]) > len(r.forms[j]) })
-	return r
+	sort.SliceStable(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	return forms
 }
 
 var base64Encodings = []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding}
@@ -104,7 +119,7 @@ func base64Cores(s string) []string {
 
 // string returns s with every secret replaced.
 func (r redactor) string(s string) string {
-	for _, form := range r.forms {
+	for _, form := range r.forms() {
 		s = strings.ReplaceAll(s, form, redacted)
 	}
 	return s

@@ -113,15 +113,18 @@ func Open(ctx context.Context, opts Options) (*Repo, error) {
 	// Every user a basic-auth header could name: --git-username, the URL's
 	// user, and "git", httpAuth's default with a token and no username.
 	users := []string{opts.Auth.Username, ep.user, "git"}
-	red := newRedactor(users, opts.Auth.Token, opts.Auth.SSHKeyPassphrase, ep.password)
-	r, err := open(ctx, ep, opts, red)
+	tok := newRotatingToken(opts.Auth.TokenFrom)
+	red := redactor{users: users, secrets: func() []string {
+		return append([]string{opts.Auth.Token, opts.Auth.SSHKeyPassphrase, ep.password}, tok.values()...)
+	}}
+	r, err := open(ctx, ep, opts, tok, red)
 	if err != nil {
 		return nil, red.wrap(fmt.Errorf("open git source %s: %w", ep.clean, err))
 	}
 	return r, nil
 }
 
-func open(ctx context.Context, ep endpoint, opts Options, red redactor) (*Repo, error) {
+func open(ctx context.Context, ep endpoint, opts Options, tok *rotatingToken, red redactor) (*Repo, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("no data directory given")
 	}
@@ -141,7 +144,7 @@ func open(ctx context.Context, ep endpoint, opts Options, red redactor) (*Repo, 
 	if opts.Emitter == nil {
 		opts.Emitter = events.NewEmitter(opts.Logger, nil)
 	}
-	auth, err := buildAuth(ep, opts.Auth, opts.Emitter)
+	auth, err := buildAuth(ep, opts.Auth, tok, opts.Emitter)
 	if err != nil {
 		return nil, err
 	}
