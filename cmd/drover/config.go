@@ -81,6 +81,9 @@ type config struct {
 	// nomadTokenFile and consulTokenFile hold the tokens instead of
 	// NOMAD_TOKEN and CONSUL_HTTP_TOKEN (--nomad-token-file…).
 	nomadTokenFile, consulTokenFile string
+	// gitTokenFile holds the HTTPS git token instead of --git-token
+	// (--git-token-file).
+	gitTokenFile string
 
 	// checkOutput is `drover check`'s --output: text or json.
 	checkOutput string
@@ -102,8 +105,9 @@ func (c *config) sourceFlags(f *flagSet, withDir bool) {
 		f.String(g, &c.dir, "dir", "", "Read job files from this local directory instead of git (no --repo).")
 	}
 	f.String(g, &c.dataDir, "data-dir", defaultDataDir(), "Where the clone is kept between runs.")
-	f.String(g, &c.auth.Username, "git-username", "", "HTTPS username for --git-token (default \"git\").")
+	f.String(g, &c.auth.Username, "git-username", "", "HTTPS username for --git-token or --git-token-file (default \"git\").")
 	f.String(g, &c.auth.Token, "git-token", "", "HTTPS token. Never logged.")
+	f.String(g, &c.gitTokenFile, "git-token-file", "", "File holding the HTTPS token, instead of --git-token: read again whenever it changes,\nso a rotated token is used without a restart. Never logged.")
 	f.String(g, &c.auth.SSHKeyPath, "ssh-key", "", "SSH private key file for ssh:// and git@ URLs.")
 	f.String(g, &c.auth.SSHKeyPassphrase, "ssh-key-passphrase", "", "Passphrase of --ssh-key. Never logged.")
 	f.String(g, &c.auth.SSHKnownHostsPath, "ssh-known-hosts", "", "known_hosts file to check the SSH host key against (required for SSH).")
@@ -231,10 +235,19 @@ func (c *config) makeSources() error {
 		return fmt.Errorf("--repo and --dir are exclusive: choose git or a local directory")
 	case c.dir != "" && c.ref != "":
 		return fmt.Errorf("--ref needs --repo; --dir reads the directory as it is")
+	case c.auth.Token != "" && c.gitTokenFile != "":
+		return fmt.Errorf("--git-token and --git-token-file (or DROVER_GIT_TOKEN and DROVER_GIT_TOKEN_FILE) are exclusive: give the token one way")
+	}
+	auth := c.auth
+	if c.gitTokenFile != "" {
+		var err error
+		if auth.TokenFrom, err = gitTokenFile(c.gitTokenFile); err != nil {
+			return fmt.Errorf("--git-token-file: %w", err)
+		}
 	}
 	vars, _ := c.variables() // checked by validate
 	c.sources = []sourceConfig{{
-		repo: c.repo, ref: c.ref, dir: c.dir, auth: c.auth,
+		repo: c.repo, ref: c.ref, dir: c.dir, auth: auth,
 		selector: c.selector(), vars: vars, prune: c.prune,
 		githubRepo: c.forge.githubRepo, gitlabProject: c.forge.gitlabProject,
 	}}

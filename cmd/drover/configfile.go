@@ -39,7 +39,7 @@ type sourceConfig struct {
 // one together with --config is an error, not a silent choice.
 var sourceFlagNames = []string{
 	"repo", "ref", "dir", "path", "include", "exclude", "var-file", "var",
-	"git-username", "git-token", "ssh-key", "ssh-key-passphrase", "ssh-known-hosts", "ssh-insecure-skip-host-key",
+	"git-username", "git-token", "git-token-file", "ssh-key", "ssh-key-passphrase", "ssh-known-hosts", "ssh-insecure-skip-host-key",
 }
 
 // fileSchema is the config file: source blocks, nothing else.
@@ -173,7 +173,12 @@ func (b *sourceBlock) resolve(prune bool, getenv func(string) string) (sourceCon
 	}
 	var err error
 	var r hcl.Range
-	if s.auth.Token, r, err = secret("git_token", b.GitTokenEnv, b.GitTokenFile, b.TokenRange, b.TokenFRange, getenv); err != nil {
+	if b.GitTokenFile != "" && b.GitTokenEnv == "" {
+		// Read again whenever the file changes, as --git-token-file.
+		if s.auth.TokenFrom, err = gitTokenFile(b.GitTokenFile); err != nil {
+			return fail(b.TokenFRange, "git_token_file: %v", err)
+		}
+	} else if s.auth.Token, r, err = secret("git_token", b.GitTokenEnv, b.GitTokenFile, b.TokenRange, b.TokenFRange, getenv); err != nil {
 		return fail(r, "%v", err)
 	}
 	if s.auth.SSHKeyPassphrase, r, err = secret("ssh_key_passphrase", b.SSHKeyPassphraseEnv, b.SSHKeyPassphraseFile, b.PassRange, b.PassFRange, getenv); err != nil {

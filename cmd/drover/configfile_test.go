@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/drover-dev/drover/jobs"
+	"github.com/drover-dev/drover/source"
 )
 
 // writeConfig writes src as a config file and returns its path.
@@ -66,8 +67,32 @@ source "apps" {
 		t.Errorf("platform namespace %q prune %v", p.namespace, p.prune)
 	case p.auth.Username != "deploy" || p.auth.Token != "tok-from-env":
 		t.Errorf("platform credentials not read from the environment: user %q", p.auth.Username)
-	case a.name != "apps" || a.auth.Token != "tok-from-file" || a.prune:
-		t.Errorf("apps: token from file %v, prune %v (want --prune's false)", a.auth.Token == "tok-from-file", a.prune)
+	case a.name != "apps" || a.prune:
+		t.Errorf("apps: name %q, prune %v (want --prune's false)", a.name, a.prune)
+	}
+	// git_token_file is read again whenever the file changes, as
+	// --git-token-file is, not once at start-up.
+	assertTokenFrom(t, a.auth, tokenFile, "tok-from-file")
+}
+
+// assertTokenFrom checks that auth takes its token from the file at path,
+// which holds want, and follows a rewrite of the file.
+func assertTokenFrom(t *testing.T, auth source.Auth, path, want string) {
+	t.Helper()
+	if auth.Token != "" || auth.TokenFrom == nil {
+		t.Fatalf("token not taken from the file: Token set %v, TokenFrom set %v", auth.Token != "", auth.TokenFrom != nil)
+	}
+	if got, err := auth.TokenFrom(); err != nil || got != want {
+		t.Fatalf("TokenFrom() = %q, %v; want %q", got, err, want)
+	}
+	// A longer value, so the rewrite is seen within the file system's
+	// mtime granularity.
+	rotated := want + "-rotated"
+	if err := os.WriteFile(path, []byte(rotated+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := auth.TokenFrom(); err != nil || got != rotated {
+		t.Fatalf("after the file is rewritten, TokenFrom() = %q, %v; want %q", got, err, rotated)
 	}
 }
 
@@ -112,6 +137,15 @@ source "a" {
   include = ["**/*.nomad"]
   exclude = ["[x"]
 }`, []string{":4", `invalid glob "[x"`}},
+		{"token file missing", `source "a" {
+  repo = "r"
+  git_token_file = "/nonexistent/git-token"
+}`, []string{":3", "git_token_file", "/nonexistent/git-token"}},
+		{"token env and file", `source "a" {
+  repo = "r"
+  git_token_env = "TOKEN"
+  git_token_file = "/nonexistent/git-token"
+}`, []string{":4", "git_token_env and git_token_file are exclusive"}},
 		{"token variable not set", `source "a" {
   repo = "r"
   git_token_env = "ghp-SECRET"
@@ -150,6 +184,7 @@ func TestConfigFlag_ExclusiveWithSourceFlags(t *testing.T) {
 		{[]string{"plan", "--config", path, "--repo", "x"}, nil, "--config and --repo (or DROVER_REPO) are exclusive"},
 		{[]string{"apply", "--config", path}, map[string]string{"DROVER_VAR": "a=b"}, "--config and --var (or DROVER_VAR)"},
 		{[]string{"agent", "--config", path, "--path", "jobs"}, nil, "--config and --path"},
+		{[]string{"agent", "--config", path, "--git-token-file", "/x"}, nil, "--config and --git-token-file (or DROVER_GIT_TOKEN_FILE) are exclusive"},
 		// The other flags are checked with --config as without it.
 		{[]string{"agent", "--config", path, "--parallel", "0"}, nil, "--parallel must be at least 1"},
 		{[]string{"agent", "--config", path, "--leader-ttl", "1s"}, nil, "--leader-ttl must be at least 10s"},
@@ -160,5 +195,52 @@ func TestConfigFlag_ExclusiveWithSourceFlags(t *testing.T) {
 		if code != exitError || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, stderr, tc.want)
 		}
+	}
+}
+
+func TestGitTokenFileFlag(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "git-token")
+	if err := os.WriteFile(tokenFile, []byte("tok-from-flag-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const repo = "https://git.example.com/jobs.git"
+
+	t.Run("flag", func(t *testing.T) {
+		c, err := parseFor(t, "plan", nil, "--repo", repo, "--git-token-file", tokenFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertTokenFrom(t, c.sources[0].auth, tokenFile, "tok-from-flag-file")
+	})
+	t.Run("environment", func(t *testing.T) {
+		if err := os.WriteFile(tokenFile, []byte("tok-from-env-file\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := parseFor(t, "agent", map[string]string{"DROVER_GIT_TOKEN_FILE": tokenFile}, "--repo", repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertTokenFrom(t, c.sources[0].auth, tokenFile, "tok-from-env-file")
+	})
+
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"both flags", nil, []string{"--git-token", "SECRET-flag", "--git-token-file", tokenFile}, "--git-token and --git-token-file (or DROVER_GIT_TOKEN and DROVER_GIT_TOKEN_FILE) are exclusive"},
+		{"token in env, file flag", map[string]string{"DROVER_GIT_TOKEN": "SECRET-env"}, []string{"--git-token-file", tokenFile}, "--git-token and --git-token-file"},
+		{"missing file", nil, []string{"--git-token-file", "/nonexistent/git-token"}, "--git-token-file: secret file /nonexistent/git-token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseFor(t, "plan", tc.env, append([]string{"--repo", repo}, tc.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Errorf("error shows the token: %v", err)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/drover-dev/drover/consul"
+	"github.com/drover-dev/drover/internal/secretfile"
 	"github.com/drover-dev/drover/leader"
 	"github.com/drover-dev/drover/nomad"
 )
@@ -29,4 +30,15 @@ func (c *config) nomadClient(opts ...nomad.Option) (*nomad.Client, error) {
 // monitor).
 func (c *config) consulClient() (*consul.Client, error) {
 	return consul.New(consul.Options{Timeout: leader.ClientTimeout, TokenFile: c.consulTokenFile})
+}
+
+// gitTokenFile is the HTTPS git token held in the file at path
+// (--git-token-file, a source's git_token_file), read again whenever the
+// file changes so a rotated token is used at the next request.
+func gitTokenFile(path string) (func() (string, error), error) {
+	f, err := secretfile.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return f.Get, nil
 }
