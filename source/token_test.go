@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -133,5 +134,23 @@ func TestOpen_TokenFromConflicts(t *testing.T) {
 				t.Fatalf("Open = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestRotatingToken_RemembersTheLatestValuesOnly(t *testing.T) {
+	var next string
+	tok := newRotatingToken(func() (string, error) { return next, nil })
+	for i := range maxRememberedTokens + 2 {
+		next = fmt.Sprintf("token-%02d", i)
+		if _, err := tok.current(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := tok.values()
+	if len(got) != maxRememberedTokens {
+		t.Fatalf("remembers %d values, want %d: %v", len(got), maxRememberedTokens, got)
+	}
+	if got[0] != "token-02" || got[len(got)-1] != next {
+		t.Errorf("values() = %v, want token-02 … %s", got, next)
 	}
 }
