@@ -20,16 +20,14 @@ fuzztime=${FUZZTIME:-10000x}
 # One worker: the machine is shared, and this is a smoke run, not a campaign.
 parallel=${FUZZ_PARALLEL:-1}
 
-targets=(
-	./agent:FuzzVerifyGitHubSignature
-	./agent:FuzzGitHubPayload
-	./agent:FuzzWebhook
-	./jobs:FuzzVariablesResolve
-	./sync:FuzzChanges
-	./source:FuzzParseEndpoint
-	./source:FuzzRedactor
-	./source:FuzzResolveRef
-)
+# Every fuzz target in the tree, found rather than listed, so a renamed
+# package or a new target cannot be missed: "./pkg:FuzzName" per line.
+mapfile -t targets < <(git grep -o --untracked '^func Fuzz[A-Za-z0-9_]*' -- '*_test.go' |
+	sed -E 's#^(.*)/[^/]+_test\.go:func (Fuzz[A-Za-z0-9_]*)$#./\1:\2#' | sort -u)
+if [ "${#targets[@]}" -eq 0 ]; then
+	echo "fuzz.sh: no fuzz targets found" >&2
+	exit 1
+fi
 
 for t in "${targets[@]}"; do
 	pkg=${t%%:*}
