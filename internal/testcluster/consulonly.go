@@ -36,11 +36,27 @@ type Consul struct {
 // agent's log. ctx bounds only the start-up; the agent runs until Stop or
 // Close.
 func StartConsulOnly(ctx context.Context, opts Options) (*Consul, error) {
+	c, err := newConsul(opts, "drover-consul-")
+	if err != nil {
+		return nil, err
+	}
+	firstStart := func(ctx context.Context) error { return c.firstStart(ctx, opts.ConsulHTTPPort) }
+	if err := c.startRetrying(ctx, opts.ConsulHTTPPort != 0, firstStart, func() { c.Stop() }); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// newConsul resolves what a Consul agent takes from opts, alone or in a
+// Cluster: its binary, its workspace (a new directory named after
+// tempPattern when opts.Dir is empty) and its fixed HTTP port, which must
+// be free.
+func newConsul(opts Options, tempPattern string) (*Consul, error) {
 	bin, err := resolveBinary(opts.ConsulBin, "DROVER_CONSUL_BIN", "consul")
 	if err != nil {
 		return nil, fmt.Errorf("testcluster: %w", err)
 	}
-	ws, err := newWorkspace(opts, "drover-consul-")
+	ws, err := newWorkspace(opts, tempPattern)
 	if err != nil {
 		return nil, fmt.Errorf("testcluster: %w", err)
 	}
@@ -49,12 +65,7 @@ func StartConsulOnly(ctx context.Context, opts Options) (*Consul, error) {
 			return nil, fmt.Errorf("testcluster: fixed %w", err)
 		}
 	}
-	c := &Consul{workspace: ws, bin: bin}
-	firstStart := func(ctx context.Context) error { return c.firstStart(ctx, opts.ConsulHTTPPort) }
-	if err := ws.startRetrying(ctx, opts.ConsulHTTPPort != 0, firstStart, func() { c.Stop() }); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return &Consul{workspace: ws, bin: bin}, nil
 }
 
 // firstStart picks the ports, which later Starts keep, and starts the agent.

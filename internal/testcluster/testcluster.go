@@ -122,15 +122,13 @@ func newCluster(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testcluster: %w", err)
 	}
-	consulBin, err := resolveBinary(opts.ConsulBin, "DROVER_CONSUL_BIN", "consul")
+	consul, err := newConsul(opts, "drover-testcluster-")
 	if err != nil {
-		return nil, fmt.Errorf("testcluster: %w", err)
+		return nil, err
 	}
-	ws, err := newWorkspace(opts, "drover-testcluster-")
-	if err != nil {
-		return nil, fmt.Errorf("testcluster: %w", err)
-	}
-	c := &Cluster{workspace: ws, nomadBin: nomadBin, capacity: opts.Capacity}
+	// The directory is the cluster's to remove, not its Consul's.
+	c := &Cluster{workspace: consul.workspace, nomadBin: nomadBin, capacity: opts.Capacity, consul: consul}
+	consul.removeDir = false
 	if opts.ACL {
 		c.sec.nomadToken, c.sec.consulToken = newSecret(), newSecret()
 	}
@@ -139,17 +137,13 @@ func newCluster(opts Options) (*Cluster, error) {
 			return nil, fmt.Errorf("testcluster: %w", err)
 		}
 	}
-	for _, p := range []int{opts.NomadHTTPPort, opts.ConsulHTTPPort} {
-		if p != 0 {
-			if err := checkPortFree(p); err != nil {
-				return nil, fmt.Errorf("testcluster: fixed %w", err)
-			}
+	if p := opts.NomadHTTPPort; p != 0 {
+		if err := checkPortFree(p); err != nil {
+			return nil, fmt.Errorf("testcluster: fixed %w", err)
 		}
 	}
-	consulWS := ws
-	consulWS.removeDir = false
-	c.consul = &Consul{workspace: consulWS, bin: consulBin, sec: c.sec}
-	c.consul.ports.HTTP, c.nomadPorts.HTTP = opts.ConsulHTTPPort, opts.NomadHTTPPort
+	consul.sec = c.sec
+	consul.ports.HTTP, c.nomadPorts.HTTP = opts.ConsulHTTPPort, opts.NomadHTTPPort
 	return c, nil
 }
 
