@@ -96,6 +96,20 @@ func defaultDataDir() string {
 	return filepath.Join(os.TempDir(), "drover")
 }
 
+// cycleFlags are the flag groups of every command that runs cycles (plan,
+// apply, agent), in the order help lists them. oneShot is for plan and
+// apply: --dir with the source, and --reset-counts.
+func (c *config) cycleFlags(f *flagSet, oneShot bool) {
+	c.sourceFlags(f, oneShot)
+	c.jobFlags(f)
+	c.syncFlags(f)
+	if oneShot {
+		c.resetCountsFlag(f)
+	}
+	c.stateFlags(f)
+	c.clusterFlags(f)
+}
+
 func (c *config) sourceFlags(f *flagSet, withDir bool) {
 	g := f.group("Git source")
 	f.String(g, &c.configFile, "config", "", "HCL file of source blocks: many repos (or paths of one) followed by one drover, each\nwith its own ref, paths, variables, namespace, credentials and prune. Replaces --repo,\n--ref, --path and the other source flags. See docs/guides/many-sources.md.")

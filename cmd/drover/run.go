@@ -95,12 +95,7 @@ func commands() []command {
 	return []command{
 		{"plan", "", "Plan every job against the cluster and print the differences.\nExit 0 when in sync, 2 when changes are pending, 1 on any error.",
 			func(c *config, f *flagSet) {
-				c.sourceFlags(f, true)
-				c.jobFlags(f)
-				c.syncFlags(f)
-				c.resetCountsFlag(f)
-				c.stateFlags(f)
-				c.clusterFlags(f)
+				c.cycleFlags(f, true)
 				c.planFlags(f)
 				c.commentFlags(f)
 				c.forgeFlags(f)
@@ -108,23 +103,14 @@ func commands() []command {
 			}, runPlan},
 		{"apply", "", "Register every job that differs from git, with check-index so a concurrent\nedit is refused, never overwritten. Exit 0 only if everything applied.",
 			func(c *config, f *flagSet) {
-				c.sourceFlags(f, true)
-				c.jobFlags(f)
-				c.syncFlags(f)
-				c.resetCountsFlag(f)
-				c.stateFlags(f)
-				c.clusterFlags(f)
+				c.cycleFlags(f, true)
 				c.rolloutFlags(f, true)
 				c.controlFlags(f)
 				c.logFlags(f, "info")
 			}, runApply},
 		{"agent", "", "Sync continuously, watch every rollout and roll back failed ones. Serves on --listen: the web page at / (--ui), GET /healthz, GET /v1/status, GET /v1/events, GET /metrics (Prometheus),\nPOST /v1/sync (bearer --api-token when set), and push webhooks POST /webhook/github and\nPOST /webhook/gitlab (authenticated with --webhook-secret; refused without it).",
 			func(c *config, f *flagSet) {
-				c.sourceFlags(f, false)
-				c.jobFlags(f)
-				c.syncFlags(f)
-				c.stateFlags(f)
-				c.clusterFlags(f)
+				c.cycleFlags(f, false)
 				c.rolloutFlags(f, false)
 				c.agentFlags(f)
 				c.controlFlags(f)

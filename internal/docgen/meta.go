@@ -51,15 +51,14 @@ func renderMeta(in Inputs) ([]byte, error) {
 // metaKeys parses the package's non-test files for string constants
 // named Meta… whose value starts with "drover.".
 func metaKeys(dir string) ([]metaKey, error) {
-	decls, err := packageDecls(dir)
+	decls, err := packageDecls[*ast.GenDecl](dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []metaKey
 	names := map[string]string{} // constant name → key
-	for _, decl := range decls {
-		gd, ok := decl.(*ast.GenDecl)
-		if !ok || gd.Tok != token.CONST {
+	for _, gd := range decls {
+		if gd.Tok != token.CONST {
 			continue
 		}
 		for _, spec := range gd.Specs {

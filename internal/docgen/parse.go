@@ -10,15 +10,16 @@ import (
 )
 
 // packageDecls parses a package's non-test files, with their comments,
-// and returns their top-level declarations in file order: the registries
-// the pages read are declared there.
-func packageDecls(dir string) ([]ast.Decl, error) {
+// and returns their top-level declarations of kind D (*ast.GenDecl or
+// *ast.FuncDecl) in file order: the registries the pages read are declared
+// there.
+func packageDecls[D ast.Decl](dir string) ([]D, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		return nil, err
 	}
 	fset := token.NewFileSet()
-	var decls []ast.Decl
+	var decls []D
 	for _, name := range files {
 		if strings.HasSuffix(name, "_test.go") {
 			continue
@@ -27,7 +28,11 @@ func packageDecls(dir string) ([]ast.Decl, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", name, err)
 		}
-		decls = append(decls, f.Decls...)
+		for _, decl := range f.Decls {
+			if d, ok := decl.(D); ok {
+				decls = append(decls, d)
+			}
+		}
 	}
 	return decls, nil
 }

@@ -68,14 +68,13 @@ func renderRoutes(in Inputs) ([]byte, error) {
 
 // routesIn parses a package's non-test files for registrations.
 func routesIn(dir string) ([]route, error) {
-	decls, err := packageDecls(dir)
+	decls, err := packageDecls[*ast.FuncDecl](dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []route
-	for _, decl := range decls {
-		fn, ok := decl.(*ast.FuncDecl)
-		if !ok || fn.Body == nil {
+	for _, fn := range decls {
+		if fn.Body == nil {
 			continue
 		}
 		ast.Inspect(fn.Body, func(n ast.Node) bool {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -48,25 +47,6 @@ func waitReady(ctx context.Context, p *process, ready func(context.Context) erro
 		case <-tick.C:
 		}
 	}
-}
-
-// startConsulDev starts a Consul dev agent on the ports config names: the
-// shared cluster's Consul and a test's own Consul-only agent start the same
-// way. awaitConsul then waits for it.
-func startConsulDev(bin, config, dir string, out io.Writer) (*process, error) {
-	args := []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-config-file", config}
-	return startProcess("consul", bin, args, dir, out)
-}
-
-// awaitConsul waits, up to timeout, until the agent p started leads, as cc
-// at addr sees it.
-func awaitConsul(ctx context.Context, p *process, cc *consulapi.Client, addr string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := waitReady(ctx, p, func(ctx context.Context) error { return consulHasLeader(ctx, cc) }); err != nil {
-		return fmt.Errorf("consul at %s not ready: %w", addr, err)
-	}
-	return nil
 }
 
 // consulHasLeader passes once Consul has elected a leader: before that,

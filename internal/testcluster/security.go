@@ -34,14 +34,7 @@ func (c *Cluster) nomadAPIConfig(token string) *nomadapi.Config {
 }
 
 // consulAPIConfig is nomadAPIConfig for Consul.
-func (c *Cluster) consulAPIConfig(token string) *consulapi.Config {
-	cfg := &consulapi.Config{Address: c.ConsulAddr(), Scheme: "http", Token: token}
-	if f := c.sec.tls; f != nil {
-		cfg.Scheme = "https"
-		cfg.TLSConfig = consulapi.TLSConfig{CAFile: f.CACert, CertFile: f.ClientCert, KeyFile: f.ClientKey}
-	}
-	return cfg
-}
+func (c *Cluster) consulAPIConfig(token string) *consulapi.Config { return c.consul.apiConfig(token) }
 
 // bootstrapNomadACL bootstraps Nomad's ACL system with the cluster's
 // management token, once Nomad has a leader. Without Options.ACL it does
@@ -85,11 +78,11 @@ func (c *Cluster) NomadToken(ctx context.Context, name, rules string) (accessor,
 // holding it, and returns the token's accessor and secret IDs.
 func (c *Cluster) ConsulToken(ctx context.Context, name, rules string) (accessor, secret string, err error) {
 	w := (&consulapi.WriteOptions{}).WithContext(ctx)
-	pol, _, err := c.consulClient.ACL().PolicyCreate(&consulapi.ACLPolicy{Name: name, Rules: rules}, w)
+	pol, _, err := c.consul.client.ACL().PolicyCreate(&consulapi.ACLPolicy{Name: name, Rules: rules}, w)
 	if err != nil {
 		return "", "", fmt.Errorf("consul policy %s: %w", name, err)
 	}
-	tok, _, err := c.consulClient.ACL().TokenCreate(&consulapi.ACLToken{Description: name, Policies: []*consulapi.ACLTokenPolicyLink{{ID: pol.ID}}}, w)
+	tok, _, err := c.consul.client.ACL().TokenCreate(&consulapi.ACLToken{Description: name, Policies: []*consulapi.ACLTokenPolicyLink{{ID: pol.ID}}}, w)
 	if err != nil {
 		return "", "", fmt.Errorf("consul token %s: %w", name, err)
 	}

@@ -15,10 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -75,41 +73,32 @@ type Capacity struct {
 // Cluster is a running pair of agents. Its methods are safe for concurrent
 // use.
 type Cluster struct {
-	nomadBin, consulBin string
-	dir                 string
-	removeDir           bool // Dir was ours to create, so Stop removes it
-	logOutput           io.Writer
-	readyTimeout        time.Duration
-	capacity            *Capacity
-	sec                 security
+	workspace
+	nomadBin string
+	capacity *Capacity
+	sec      security
 
-	consulPorts  consulPorts
-	nomadPorts   nomadPorts
-	consulConfig string // path of the config file, reused by StartConsul
+	// consul is the Consul agent, which StopConsul and StartConsul stop
+	// and start alone; it shares the cluster's workspace but leaves the
+	// directory to Stop. Closing it marks the cluster stopped.
+	consul      *Consul
+	nomadPorts  nomadPorts
+	nomadClient *nomadapi.Client
 
-	nomadClient  *nomadapi.Client
-	consulClient *consulapi.Client
-
-	mu      sync.Mutex // guards the fields below
-	consul  *process   // nil while stopped
-	nomad   *process
-	stopped bool
+	mu    sync.Mutex // guards the fields below
+	nomad *process   // nil while stopped
 	// bootstrapped is set once Nomad's ACL system has been bootstrapped
 	// with sec.nomadToken; a start-up retry resets it.
 	bootstrapped bool
-	// lastConsul and lastNomad outlive Stop, so a failed test can still
-	// quote the agents' logs after the cluster is down.
-	lastConsul, lastNomad *process
+	// lastNomad outlives Stop, so a failed test can still quote Nomad's
+	// log after the cluster is down.
+	lastNomad *process
 }
 
 // stopGrace is how long an agent gets between SIGTERM and SIGKILL. Nomad in
 // dev mode stops every allocation on shutdown, each with its task's
 // kill_timeout (5s by default), so it needs more than a moment.
 const stopGrace = 20 * time.Second
-
-// startAttempts bounds retries when another process took one of the picked
-// ports between our check and the agent's bind.
-const startAttempts = 3
 
 // Start launches Consul, waits for it to elect itself leader, then launches
 // Nomad pointed at it and waits until Nomad has a leader and a ready client
@@ -121,22 +110,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
-		err = c.start(ctx)
-		if err == nil {
-			return c, nil
-		}
-		c.stopAgents()
-		retry := attempt < startAttempts && errors.Is(err, errPortTaken) &&
-			opts.NomadHTTPPort == 0 && opts.ConsulHTTPPort == 0 && ctx.Err() == nil
-		if !retry {
-			break
-		}
+	portFixed := opts.NomadHTTPPort != 0 || opts.ConsulHTTPPort != 0
+	if err := c.startRetrying(ctx, portFixed, c.start, func() { c.stopAgents() }); err != nil {
+		return nil, err
 	}
-	if c.removeDir {
-		os.RemoveAll(c.dir)
-	}
-	return nil, fmt.Errorf("testcluster: %w", err)
+	return c, nil
 }
 
 func newCluster(opts Options) (*Cluster, error) {
@@ -144,52 +122,28 @@ func newCluster(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testcluster: %w", err)
 	}
-	consulBin, err := resolveBinary(opts.ConsulBin, "DROVER_CONSUL_BIN", "consul")
+	consul, err := newConsul(opts, "drover-testcluster-")
 	if err != nil {
-		return nil, fmt.Errorf("testcluster: %w", err)
+		return nil, err
 	}
-	c := &Cluster{
-		nomadBin:     nomadBin,
-		consulBin:    consulBin,
-		dir:          opts.Dir,
-		readyTimeout: opts.ReadyTimeout,
-		capacity:     opts.Capacity,
-	}
+	// The directory is the cluster's to remove, not its Consul's.
+	c := &Cluster{workspace: consul.workspace, nomadBin: nomadBin, capacity: opts.Capacity, consul: consul}
+	consul.removeDir = false
 	if opts.ACL {
 		c.sec.nomadToken, c.sec.consulToken = newSecret(), newSecret()
-	}
-	if c.readyTimeout <= 0 {
-		c.readyTimeout = 90 * time.Second
-	}
-	if opts.LogOutput != nil {
-		c.logOutput = &syncWriter{w: opts.LogOutput}
-	}
-	if c.dir == "" {
-		if c.dir, err = os.MkdirTemp("", "drover-testcluster-"); err != nil {
-			return nil, fmt.Errorf("testcluster: %w", err)
-		}
-		c.removeDir = true
-	} else if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("testcluster: %w", err)
-	}
-	// Nomad resolves data_dir relative to its own working directory; an
-	// absolute path keeps the config valid wherever it is read from.
-	if c.dir, err = filepath.Abs(c.dir); err != nil {
-		return nil, fmt.Errorf("testcluster: %w", err)
 	}
 	if opts.TLS {
 		if c.sec.tls, err = makeTLSFiles(c.dir); err != nil {
 			return nil, fmt.Errorf("testcluster: %w", err)
 		}
 	}
-	for _, p := range []int{opts.NomadHTTPPort, opts.ConsulHTTPPort} {
-		if p != 0 {
-			if err := checkPortFree(p); err != nil {
-				return nil, fmt.Errorf("testcluster: fixed %w", err)
-			}
+	if p := opts.NomadHTTPPort; p != 0 {
+		if err := checkPortFree(p); err != nil {
+			return nil, fmt.Errorf("testcluster: fixed %w", err)
 		}
 	}
-	c.consulPorts.HTTP, c.nomadPorts.HTTP = opts.ConsulHTTPPort, opts.NomadHTTPPort
+	consul.sec = c.sec
+	consul.ports.HTTP, c.nomadPorts.HTTP = opts.ConsulHTTPPort, opts.NomadHTTPPort
 	return c, nil
 }
 
@@ -203,17 +157,16 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.pickPorts(); err != nil {
 		return err
 	}
-	var err error
-	if c.consulConfig, err = writeFile(c.dir, "consul.hcl", consulConfig(c.consulPorts, c.sec)); err != nil {
+	if err := c.consul.configure(); err != nil {
 		return err
 	}
 	nomadData := filepath.Join(c.dir, "nomad-data")
-	nomadConfigPath, err := writeFile(c.dir, "nomad.hcl", nomadConfig(c.nomadPorts, nomadData, c.consulPorts.HTTP, c.capacity, c.sec))
+	nomadConfigPath, err := writeFile(c.dir, "nomad.hcl", nomadConfig(c.nomadPorts, nomadData, c.consul.ports.HTTP, c.capacity, c.sec))
 	if err != nil {
 		return err
 	}
-	if err := c.newClients(); err != nil {
-		return err
+	if c.nomadClient, err = nomadapi.NewClient(c.nomadAPIConfig(c.sec.nomadToken)); err != nil {
+		return fmt.Errorf("nomad client: %w", err)
 	}
 	c.bootstrapped = false
 
@@ -248,8 +201,8 @@ func (c *Cluster) pickPorts() error {
 		}
 		return picked
 	}
-	c.consulPorts = consulPorts{
-		HTTP:    fixedOr(c.consulPorts.HTTP, ports[0]),
+	c.consul.ports = consulPorts{
+		HTTP:    fixedOr(c.consul.ports.HTTP, ports[0]),
 		SerfLAN: ports[1], SerfWAN: ports[2], Server: ports[3],
 	}
 	c.nomadPorts = nomadPorts{
@@ -259,75 +212,32 @@ func (c *Cluster) pickPorts() error {
 	return nil
 }
 
-// newClients builds API clients that talk to this cluster only. The
-// addresses are set explicitly so NOMAD_ADDR or CONSUL_HTTP_ADDR in the
-// environment (a developer's real cluster) can never redirect a test.
-func (c *Cluster) newClients() error {
-	nc, err := nomadapi.NewClient(c.nomadAPIConfig(c.sec.nomadToken))
-	if err != nil {
-		return fmt.Errorf("nomad client: %w", err)
-	}
-	cc, err := consulapi.NewClient(c.consulAPIConfig(c.sec.consulToken))
-	if err != nil {
-		return fmt.Errorf("consul client: %w", err)
-	}
-	c.nomadClient, c.consulClient = nc, cc
-	return nil
-}
-
 // StartConsul starts the Consul agent again after StopConsul, on the same
 // ports, and waits until it has a leader. Consul's dev mode keeps its state
 // in memory, so the restarted agent starts empty: Nomad re-registers its
 // services on its next sync (within about 30 seconds), and KV data is gone.
-func (c *Cluster) StartConsul(ctx context.Context) error {
-	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
-		return errors.New("consul: cluster is stopped")
-	}
-	if c.consul != nil {
-		c.mu.Unlock()
-		return errors.New("consul: already running")
-	}
-	p, err := startConsulDev(c.consulBin, c.consulConfig, c.dir, c.logOutput)
-	if err != nil {
-		c.mu.Unlock()
-		return err
-	}
-	c.consul, c.lastConsul = p, p
-	c.mu.Unlock()
-	return awaitConsul(ctx, p, c.consulClient, c.ConsulAddr(), c.readyTimeout)
-}
+func (c *Cluster) StartConsul(ctx context.Context) error { return c.consul.Start(ctx) }
 
 // StopConsul stops the Consul agent, leaving Nomad running, to test how
 // drover copes when Consul goes away. StartConsul brings it back.
 func (c *Cluster) StopConsul() error {
-	c.mu.Lock()
-	p := c.consul
-	c.consul = nil
-	c.mu.Unlock()
-	if p == nil {
+	running, err := c.consul.stop()
+	if !running {
 		return errors.New("consul: not running")
 	}
-	return p.stop(stopGrace)
+	return err
 }
 
 // Stop stops Nomad, then Consul (so Nomad can deregister its services on
 // the way out), waiting for both to exit. It signals only the processes it
 // started. It removes Dir if Start created it. Calling Stop again is a no-op.
 func (c *Cluster) Stop() error {
-	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
+	if !c.consul.markClosed() {
 		return nil
 	}
-	c.stopped = true
-	c.mu.Unlock()
 	err := c.stopAgents()
-	if c.removeDir && err == nil {
-		if rmErr := os.RemoveAll(c.dir); rmErr != nil {
-			err = fmt.Errorf("remove %s: %w", c.dir, rmErr)
-		}
+	if err == nil {
+		err = c.removeDirIfOurs()
 	}
 	if err != nil {
 		return fmt.Errorf("testcluster: stop: %w", err)
@@ -338,17 +248,15 @@ func (c *Cluster) Stop() error {
 // stopAgents stops whichever agents are running, Nomad first.
 func (c *Cluster) stopAgents() error {
 	c.mu.Lock()
-	nomad, consul := c.nomad, c.consul
-	c.nomad, c.consul = nil, nil
+	nomad := c.nomad
+	c.nomad = nil
 	c.mu.Unlock()
 	var errs []error
 	if nomad != nil {
 		errs = append(errs, nomad.stop(stopGrace))
 	}
-	if consul != nil {
-		errs = append(errs, consul.stop(stopGrace))
-	}
-	return errors.Join(errs...)
+	_, err := c.consul.stop()
+	return errors.Join(append(errs, err)...)
 }
 
 // NomadAddr is Nomad's HTTP address, in the form NOMAD_ADDR takes.
@@ -362,15 +270,13 @@ func (c *Cluster) NomadAddr() string {
 
 // ConsulAddr is Consul's HTTP address, in the form CONSUL_HTTP_ADDR takes
 // (host:port, no scheme).
-func (c *Cluster) ConsulAddr() string {
-	return "127.0.0.1:" + strconv.Itoa(c.consulPorts.HTTP)
-}
+func (c *Cluster) ConsulAddr() string { return c.consul.Addr() }
 
 // Nomad is an API client for this cluster's Nomad.
 func (c *Cluster) Nomad() *nomadapi.Client { return c.nomadClient }
 
 // Consul is an API client for this cluster's Consul.
-func (c *Cluster) Consul() *consulapi.Client { return c.consulClient }
+func (c *Cluster) Consul() *consulapi.Client { return c.consul.Client() }
 
 // Env is the environment that points Nomad and Consul clients (drover, the
 // nomad and consul CLIs) at this cluster; append it to os.Environ() for a
@@ -395,12 +301,7 @@ func (c *Cluster) Dir() string { return c.dir }
 // logTails returns the end of each agent's log, for a failed test's output.
 func (c *Cluster) logTails() string {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	var b strings.Builder
-	for _, p := range []*process{c.lastConsul, c.lastNomad} {
-		if p != nil {
-			fmt.Fprintf(&b, "--- %s log (tail) ---\n%s\n", p.name, p.tail())
-		}
-	}
-	return b.String()
+	nomad := c.lastNomad
+	c.mu.Unlock()
+	return logTails(c.consul.lastProcess(), nomad)
 }

@@ -29,8 +29,9 @@ func TestCluster_RunsJobsAndStopsCleanly(t *testing.T) {
 	c := StartT(t)
 	t.Logf("cluster ready in %s: Nomad %s, Consul %s", time.Since(start).Round(time.Millisecond), c.NomadAddr(), c.ConsulAddr())
 	c.mu.Lock()
-	nomadPID, consulPID := c.nomad.pid(), c.consul.pid()
+	nomadPID := c.nomad.pid()
 	c.mu.Unlock()
+	consulPID := c.consul.lastProcess().pid()
 
 	if want := []string{"NOMAD_ADDR=" + c.NomadAddr(), "CONSUL_HTTP_ADDR=" + c.ConsulAddr()}; fmt.Sprint(c.Env()) != fmt.Sprint(want) {
 		t.Errorf("Env() = %v, want %v", c.Env(), want)

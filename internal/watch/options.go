@@ -71,6 +71,30 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// step is what a watch loop does after a call.
+type step int
+
+const (
+	proceed step = iota // the call succeeded
+	retry               // the call failed and the back-off is over
+	stop                // ctx ended, during the call or the back-off
+)
+
+// afterCall is the step after a call that returned err. ctx ending is not
+// a failure but the end; a failure is reported through fail, which
+// returns the delay, and backed off from.
+func (o *Options) afterCall(ctx context.Context, err error, fail func(error) time.Duration) step {
+	switch {
+	case ctx.Err() != nil:
+		return stop
+	case err == nil:
+		return proceed
+	case !o.Sleep(ctx, fail(err)):
+		return stop
+	}
+	return retry
+}
+
 // retries counts a watch's consecutive failures and reports them.
 type retries struct {
 	opts     *Options

@@ -45,13 +45,10 @@ func Follow(ctx context.Context, opts Options, s Stream) {
 			return
 		}
 		sctx, events, renew, err := subscribe(ctx, opts, s)
-		if ctx.Err() != nil {
+		switch opts.afterCall(ctx, err, r.fail) {
+		case stop:
 			return
-		}
-		if err != nil {
-			if !opts.Sleep(ctx, r.fail(err)) {
-				return
-			}
+		case retry:
 			continue
 		}
 		r.ok()

@@ -107,13 +107,10 @@ func Run[T any](ctx context.Context, v *View, fetch Fetch[T], news func(T, Query
 	for ctx.Err() == nil {
 		q := v.Next(false)
 		got, next, err := Call(ctx, q, fetch)
-		if ctx.Err() != nil {
+		switch v.opts.afterCall(ctx, err, v.Failed) {
+		case stop:
 			return
-		}
-		if err != nil {
-			if !v.Sleep(ctx, v.Failed(err)) {
-				return
-			}
+		case retry:
 			continue
 		}
 		if v.Answered(q, next) {
