@@ -84,6 +84,10 @@ type Cluster struct {
 	consul      *Consul
 	nomadPorts  nomadPorts
 	nomadClient *nomadapi.Client
+	// fixedConsulHTTP and fixedNomadHTTP are the HTTP ports Options fixed
+	// (0: pick one). Kept apart from the ports in use, so a start retried
+	// after losing a port race picks every unfixed port anew.
+	fixedConsulHTTP, fixedNomadHTTP int
 
 	mu    sync.Mutex // guards the fields below
 	nomad *process   // nil while stopped
@@ -143,7 +147,7 @@ func newCluster(opts Options) (*Cluster, error) {
 		}
 	}
 	consul.sec = c.sec
-	consul.ports.HTTP, c.nomadPorts.HTTP = opts.ConsulHTTPPort, opts.NomadHTTPPort
+	c.fixedConsulHTTP, c.fixedNomadHTTP = opts.ConsulHTTPPort, opts.NomadHTTPPort
 	return c, nil
 }
 
@@ -202,11 +206,11 @@ func (c *Cluster) pickPorts() error {
 		return picked
 	}
 	c.consul.ports = consulPorts{
-		HTTP:    fixedOr(c.consul.ports.HTTP, ports[0]),
+		HTTP:    fixedOr(c.fixedConsulHTTP, ports[0]),
 		SerfLAN: ports[1], SerfWAN: ports[2], Server: ports[3],
 	}
 	c.nomadPorts = nomadPorts{
-		HTTP: fixedOr(c.nomadPorts.HTTP, ports[4]),
+		HTTP: fixedOr(c.fixedNomadHTTP, ports[4]),
 		RPC:  ports[5], Serf: ports[6],
 	}
 	return nil
