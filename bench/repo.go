@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -127,6 +128,13 @@ func commitVersion(dir string, i int, version string) (string, error) {
 func git(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", append([]string{"-c", "user.name=bench", "-c", "user.email=bench@example.com"}, args...)...)
 	cmd.Dir = dir
+	// Only dir's repository: a GIT_DIR (or GIT_WORK_TREE, GIT_INDEX_FILE)
+	// inherited from a caller such as `git bisect run` would point these
+	// commands at the caller's repository instead (seen: `git init` there
+	// set core.bare on it).
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "GIT_DIR=") || strings.HasPrefix(kv, "GIT_WORK_TREE=") || strings.HasPrefix(kv, "GIT_INDEX_FILE=")
+	})
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("git %s: %w\n%s", strings.Join(args, " "), err, out)
