@@ -130,8 +130,8 @@ func git(dir string, args ...string) (string, error) {
 	cmd.Dir = dir
 	// Only dir's repository: a GIT_DIR (or GIT_WORK_TREE, GIT_INDEX_FILE)
 	// inherited from a caller such as `git bisect run` would point these
-	// commands at the caller's repository instead (seen: `git init` there
-	// set core.bare on it).
+	// commands at the caller's repository instead (the caller's repository
+	// was left with core.bare set, seen under git bisect run).
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "GIT_DIR=") || strings.HasPrefix(kv, "GIT_WORK_TREE=") || strings.HasPrefix(kv, "GIT_INDEX_FILE=")
 	})
