@@ -82,6 +82,10 @@ func New(opts Options) (*Client, error) {
 	return &Client{api: c}, nil
 }
 
+// Address is where New's client goes: CONSUL_HTTP_ADDR, else the API
+// client's default, read the way New reads it (for messages).
+func Address() string { return consulapi.DefaultConfig().Address }
+
 // Wrap adapts an existing API client.
 func Wrap(c *consulapi.Client) *Client { return &Client{api: c} }
 

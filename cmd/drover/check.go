@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/drover-dev/drover/consul"
 	"github.com/drover-dev/drover/events"
 	"github.com/drover-dev/drover/jobs"
 	"github.com/drover-dev/drover/nomad"
@@ -66,7 +67,7 @@ func checker(ctx context.Context, c *config) (*preflight.Checker, error) {
 	}
 	parseNS := os.Getenv("NOMAD_NAMESPACE")
 	ch := &preflight.Checker{
-		Consul: &preflight.ConsulCheck{API: cc, Addr: consulAddr(), Prefix: c.stateKeyPrefix(), HA: c.ha},
+		Consul: &preflight.ConsulCheck{API: cc, Addr: consul.Address(), Prefix: c.stateKeyPrefix(), HA: c.ha},
 		HTTP:   &preflight.HTTPCheck{Listen: c.listen, APIToken: c.apiToken != "", WebhookSecret: c.webhookSecret != ""},
 	}
 	srcs := c.sources // validate made the flags' one source when there is no --config
@@ -135,14 +136,6 @@ func sourceNamespace(s sourceConfig, parseNS string) string {
 	return "default"
 }
 
-// consulAddr is where the Consul client goes, for the check's messages.
-func consulAddr() string {
-	if a := os.Getenv("CONSUL_HTTP_ADDR"); a != "" {
-		return a
-	}
-	return "127.0.0.1:8500"
-}
-
 // startCheckTimeout bounds the checks the agent runs at start.
 const startCheckTimeout = 10 * time.Second
 
@@ -159,7 +152,7 @@ func startChecks(ctx context.Context, c *config, w *wiring) error {
 	}
 	ch := preflight.Checker{
 		Nomad:  &preflight.NomadCheck{API: w.nomad, JobNamespaces: slices.Sorted(maps.Keys(namespaces)), ParseNamespace: parseNS},
-		Consul: &preflight.ConsulCheck{API: w.consul, Addr: consulAddr(), Prefix: c.stateKeyPrefix(), HA: c.ha},
+		Consul: &preflight.ConsulCheck{API: w.consul, Addr: consul.Address(), Prefix: c.stateKeyPrefix(), HA: c.ha},
 		HTTP:   &preflight.HTTPCheck{Listen: c.listen, APIToken: c.apiToken != "", WebhookSecret: c.webhookSecret != ""},
 	}
 	// Bounded tighter than a call: a Nomad or Consul that hangs at start
